@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs everything the build, the tests and the nested test bed need, from
+# Debian 12's mirror. Xen is pinned to 4.17.5+72 (bookworm main): the nested
+# dom0 runs that version (see tests/nested/README.md) and xlmig is built
+# against the same libxen-dev.
+set -eu
+XEN_VERSION=${XEN_VERSION:-4.17.5+72-g01140da4e8-1}
+XEN_LIBS="libxen-dev libxenmisc4.17 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 libxenstore4 libxentoolcore1 libxentoollog1 libxenhypfs1"
+pins=""
+for p in $XEN_LIBS; do pins="$pins $p=$XEN_VERSION"; done
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends --allow-downgrades \
+  build-essential autoconf automake libtool pkg-config clang \
+  libclang-rt-14-dev zlib1g-dev libcmocka-dev $pins \
+  iproute2 kmod e2fsprogs util-linux procps psmisc xz-utils \
+  qemu-system-x86 debootstrap cpio busybox-static zstd perl openssh-client
