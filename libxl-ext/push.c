@@ -5,6 +5,7 @@
  * bitmaps for stop-and-copy.
  */
 #include <string.h>
+#include <time.h>
 
 #include "sender_int.h"
 
@@ -156,4 +157,56 @@ int xlmig_sender_push(struct xlmig_sender *s)
     }
     s->st.t_push_done = xlmig_now_ns();
     return 0;
+}
+
+/* ---- keep-up: dirty passes while something else moves the memory ---- */
+
+#define KEEPUP_IDLE_NS 100000000ull
+
+static void *keepup_main(void *arg)
+{
+    struct xlmig_sender *s = arg;
+
+    for (;;) {
+        uint64_t blocks;
+
+        pthread_mutex_lock(&s->lock);
+        bool stop = s->keepup_stop || s->failed;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        if (sender_snapshot_all(s) < 0)
+            break;
+        blocks = sender_pending_blocks(s);
+        if (blocks) {
+            s->st.passes++;
+            if (dirty_pass(s, blocks) < 0)
+                break;
+        }
+        /* Let a few writes accumulate rather than spinning on each. */
+        struct timespec t = { 0, (long)KEEPUP_IDLE_NS };
+        nanosleep(&t, NULL);
+    }
+    return NULL;
+}
+
+int xlmig_sender_keepup_start(struct xlmig_sender *s)
+{
+    s->keepup_stop = false;
+    if (pthread_create(&s->keepup_thread, NULL, keepup_main, s))
+        return sender_fail(s, "cannot start the keep-up thread");
+    s->keepup_running = true;
+    return 0;
+}
+
+int xlmig_sender_keepup_stop(struct xlmig_sender *s)
+{
+    if (!s->keepup_running)
+        return s->failed ? -1 : 0;
+    pthread_mutex_lock(&s->lock);
+    s->keepup_stop = true;
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->keepup_thread, NULL);
+    s->keepup_running = false;
+    return s->failed ? -1 : 0;
 }

@@ -523,6 +523,8 @@ int xlmig_sender_stopcopy(struct xlmig_sender *s)
     double rate, eta;
     bool send_blocks;
 
+    if (xlmig_sender_keepup_stop(s) < 0)
+        return -1;
     s->st.t_stopcopy_start = xlmig_now_ns();
     if (!s->st.t_suspended)
         s->st.t_suspended = s->st.t_stopcopy_start;
@@ -636,6 +638,7 @@ static void stop_reply_thread(struct xlmig_sender *s)
 
 void xlmig_sender_destroy(struct xlmig_sender *s)
 {
+    xlmig_sender_keepup_stop(s);
     pthread_mutex_lock(&s->lock);
     s->finished = true;
     pthread_mutex_unlock(&s->lock);

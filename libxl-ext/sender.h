@@ -82,6 +82,8 @@ struct xlmig_sender {
     struct xlmig_send_stats st;
     struct xlmig_conv conv;
 
+    pthread_t keepup_thread;
+    bool keepup_running, keepup_stop;
     pthread_t reply_thread;
     bool reply_running;
     int wake[2];
@@ -104,6 +106,14 @@ int xlmig_sender_add_disk(struct xlmig_sender *s, const char *name,
                           struct xlmig_vbd *vbd);
 int xlmig_sender_negotiate(struct xlmig_sender *s);
 int xlmig_sender_push(struct xlmig_sender *s);
+/*
+ * Keep-up: after push() converged, keep sending dirty blocks in the
+ * background while the caller moves the guest's memory (libxl's stream can
+ * take a minute), so that stop-copy finds little left.  Stop it before
+ * stopcopy().
+ */
+int xlmig_sender_keepup_start(struct xlmig_sender *s);
+int xlmig_sender_keepup_stop(struct xlmig_sender *s);
 /* Simulated guests: their suspended state travels on the data channel. */
 int xlmig_sender_send_state(struct xlmig_sender *s, const void *blob,
                             size_t len);
