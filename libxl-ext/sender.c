@@ -314,7 +314,8 @@ int xlmig_sender_negotiate(struct xlmig_sender *s)
 
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct xlmig_send_disk *d = &s->disks[i];
-        struct xlmig_disk dr = { .id = d->id, .block_size = s->o.block_size,
+        struct xlmig_disk dr = { .id = d->id, .count = s->ndisks,
+                                 .block_size = s->o.block_size,
                                  .size = d->img.size,
                                  .allocated = d->allocated };
 
