@@ -155,6 +155,13 @@ int xlmig_sender_push(struct xlmig_sender *s)
         if (dirty_pass(s, blocks) < 0)
             return -1;
     }
+    /*
+     * Have the destination flush what it has now, while the guest still
+     * runs here: the flush inside the downtime then covers only the last
+     * few blocks.
+     */
+    if (sender_sync(s) < 0)
+        return -1;
     s->st.t_push_done = xlmig_now_ns();
     return 0;
 }
