@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,8 @@ int xlmig_janitor_start(struct xlmig_janitor *j)
 
     j->pid = -1;
     j->fd = -1;
-    if (pipe(p) < 0)
+    /* Close-on-exec: a process we spawn must not keep the pipe open. */
+    if (pipe2(p, O_CLOEXEC) < 0)
         return -1;
     j->pid = fork();
     if (j->pid < 0) {
@@ -77,6 +79,7 @@ int xlmig_janitor_start(struct xlmig_janitor *j)
     }
     if (j->pid == 0) {
         close(p[1]);
+        fcntl(p[0], F_SETFD, 0);
         janitor_main(p[0]);
     }
     close(p[0]);

@@ -477,6 +477,7 @@ void xlmig_receiver_abort(struct xlmig_receiver *r, const char *why)
     struct xlmig_progress_ev ev = xlmig_progress_ev("error", NULL);
 
     xlmig_conn_send_error(&r->conn, EIO, "receiver aborted: %s", why);
+    xlmig_conn_linger(&r->conn, 2000);
     if (!r->got_go) {
         /* Before GO the source still has everything: remove our copy. */
         for (unsigned i = 0; i < r->ndisks; i++) {

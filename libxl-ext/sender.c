@@ -32,7 +32,11 @@ int sender_fail(struct xlmig_sender *s, const char *fmt, ...)
     va_list ap;
 
     pthread_mutex_lock(&s->lock);
-    if (!s->failed) {
+    /* The receiver's own reason beats our view of a broken channel. */
+    if (!s->failed ||
+        (!strncmp(fmt, "receiver: ", 10) &&
+         (!strncmp(s->err, "send queue:", 11) ||
+          !strncmp(s->err, "data channel", 12)))) {
         va_start(ap, fmt);
         vsnprintf(s->err, sizeof(s->err), fmt, ap);
         va_end(ap);
