@@ -6,7 +6,7 @@ for victim in sender receiver; do
     mkimage src 8M 4M
     start_source src --write-rate 8M
     start_receiver
-    send_bg --bandwidth 1M --vbd "sim:$T/src.sock"
+    send_bg --bandwidth 2M --vbd "sim:$T/src.sock"
     wait_event "$T/sender.log" phase postcopy
     sleep 0.3
     if [ $victim = sender ]; then
