@@ -49,8 +49,10 @@ int main(int argc, char **argv)
     c.recv_timeout_ms = 10000;
     strcpy(d.name, !strcmp(what, "traversal") ? "../../escape" : "xvda");
     must_send(&c, xlmig_enc_hello(buf, &h));
-    if (xlmig_conn_recv(&c, &r) != 1)
+    if (xlmig_conn_recv(&c, &r) != 1) {
+        xlmig_conn_destroy(&c);
         return 0;
+    }
     must_send(&c, xlmig_enc_disk(buf, &d));
 
     if (!strcmp(what, "traversal")) {
@@ -96,21 +98,23 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The receiver must answer with an ERROR (or hang up). */
-    for (;;) {
+    int status = -1;
+    while (status < 0) {
         int rc = xlmig_conn_recv(&c, &r);
         if (rc <= 0) {
             printf("receiver closed the channel\n");
-            return 0;
-        }
-        if (r.type == XLMIG_REC_ERROR) {
+            status = 0;
+        } else if (r.type == XLMIG_REC_ERROR) {
             struct xlmig_error_rec e;
             if (xlmig_dec_error(&r, &e, err) == 0)
                 printf("receiver error: %s\n", e.reason);
-            return 0;
-        }
-        if (r.type != XLMIG_REC_DISK_ACK) {
+            status = 0;
+        } else if (r.type != XLMIG_REC_DISK_ACK) {
             printf("receiver sent %s\n", xlmig_rec_name(r.type));
-            return 1;
+            status = 1;
         }
     }
+    xlmig_conn_destroy(&c);
+    close(fd);
+    return status;
 }
