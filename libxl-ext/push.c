@@ -120,7 +120,12 @@ int xlmig_sender_push(struct xlmig_sender *s)
     }
     ev.remaining_bytes = (int64_t)s->st.allocated_bytes;
     sender_event(s, &ev);
-    if (full_pass(s) < 0)
+    /*
+     * Have the destination flush the bulk now, while the guest still runs
+     * here: the flush inside the downtime then covers only the blocks of
+     * the dirty passes (whose writeback the receiver starts as it goes).
+     */
+    if (full_pass(s) < 0 || sender_sync(s) < 0)
         return -1;
 
     xlmig_conv_init(&s->conv, s->o.max_downtime_ms / 1000.0,
@@ -160,13 +165,6 @@ int xlmig_sender_push(struct xlmig_sender *s)
         if (dirty_pass(s, blocks) < 0)
             return -1;
     }
-    /*
-     * Have the destination flush what it has now, while the guest still
-     * runs here: the flush inside the downtime then covers only the last
-     * few blocks.
-     */
-    if (sender_sync(s) < 0)
-        return -1;
     s->st.t_push_done = xlmig_now_ns();
     return 0;
 }

@@ -360,7 +360,7 @@ static int end_bitmap(struct xlmig_receiver *r, const struct xlmig_rec *rec)
     return 0;
 }
 
-/* Flushes the targets; after stop-copy, arms the gates. */
+/* Flushes the targets (before stop-copy); after stop-copy, arms the gates. */
 static int do_sync(struct xlmig_receiver *r, const struct xlmig_rec *rec)
 {
     uint8_t buf[XLMIG_HDR_LEN + 8];
@@ -369,7 +369,12 @@ static int do_sync(struct xlmig_receiver *r, const struct xlmig_rec *rec)
 
     if (xlmig_dec_u64(rec, &seq, err) < 0)
         return recv_fail(r, "bad SYNC: %s", err);
-    for (unsigned i = 0; i < r->ndisks; i++)
+    /*
+     * Inside the downtime, written is enough: the destination's VBD reads
+     * the same page cache, and until DONE (which we send only after a
+     * flush) the source keeps every block in its own image.
+     */
+    for (unsigned i = 0; i < r->ndisks && !r->in_stopcopy; i++)
         if (xlmig_image_sync(&r->disks[i].img, err) < 0)
             return recv_fail(r, "disk %s: %s", r->disks[i].name, err);
     if (r->in_stopcopy && recv_arm_gates(r) < 0)

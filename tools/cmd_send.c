@@ -83,6 +83,8 @@ static int suspend_and_send_state(struct xlmig_sender *s,
     size_t lens[XLMIG_MAX_DISKS] = { 0 }, plen;
     int rc = -1;
 
+    /* The guest stops being served from here on: downtime starts. */
+    s->st.t_suspended = xlmig_now_ns();
     for (unsigned i = 0; i < n; i++) {
         if (xlmig_sim_guest_suspend(disks[i].vbd, &blobs[i], &lens[i]) < 0) {
             snprintf(s->err, sizeof(s->err), "suspending the guest of %s: %s",
@@ -92,7 +94,8 @@ static int suspend_and_send_state(struct xlmig_sender *s,
         }
         disks[i].suspended = true;
     }
-    s->st.t_suspended = xlmig_now_ns();
+    fprintf(stderr, "xlmig: [timing] suspend %.1f ms\n",
+            (double)(xlmig_now_ns() - s->st.t_suspended) / 1e6);
     if (sim_pack_states(blobs, lens, n, &packed, &plen) < 0) {
         snprintf(s->err, sizeof(s->err), "out of memory");
         s->failed = true;
