@@ -29,7 +29,8 @@ int sim_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
  * Opens an image read-write: a regular file whose size is a positive
- * multiple of 4 KiB.  0 or -errno with err set.
+ * multiple of 4 KiB, locked (flock) against a second daemon.  0 or
+ * -errno with err set.
  */
 int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
                    size_t errlen);

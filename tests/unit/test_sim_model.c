@@ -145,8 +145,8 @@ static void test_blob_roundtrip(void **state)
                                        sizeof(err)), 0);
     sim_guest_report(src.g, &rs);
     assert_int_equal(rs.state, XLMIG_SIM_GUEST_SUSPENDED);
-    assert_true(rs.writes > 1000);
-    assert_true(rs.reads_verified > 300);
+    assert_true(rs.writes > 100);
+    assert_true(rs.reads_verified > 30);
     assert_true(xlmig_sim_report_ok(&rs));
     /* A mostly-zero model compresses: a 2048-block disk in < 8 KiB. */
     assert_true(len < 8192);
@@ -259,7 +259,8 @@ static void test_blob_rejects_damage(void **state)
     run_source(f, &src, 100);
     assert_int_equal(sim_guest_suspend(src.g, 5000, &blob, &len, err,
                                        sizeof(err)), 0);
-    dst = vm_open(f->img);
+    copy_file(f->img, f->copy);
+    dst = vm_open(f->copy);
     bad = malloc(len + 16);
     /* Every single-byte change is caught (CRC), wherever it is. */
     for (size_t i = 0; i < len; i += (i < 300 ? 1 : 97)) {
