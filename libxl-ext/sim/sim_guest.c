@@ -495,6 +495,7 @@ static int stop_workload(struct sim_guest *g, unsigned timeout_ms,
     while (g->outstanding && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&g->cond, &g->lock, &deadline);
     if (g->outstanding) {
+        g->run_ns += sim_now_ns() - g->run_start_ns;
         pthread_mutex_unlock(&g->lock);
         start_workload(g);
         return -ETIMEDOUT;

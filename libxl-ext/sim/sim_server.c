@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "sim/sim_wire.h"
 
 #define SUSPEND_MAX_MS SIM_MAX_TIMEOUT_MS
+#define SEND_TIMEOUT_S 30
 
 struct conn;
 
@@ -568,6 +570,17 @@ static void accept_one(struct sim_server *srv, int lfd)
         return;
     }
     pthread_mutex_unlock(&srv->lock);
+    /*
+     * A client that stops reading must not block its thread for ever (a
+     * snapshot streams while holding the backend's control lock): a send
+     * that cannot progress for SEND_TIMEOUT_S fails and drops the client.
+     */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO,
+                   &(struct timeval){ .tv_sec = SEND_TIMEOUT_S },
+                   sizeof(struct timeval)) < 0) {
+        close(fd);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
