@@ -7,7 +7,7 @@
 # in the image, a state blob for another disk.
 set -eu
 
-VBDSIM=${VBDSIM:-tools/xlmig-vbdsim}
+VBDSIM=${VBDSIM:-${XLMIG_VBDSIM:-tools/xlmig-vbdsim}}
 T=$(mktemp -d /tmp/xlmig-byhand.XXXXXX)
 SRC= DST= OTHER=
 

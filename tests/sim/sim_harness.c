@@ -47,10 +47,13 @@ void h_kill_all(void)
         }
 }
 
-static const char *binary(void)
+/* $VBDSIM, else $XLMIG_VBDSIM (set by make check), else the build's. */
+const char *h_binary(void)
 {
     const char *b = getenv("VBDSIM");
 
+    if (!b || !*b)
+        b = getenv("XLMIG_VBDSIM");
     return b && *b ? b : "tools/xlmig-vbdsim";
 }
 
@@ -102,7 +105,7 @@ void h_mkimage(const char *path, const char *size, const char *chunk,
                unsigned seed)
 {
     char s[32];
-    char *argv[] = { (char *)binary(), "mkimage", (char *)path, "--size",
+    char *argv[] = { (char *)h_binary(), "mkimage", (char *)path, "--size",
                      (char *)size, "--chunk", (char *)chunk, "--seed", s,
                      NULL };
 
@@ -127,7 +130,7 @@ struct daemon h_start(const char *dir, const char *name, const char *image,
     va_list ap;
 
     snprintf(d.sock, sizeof(d.sock), "%s/%s.sock", dir, name);
-    argv[n++] = (char *)binary();
+    argv[n++] = (char *)h_binary();
     argv[n++] = "serve";
     argv[n++] = "--image";
     argv[n++] = (char *)image;

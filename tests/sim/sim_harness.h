@@ -17,6 +17,8 @@ struct daemon {
     char sock[128];
 };
 
+/* The daemon binary: $VBDSIM, $XLMIG_VBDSIM or tools/xlmig-vbdsim. */
+const char *h_binary(void);
 /* A fresh temporary directory (removed by h_rmdir). */
 void h_tmpdir(char *dir, size_t len);
 void h_rmdir(const char *dir);

@@ -729,9 +729,8 @@ static void test_sigterm_and_socket_in_use(void **state)
     /* A second daemon on the same socket refuses to start. */
     d2.pid = fork();
     if (d2.pid == 0) {
-        execlp(getenv("VBDSIM") ? getenv("VBDSIM") : "tools/xlmig-vbdsim",
-               "xlmig-vbdsim", "serve", "--image", c->src, "--socket", d.sock,
-               (char *)NULL);
+        execlp(h_binary(), "xlmig-vbdsim", "serve", "--image", c->src,
+               "--socket", d.sock, (char *)NULL);
         _exit(127);
     }
     status = h_wait(&d2);
@@ -745,10 +744,8 @@ static void test_sigterm_and_socket_in_use(void **state)
         snprintf(sock2, sizeof(sock2), "%s/other.sock", c->dir);
         d2.pid = fork();
         if (d2.pid == 0) {
-            execlp(getenv("VBDSIM") ? getenv("VBDSIM")
-                                    : "tools/xlmig-vbdsim",
-                   "xlmig-vbdsim", "serve", "--image", c->src, "--socket",
-                   sock2, (char *)NULL);
+            execlp(h_binary(), "xlmig-vbdsim", "serve", "--image", c->src,
+                   "--socket", sock2, (char *)NULL);
             _exit(127);
         }
         status = h_wait(&d2);
