@@ -24,13 +24,14 @@ struct sim_server_cfg {
 int sim_server_listen(const char *path, char *err, size_t errlen);
 
 /*
- * Serves clients on lfd (from sim_server_listen, consumed) until SIGTERM/SIGINT or a SHUTDOWN request.  The caller
- * must have blocked SIGTERM, SIGINT and SIGHUP in every thread (they are
- * taken with a signalfd here).  On the way out it shuts the backend down
- * and halts the guest (so that no request in progress can wait forever),
- * then joins every connection; the caller closes the backend and frees
- * the guest.  0, or -errno with err set when the set-up failed (backend
- * and guest are untouched then; the socket is removed).
+ * Serves clients on lfd (from sim_server_listen, consumed) until SIGTERM,
+ * SIGINT or a SHUTDOWN request.  The caller must have blocked SIGTERM,
+ * SIGINT and SIGHUP in every thread (they are taken with a signalfd
+ * here).  On the way out it shuts the backend down and halts the guest
+ * (so that no request in progress can wait for ever), then joins every
+ * connection; the caller closes the backend and frees the guest.  0, or
+ * -errno with err set when the set-up failed (backend and guest are
+ * untouched then; the socket is removed).
  */
 int sim_server_run(const struct sim_server_cfg *cfg, int lfd,
                    struct sim_backend *b, struct sim_guest *g, char *err,

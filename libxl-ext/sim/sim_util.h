@@ -14,7 +14,7 @@ bool sim_parse_size(const char *s, uint64_t *out);
 bool sim_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 uint64_t sim_now_ns(void);          /* CLOCK_MONOTONIC */
-uint64_t sim_realtime_us(void);     /* CLOCK_REALTIME, comparable across processes */
+uint64_t sim_realtime_us(void);     /* CLOCK_REALTIME: across processes */
 /* An absolute CLOCK_MONOTONIC deadline ms from now, for timed waits. */
 struct timespec sim_deadline_ms(long ms);
 struct timespec sim_ns_to_timespec(uint64_t ns);

@@ -439,6 +439,13 @@ static void test_workloads(void **state)
         f->wl.io_size = runs[i].io;
         f->wl.write_rate = 4 << 20;
         run_source(f, &vm, 300);
+        /* Slow (sanitizer, loaded) hosts: wait for some work, 20 s. */
+        for (int t = 0; t < 200; t++) {
+            sim_guest_report(vm.g, &r);
+            if (r.writes >= 5 && r.reads >= 1)
+                break;
+            sleep_ms(100);
+        }
         r = verify(&vm);
         if (!xlmig_sim_report_ok(&r) || r.writes < 5 || r.reads < 1)
             fail_msg("%s %u: %" PRIu64 " writes, %" PRIu64 " reads: %s",
@@ -446,17 +453,25 @@ static void test_workloads(void **state)
                      r.reads, r.detail);
         assert_int_equal(r.write_bytes, r.writes * runs[i].io);
         if (runs[i].kind == SIM_WL_SEQ) {
-            /* Written from the first request unit on, in order, no gaps. */
+            /*
+             * Written from the first request unit on, each unit once (no
+             * wrap in this short run), nearly without gaps: the writer
+             * only skips a unit the reader is busy on.
+             */
+            uint64_t cnt = 0;
+
             for (uint64_t b = nb; b < (8 << 20) / BS; b++) {
                 assert_int_equal(pread(sim_backend_fd(vm.b), buf, BS,
                                        (off_t)(b * BS)), BS);
                 if (sim_pattern_inspect(buf, &t) == SIM_FOUND_TAGGED &&
-                    t.gen > 0)
+                    t.gen > 0) {
+                    assert_int_equal(t.gen, 1);
                     hi = b;
-                else
-                    break;
+                    cnt++;
+                }
             }
-            assert_true(hi + 1 >= nb + r.writes * nb);
+            assert_int_equal(cnt, r.writes * nb);
+            assert_true(hi + 1 - nb <= cnt + cnt / 10 + 8 * nb);
         }
         vm_close(&vm);
         /* Back to the initial image for the next run. */
