@@ -440,7 +440,7 @@ static void test_workloads(void **state)
         f->wl.write_rate = 4 << 20;
         run_source(f, &vm, 300);
         /* Slow (sanitizer, loaded) hosts: wait for some work, 20 s. */
-        for (int t = 0; t < 200; t++) {
+        for (int w = 0; w < 200; w++) {
             sim_guest_report(vm.g, &r);
             if (r.writes >= 5 && r.reads >= 1)
                 break;
