@@ -184,7 +184,7 @@ static int cmd_serve(int argc, char **argv)
     struct sim_backend *b;
     struct sim_guest *g;
     sigset_t sigs;
-    int c, rc;
+    int c, rc, lfd;
 
     sim_workload_defaults(&wl);
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -234,9 +234,15 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    rc = sim_backend_open(&b, path, io_threads, err, sizeof(err));
-    if (rc)
+    lfd = sim_server_listen(cfg.socket_path, err, sizeof(err));
+    if (lfd < 0)
         die("serve: %s", err);
+    rc = sim_backend_open(&b, path, io_threads, err, sizeof(err));
+    if (rc) {
+        close(lfd);
+        unlink(cfg.socket_path);
+        die("serve: %s", err);
+    }
     rc = sim_guest_new(&g, b, cfg.test_hooks);
     if (rc)
         die("serve: out of memory");
@@ -251,6 +257,8 @@ static int cmd_serve(int argc, char **argv)
         if (!rc && !paused)
             rc = sim_guest_unpause(g, err, sizeof(err));
         if (rc) {
+            close(lfd);
+            unlink(cfg.socket_path);
             sim_backend_close(b);
             sim_guest_free(g);
             die("serve: %s: %s", path, err);
@@ -260,7 +268,7 @@ static int cmd_serve(int argc, char **argv)
                 sim_workload_name(wl.kind), wl.write_rate, wl.read_pct, wl.qd,
                 wl.io_size, paused ? " (paused)" : "");
     }
-    rc = sim_server_run(&cfg, b, g, err, sizeof(err));
+    rc = sim_server_run(&cfg, lfd, b, g, err, sizeof(err));
     if (rc) {
         sim_backend_shutdown(b);
         sim_guest_halt(g);

@@ -90,8 +90,10 @@ int xlmig_sim_guest_unpause(struct xlmig_vbd *v);
 int xlmig_sim_guest_report(struct xlmig_vbd *v, struct xlmig_sim_report *r);
 /*
  * Stops the workload and compares every block of the image with the
- * model.  Refused (-EBUSY) while the gate still has stale blocks.  The
- * check itself passed when xlmig_sim_report_ok(r).
+ * model.  Refused (-EBUSY, the guest untouched) while the gate still has
+ * stale blocks.  The check itself passed when xlmig_sim_report_ok(r).
+ * The guest stays stopped (resume continues it); calling it again checks
+ * again.
  */
 int xlmig_sim_guest_stop_and_verify(struct xlmig_vbd *v,
                                     struct xlmig_sim_report *r);

@@ -17,7 +17,12 @@
 #include "sim/sim_guest_int.h"
 #include "sim/sim_util.h"
 
-#define MAX_LAG_NS (20ULL * 1000000)    /* catch-up allowed after a stall */
+/*
+ * After a stall (scheduling delay, quiesce, downtime) the workload catches
+ * up on at most this much of its schedule: a loaded host keeps the rate,
+ * a long pause does not turn into a burst.
+ */
+#define MAX_LAG_NS (100ULL * 1000000)
 #define PICK_TRIES 8
 #define MAX_LOGGED_FAILURES 20
 
@@ -495,6 +500,7 @@ static int stop_workload(struct sim_guest *g, unsigned timeout_ms,
     while (g->outstanding && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&g->cond, &g->lock, &deadline);
     if (g->outstanding) {
+        g->run_ns += sim_now_ns() - g->run_start_ns;
         pthread_mutex_unlock(&g->lock);
         start_workload(g);
         return -ETIMEDOUT;
@@ -635,6 +641,13 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
         return sim_err(err, errlen, EINVAL, "no guest state to verify "
                        "against (load one first)");
     }
+    /* Refuse before stopping anything: the guest runs on untouched. */
+    sim_backend_stats(g->backend, &st);
+    if (st.gate && st.stale) {
+        pthread_mutex_unlock(&g->life);
+        return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
+                       "stale in the gate: finish the pull first", st.stale);
+    }
     rc = stop_workload(g, 30000, g->state == XLMIG_SIM_GUEST_RUNNING
                                      ? XLMIG_SIM_GUEST_STOPPED : g->state);
     if (rc) {
@@ -643,10 +656,11 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
                        "drain within 30 s (reads parked in the gate?)");
     }
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {
+    if (st.gate && st.stale) {      /* stale blocks added meanwhile */
         pthread_mutex_unlock(&g->life);
         return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
-                       "stale in the gate: finish the pull first", st.stale);
+                       "stale in the gate: finish the pull first (the "
+                       "guest is stopped)", st.stale);
     }
     sim_guest_report(g, r);
     rc = sim_guest_verify_image(g, r, err, errlen);

@@ -209,7 +209,8 @@ int sim_layout_read_super(struct sim_layout *l, int fd, char *err,
     memcpy(&s, buf, sizeof(s));
     if (memcmp(s.magic, SUPER_MAGIC, 8))
         return sim_err(err, errlen, EINVAL, "not a simulated guest disk "
-                       "(no superblock; make one with `xlmig-vbdsim mkimage`)");
+                       "(no superblock; make one with "
+                       "`xlmig-vbdsim mkimage`)");
     if (s.version != SUPER_VERSION || s.block_size != SIM_BLOCK_SIZE)
         return sim_err(err, errlen, EINVAL, "unsupported superblock version "
                        "%" PRIu32, s.version);

@@ -39,7 +39,7 @@ void sim_pattern_fill(void *buf, uint64_t seed, uint64_t block, uint32_t gen,
 
 enum sim_found {
     SIM_FOUND_ZEROS,        /* all zeros */
-    SIM_FOUND_UNTAGGED,     /* no tag: never written by the guest, or garbage */
+    SIM_FOUND_UNTAGGED,     /* no tag: not the guest's data, or garbage */
     SIM_FOUND_CORRUPT,      /* a tag, but the CRC does not match */
     SIM_FOUND_TAGGED,       /* a consistent tagged block; see tag */
 };

@@ -16,7 +16,8 @@
  * request's type and status 0 or a negative errno, in which case its
  * payload is a NUL-terminated error message for a human.  Malformed
  * requests (bad magic/version, wrong sizes, values out of range, unknown
- * types) get an error reply; the connection stays usable.
+ * types) get an error reply; the connection stays usable.  A client that
+ * stops reading its replies for 30 s is disconnected.
  *
  * Requests (payload -> reply payload).  Blocks are in units of the block
  * size given to TRACK_START / GATE_START (the daemon runs the xen-blkback

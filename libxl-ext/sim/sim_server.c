@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "sim/sim_wire.h"
 
 #define SUSPEND_MAX_MS SIM_MAX_TIMEOUT_MS
+#define SEND_TIMEOUT_S 30
 
 struct conn;
 
@@ -568,6 +570,17 @@ static void accept_one(struct sim_server *srv, int lfd)
         return;
     }
     pthread_mutex_unlock(&srv->lock);
+    /*
+     * A client that stops reading must not block its thread for ever (a
+     * snapshot streams while holding the backend's control lock): a send
+     * that cannot progress for SEND_TIMEOUT_S fails and drops the client.
+     */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO,
+                   &(struct timeval){ .tv_sec = SEND_TIMEOUT_S },
+                   sizeof(struct timeval)) < 0) {
+        close(fd);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
@@ -587,8 +600,7 @@ static void accept_one(struct sim_server *srv, int lfd)
     pthread_mutex_unlock(&srv->lock);
 }
 
-/* Binds the socket; refuses to take over a live daemon's or a non-socket. */
-static int listen_on(const char *path, char *err, size_t errlen)
+int sim_server_listen(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct stat st;
@@ -630,30 +642,28 @@ static int listen_on(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-int sim_server_run(const struct sim_server_cfg *cfg, struct sim_backend *b,
-                   struct sim_guest *g, char *err, size_t errlen)
+int sim_server_run(const struct sim_server_cfg *cfg, int lfd,
+                   struct sim_backend *b, struct sim_guest *g, char *err,
+                   size_t errlen)
 {
     struct sim_server srv = { .cfg = cfg, .b = b, .g = g };
     sigset_t sigs;
-    int lfd, sfd;
+    int sfd, rc;
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-    if (sfd < 0)
-        return sim_err(err, errlen, errno, "signalfd: %s", strerror(errno));
     srv.wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (srv.wake_efd < 0) {
-        close(sfd);
-        return sim_err(err, errlen, errno, "eventfd: %s", strerror(errno));
-    }
-    lfd = listen_on(cfg->socket_path, err, errlen);
-    if (lfd < 0) {
-        close(sfd);
-        close(srv.wake_efd);
-        return lfd;
+    if (sfd < 0 || srv.wake_efd < 0) {
+        rc = sim_err(err, errlen, errno, "signalfd/eventfd: %s",
+                     strerror(errno));
+        if (sfd >= 0)
+            close(sfd);
+        close(lfd);
+        unlink(cfg->socket_path);
+        return rc;
     }
     pthread_mutex_init(&srv.lock, NULL);
     sim_log("serving %s on %s (%s)", cfg->image_path, cfg->socket_path,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -153,6 +154,16 @@ int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
     if (*fd < 0)
         return sim_err(err, errlen, errno, "cannot open %s: %s", path,
                        strerror(errno));
+    /* One daemon per image (the engine's own access does not lock). */
+    if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = sim_err(err, errlen, errno == EWOULDBLOCK ? EBUSY : errno,
+                     "%s: %s", path, errno == EWOULDBLOCK
+                     ? "another simulated VBD is serving this image"
+                     : strerror(errno));
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
     if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
         st.st_size % 4096) {
         rc = sim_err(err, errlen, EINVAL, "%s: not a regular file whose size "

@@ -14,7 +14,7 @@ bool sim_parse_size(const char *s, uint64_t *out);
 bool sim_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 uint64_t sim_now_ns(void);          /* CLOCK_MONOTONIC */
-uint64_t sim_realtime_us(void);     /* CLOCK_REALTIME, comparable across processes */
+uint64_t sim_realtime_us(void);     /* CLOCK_REALTIME: across processes */
 /* An absolute CLOCK_MONOTONIC deadline ms from now, for timed waits. */
 struct timespec sim_deadline_ms(long ms);
 struct timespec sim_ns_to_timespec(uint64_t ns);
@@ -29,7 +29,8 @@ int sim_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
  * Opens an image read-write: a regular file whose size is a positive
- * multiple of 4 KiB.  0 or -errno with err set.
+ * multiple of 4 KiB, locked (flock) against a second daemon.  0 or
+ * -errno with err set.
  */
 int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
                    size_t errlen);

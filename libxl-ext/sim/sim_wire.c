@@ -63,8 +63,10 @@ int sim_wire_send(int fd, uint16_t type, int32_t status, const void *payload,
         if (rc)
             return rc;
         fd_pass = -1;
-        p += n;
-        len -= n;
+        if (n) {                /* p may be NULL when len is 0 */
+            p += n;
+            len -= n;
+        }
     } while (len);
     return 0;
 }
