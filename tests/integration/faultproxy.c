@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,36 +79,47 @@ int main(int argc, char **argv)
     b = connect_to(target);
     if (a < 0 || b < 0)
         return 1;
-    for (;;) {
-        struct pollfd p[2] = { { .fd = a, .events = POLLIN },
-                               { .fd = b, .events = POLLIN } };
+    /* Relay both ways; an end-of-stream is passed on as a half-close, so
+     * that a peer's last words (an ERROR before it closes) still arrive. */
+    bool a_open = true, b_open = true;
+    while (a_open || b_open) {
+        struct pollfd p[2] = { { .fd = a_open ? a : -1, .events = POLLIN },
+                               { .fd = b_open ? b : -1, .events = POLLIN } };
         if (poll(p, 2, -1) < 0)
             return 1;
         if (p[0].revents) {
             ssize_t n = read(a, buf, sizeof(buf));
-            if (n <= 0)
-                break;
-            if (stall >= 0 && fwd + n > stall) {
-                fprintf(stderr, "faultproxy: stalling after %lld bytes\n",
-                        stall);
-                pause();
+            if (n <= 0) {
+                a_open = false;
+                shutdown(b, SHUT_WR);
+            } else {
+                if (stall >= 0 && fwd + n > stall) {
+                    fprintf(stderr, "faultproxy: stalling after %lld bytes\n",
+                            stall);
+                    pause();
+                }
+                if (cut >= 0 && fwd + n > cut) {
+                    fprintf(stderr, "faultproxy: cutting after %lld bytes\n",
+                            cut);
+                    break;
+                }
+                if (flip >= fwd && flip < fwd + n) {
+                    buf[flip - fwd] ^= (char)0xff;
+                    fprintf(stderr, "faultproxy: flipped byte %lld\n", flip);
+                }
+                if (write(b, buf, (size_t)n) != n)
+                    break;
+                fwd += n;
             }
-            if (cut >= 0 && fwd + n > cut) {
-                fprintf(stderr, "faultproxy: cutting after %lld bytes\n", cut);
-                break;
-            }
-            if (flip >= fwd && flip < fwd + n) {
-                buf[flip - fwd] ^= (char)0xff;
-                fprintf(stderr, "faultproxy: flipped byte %lld\n", flip);
-            }
-            if (write(b, buf, (size_t)n) != n)
-                break;
-            fwd += n;
         }
         if (p[1].revents) {
             ssize_t n = read(b, buf, sizeof(buf));
-            if (n <= 0 || write(a, buf, (size_t)n) != n)
+            if (n <= 0) {
+                b_open = false;
+                shutdown(a, SHUT_WR);
+            } else if (write(a, buf, (size_t)n) != n) {
                 break;
+            }
         }
     }
     close(a);

@@ -6,7 +6,7 @@ mkimage src 64M 24M
 # A running guest that does not write (one block per hour).
 start_source src --write-rate 1 --read-pct 0
 start_receiver
-send --json --vbd "sim:$T/src.sock"
+send --json --compress never --vbd "sim:$T/src.sock"
 [ "$SEND_RC" = 0 ] || fail "send failed ($SEND_RC)"
 wait_receiver
 [ "$RECV_RC" = 0 ] || fail "receive failed ($RECV_RC)"
