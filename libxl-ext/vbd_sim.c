@@ -537,6 +537,13 @@ int xlmig_sim_guest_resume(struct xlmig_vbd *v)
     return call_fixed(v, SIM_GUEST_RESUME, NULL, 0, NULL, 0);
 }
 
+int xlmig_sim_guest_handoff(struct xlmig_vbd *v)
+{
+    if (check_sim(v))
+        return -EINVAL;
+    return call_fixed(v, SIM_GUEST_HANDOFF, NULL, 0, NULL, 0);
+}
+
 int xlmig_sim_guest_load(struct xlmig_vbd *v, const void *blob, size_t len)
 {
     if (check_sim(v))

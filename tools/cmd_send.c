@@ -219,8 +219,24 @@ int cmd_send(int argc, char **argv)
             goto failed;
     if (xlmig_sender_negotiate(&s) < 0 || xlmig_sender_push(&s) < 0 ||
         suspend_and_send_state(&s, disks, ndisks) < 0 ||
-        xlmig_sender_stopcopy(&s) < 0 || xlmig_sender_handoff(&s) < 0)
+        xlmig_sender_stopcopy(&s) < 0)
         goto failed;
+    /* Past this, the source guest is never resumed behind our back. */
+    for (unsigned i = 0; i < ndisks; i++)
+        if (xlmig_sim_guest_handoff(disks[i].vbd) < 0) {
+            snprintf(s.err, sizeof(s.err), "committing the hand-off of %s: "
+                     "%s", disks[i].name, disks[i].vbd->err);
+            s.failed = true;
+            goto failed;
+        }
+    if (xlmig_sender_handoff(&s) < 0)
+        goto failed;
+    /* The destination runs the guest: the source copy is destroyed, as xl
+     * destroys the source domain; its image stays for post-copy. */
+    for (unsigned i = 0; i < ndisks; i++) {
+        xlmig_sim_shutdown(disks[i].vbd);
+        disks[i].suspended = false;
+    }
     /* GO was sent and the destination runs the guest. */
     if (xlmig_sender_pull(&s) < 0) {
         fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "

@@ -375,6 +375,8 @@ static int cmd_ctl(int argc, char **argv)
 
         rc = xlmig_sim_guest_suspend(v, &blob, &len);
         if (!rc) {
+            /* A deliberate suspend: it must outlast this connection. */
+            rc = xlmig_sim_guest_handoff(v);
             write_file(arg, blob, len);
             free(blob);
             printf("guest suspended: %zu bytes of state in %s\n", len, arg);

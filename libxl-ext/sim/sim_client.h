@@ -83,6 +83,13 @@ void xlmig_sim_report_format(const struct xlmig_sim_report *r, char *buf,
 int xlmig_sim_guest_suspend(struct xlmig_vbd *v, void **blob, size_t *len);
 /* Source rollback: the suspended guest runs on. */
 int xlmig_sim_guest_resume(struct xlmig_vbd *v);
+/*
+ * Source, just before GO: commits to handing the suspended guest over.
+ * Until then, if the connection that suspended the guest goes away (the
+ * migration tool died), the daemon resumes the guest itself; after it, it
+ * never does (the destination may be running it).
+ */
+int xlmig_sim_guest_handoff(struct xlmig_vbd *v);
 /* Destination: loads a state blob; the guest stays paused. */
 int xlmig_sim_guest_load(struct xlmig_vbd *v, const void *blob, size_t len);
 /* Destination: starts the loaded guest. */

@@ -55,6 +55,10 @@
  *
  *   GUEST_SUSPEND    sim_u32 timeout ms -> state blob (opaque, versioned,
  *                    checksummed; see sim_guest_state.c)
+ *   GUEST_HANDOFF    -            (the suspending client commits to
+ *                                  handing the guest over: it is no
+ *                                  longer resumed if that client goes
+ *                                  away)
  *   GUEST_RESUME     -
  *   GUEST_LOAD       state blob (fragmented as needed)
  *   GUEST_UNPAUSE    -
@@ -107,6 +111,7 @@ enum sim_type {
     SIM_GUEST_UNPAUSE = 35,
     SIM_GUEST_REPORT = 36,
     SIM_GUEST_VERIFY = 37,
+    SIM_GUEST_HANDOFF = 38,
     SIM_SHUTDOWN = 48,
     SIM_TEST_WRITTEN = 64,
 };

@@ -47,6 +47,7 @@ struct conn {
     pthread_t thread;
     bool finished;              /* the thread is done: join it */
     bool quiesced;              /* holds a quiesce */
+    bool suspended_guest;       /* suspended the guest, not yet handed off */
     struct xlmig_bitmap *claims;    /* blocks this connection claimed */
     uint64_t claims_epoch;
     struct conn *next;
@@ -404,6 +405,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
         rc = sim_guest_suspend(srv->g, v, &blob, &blen, err, errlen);
         if (rc)
             return rc;
+        c->suspended_guest = true;
         rep->data = rep->owned = blob;
         rep->len = blen;
         return 0;
@@ -411,7 +413,19 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
     case SIM_GUEST_RESUME:
         if ((rc = need_len(rep, len, 0)))
             return rc;
-        return sim_guest_resume(srv->g, err, errlen);
+        rc = sim_guest_resume(srv->g, err, errlen);
+        if (!rc)
+            c->suspended_guest = false;
+        return rc;
+    case SIM_GUEST_HANDOFF:
+        /* The point of no return is near: never resume behind its back. */
+        if ((rc = need_len(rep, len, 0)))
+            return rc;
+        if (!c->suspended_guest)
+            return FAIL(rep, EINVAL, "this connection did not suspend the "
+                        "guest");
+        c->suspended_guest = false;
+        return 0;
     case SIM_GUEST_LOAD:
         return sim_guest_load(srv->g, p, len, err, errlen);
     case SIM_GUEST_UNPAUSE:
@@ -514,6 +528,18 @@ static void *conn_main(void *arg)
             wake_main(srv, true);
         if (rc)
             break;              /* the reply could not be sent */
+    }
+    /*
+     * A migration tool that suspended the guest and died before committing
+     * to the hand-off: the guest runs on here, as a rollback would do.
+     */
+    if (c->suspended_guest) {
+        char err[256];
+        sim_log("client went away after suspending the guest, before the "
+                "hand-off: resuming the guest");
+        if (sim_guest_resume(srv->g, err, sizeof(err)))
+            sim_log("resuming the guest failed: %s", err);
+        c->suspended_guest = false;
     }
     /* A vanished client must not leave the guest's I/O stuck. */
     if (c->quiesced) {
