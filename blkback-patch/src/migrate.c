@@ -817,6 +817,22 @@ void blkmig_gate_stop(struct blkmig *m, struct list_head *orphans)
 	spin_unlock_irqrestore(&m->lock, flags);
 }
 
+/*
+ * Hands every parked request to the caller and leaves the gate on: the
+ * backend is tearing down the rings those requests came from (the frontend
+ * disconnected) and fails them, while the blocks stay stale for whoever
+ * connects next.  The demands they made stay recorded.
+ */
+void blkmig_gate_take_parked(struct blkmig *m, struct list_head *out)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&m->lock, flags);
+	list_splice_tail_init(&m->parked, out);
+	m->nr_parked = 0;
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
 void blkmig_get_stats(struct blkmig *m, struct blkmig_stats *st)
 {
 	unsigned long flags;
