@@ -21,6 +21,10 @@
 
 struct xlmig_vbd;
 
+/* Largest claim, in blocks, and the mask words it needs. */
+#define XLMIG_CLAIM_MAX 4096
+#define XLMIG_CLAIM_WORDS (XLMIG_CLAIM_MAX / (8 * sizeof(unsigned long)))
+
 struct xlmig_vbd_stats {
     uint32_t block_size;
     uint64_t nr_blocks;

@@ -1,0 +1,103 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "compress.h"
+#include "conn.h"
+#include "wire.h"
+
+#define SAMPLE_BYTES 8192
+/* Below this gain the CPU and latency are not worth it. */
+#define MIN_GAIN 1.15
+
+size_t xlmig_deflate(struct xlmig_deflater *d, const void *in, size_t n,
+                     void *out, size_t cap)
+{
+    if (!d->ready) {
+        memset(&d->zs, 0, sizeof(d->zs));
+        if (deflateInit(&d->zs, 1) != Z_OK)
+            return 0;
+        d->ready = true;
+    } else {
+        deflateReset(&d->zs);
+    }
+    d->zs.next_in = (Bytef *)(uintptr_t)in;
+    d->zs.avail_in = (uInt)n;
+    d->zs.next_out = out;
+    d->zs.avail_out = (uInt)cap;
+    if (deflate(&d->zs, Z_FINISH) != Z_STREAM_END)
+        return 0;
+    return d->zs.total_out;
+}
+
+void xlmig_deflater_end(struct xlmig_deflater *d)
+{
+    if (d->ready)
+        deflateEnd(&d->zs);
+    d->ready = false;
+}
+
+int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
+                  void *out, size_t expect, char *err)
+{
+    int rc;
+
+    if (!f->ready) {
+        memset(&f->zs, 0, sizeof(f->zs));
+        if (inflateInit(&f->zs) != Z_OK) {
+            snprintf(err, XLMIG_ERRLEN, "zlib: inflateInit failed");
+            return -1;
+        }
+        f->ready = true;
+    } else {
+        inflateReset(&f->zs);
+    }
+    f->zs.next_in = (Bytef *)(uintptr_t)in;
+    f->zs.avail_in = (uInt)n;
+    f->zs.next_out = out;
+    f->zs.avail_out = (uInt)expect;
+    rc = inflate(&f->zs, Z_FINISH);
+    if (rc != Z_STREAM_END || f->zs.total_out != expect ||
+        f->zs.avail_in != 0) {
+        snprintf(err, XLMIG_ERRLEN, "compressed extent is corrupt or does "
+                 "not inflate to its %zu bytes (zlib: %s, got %lu)", expect,
+                 f->zs.msg ? f->zs.msg : zError(rc), f->zs.total_out);
+        return -1;
+    }
+    return 0;
+}
+
+void xlmig_inflater_end(struct xlmig_inflater *f)
+{
+    if (f->ready)
+        inflateEnd(&f->zs);
+    f->ready = false;
+}
+
+int xlmig_sample(struct xlmig_deflater *d, const void *buf, size_t n,
+                 struct xlmig_sample *s)
+{
+    unsigned char out[SAMPLE_BYTES + 512];
+    size_t len = n < SAMPLE_BYTES ? n : SAMPLE_BYTES;
+    /* From the middle: the start of an extent is often a header. */
+    const unsigned char *p = (const unsigned char *)buf + (n - len) / 2;
+    uint64_t t0 = xlmig_now_ns(), dt;
+    size_t z = xlmig_deflate(d, p, len, out, len);
+
+    dt = xlmig_now_ns() - t0;
+    s->ratio = z ? (double)z / (double)len : 1.0;
+    s->Bps = (double)len / ((double)(dt ? dt : 1) * 1e-9);
+    return 0;
+}
+
+bool xlmig_compress_pays(const struct xlmig_sample *s, double link_Bps,
+                         unsigned workers)
+{
+    double with;
+
+    if (s->ratio >= 1.0 / MIN_GAIN || link_Bps <= 0)
+        return false;
+    with = s->Bps * workers;
+    if (link_Bps / s->ratio < with)
+        with = link_Bps / s->ratio;
+    return with > link_Bps * MIN_GAIN;
+}

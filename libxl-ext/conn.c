@@ -1,0 +1,217 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+#define RBUF_SIZE (2 * (XLMIG_HDR_LEN + XLMIG_MAX_BODY))
+#define WRITE_CHUNK (256u << 10)
+
+uint64_t xlmig_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
+{
+    memset(c, 0, sizeof(*c));
+    c->rfd = rfd;
+    c->wfd = wfd;
+    c->timeout_ms = 120000;
+    c->recv_timeout_ms = -1;
+    c->wake_fd = -1;
+    c->rcap = RBUF_SIZE;
+    c->rbuf = malloc(c->rcap);
+    if (!c->rbuf)
+        return -1;
+    pthread_mutex_init(&c->wlock, NULL);
+    /* Non-blocking writes: a peer that stops reading trips the timeout
+     * instead of hanging us inside write(). */
+    int fl = fcntl(wfd, F_GETFL);
+    if (fl >= 0)
+        fcntl(wfd, F_SETFL, fl | O_NONBLOCK);
+    return 0;
+}
+
+void xlmig_conn_destroy(struct xlmig_conn *c)
+{
+    free(c->rbuf);
+    c->rbuf = NULL;
+    pthread_mutex_destroy(&c->wlock);
+}
+
+void xlmig_conn_set_limit(struct xlmig_conn *c, uint64_t bytes_per_sec)
+{
+    pthread_mutex_lock(&c->wlock);
+    c->limit_Bps = bytes_per_sec;
+    c->tokens = 0;
+    c->tokens_at_ns = xlmig_now_ns();
+    pthread_mutex_unlock(&c->wlock);
+}
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int rc;
+
+    do
+        rc = poll(&p, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
+{
+    for (;;) {
+        size_t used;
+        int rc = xlmig_parse(c->rbuf + c->rstart, c->rend - c->rstart, rec,
+                             &used, c->err);
+        ssize_t n;
+
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            c->rstart += used;
+            return 1;
+        }
+        /* Need more: make room for a whole maximal record, then read. */
+        if (c->rcap - c->rstart < XLMIG_HDR_LEN + XLMIG_MAX_BODY) {
+            memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+            c->rend -= c->rstart;
+            c->rstart = 0;
+        }
+        {
+            struct pollfd p[2] = { { .fd = c->rfd, .events = POLLIN },
+                                   { .fd = c->wake_fd, .events = POLLIN } };
+            do
+                rc = poll(p, c->wake_fd >= 0 ? 2 : 1, c->recv_timeout_ms);
+            while (rc < 0 && errno == EINTR);
+            if (rc == 0) {
+                snprintf(c->err, sizeof(c->err), "peer sent nothing for "
+                         "%d s", c->recv_timeout_ms / 1000);
+                return -1;
+            }
+            if (c->wake_fd >= 0 && (p[1].revents & POLLIN) &&
+                !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                return -2;
+        }
+        do
+            n = read(c->rfd, c->rbuf + c->rend, c->rcap - c->rend);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            snprintf(c->err, sizeof(c->err), "reading from peer: %s",
+                     strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            if (c->rend == c->rstart)
+                return 0;
+            snprintf(c->err, sizeof(c->err), "stream truncated: peer closed "
+                     "in the middle of a record (%zu bytes pending)",
+                     c->rend - c->rstart);
+            return -1;
+        }
+        c->rend += (size_t)n;
+        c->bytes_in += (uint64_t)n;
+    }
+}
+
+/* Token bucket: sleeps until n bytes may go.  Called with wlock held. */
+static void rate_wait(struct xlmig_conn *c, size_t n)
+{
+    double burst;
+    uint64_t now;
+
+    if (!c->limit_Bps)
+        return;
+    burst = (double)c->limit_Bps / 50.0;        /* 20 ms of traffic */
+    if (burst < 2.0 * WRITE_CHUNK)
+        burst = 2.0 * WRITE_CHUNK;
+    for (;;) {
+        now = xlmig_now_ns();
+        c->tokens += (double)(now - c->tokens_at_ns) * 1e-9 *
+                     (double)c->limit_Bps;
+        c->tokens_at_ns = now;
+        if (c->tokens > burst)
+            c->tokens = burst;
+        if (c->tokens >= (double)n)
+            break;
+        double wait_s = ((double)n - c->tokens) / (double)c->limit_Bps;
+        struct timespec ts = { .tv_sec = (time_t)wait_s,
+                               .tv_nsec = (long)((wait_s - (double)(time_t)wait_s) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+    c->tokens -= (double)n;
+}
+
+int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    int rc = 0;
+
+    pthread_mutex_lock(&c->wlock);
+    while (len) {
+        size_t chunk = len < WRITE_CHUNK ? len : WRITE_CHUNK;
+        uint64_t t0 = xlmig_now_ns();
+        ssize_t n;
+
+        rate_wait(c, chunk);
+        if (wait_fd(c->wfd, POLLOUT, c->timeout_ms) == 0) {
+            snprintf(c->err, sizeof(c->err),
+                     "peer accepted nothing for %d s", c->timeout_ms / 1000);
+            rc = -1;
+            break;
+        }
+        do
+            n = write(c->wfd, p, chunk);
+        while (n < 0 && errno == EINTR);
+        c->blocked_ns += xlmig_now_ns() - t0;
+        if (n < 0 && errno == EAGAIN) {
+            if (c->limit_Bps)
+                c->tokens += (double)chunk;
+            continue;
+        }
+        if (n < 0) {
+            snprintf(c->err, sizeof(c->err), "writing to peer: %s",
+                     strerror(errno));
+            rc = -1;
+            break;
+        }
+        /* A short write returns unused tokens on the next refill. */
+        if (c->limit_Bps)
+            c->tokens += (double)(chunk - (size_t)n);
+        p += n;
+        len -= (size_t)n;
+        c->bytes_out += (uint64_t)n;
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
+}
+
+void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
+                           ...)
+{
+    uint8_t rec[XLMIG_HDR_LEN + 6 + XLMIG_MAX_REASON];
+    char reason[XLMIG_MAX_REASON + 1];
+    va_list ap;
+    size_t n;
+    int saved = c->timeout_ms;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    n = xlmig_enc_error(rec, (uint32_t)code, reason);
+    /* Don't hang on a peer that stopped reading. */
+    c->timeout_ms = 2000;
+    xlmig_conn_send(c, rec, n);
+    c->timeout_ms = saved;
+}

@@ -1,0 +1,54 @@
+/*
+ * A migration channel over a pair of file descriptors (the same fd twice
+ * for a socket; two pipe ends for ssh).  Receiving parses records with
+ * wire.c; sending is serialised, rate-limited and timed so that the engine
+ * can tell whether the link is the bottleneck.
+ */
+#ifndef XLMIG_CONN_H
+#define XLMIG_CONN_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct xlmig_conn {
+    int rfd, wfd;
+    int timeout_ms;             /* a peer not taking data this long: error */
+    int recv_timeout_ms;        /* -1 (default): wait for data forever */
+    int wake_fd;                /* readable: xlmig_conn_recv returns -2 */
+
+    uint8_t *rbuf;
+    size_t rcap, rstart, rend;
+    uint64_t bytes_in;
+
+    pthread_mutex_t wlock;
+    uint64_t bytes_out;
+    uint64_t limit_Bps;         /* 0: unlimited */
+    double tokens;
+    uint64_t tokens_at_ns;
+    uint64_t blocked_ns;        /* time spent waiting to write */
+
+    char err[XLMIG_ERRLEN];
+};
+
+int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd);
+void xlmig_conn_destroy(struct xlmig_conn *c);
+void xlmig_conn_set_limit(struct xlmig_conn *c, uint64_t bytes_per_sec);
+
+/*
+ * Next record: 1 and *rec (valid until the next call), 0 on a clean end of
+ * stream at a record boundary, -1 on error (c->err says what), -2 when
+ * wake_fd became readable.
+ */
+int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec);
+/* Sends whole records atomically with respect to other senders; 0 or -1. */
+int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len);
+/* Sends an ERROR record, ignoring failures (the channel may be gone). */
+void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+
+uint64_t xlmig_now_ns(void);
+
+#endif

@@ -1,0 +1,218 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "wire.h"
+
+#define ERR(...) snprintf(err, XLMIG_ERRLEN, __VA_ARGS__)
+
+int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
+                     char *err)
+{
+    struct stat st;
+    int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+
+    memset(im, 0, sizeof(*im));
+    im->fd = -1;
+    if (strlen(path) >= sizeof(im->path)) {
+        ERR("path too long: %.64s...", path);
+        return -1;
+    }
+    snprintf(im->path, sizeof(im->path), "%s", path);
+    if (stat(path, &st) < 0) {
+        ERR("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    im->is_blk = S_ISBLK(st.st_mode);
+    if (!im->is_blk && !S_ISREG(st.st_mode)) {
+        ERR("%s: not a regular file or block device", path);
+        return -1;
+    }
+    if (im->is_blk)
+        flags |= O_DIRECT;
+    im->fd = open(path, flags);
+    if (im->fd < 0) {
+        ERR("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (im->is_blk) {
+        if (ioctl(im->fd, BLKGETSIZE64, &im->size) < 0) {
+            ERR("%s: BLKGETSIZE64: %s", path, strerror(errno));
+            xlmig_image_close(im);
+            return -1;
+        }
+    } else {
+        im->size = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+void xlmig_image_close(struct xlmig_image *im)
+{
+    if (im->fd >= 0)
+        close(im->fd);
+    im->fd = -1;
+}
+
+bool xlmig_image_next_data(struct xlmig_image *im, uint64_t off,
+                           uint64_t *start, uint64_t *end)
+{
+    off_t d, h;
+
+    if (off >= im->size)
+        return false;
+    if (im->is_blk) {
+        *start = off;
+        *end = im->size;
+        return true;
+    }
+    d = lseek(im->fd, (off_t)off, SEEK_DATA);
+    if (d < 0) {
+        /* ENXIO: nothing but holes after off.  Other errors: the file
+         * system cannot tell; treat the rest as data. */
+        if (errno == ENXIO)
+            return false;
+        *start = off;
+        *end = im->size;
+        return true;
+    }
+    h = lseek(im->fd, d, SEEK_HOLE);
+    if (h < 0 || (uint64_t)h > im->size)
+        h = (off_t)im->size;
+    *start = (uint64_t)d;
+    *end = (uint64_t)h;
+    return true;
+}
+
+uint64_t xlmig_image_allocated(struct xlmig_image *im)
+{
+    uint64_t off = 0, s, e, total = 0;
+
+    while (xlmig_image_next_data(im, off, &s, &e)) {
+        total += e - s;
+        off = e;
+    }
+    return total;
+}
+
+int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
+                     uint64_t off, char *err)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = pread(im->fd, p, len, (off_t)off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ERR("reading %s at %llu: %s", im->path, (unsigned long long)off,
+                strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            ERR("reading %s at %llu: unexpected end of file (the image "
+                "shrank?)", im->path, (unsigned long long)off);
+            return -1;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
+                      uint64_t off, char *err)
+{
+    const uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = pwrite(im->fd, p, len, (off_t)off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ERR("writing %s at %llu: %s", im->path, (unsigned long long)off,
+                n < 0 ? strerror(errno) : "no progress");
+            return -1;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
+                     char *err)
+{
+    static uint8_t *zeros;
+
+    if (im->is_blk) {
+        uint64_t range[2] = { off, len };
+        if (ioctl(im->fd, BLKZEROOUT, range) == 0)
+            return 0;
+    } else if (fallocate(im->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                         (off_t)off, (off_t)len) == 0) {
+        return 0;
+    }
+    /* No hole punching here: write zeros. */
+    if (!zeros) {
+        zeros = xlmig_alloc_io(1 << 20);
+        if (!zeros) {
+            ERR("out of memory");
+            return -1;
+        }
+        memset(zeros, 0, 1 << 20);
+    }
+    while (len) {
+        size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
+        if (xlmig_image_write(im, zeros, n, off, err) < 0)
+            return -1;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int xlmig_image_sync(struct xlmig_image *im, char *err)
+{
+    if (fdatasync(im->fd) < 0) {
+        ERR("flushing %s: %s", im->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+bool xlmig_is_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    if (n < 16) {
+        for (size_t i = 0; i < n; i++)
+            if (b[i])
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < 16; i++)
+        if (b[i])
+            return false;
+    return memcmp(b, b + 16, n - 16) == 0;
+}
+
+void *xlmig_alloc_io(size_t n)
+{
+    void *p;
+
+    if (posix_memalign(&p, XLMIG_IO_ALIGN, n ? n : XLMIG_IO_ALIGN))
+        return NULL;
+    return p;
+}

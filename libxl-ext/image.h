@@ -1,0 +1,46 @@
+/*
+ * Raw disk images and block devices as the engine reads and writes them.
+ * Regular files use the page cache (a loop device over the file, or the
+ * simulated VBD, sees the same pages); block devices use O_DIRECT, because
+ * blkback's bios bypass the block device's page cache.
+ */
+#ifndef XLMIG_IMAGE_H
+#define XLMIG_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define XLMIG_IO_ALIGN 4096
+
+struct xlmig_image {
+    int fd;
+    bool is_blk;
+    uint64_t size;
+    char path[4096];
+};
+
+int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
+                     char *err);
+void xlmig_image_close(struct xlmig_image *im);
+/*
+ * The next allocated region at or after off: [*start, *end).  Returns false
+ * when only holes remain.  Block devices are one allocated region.
+ */
+bool xlmig_image_next_data(struct xlmig_image *im, uint64_t off,
+                           uint64_t *start, uint64_t *end);
+/* Bytes allocated (what a full pass must read at most). */
+uint64_t xlmig_image_allocated(struct xlmig_image *im);
+/* Whole-length I/O; buffers must be XLMIG_IO_ALIGN-aligned. 0 or -1. */
+int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
+                     uint64_t off, char *err);
+int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
+                      uint64_t off, char *err);
+/* Makes [off, off+len) read as zeros (punching holes where possible). */
+int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
+                     char *err);
+int xlmig_image_sync(struct xlmig_image *im, char *err);
+bool xlmig_is_zero(const void *p, size_t n);
+void *xlmig_alloc_io(size_t n);
+
+#endif

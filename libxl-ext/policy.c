@@ -1,0 +1,45 @@
+#include "policy.h"
+
+void xlmig_conv_init(struct xlmig_conv *c, double max_downtime_s,
+                     unsigned max_passes)
+{
+    *c = (struct xlmig_conv){ .max_downtime_s = max_downtime_s,
+                              .max_passes = max_passes ? max_passes : 30,
+                              .stall_passes = 2, .best = UINT64_MAX };
+}
+
+double xlmig_conv_eta(uint64_t bytes, double rate_Bps)
+{
+    return rate_Bps > 0 ? (double)bytes / rate_Bps : 0;
+}
+
+enum xlmig_conv_verdict xlmig_conv_next(struct xlmig_conv *c,
+                                        uint64_t remaining_bytes,
+                                        double rate_Bps)
+{
+    c->passes++;
+    if (remaining_bytes == 0 ||
+        (rate_Bps > 0 && xlmig_conv_eta(remaining_bytes, rate_Bps) <=
+                         c->max_downtime_s))
+        return XLMIG_CONV_FITS;
+    if (remaining_bytes < c->best - c->best / 10 || c->best == UINT64_MAX) {
+        c->best = remaining_bytes;
+        c->no_progress = 0;
+    } else if (++c->no_progress >= c->stall_passes) {
+        return XLMIG_CONV_STALLED;
+    }
+    if (c->passes >= c->max_passes)
+        return XLMIG_CONV_MAX_PASSES;
+    return XLMIG_CONV_CONTINUE;
+}
+
+const char *xlmig_conv_name(enum xlmig_conv_verdict v)
+{
+    switch (v) {
+    case XLMIG_CONV_CONTINUE: return "continue";
+    case XLMIG_CONV_FITS: return "fits in downtime";
+    case XLMIG_CONV_STALLED: return "dirty set no longer shrinks";
+    case XLMIG_CONV_MAX_PASSES: return "pass limit reached";
+    }
+    return "?";
+}

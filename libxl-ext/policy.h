@@ -1,0 +1,40 @@
+/*
+ * When to stop pre-copying the disk.  After each snapshot of the dirty set:
+ * stop when what remains can be sent within the downtime budget at the rate
+ * the link has been achieving, or when passes stop shrinking the set (the
+ * guest writes as fast as we send: post-copy, or a longer stop-and-copy,
+ * finishes it), or after a maximum number of passes.
+ */
+#ifndef XLMIG_POLICY_H
+#define XLMIG_POLICY_H
+
+#include <stdint.h>
+
+enum xlmig_conv_verdict {
+    XLMIG_CONV_CONTINUE,
+    XLMIG_CONV_FITS,            /* remaining fits in the downtime budget */
+    XLMIG_CONV_STALLED,         /* passes no longer shrink the dirty set */
+    XLMIG_CONV_MAX_PASSES,
+};
+
+struct xlmig_conv {
+    double max_downtime_s;
+    unsigned max_passes;
+    unsigned stall_passes;      /* passes without >= 10% progress */
+    /* state */
+    unsigned passes;
+    uint64_t best;
+    unsigned no_progress;
+};
+
+void xlmig_conv_init(struct xlmig_conv *c, double max_downtime_s,
+                     unsigned max_passes);
+/* Called with the size of each new dirty set, before sending it. */
+enum xlmig_conv_verdict xlmig_conv_next(struct xlmig_conv *c,
+                                        uint64_t remaining_bytes,
+                                        double rate_Bps);
+/* Expected time to send n bytes at rate (s); 0 if rate unknown. */
+double xlmig_conv_eta(uint64_t bytes, double rate_Bps);
+const char *xlmig_conv_name(enum xlmig_conv_verdict v);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * The source's post-copy service: push every stale block once in the
+ * background, serving the destination's demand requests first, until the
+ * destination says DONE.  The queue is kept shallow so that a demand waits
+ * behind at most a couple of small background extents.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "sender_int.h"
+
+#define BACKGROUND_BYTES (64u << 10)
+#define PULL_DEPTH 2
+
+static bool pop_demand(struct xlmig_sender *s, struct xlmig_demand *out,
+                       size_t *head)
+{
+    bool got = false;
+
+    pthread_mutex_lock(&s->lock);
+    if (*head < s->dq_len) {
+        *out = s->dq[(*head)++];
+        got = true;
+    } else {
+        *head = s->dq_len = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return got;
+}
+
+static int serve_demand(struct xlmig_sender *s, const struct xlmig_demand *dm)
+{
+    struct xlmig_send_disk *d = &s->disks[dm->disk];
+
+    /* The background push need not send these again. */
+    if (d->stale)
+        xlmig_bitmap_clear_range(d->stale, dm->start, dm->count);
+    s->st.demanded_blocks += dm->count;
+    return sender_queue_extent(s, d, dm->start, dm->count,
+                               XLMIG_ORIGIN_DEMAND, false);
+}
+
+static bool next_background(struct xlmig_sender *s, unsigned *disk,
+                            uint64_t *cursor, struct xlmig_extent *e)
+{
+    uint64_t max = BACKGROUND_BYTES / s->o.block_size;
+
+    if (!max)
+        max = 1;
+    while (*disk < s->ndisks) {
+        struct xlmig_send_disk *d = &s->disks[*disk];
+        if (d->stale && xlmig_bitmap_next_extent(d->stale, cursor, max, e)) {
+            xlmig_bitmap_clear_range(d->stale, e->start, e->count);
+            return true;
+        }
+        (*disk)++;
+        *cursor = 0;
+    }
+    return false;
+}
+
+static int wait_for_work(struct xlmig_sender *s, size_t head)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&s->lock);
+    while (!s->failed && !s->got_done && head >= s->dq_len)
+        if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->lock);
+    return s->failed ? -1 : 0;
+}
+
+int xlmig_sender_pull(struct xlmig_sender *s)
+{
+    struct xlmig_progress_ev ev = xlmig_progress_ev("phase", "postcopy");
+    uint8_t buf[XLMIG_HDR_LEN];
+    size_t head = 0;
+    unsigned disk = 0;
+    uint64_t cursor = 0, stale = 0;
+    bool pushed_all = false;
+
+    for (unsigned i = 0; i < s->ndisks; i++)
+        if (s->disks[i].stale)
+            stale += xlmig_bitmap_count(s->disks[i].stale);
+    if (s->st.postcopy) {
+        ev.remaining_blocks = (int64_t)stale;
+        ev.remaining_bytes = (int64_t)(stale * s->o.block_size);
+        sender_event(s, &ev);
+        if (sender_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
+            return -1;
+        xlmig_sendq_set_depth(s->q, PULL_DEPTH);
+    } else {
+        pushed_all = true;
+    }
+
+    for (;;) {
+        struct xlmig_demand dm;
+        struct xlmig_extent e;
+
+        if (s->failed)
+            return -1;
+        pthread_mutex_lock(&s->lock);
+        bool done = s->got_done;
+        pthread_mutex_unlock(&s->lock);
+        if (done)
+            break;
+        if (pop_demand(s, &dm, &head)) {
+            if (serve_demand(s, &dm) < 0)
+                return -1;
+            continue;
+        }
+        if (next_background(s, &disk, &cursor, &e)) {
+            s->st.background_blocks += e.count;
+            if (sender_queue_extent(s, &s->disks[disk], e.start, e.count,
+                                    XLMIG_ORIGIN_BACKGROUND, false) < 0)
+                return -1;
+            continue;
+        }
+        if (!pushed_all) {
+            if (sender_queue_record(s, buf,
+                                    xlmig_enc_empty(buf,
+                                                    XLMIG_REC_PUSHED_ALL)) < 0 ||
+                sender_flush(s) < 0)
+                return -1;
+            pushed_all = true;
+            continue;
+        }
+        if (wait_for_work(s, head) < 0)
+            return -1;
+    }
+
+    /* The receiver closes after DONE_ACK: that EOF is expected. */
+    pthread_mutex_lock(&s->lock);
+    s->finished = true;
+    pthread_mutex_unlock(&s->lock);
+    if (sender_queue_record(s, buf, xlmig_enc_empty(buf,
+                                                    XLMIG_REC_DONE_ACK)) < 0 ||
+        sender_flush(s) < 0)
+        return -1;
+    s->st.t_done = xlmig_now_ns();
+    ev = xlmig_progress_ev("done", "done");
+    sender_event(s, &ev);
+    return 0;
+}

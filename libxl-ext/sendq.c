@@ -1,0 +1,460 @@
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "compress.h"
+#include "linkrate.h"
+#include "sendq.h"
+
+#define MAX_JOBS 12
+#define EXTENT_BYTES (1u << 20)
+#define REC_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
+/* Worst case: every other block zero, one record header per block. */
+#define OUT_CAP (EXTENT_BYTES + (EXTENT_BYTES / 512 + 2) * REC_OVERHEAD)
+
+enum job_state { JOB_FREE, JOB_QUEUED, JOB_BUSY, JOB_DONE };
+
+struct job {
+    enum job_state state;
+    uint64_t seq;
+    bool is_record;
+    struct xlmig_sq_disk disk;
+    uint64_t first;
+    uint32_t count;
+    uint8_t origin;
+    bool skip_zero;
+    uint8_t *raw;               /* EXTENT_BYTES, aligned for O_DIRECT */
+    uint8_t *out;               /* encoded records */
+    size_t out_len, out_cap;
+    /* per-job accounting, folded into the stats by the writer */
+    uint64_t data_bytes, zero_bytes, skipped_bytes, zlib_in, zlib_out,
+             records;
+};
+
+struct xlmig_sendq {
+    struct xlmig_conn *conn;
+    enum xlmig_compress_mode mode;
+    uint64_t features;
+    unsigned nworkers;
+    pthread_t workers[8];
+    pthread_t writer;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cv_work, cv_done, cv_free;
+    struct job jobs[MAX_JOBS];
+    uint64_t next_seq, next_work, next_write;
+    unsigned depth;
+    bool stop;
+    bool failed;
+    char err[XLMIG_ERRLEN];
+
+    struct xlmig_sendq_stats stats;
+    struct xlmig_linkrate link;
+};
+
+uint32_t xlmig_sendq_max_blocks(uint32_t block_size)
+{
+    uint32_t n = EXTENT_BYTES / block_size;
+    return n ? n : 1;
+}
+
+static void set_failed(struct xlmig_sendq *q, const char *msg)
+{
+    if (!q->failed) {
+        q->failed = true;
+        snprintf(q->err, sizeof(q->err), "%s", msg);
+    }
+    pthread_cond_broadcast(&q->cv_work);
+    pthread_cond_broadcast(&q->cv_done);
+    pthread_cond_broadcast(&q->cv_free);
+}
+
+/* ---- encoding one extent ---- */
+
+static uint8_t *reserve(struct job *j, size_t n)
+{
+    if (j->out_len + n > j->out_cap)
+        return NULL;            /* sized so that this cannot happen */
+    return j->out + j->out_len;
+}
+
+static int emit_zero(struct job *j, uint64_t first, uint32_t count)
+{
+    struct xlmig_data d = { .disk = j->disk.id, .encoding = XLMIG_ENC_ZERO,
+                            .origin = j->origin, .first = first,
+                            .count = count };
+    uint8_t *p = reserve(j, REC_OVERHEAD);
+
+    if (!p)
+        return -1;
+    j->out_len += xlmig_enc_data(p, &d);
+    j->records++;
+    return 0;
+}
+
+static int emit_data(struct xlmig_sendq *q, struct job *j,
+                     struct xlmig_deflater *z, bool compress,
+                     uint64_t first, uint32_t count, const uint8_t *src,
+                     size_t len)
+{
+    struct xlmig_data d = { .disk = j->disk.id, .encoding = XLMIG_ENC_RAW,
+                            .origin = j->origin, .first = first,
+                            .count = count, .payload_len = (uint32_t)len };
+    uint8_t *p = reserve(j, REC_OVERHEAD + len);
+    size_t z_len = 0;
+
+    (void)q;
+    if (!p)
+        return -1;
+    if (compress) {
+        /* Only worth it if it fits well below the raw size. */
+        z_len = xlmig_deflate(z, src, len, p + REC_OVERHEAD,
+                              len - len / 16);
+    }
+    if (z_len) {
+        d.encoding = XLMIG_ENC_ZLIB;
+        d.payload_len = (uint32_t)z_len;
+        j->zlib_in += len;
+        j->zlib_out += z_len;
+    } else {
+        memcpy(p + REC_OVERHEAD, src, len);
+    }
+    j->out_len += xlmig_enc_data(p, &d);
+    j->data_bytes += len;
+    j->records++;
+    return 0;
+}
+
+static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
+                          const uint8_t *buf, size_t len)
+{
+    struct xlmig_sample s;
+    double link;
+
+    if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB))
+        return false;
+    xlmig_sample(z, buf, len, &s);
+    if (q->mode == XLMIG_COMPRESS_ALWAYS)
+        return s.ratio < 0.95;
+    pthread_mutex_lock(&q->lock);
+    link = q->link.est_Bps;
+    pthread_mutex_unlock(&q->lock);
+    return xlmig_compress_pays(&s, link, q->nworkers);
+}
+
+/* Reads the extent and encodes it as runs of zero and non-zero blocks. */
+static int encode_extent(struct xlmig_sendq *q, struct job *j,
+                         struct xlmig_deflater *z, char *err)
+{
+    uint32_t bs = j->disk.block_size;
+    uint64_t off = j->first * bs;
+    size_t len = (size_t)j->count * bs;
+    bool zero_ok = q->features & XLMIG_F_ZERO;
+    bool compress = false, sampled = false;
+    uint32_t i = 0;
+
+    if (off + len > j->disk.size)
+        len = (size_t)(j->disk.size - off);
+    if (xlmig_image_read(j->disk.img, j->raw, len, off, err) < 0)
+        return -1;
+    j->out_len = 0;
+    while (i < j->count) {
+        size_t boff = (size_t)i * bs;
+        size_t blen = boff + bs <= len ? bs : len - boff;
+        bool zero = zero_ok && xlmig_is_zero(j->raw + boff, blen);
+        uint32_t start = i;
+        size_t run_len = 0;
+
+        /* Extend the run while blocks stay of the same kind. */
+        while (i < j->count) {
+            size_t o = (size_t)i * bs;
+            size_t l = o + bs <= len ? bs : len - o;
+            if (zero_ok && xlmig_is_zero(j->raw + o, l) != zero)
+                break;
+            run_len += l;
+            i++;
+        }
+        if (zero) {
+            if (j->skip_zero)
+                j->skipped_bytes += run_len;
+            else if (emit_zero(j, j->first + start, i - start) < 0)
+                goto overflow;
+            else
+                j->zero_bytes += run_len;
+            continue;
+        }
+        if (!sampled) {
+            compress = want_compress(q, z, j->raw + boff, run_len);
+            sampled = true;
+        }
+        if (emit_data(q, j, z, compress, j->first + start, i - start,
+                      j->raw + boff, run_len) < 0)
+            goto overflow;
+    }
+    return 0;
+overflow:
+    snprintf(err, XLMIG_ERRLEN, "internal error: extent encoding overflow");
+    return -1;
+}
+
+/* ---- threads ---- */
+
+static void *worker_main(void *arg)
+{
+    struct xlmig_sendq *q = arg;
+    struct xlmig_deflater z = { .ready = false };
+    char err[XLMIG_ERRLEN];
+
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        struct job *j;
+
+        while (!q->stop && !q->failed && q->next_work == q->next_seq)
+            pthread_cond_wait(&q->cv_work, &q->lock);
+        if (q->stop || q->failed)
+            break;
+        j = &q->jobs[q->next_work % MAX_JOBS];
+        q->next_work++;
+        j->state = JOB_BUSY;
+        pthread_mutex_unlock(&q->lock);
+
+        int rc = j->is_record ? 0 : encode_extent(q, j, &z, err);
+
+        pthread_mutex_lock(&q->lock);
+        if (rc < 0) {
+            set_failed(q, err);
+            break;
+        }
+        j->state = JOB_DONE;
+        pthread_cond_broadcast(&q->cv_done);
+    }
+    pthread_mutex_unlock(&q->lock);
+    xlmig_deflater_end(&z);
+    return NULL;
+}
+
+static void fold_stats(struct xlmig_sendq *q, struct job *j)
+{
+    q->stats.data_bytes += j->data_bytes;
+    q->stats.zero_bytes += j->zero_bytes;
+    q->stats.skipped_bytes += j->skipped_bytes;
+    q->stats.zlib_in += j->zlib_in;
+    q->stats.zlib_out += j->zlib_out;
+    q->stats.records += j->records;
+    q->stats.wire_bytes += j->out_len;
+}
+
+static void *writer_main(void *arg)
+{
+    struct xlmig_sendq *q = arg;
+
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        struct job *j = &q->jobs[q->next_write % MAX_JOBS];
+
+        while (!q->stop && !q->failed &&
+               !(q->next_write < q->next_seq && j->state == JOB_DONE)) {
+            /* Idle: let the link estimate know we are not link-bound. */
+            pthread_cond_wait(&q->cv_done, &q->lock);
+        }
+        if (q->stop || q->failed)
+            break;
+        pthread_mutex_unlock(&q->lock);
+
+        int rc = j->out_len ? xlmig_conn_send(q->conn, j->out, j->out_len)
+                            : 0;
+
+        pthread_mutex_lock(&q->lock);
+        if (rc < 0) {
+            set_failed(q, q->conn->err);
+            break;
+        }
+        fold_stats(q, j);
+        xlmig_linkrate_sample(&q->link, xlmig_now_ns(), q->conn->bytes_out,
+                              q->conn->blocked_ns, q->stats.data_bytes +
+                              q->stats.zero_bytes + q->stats.skipped_bytes);
+        j->state = JOB_FREE;
+        q->next_write++;
+        pthread_cond_broadcast(&q->cv_free);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* ---- API ---- */
+
+struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
+                                    enum xlmig_compress_mode mode,
+                                    uint64_t features)
+{
+    struct xlmig_sendq *q = calloc(1, sizeof(*q));
+
+    if (!q)
+        return NULL;
+    if (workers < 1)
+        workers = 1;
+    if (workers > 8)
+        workers = 8;
+    q->conn = c;
+    q->mode = mode;
+    q->features = features;
+    q->nworkers = workers;
+    q->depth = MAX_JOBS;
+    xlmig_linkrate_init(&q->link, (double)c->limit_Bps);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cv_work, NULL);
+    pthread_cond_init(&q->cv_done, NULL);
+    pthread_cond_init(&q->cv_free, NULL);
+    for (unsigned i = 0; i < MAX_JOBS; i++) {
+        struct job *j = &q->jobs[i];
+        j->raw = xlmig_alloc_io(EXTENT_BYTES);
+        j->out_cap = OUT_CAP;
+        j->out = malloc(j->out_cap);
+        if (!j->raw || !j->out) {
+            xlmig_sendq_free(q);
+            return NULL;
+        }
+    }
+    for (unsigned i = 0; i < workers; i++)
+        pthread_create(&q->workers[i], NULL, worker_main, q);
+    pthread_create(&q->writer, NULL, writer_main, q);
+    return q;
+}
+
+void xlmig_sendq_free(struct xlmig_sendq *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->stop = true;
+    pthread_cond_broadcast(&q->cv_work);
+    pthread_cond_broadcast(&q->cv_done);
+    pthread_cond_broadcast(&q->cv_free);
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned i = 0; i < q->nworkers; i++)
+        if (q->workers[i])
+            pthread_join(q->workers[i], NULL);
+    if (q->writer)
+        pthread_join(q->writer, NULL);
+    for (unsigned i = 0; i < MAX_JOBS; i++) {
+        free(q->jobs[i].raw);
+        free(q->jobs[i].out);
+    }
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->cv_work);
+    pthread_cond_destroy(&q->cv_done);
+    pthread_cond_destroy(&q->cv_free);
+    free(q);
+}
+
+/* Waits for a free slot; returns it with the lock held, or NULL. */
+static struct job *claim_slot(struct xlmig_sendq *q)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        if (q->failed || q->stop) {
+            pthread_mutex_unlock(&q->lock);
+            return NULL;
+        }
+        j = &q->jobs[q->next_seq % MAX_JOBS];
+        if (j->state == JOB_FREE && q->next_seq - q->next_write < q->depth)
+            return j;
+        pthread_cond_wait(&q->cv_free, &q->lock);
+    }
+}
+
+static void publish(struct xlmig_sendq *q, struct job *j)
+{
+    j->seq = q->next_seq++;
+    j->state = JOB_QUEUED;
+    j->data_bytes = j->zero_bytes = j->skipped_bytes = 0;
+    j->zlib_in = j->zlib_out = j->records = 0;
+    pthread_cond_broadcast(&q->cv_work);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
+                       uint64_t first, uint32_t count, uint8_t origin,
+                       bool skip_zero)
+{
+    struct job *j;
+
+    if (!count || (uint64_t)count * d->block_size > EXTENT_BYTES)
+        return -1;
+    j = claim_slot(q);
+    if (!j)
+        return -1;
+    j->is_record = false;
+    j->disk = *d;
+    j->first = first;
+    j->count = count;
+    j->origin = origin;
+    j->skip_zero = skip_zero;
+    j->out_len = 0;
+    publish(q, j);
+    return 0;
+}
+
+int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len)
+{
+    struct job *j;
+
+    if (len > XLMIG_SENDQ_MAX_RECORD)
+        return -1;
+    j = claim_slot(q);
+    if (!j)
+        return -1;
+    j->is_record = true;
+    memcpy(j->out, rec, len);
+    j->out_len = len;
+    publish(q, j);
+    return 0;
+}
+
+int xlmig_sendq_flush(struct xlmig_sendq *q)
+{
+    int rc;
+
+    pthread_mutex_lock(&q->lock);
+    while (!q->failed && !q->stop && q->next_write < q->next_seq)
+        pthread_cond_wait(&q->cv_free, &q->lock);
+    rc = q->failed ? -1 : 0;
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth)
+{
+    pthread_mutex_lock(&q->lock);
+    q->depth = depth < 1 ? 1 : depth > MAX_JOBS ? MAX_JOBS : depth;
+    pthread_cond_broadcast(&q->cv_free);
+    pthread_mutex_unlock(&q->lock);
+}
+
+unsigned xlmig_sendq_pending(struct xlmig_sendq *q)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&q->lock);
+    n = (unsigned)(q->next_seq - q->next_write);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s)
+{
+    pthread_mutex_lock(&q->lock);
+    *s = q->stats;
+    s->link_Bps = q->link.est_Bps;
+    s->send_Bps = q->link.input_Bps;
+    pthread_mutex_unlock(&q->lock);
+}
+
+const char *xlmig_sendq_error(struct xlmig_sendq *q)
+{
+    return q->failed ? q->err : NULL;
+}

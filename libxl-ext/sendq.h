@@ -1,0 +1,71 @@
+/*
+ * The send pipeline: extents are read, checked for zeros, maybe compressed
+ * by worker threads, and written by one writer thread strictly in the order
+ * they were queued.  Order matters during PUSH: a block sent in pass 1 must
+ * never overtake its newer copy from pass 2.
+ */
+#ifndef XLMIG_SENDQ_H
+#define XLMIG_SENDQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "image.h"
+
+enum xlmig_compress_mode {
+    XLMIG_COMPRESS_AUTO,        /* when the link is the bottleneck and it shrinks */
+    XLMIG_COMPRESS_ALWAYS,      /* whenever it shrinks */
+    XLMIG_COMPRESS_NEVER,
+};
+
+/* What the queue needs to know about a disk to send its extents. */
+struct xlmig_sq_disk {
+    uint32_t id;
+    uint32_t block_size;
+    uint64_t size;
+    struct xlmig_image *img;
+};
+
+struct xlmig_sendq_stats {
+    uint64_t data_bytes;        /* disk bytes covered by DATA records */
+    uint64_t zero_bytes;        /* sent as zero records */
+    uint64_t skipped_bytes;     /* zero blocks not sent at all */
+    uint64_t zlib_in, zlib_out; /* compressed extents: before and after */
+    uint64_t records;
+    uint64_t wire_bytes;        /* everything the writer wrote */
+    double link_Bps;            /* current link estimate, 0 = unknown */
+    double send_Bps;            /* disk bytes per second, recent */
+};
+
+struct xlmig_sendq;
+
+struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
+                                    enum xlmig_compress_mode mode,
+                                    uint64_t features);
+/* Stops the threads (after a flush, or abandoning queued work). */
+void xlmig_sendq_free(struct xlmig_sendq *q);
+/*
+ * Queues blocks [first, first + count) of d; count * block size must not
+ * exceed XLMIG_MAX_DATA.  With skip_zero, all-zero blocks are not sent
+ * (the target already reads as zeros).  Blocks while `depth` jobs wait.
+ * Returns 0, or -1 once the pipeline has failed.
+ */
+int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
+                       uint64_t first, uint32_t count, uint8_t origin,
+                       bool skip_zero);
+/* Queues a ready record (copied, at most XLMIG_SENDQ_MAX_RECORD bytes),
+ * in order with the extents. */
+#define XLMIG_SENDQ_MAX_RECORD ((1u << 20) + 64)
+int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len);
+/* Waits until everything queued has been written.  0 or -1. */
+int xlmig_sendq_flush(struct xlmig_sendq *q);
+/* Max jobs waiting in the queue (small during post-copy: demand first). */
+void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth);
+unsigned xlmig_sendq_pending(struct xlmig_sendq *q);
+void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s);
+const char *xlmig_sendq_error(struct xlmig_sendq *q);
+/* Largest extent the queue takes for a block size, in blocks. */
+uint32_t xlmig_sendq_max_blocks(uint32_t block_size);
+
+#endif

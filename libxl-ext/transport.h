@@ -1,0 +1,51 @@
+/*
+ * Opening the data channel: a TCP connection (optionally checked with a
+ * one-time secret, for the Xen flow's direct TCP option), a command run
+ * with its stdin/stdout as the channel (ssh), or file descriptors given by
+ * the caller.  Everything ends as a pair of fds for xlmig_conn.
+ */
+#ifndef XLMIG_TRANSPORT_H
+#define XLMIG_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define XLMIG_TOKEN_LEN 32
+
+/* "tcp:HOST:PORT", "tcp-listen:ADDR:PORT", "cmd:COMMAND", "fd:R,W", "-". */
+struct xlmig_endpoint {
+    enum { XLMIG_EP_TCP, XLMIG_EP_LISTEN, XLMIG_EP_CMD, XLMIG_EP_FD,
+           XLMIG_EP_STDIO } kind;
+    char host[256];
+    char port[16];
+    const char *cmd;
+    int rfd, wfd;
+};
+
+int xlmig_endpoint_parse(const char *spec, struct xlmig_endpoint *ep,
+                         char *err);
+int xlmig_tcp_connect(const char *host, const char *port, char *err);
+/* Binds and listens; *bound_port gets the port (useful with port 0). */
+int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
+                     char *err);
+/*
+ * Accepts one connection within timeout_ms.  With a token, the peer must
+ * send exactly those XLMIG_TOKEN_LEN bytes first; connections that do not
+ * are dropped and waiting continues.
+ */
+int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
+                     char *err);
+/* Sends the token on a fresh connection. */
+int xlmig_tcp_send_token(int fd, const uint8_t *token, char *err);
+/* Runs `sh -c cmd` with pipes on its stdin/stdout. */
+pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, char *err);
+/* Opens an endpoint as a sender would (connect / spawn / fds). */
+int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
+                        pid_t *child, int accept_timeout_ms,
+                        const char *port_file, char *err);
+int xlmig_random_token(uint8_t *token, char *err);
+/* Parses 125M, 1G, 1000Mbit, 64k ... into bytes per second. */
+int xlmig_parse_rate(const char *s, uint64_t *bytes_per_sec);
+
+#endif

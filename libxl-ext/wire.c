@@ -1,0 +1,582 @@
+/*
+ * Record framing, encoders and validating decoders for the wire protocol
+ * described in PROTOCOL.md.  Decoders trust nothing: every length and field
+ * is checked before use, so a corrupt or hostile stream gets an error that
+ * says what was wrong.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "wire.h"
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int fail(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(char *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, XLMIG_ERRLEN, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *xlmig_rec_name(uint16_t type)
+{
+    switch (type) {
+    case XLMIG_REC_HELLO: return "HELLO";
+    case XLMIG_REC_ERROR: return "ERROR";
+    case XLMIG_REC_DISK: return "DISK";
+    case XLMIG_REC_DISK_ACK: return "DISK_ACK";
+    case XLMIG_REC_DATA: return "DATA";
+    case XLMIG_REC_PHASE: return "PHASE";
+    case XLMIG_REC_SYNC: return "SYNC";
+    case XLMIG_REC_SYNC_ACK: return "SYNC_ACK";
+    case XLMIG_REC_BITMAP: return "BITMAP";
+    case XLMIG_REC_BITMAP_END: return "BITMAP_END";
+    case XLMIG_REC_PULL_REQ: return "PULL_REQ";
+    case XLMIG_REC_PUSHED_ALL: return "PUSHED_ALL";
+    case XLMIG_REC_DONE: return "DONE";
+    case XLMIG_REC_DONE_ACK: return "DONE_ACK";
+    case XLMIG_REC_STATE: return "STATE";
+    case XLMIG_REC_STATE_END: return "STATE_END";
+    case XLMIG_REC_READY: return "READY";
+    case XLMIG_REC_GO: return "GO";
+    case XLMIG_REC_REPORT: return "REPORT";
+    default: return NULL;
+    }
+}
+
+/* ---- framing ---- */
+
+static uint32_t rec_crc(const uint8_t *rec, uint32_t body_len)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    crc = crc32(crc, rec, 12);
+    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
+    crc = crc32(crc, rec + XLMIG_HDR_LEN, body_len);
+    return (uint32_t)crc;
+}
+
+void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)
+{
+    put32(rec, XLMIG_MAGIC);
+    put16(rec + 4, type);
+    put16(rec + 6, 0);
+    put32(rec + 8, body_len);
+    put32(rec + 12, rec_crc(rec, body_len));
+}
+
+int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
+                size_t *used, char *err)
+{
+    uint32_t magic, len, crc;
+    uint16_t type, flags;
+
+    if (n < XLMIG_HDR_LEN)
+        return 0;
+    magic = get32(buf);
+    if (magic != XLMIG_MAGIC)
+        return fail(err, "bad record magic 0x%08x (not an xlmig stream, or "
+                    "out of sync)", magic);
+    type = get16(buf + 4);
+    flags = get16(buf + 6);
+    len = get32(buf + 8);
+    if (flags)
+        return fail(err, "record type 0x%04x has unknown flags 0x%04x",
+                    type, flags);
+    if (len > XLMIG_MAX_BODY)
+        return fail(err, "record type 0x%04x is %u bytes long, over the "
+                    "%u-byte limit", type, len, XLMIG_MAX_BODY);
+    if (!xlmig_rec_name(type))
+        return fail(err, "unknown record type 0x%04x", type);
+    if (n < XLMIG_HDR_LEN + (size_t)len)
+        return 0;
+    crc = get32(buf + 12);
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    if (crc != rec_crc(buf, len))
+#else
+    if (crc != rec_crc(buf, len) && crc != 0)
+#endif
+        return fail(err, "%s record fails its checksum (corrupted in "
+                    "transit)", xlmig_rec_name(type));
+    out->type = type;
+    out->len = len;
+    out->body = buf + XLMIG_HDR_LEN;
+    *used = XLMIG_HDR_LEN + (size_t)len;
+    return 1;
+}
+
+/* ---- encoders ---- */
+
+static size_t finish(uint8_t *out, uint16_t type, uint32_t body_len)
+{
+    xlmig_seal(out, type, body_len);
+    return XLMIG_HDR_LEN + (size_t)body_len;
+}
+
+size_t xlmig_enc_hello(uint8_t *out, const struct xlmig_hello *h)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put32(b, h->version_min);
+    put32(b + 4, h->version_max);
+    put64(b + 8, h->features);
+    b[16] = h->role;
+    memset(b + 17, 0, 7);
+    return finish(out, XLMIG_REC_HELLO, 24);
+}
+
+size_t xlmig_enc_error(uint8_t *out, uint32_t code, const char *reason)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+    size_t n = strlen(reason);
+
+    if (n > XLMIG_MAX_REASON)
+        n = XLMIG_MAX_REASON;
+    put32(b, code);
+    put16(b + 4, (uint16_t)n);
+    memcpy(b + 6, reason, n);
+    return finish(out, XLMIG_REC_ERROR, (uint32_t)(6 + n));
+}
+
+size_t xlmig_enc_disk(uint8_t *out, const struct xlmig_disk *d)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+    size_t n = strlen(d->name);
+
+    put32(b, d->id);
+    put32(b + 4, d->count);
+    put32(b + 8, d->block_size);
+    put32(b + 12, 0);
+    put64(b + 16, d->size);
+    put64(b + 24, d->allocated);
+    put16(b + 32, (uint16_t)n);
+    memcpy(b + 34, d->name, n);
+    return finish(out, XLMIG_REC_DISK, (uint32_t)(34 + n));
+}
+
+size_t xlmig_enc_disk_ack(uint8_t *out, const struct xlmig_disk_ack *a)
+{
+    put32(out + XLMIG_HDR_LEN, a->id);
+    put32(out + XLMIG_HDR_LEN + 4, a->flags);
+    return finish(out, XLMIG_REC_DISK_ACK, 8);
+}
+
+size_t xlmig_enc_phase(uint8_t *out, const struct xlmig_phase *p)
+{
+    put32(out + XLMIG_HDR_LEN, p->phase);
+    put32(out + XLMIG_HDR_LEN + 4, p->pass);
+    put64(out + XLMIG_HDR_LEN + 8, p->remaining);
+    return finish(out, XLMIG_REC_PHASE, 16);
+}
+
+size_t xlmig_enc_u64(uint8_t *out, uint16_t type, uint64_t v)
+{
+    put64(out + XLMIG_HDR_LEN, v);
+    return finish(out, type, 8);
+}
+
+size_t xlmig_enc_empty(uint8_t *out, uint16_t type)
+{
+    return finish(out, type, 0);
+}
+
+size_t xlmig_enc_bitmap_end(uint8_t *out, const struct xlmig_bitmap_end *b)
+{
+    put32(out + XLMIG_HDR_LEN, b->disk);
+    put32(out + XLMIG_HDR_LEN + 4, 0);
+    put64(out + XLMIG_HDR_LEN + 8, b->total);
+    return finish(out, XLMIG_REC_BITMAP_END, 16);
+}
+
+size_t xlmig_enc_done(uint8_t *out, const struct xlmig_done *d)
+{
+    put64(out + XLMIG_HDR_LEN, d->installed);
+    put64(out + XLMIG_HDR_LEN + 8, d->overwritten);
+    put64(out + XLMIG_HDR_LEN + 16, d->demanded);
+    return finish(out, XLMIG_REC_DONE, 24);
+}
+
+size_t xlmig_enc_state_end(uint8_t *out, const struct xlmig_state_end *s)
+{
+    put64(out + XLMIG_HDR_LEN, s->total);
+    put32(out + XLMIG_HDR_LEN + 8, s->crc);
+    put32(out + XLMIG_HDR_LEN + 12, 0);
+    return finish(out, XLMIG_REC_STATE_END, 16);
+}
+
+size_t xlmig_enc_report(uint8_t *out, int32_t status)
+{
+    put32(out + XLMIG_HDR_LEN, (uint32_t)status);
+    return finish(out, XLMIG_REC_REPORT, 4);
+}
+
+size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
+                         const struct xlmig_extent *e, uint32_t n)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put32(b, disk);
+    put32(b + 4, n);
+    for (uint32_t i = 0; i < n; i++) {
+        put64(b + 8 + (size_t)i * XLMIG_EXTENT_LEN, e[i].start);
+        put64(b + 16 + (size_t)i * XLMIG_EXTENT_LEN, e[i].count);
+    }
+    return finish(out, type, 8 + n * XLMIG_EXTENT_LEN);
+}
+
+size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put32(b, d->disk);
+    b[4] = d->encoding;
+    b[5] = d->origin;
+    put16(b + 6, 0);
+    put64(b + 8, d->first);
+    put32(b + 16, d->count);
+    put32(b + 20, 0);
+    return finish(out, XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN + d->payload_len);
+}
+
+size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n)
+{
+    memcpy(out + XLMIG_HDR_LEN, p, n);
+    return finish(out, type, n);
+}
+
+/* ---- decoders ---- */
+
+static int want_len(const struct xlmig_rec *r, uint32_t len, char *err)
+{
+    if (r->len != len)
+        return fail(err, "%s record has a %u-byte body, expected %u",
+                    xlmig_rec_name(r->type), r->len, len);
+    return 0;
+}
+
+static int want_type(const struct xlmig_rec *r, uint16_t type, char *err)
+{
+    if (r->type != type)
+        return fail(err, "expected a %s record, got %s", xlmig_rec_name(type),
+                    xlmig_rec_name(r->type) ? xlmig_rec_name(r->type) : "?");
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+int xlmig_dec_hello(const struct xlmig_rec *r, struct xlmig_hello *h,
+                    char *err)
+{
+    if (want_type(r, XLMIG_REC_HELLO, err) || want_len(r, 24, err))
+        return -1;
+    h->version_min = get32(r->body);
+    h->version_max = get32(r->body + 4);
+    h->features = get64(r->body + 8);
+    h->role = r->body[16];
+    if (!all_zero(r->body + 17, 7))
+        return fail(err, "HELLO reserved bytes are not zero");
+    if (!h->version_min || h->version_min > h->version_max)
+        return fail(err, "HELLO offers versions %u..%u, not a valid range",
+                    h->version_min, h->version_max);
+    if (h->role != XLMIG_ROLE_SENDER && h->role != XLMIG_ROLE_RECEIVER)
+        return fail(err, "HELLO has unknown role %u", h->role);
+    return 0;
+}
+
+int xlmig_dec_error(const struct xlmig_rec *r, struct xlmig_error_rec *e,
+                    char *err)
+{
+    uint16_t n;
+
+    if (want_type(r, XLMIG_REC_ERROR, err))
+        return -1;
+    if (r->len < 6)
+        return fail(err, "ERROR record too short (%u bytes)", r->len);
+    e->code = get32(r->body);
+    n = get16(r->body + 4);
+    if (n > XLMIG_MAX_REASON || r->len != 6u + n)
+        return fail(err, "ERROR record reason length %u does not match its "
+                    "%u-byte body", n, r->len);
+    /* Keep printable ASCII only: the reason ends up on a terminal. */
+    for (uint16_t i = 0; i < n; i++) {
+        uint8_t c = r->body[6 + i];
+        e->reason[i] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
+    }
+    e->reason[n] = '\0';
+    return 0;
+}
+
+bool xlmig_disk_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!n || n > XLMIG_MAX_NAME || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool xlmig_block_size_ok(uint32_t bs)
+{
+    return bs >= 512 && bs <= (1u << 20) && !(bs & (bs - 1));
+}
+
+int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, char *err)
+{
+    uint16_t n;
+
+    if (want_type(r, XLMIG_REC_DISK, err))
+        return -1;
+    if (r->len < 34)
+        return fail(err, "DISK record too short (%u bytes)", r->len);
+    d->id = get32(r->body);
+    d->count = get32(r->body + 4);
+    d->block_size = get32(r->body + 8);
+    d->size = get64(r->body + 16);
+    d->allocated = get64(r->body + 24);
+    n = get16(r->body + 32);
+    if (get32(r->body + 12))
+        return fail(err, "DISK reserved field is not zero");
+    if (n < 1 || n > XLMIG_MAX_NAME || r->len != 34u + n)
+        return fail(err, "DISK record name length %u is invalid for its "
+                    "%u-byte body", n, r->len);
+    if (!d->count || d->id >= d->count)
+        return fail(err, "DISK says it is disk %u of %u", d->id, d->count);
+    memcpy(d->name, r->body + 34, n);
+    d->name[n] = '\0';
+    if (strlen(d->name) != n || !xlmig_disk_name_ok(d->name))
+        return fail(err, "DISK %u has an invalid name (allowed: 1-%d of "
+                    "[A-Za-z0-9._-], not starting with '.')", d->id,
+                    XLMIG_MAX_NAME);
+    if (!xlmig_block_size_ok(d->block_size))
+        return fail(err, "DISK %s: block size %u is not a power of two "
+                    "between 512 and 1048576", d->name, d->block_size);
+    if (!d->size || d->size % 512)
+        return fail(err, "DISK %s: size %llu is not a positive multiple of "
+                    "512", d->name, (unsigned long long)d->size);
+    if (d->size > (1ULL << 56))
+        return fail(err, "DISK %s: size %llu is implausibly large", d->name,
+                    (unsigned long long)d->size);
+    if (d->allocated > d->size)
+        return fail(err, "DISK %s: %llu bytes allocated out of %llu",
+                    d->name, (unsigned long long)d->allocated,
+                    (unsigned long long)d->size);
+    return 0;
+}
+
+int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
+                       char *err)
+{
+    if (want_type(r, XLMIG_REC_DISK_ACK, err) || want_len(r, 8, err))
+        return -1;
+    a->id = get32(r->body);
+    a->flags = get32(r->body + 4);
+    if (a->flags & ~XLMIG_ACK_ZEROED)
+        return fail(err, "DISK_ACK has unknown flags 0x%x", a->flags);
+    return 0;
+}
+
+int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, char *err)
+{
+    const uint8_t *b = r->body;
+
+    if (want_type(r, XLMIG_REC_DATA, err))
+        return -1;
+    if (r->len < XLMIG_DATA_HDR_LEN)
+        return fail(err, "DATA record too short (%u bytes)", r->len);
+    d->disk = get32(b);
+    d->encoding = b[4];
+    d->origin = b[5];
+    d->first = get64(b + 8);
+    d->count = get32(b + 16);
+    d->payload = b + XLMIG_DATA_HDR_LEN;
+    d->payload_len = r->len - XLMIG_DATA_HDR_LEN;
+    if (get16(b + 6) || get32(b + 20))
+        return fail(err, "DATA reserved fields are not zero");
+    if (d->encoding > XLMIG_ENC_ZERO)
+        return fail(err, "DATA has unknown encoding %u", d->encoding);
+    if (d->origin > XLMIG_ORIGIN_BACKGROUND)
+        return fail(err, "DATA has unknown origin %u", d->origin);
+    if (!d->count)
+        return fail(err, "DATA covers no block");
+    if (d->encoding == XLMIG_ENC_ZERO && d->payload_len)
+        return fail(err, "zero DATA carries %u payload bytes",
+                    d->payload_len);
+    if (d->encoding != XLMIG_ENC_ZERO && !d->payload_len)
+        return fail(err, "DATA carries no payload");
+    if (d->payload_len > XLMIG_MAX_DATA)
+        return fail(err, "DATA payload of %u bytes is over the limit",
+                    d->payload_len);
+    return 0;
+}
+
+int xlmig_dec_phase(const struct xlmig_rec *r, struct xlmig_phase *p,
+                    char *err)
+{
+    if (want_type(r, XLMIG_REC_PHASE, err) || want_len(r, 16, err))
+        return -1;
+    p->phase = get32(r->body);
+    p->pass = get32(r->body + 4);
+    p->remaining = get64(r->body + 8);
+    if (p->phase < XLMIG_PHASE_FULL || p->phase > XLMIG_PHASE_POSTCOPY)
+        return fail(err, "PHASE has unknown phase %u", p->phase);
+    return 0;
+}
+
+int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, char *err)
+{
+    if (want_len(r, 8, err))
+        return -1;
+    *v = get64(r->body);
+    return 0;
+}
+
+int xlmig_dec_empty(const struct xlmig_rec *r, char *err)
+{
+    return want_len(r, 0, err);
+}
+
+int xlmig_dec_extents(const struct xlmig_rec *r, struct xlmig_extent_list *l,
+                      char *err)
+{
+    uint32_t max = r->type == XLMIG_REC_BITMAP ? XLMIG_MAX_BITMAP_EXTENTS
+                                               : XLMIG_MAX_PULL_EXTENTS;
+
+    if (r->type != XLMIG_REC_BITMAP && r->type != XLMIG_REC_PULL_REQ)
+        return fail(err, "expected BITMAP or PULL_REQ, got %s",
+                    xlmig_rec_name(r->type) ? xlmig_rec_name(r->type) : "?");
+    if (r->len < 8)
+        return fail(err, "%s record too short (%u bytes)",
+                    xlmig_rec_name(r->type), r->len);
+    l->disk = get32(r->body);
+    l->n = get32(r->body + 4);
+    l->raw = r->body + 8;
+    if (l->n < 1 || l->n > max)
+        return fail(err, "%s holds %u extents (allowed 1..%u)",
+                    xlmig_rec_name(r->type), l->n, max);
+    if (r->len != 8 + (uint64_t)l->n * XLMIG_EXTENT_LEN)
+        return fail(err, "%s with %u extents has a %u-byte body",
+                    xlmig_rec_name(r->type), l->n, r->len);
+    for (uint32_t i = 0; i < l->n; i++)
+        if (!get64(l->raw + (size_t)i * XLMIG_EXTENT_LEN + 8))
+            return fail(err, "%s extent %u is empty",
+                        xlmig_rec_name(r->type), i);
+    return 0;
+}
+
+void xlmig_extent_at(const struct xlmig_extent_list *l, uint32_t i,
+                     struct xlmig_extent *e)
+{
+    e->start = get64(l->raw + (size_t)i * XLMIG_EXTENT_LEN);
+    e->count = get64(l->raw + (size_t)i * XLMIG_EXTENT_LEN + 8);
+}
+
+int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
+                         char *err)
+{
+    if (want_type(r, XLMIG_REC_BITMAP_END, err) || want_len(r, 16, err))
+        return -1;
+    b->disk = get32(r->body);
+    b->total = get64(r->body + 8);
+    if (get32(r->body + 4))
+        return fail(err, "BITMAP_END reserved field is not zero");
+    return 0;
+}
+
+int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, char *err)
+{
+    if (want_type(r, XLMIG_REC_DONE, err) || want_len(r, 24, err))
+        return -1;
+    d->installed = get64(r->body);
+    d->overwritten = get64(r->body + 8);
+    d->demanded = get64(r->body + 16);
+    return 0;
+}
+
+int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
+                        char *err)
+{
+    if (want_type(r, XLMIG_REC_STATE_END, err) || want_len(r, 16, err))
+        return -1;
+    s->total = get64(r->body);
+    s->crc = get32(r->body + 8);
+    if (get32(r->body + 12))
+        return fail(err, "STATE_END reserved field is not zero");
+    return 0;
+}
+
+int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, char *err)
+{
+    if (want_type(r, XLMIG_REC_REPORT, err) || want_len(r, 4, err))
+        return -1;
+    *status = (int32_t)get32(r->body);
+    return 0;
+}
+
+int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,
+                       char *err)
+{
+    if (!count || first >= nblocks || count > nblocks - first)
+        return fail(err, "extent of %llu blocks at block %llu is outside "
+                    "the %llu-block disk", (unsigned long long)count,
+                    (unsigned long long)first, (unsigned long long)nblocks);
+    return 0;
+}

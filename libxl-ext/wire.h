@@ -1,0 +1,220 @@
+/*
+ * The disk migration wire protocol: record framing, encoders and
+ * validating decoders.  PROTOCOL.md next to this file is the reference.
+ */
+#ifndef XLMIG_WIRE_H
+#define XLMIG_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+
+#define XLMIG_VERSION 1
+#define XLMIG_MAGIC 0x474d4c58u         /* "XLMG" read as little-endian */
+#define XLMIG_HDR_LEN 16
+#define XLMIG_MAX_DATA (4u << 20)       /* payload of one DATA record */
+#define XLMIG_MAX_BODY (XLMIG_MAX_DATA + 64)
+#define XLMIG_DATA_HDR_LEN 24
+#define XLMIG_MAX_NAME 64
+#define XLMIG_MAX_REASON 1024
+#define XLMIG_MAX_BITMAP_EXTENTS 65536
+#define XLMIG_MAX_PULL_EXTENTS 4096
+#define XLMIG_EXTENT_LEN 16
+#define XLMIG_ERRLEN 256
+
+enum xlmig_rec_type {
+    XLMIG_REC_HELLO = 0x0001,
+    XLMIG_REC_ERROR = 0x0002,
+    XLMIG_REC_DISK = 0x0010,
+    XLMIG_REC_DISK_ACK = 0x0011,
+    XLMIG_REC_DATA = 0x0020,
+    XLMIG_REC_PHASE = 0x0030,
+    XLMIG_REC_SYNC = 0x0031,
+    XLMIG_REC_SYNC_ACK = 0x0032,
+    XLMIG_REC_BITMAP = 0x0040,
+    XLMIG_REC_BITMAP_END = 0x0041,
+    XLMIG_REC_PULL_REQ = 0x0050,
+    XLMIG_REC_PUSHED_ALL = 0x0051,
+    XLMIG_REC_DONE = 0x0052,
+    XLMIG_REC_DONE_ACK = 0x0053,
+    XLMIG_REC_STATE = 0x0060,
+    XLMIG_REC_STATE_END = 0x0061,
+    XLMIG_REC_READY = 0x0070,
+    XLMIG_REC_GO = 0x0071,
+    XLMIG_REC_REPORT = 0x0072,
+};
+
+enum xlmig_feature {
+    XLMIG_F_ZLIB = 1u << 0,
+    XLMIG_F_ZERO = 1u << 1,
+    XLMIG_F_POSTCOPY = 1u << 2,
+    XLMIG_F_SIM_STATE = 1u << 3,
+};
+#define XLMIG_F_ALL (XLMIG_F_ZLIB | XLMIG_F_ZERO | XLMIG_F_POSTCOPY | \
+                     XLMIG_F_SIM_STATE)
+
+enum xlmig_encoding { XLMIG_ENC_RAW = 0, XLMIG_ENC_ZLIB = 1, XLMIG_ENC_ZERO = 2 };
+enum xlmig_origin {
+    XLMIG_ORIGIN_PUSH = 0,
+    XLMIG_ORIGIN_STOPCOPY = 1,
+    XLMIG_ORIGIN_DEMAND = 2,
+    XLMIG_ORIGIN_BACKGROUND = 3,
+};
+enum xlmig_phase_id {
+    XLMIG_PHASE_FULL = 1,
+    XLMIG_PHASE_DIRTY = 2,
+    XLMIG_PHASE_STOPCOPY = 3,
+    XLMIG_PHASE_POSTCOPY = 4,
+};
+enum xlmig_role { XLMIG_ROLE_SENDER = 1, XLMIG_ROLE_RECEIVER = 2 };
+
+#define XLMIG_ACK_ZEROED 1u
+
+/* A record as parsed from the stream; body points into the reader. */
+struct xlmig_rec {
+    uint16_t type;
+    uint32_t len;
+    const uint8_t *body;
+};
+
+struct xlmig_hello {
+    uint32_t version_min, version_max;
+    uint64_t features;
+    uint8_t role;
+};
+
+struct xlmig_error_rec {
+    uint32_t code;
+    char reason[XLMIG_MAX_REASON + 1];
+};
+
+struct xlmig_disk {
+    uint32_t id;
+    uint32_t count;             /* disks in this migration */
+    uint32_t block_size;
+    uint64_t size;
+    uint64_t allocated;
+    char name[XLMIG_MAX_NAME + 1];
+};
+
+struct xlmig_disk_ack {
+    uint32_t id;
+    uint32_t flags;
+};
+
+struct xlmig_data {
+    uint32_t disk;
+    uint8_t encoding;
+    uint8_t origin;
+    uint64_t first;
+    uint32_t count;
+    const uint8_t *payload;
+    uint32_t payload_len;
+};
+
+struct xlmig_phase {
+    uint32_t phase;
+    uint32_t pass;
+    uint64_t remaining;
+};
+
+/* BITMAP and PULL_REQ bodies: a disk and a list of extents. */
+struct xlmig_extent_list {
+    uint32_t disk;
+    uint32_t n;
+    const uint8_t *raw;         /* n entries of XLMIG_EXTENT_LEN bytes */
+};
+
+struct xlmig_bitmap_end {
+    uint32_t disk;
+    uint64_t total;
+};
+
+struct xlmig_done {
+    uint64_t installed;
+    uint64_t overwritten;
+    uint64_t demanded;
+};
+
+struct xlmig_state_end {
+    uint64_t total;
+    uint32_t crc;
+};
+
+/* ---- framing ---- */
+
+/* Fills the header of a record whose body is already in place after it. */
+void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len);
+
+/*
+ * Parses one record from buf.  Returns 1 and sets *out / *used when a whole
+ * valid record is there, 0 when more bytes are needed, -1 on a framing
+ * error (message in err).
+ */
+int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
+                size_t *used, char *err);
+
+const char *xlmig_rec_name(uint16_t type);
+
+/* ---- encoders: write a whole record (header + body) into out ----
+ * Each returns the record length; out must hold XLMIG_HDR_LEN plus the
+ * body (the *_LEN constants or the stated sizes). */
+size_t xlmig_enc_hello(uint8_t *out, const struct xlmig_hello *h);
+size_t xlmig_enc_error(uint8_t *out, uint32_t code, const char *reason);
+size_t xlmig_enc_disk(uint8_t *out, const struct xlmig_disk *d);
+size_t xlmig_enc_disk_ack(uint8_t *out, const struct xlmig_disk_ack *a);
+size_t xlmig_enc_phase(uint8_t *out, const struct xlmig_phase *p);
+size_t xlmig_enc_u64(uint8_t *out, uint16_t type, uint64_t v);
+size_t xlmig_enc_empty(uint8_t *out, uint16_t type);
+size_t xlmig_enc_bitmap_end(uint8_t *out, const struct xlmig_bitmap_end *b);
+size_t xlmig_enc_done(uint8_t *out, const struct xlmig_done *d);
+size_t xlmig_enc_state_end(uint8_t *out, const struct xlmig_state_end *s);
+size_t xlmig_enc_report(uint8_t *out, int32_t status);
+/* BITMAP / PULL_REQ: n extents (out holds 24 + 16n bytes). */
+size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
+                         const struct xlmig_extent *e, uint32_t n);
+/*
+ * DATA: writes the record header and the 24-byte data header in front of a
+ * payload that the caller has already placed at out + XLMIG_HDR_LEN +
+ * XLMIG_DATA_HDR_LEN.
+ */
+size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d);
+/* STATE: a chunk of opaque bytes. */
+size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n);
+
+/* ---- decoders: validate the body layout and field ranges ----
+ * Each returns 0, or -1 with a message in err. */
+int xlmig_dec_hello(const struct xlmig_rec *r, struct xlmig_hello *h,
+                    char *err);
+int xlmig_dec_error(const struct xlmig_rec *r, struct xlmig_error_rec *e,
+                    char *err);
+int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, char *err);
+int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
+                       char *err);
+/* DATA layout only; ranges are checked against the disk by the receiver. */
+int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, char *err);
+int xlmig_dec_phase(const struct xlmig_rec *r, struct xlmig_phase *p,
+                    char *err);
+int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, char *err);
+int xlmig_dec_empty(const struct xlmig_rec *r, char *err);
+int xlmig_dec_extents(const struct xlmig_rec *r, struct xlmig_extent_list *l,
+                      char *err);
+void xlmig_extent_at(const struct xlmig_extent_list *l, uint32_t i,
+                     struct xlmig_extent *e);
+int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
+                         char *err);
+int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, char *err);
+int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
+                        char *err);
+int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, char *err);
+
+/* Checks an extent against a disk of nblocks blocks (overflow-safe). */
+int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,
+                       char *err);
+/* Block size: power of two in [512, 1 MiB]. */
+bool xlmig_block_size_ok(uint32_t bs);
+bool xlmig_disk_name_ok(const char *name);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * The small decision functions: convergence, whether compression pays,
+ * the link-rate estimate, and the receiver's target path policy.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "compress.h"
+#include "linkrate.h"
+#include "policy.h"
+#include "target.h"
+
+#define MB 1000000.0
+
+static void test_conv_fits(void **state)
+{
+    struct xlmig_conv c;
+
+    (void)state;
+    xlmig_conv_init(&c, 0.050, 30);
+    /* 100 MB at 100 MB/s: 1 s, over 50 ms. */
+    assert_int_equal(xlmig_conv_next(&c, 100000000, 100 * MB),
+                     XLMIG_CONV_CONTINUE);
+    /* 4 MB at 100 MB/s: 40 ms, fits. */
+    assert_int_equal(xlmig_conv_next(&c, 4000000, 100 * MB), XLMIG_CONV_FITS);
+    /* Nothing dirty always fits, even with an unknown rate. */
+    xlmig_conv_init(&c, 0.050, 30);
+    assert_int_equal(xlmig_conv_next(&c, 0, 0), XLMIG_CONV_FITS);
+    /* Unknown rate and data left: keep going. */
+    assert_int_equal(xlmig_conv_next(&c, 4096, 0), XLMIG_CONV_CONTINUE);
+}
+
+static void test_conv_stalls(void **state)
+{
+    struct xlmig_conv c;
+
+    (void)state;
+    xlmig_conv_init(&c, 0.050, 30);
+    assert_int_equal(xlmig_conv_next(&c, 500000000, 100 * MB),
+                     XLMIG_CONV_CONTINUE);
+    /* Shrinking by 20%: progress. */
+    assert_int_equal(xlmig_conv_next(&c, 400000000, 100 * MB),
+                     XLMIG_CONV_CONTINUE);
+    /* Two passes without 10% progress: stalled. */
+    assert_int_equal(xlmig_conv_next(&c, 390000000, 100 * MB),
+                     XLMIG_CONV_CONTINUE);
+    assert_int_equal(xlmig_conv_next(&c, 420000000, 100 * MB),
+                     XLMIG_CONV_STALLED);
+}
+
+static void test_conv_max_passes(void **state)
+{
+    struct xlmig_conv c;
+    uint64_t left = 1ull << 40;
+
+    (void)state;
+    xlmig_conv_init(&c, 0.050, 5);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(xlmig_conv_next(&c, left, 100 * MB),
+                         XLMIG_CONV_CONTINUE);
+        left /= 2;
+    }
+    assert_int_equal(xlmig_conv_next(&c, left, 100 * MB),
+                     XLMIG_CONV_MAX_PASSES);
+}
+
+static void test_compress_pays(void **state)
+{
+    struct xlmig_sample text = { .ratio = 0.3, .Bps = 465 * MB };
+    struct xlmig_sample random = { .ratio = 1.0, .Bps = 39 * MB };
+    struct xlmig_sample slowish = { .ratio = 0.5, .Bps = 40 * MB };
+
+    (void)state;
+    /* 1 Gbit/s: text compresses faster than the link carries it. */
+    assert_true(xlmig_compress_pays(&text, 117 * MB, 2));
+    /* Random data never shrinks. */
+    assert_false(xlmig_compress_pays(&random, 117 * MB, 2));
+    /* Loopback at 4.6 GB/s: two cores cannot keep up. */
+    assert_false(xlmig_compress_pays(&text, 4600 * MB, 2));
+    /* Unknown link: assume it is fast. */
+    assert_false(xlmig_compress_pays(&text, 0, 2));
+    /* Compressible but slow: 80 MB/s from two workers < 117 MB/s raw. */
+    assert_false(xlmig_compress_pays(&slowish, 117 * MB, 2));
+    /* ... but on a 10 MB/s link it pays. */
+    assert_true(xlmig_compress_pays(&slowish, 10 * MB, 2));
+}
+
+static void test_compress_roundtrip(void **state)
+{
+    static unsigned char in[65536], z[70000], out[65536];
+    struct xlmig_deflater d = { .ready = false };
+    struct xlmig_inflater f = { .ready = false };
+    struct xlmig_sample s;
+    char err[256];
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = "the quick brown fox jumps "[i % 26];
+    n = xlmig_deflate(&d, in, sizeof(in), z, sizeof(z));
+    assert_true(n > 0 && n < sizeof(in) / 10);
+    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out), err), 0);
+    assert_memory_equal(in, out, sizeof(in));
+    /* A wrong expected size is an error, not a short buffer. */
+    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out) - 1, err), -1);
+    /* Garbage is an error. */
+    z[2] ^= 0xff;
+    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out), err), -1);
+    /* The sample sees text as compressible, noise as not. */
+    xlmig_sample(&d, in, sizeof(in), &s);
+    assert_true(s.ratio < 0.2);
+    unsigned x = 1;
+    for (size_t i = 0; i < sizeof(in); i++) {
+        x = x * 1103515245u + 12345u;
+        in[i] = (unsigned char)(x >> 16);
+    }
+    xlmig_sample(&d, in, sizeof(in), &s);
+    assert_true(s.ratio >= 0.99);
+    /* Incompressible data does not fit in less than its size. */
+    assert_int_equal(xlmig_deflate(&d, in, sizeof(in), z, sizeof(in) - 1), 0);
+    xlmig_deflater_end(&d);
+    xlmig_inflater_end(&f);
+}
+
+static void test_linkrate(void **state)
+{
+    struct xlmig_linkrate lr;
+    uint64_t t = 1000000000ull, out = 0, blocked = 0, in = 0;
+
+    (void)state;
+    xlmig_linkrate_init(&lr, 0);
+    xlmig_linkrate_sample(&lr, t, out, blocked, in);
+    assert_true(lr.est_Bps == 0);
+    /* Writer blocked 90% of a window while 12 MB went: link-bound. */
+    t += 100000000ull;
+    out += 12000000;
+    in += 12000000;
+    blocked += 90000000ull;
+    xlmig_linkrate_sample(&lr, t, out, blocked, in);
+    assert_true(lr.est_Bps > 119 * MB && lr.est_Bps < 121 * MB);
+    /* Not blocked and slower: the link is not the limit, estimate stays. */
+    t += 100000000ull;
+    out += 1000000;
+    in += 3000000;
+    xlmig_linkrate_sample(&lr, t, out, blocked, in);
+    assert_true(lr.est_Bps > 119 * MB);
+    assert_true(lr.input_Bps > 0);
+    /* A configured limit is the link rate. */
+    xlmig_linkrate_init(&lr, 50 * MB);
+    assert_true(lr.est_Bps == 50 * MB);
+}
+
+static void test_target_policy(void **state)
+{
+    struct xlmig_target_policy p;
+    char path[4096], err[256], dir[] = "/tmp/xlmig-test-XXXXXX";
+    bool created, zeroed;
+
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(xlmig_target_resolve(&p, "xvda", path, sizeof(path),
+                                          err), -1);
+    assert_non_null(strstr(err, "no target"));
+    assert_non_null(mkdtemp(dir));
+    p.target_dir = dir;
+    assert_int_equal(xlmig_target_resolve(&p, "xvda", path, sizeof(path),
+                                          err), 0);
+    assert_true(strlen(path) > strlen(dir));
+    assert_non_null(strstr(path, "/xvda.img"));
+    /* A hostile name never becomes a path. */
+    assert_int_equal(xlmig_target_resolve(&p, "../../etc/passwd", path,
+                                          sizeof(path), err), -1);
+    /* Map entries win over the directory. */
+    assert_int_equal(xlmig_target_add_map(&p, "xvdb=/dev/vg0/lv1", err), 0);
+    assert_int_equal(xlmig_target_resolve(&p, "xvdb", path, sizeof(path),
+                                          err), 0);
+    assert_string_equal(path, "/dev/vg0/lv1");
+    assert_int_equal(xlmig_target_add_map(&p, "xvdc=relative", err), -1);
+    assert_int_equal(xlmig_target_add_map(&p, "=/x", err), -1);
+    assert_int_equal(xlmig_target_add_map(&p, "noequals", err), -1);
+
+    /* Creation: sparse, zeroed; never over an existing file. */
+    snprintf(path, sizeof(path), "%s/t.img", dir);
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
+                                         &zeroed, err), 0);
+    assert_true(created && zeroed);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
+                                         &zeroed, err), -1);
+    assert_false(created);
+    assert_non_null(strstr(err, "exists"));
+    /* Allowed, but too small for the disk. */
+    p.allow_existing = true;
+    assert_int_equal(xlmig_target_create(&p, path, 2 << 20, 4096, &created,
+                                         &zeroed, err), -1);
+    assert_non_null(strstr(err, "needs"));
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
+                                         &zeroed, err), 0);
+    assert_false(created || zeroed);
+    unlink(path);
+    /* Not enough space: refused up front, nothing left behind. */
+    p.allow_existing = false;
+    assert_int_equal(xlmig_target_create(&p, path, 1ull << 50, 1ull << 50,
+                                         &created, &zeroed, err), -1);
+    assert_false(created);
+    assert_int_not_equal(access(path, F_OK), 0);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_fits),
+        cmocka_unit_test(test_conv_stalls),
+        cmocka_unit_test(test_conv_max_passes),
+        cmocka_unit_test(test_compress_pays),
+        cmocka_unit_test(test_compress_roundtrip),
+        cmocka_unit_test(test_linkrate),
+        cmocka_unit_test(test_target_policy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,122 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "xlmig: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+int sim_pack_states(void **blobs, const size_t *lens, unsigned n, void **out,
+                    size_t *out_len)
+{
+    size_t total = 8;
+    uint8_t *p;
+
+    for (unsigned i = 0; i < n; i++)
+        total += 12 + lens[i];
+    p = malloc(total);
+    if (!p)
+        return -1;
+    memcpy(p, "XGS1", 4);
+    put32(p + 4, n);
+    *out = p;
+    *out_len = total;
+    p += 8;
+    for (unsigned i = 0; i < n; i++) {
+        put32(p, i);
+        put32(p + 4, (uint32_t)lens[i]);
+        put32(p + 8, (uint32_t)((uint64_t)lens[i] >> 32));
+        memcpy(p + 12, blobs[i], lens[i]);
+        p += 12 + lens[i];
+    }
+    return 0;
+}
+
+int sim_unpack_state(const void *blob, size_t len, unsigned i,
+                     const void **state, size_t *state_len)
+{
+    const uint8_t *p = blob, *end = p + len;
+    uint32_t n;
+
+    if (len < 8 || memcmp(p, "XGS1", 4))
+        return -1;
+    n = get32(p + 4);
+    p += 8;
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t l;
+        if (end - p < 12)
+            return -1;
+        l = get64(p + 4);
+        if (get32(p) != k || l > (uint64_t)(end - p - 12))
+            return -1;
+        if (k == i) {
+            *state = p + 12;
+            *state_len = (size_t)l;
+            return 0;
+        }
+        p += 12 + l;
+    }
+    return -1;
+}
+
+const char *sim_daemon_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("XLMIG_VBDSIM");
+    ssize_t n;
+
+    if (env && *env)
+        return env;
+    n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+    if (n <= 0)
+        return "xlmig-vbdsim";
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "xlmig-vbdsim");
+    return path;
+}
+
+struct xlmig_vbd *sim_open_wait(const char *socket, int timeout_ms,
+                                char *err, size_t errlen)
+{
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+    for (int waited = 0;; waited += 20) {
+        struct xlmig_vbd *v = xlmig_vbd_sim_open(socket, err, errlen);
+        if (v || waited >= timeout_ms)
+            return v;
+        nanosleep(&pause, NULL);
+    }
+}

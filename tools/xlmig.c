@@ -1,0 +1,55 @@
+/*
+ * xlmig: storage live migration for Xen.
+ *
+ *   xlmig migrate [xl options] --with-storage DOMAIN HOST
+ *   xlmig migrate-receive [xl options] --with-storage
+ *   xlmig jobinfo [--json] DOMAIN
+ *   xlmig send / receive     the disk engine with simulated guests
+ *   xlmig sim report|verify|stop SOCKET...
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct subcommand {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct subcommand commands[] = {
+    { "send", cmd_send, "migrate simulated guests' disks to a receiver" },
+    { "receive", cmd_receive, "the destination of `xlmig send`" },
+    { "sim", cmd_sim, "report on / verify simulated guests" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xlmig COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`xlmig COMMAND --help` for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("xlmig %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "xlmig: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
