@@ -8,10 +8,19 @@ T=/usr/local/bin/blkmig-test
 DEV=51712                       # xvda
 up() { cut -d' ' -f1 /proc/uptime; }
 mark() { echo "@@ $* t=$(up)"; }
-check() { # check NAME RC DETAIL...
+check() { # check NAME RC DETAIL...: prints, returns RC
 	local name=$1 rc=$2; shift 2
 	[ "$rc" = 0 ] || rc=1
 	echo "@@ CHECK $name rc=$rc $* t=$(up)"
+	return $rc
+}
+diag() { # state dump after a failure that ends a section
+	echo "---- diag: $*"
+	tail -n 15 /tmp/create-*.log 2>/dev/null
+	xl list; xl dmesg | tail -n 15; dmesg | tail -n 25
+	xenstore-ls -f /local/domain/0/backend/vbd 2>/dev/null | grep -vE 'feature|sector|info|mode|params|frontend' | head -n 30
+	for f in /var/log/xen/console/guest-*.log; do echo "-- $f"; tail -n 8 "$f"; done
+	tail -n 20 /var/log/xen/xl-*.log 2>/dev/null
 }
 finish() { dmesg | tail -n 40; mark "END"; sync; sleep 1; echo o > /proc/sysrq-trigger; sleep 30; }
 
@@ -24,11 +33,13 @@ hostname dom0; ip link set lo up
 # ---- module: ours, loaded before any guest --------------------------------
 modprobe -a xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd loop dm-delay
 modprobe xen-blkback
-mine=$(modinfo -F srcversion "/lib/modules/$(uname -r)/updates/xen-blkback.ko")
-loaded=$(cat /sys/module/xen_blkback/srcversion 2>/dev/null)
-echo "vermagic: $(modinfo -F vermagic /lib/modules/$(uname -r)/updates/xen-blkback.ko) kernel: $(uname -r)"
-[ -n "$mine" ] && [ "$mine" = "$loaded" ] && [ -c /dev/xen/blkback-migrate ]
-check module_loaded $? "srcversion=$loaded updates=$mine dev=$(ls -l /dev/xen/blkback-migrate 2>&1)"
+# Only the patched module creates the device; out of tree, it taints O.
+file=$(modinfo -F filename xen-blkback)
+taint=$(cat /sys/module/xen_blkback/taint 2>/dev/null)
+echo "vermagic: $(modinfo -F vermagic xen-blkback) kernel: $(uname -r)"
+[ "$file" = "/lib/modules/$(uname -r)/updates/xen-blkback.ko" ] &&
+	[ -c /dev/xen/blkback-migrate ] && case $taint in *O*) true;; *) false;; esac
+check module_loaded $? "file=$file taint=$taint dev=$(ls -l /dev/xen/blkback-migrate 2>&1)"
 timeout 120 /etc/init.d/xen start > /tmp/xen-start.log 2>&1
 check xen_start $? "$(tail -n 2 /tmp/xen-start.log | tr '\n' ' ')"
 timeout 60 xl info > /tmp/xlinfo 2>&1
@@ -63,15 +74,17 @@ sysmig() { cat "/sys/bus/xen-backend/devices/vbd-$1-$DEV/migrate/$2" 2>/dev/null
 val() { sed -n "s/^$1=//p" "$2" | tail -n1; }
 
 # ---- 1. tracking on a live guest, dm-delay under its disk ------------------
+sec_tracking() {
 dd if=/dev/zero of=/var/lib/g1.img bs=1M count=64 status=none
 dd if=/dev/zero of=/var/lib/g1m.img bs=1M count=1 status=none
 losetup /dev/loop0 /var/lib/g1.img; losetup /dev/loop1 /var/lib/g1m.img
 dmsetup create --noudevsync gslow --table "0 $((64 * 2048)) delay /dev/loop0 0 60"
 dmsetup mknodes gslow
-check dm_delay $? "$(dmsetup table gslow)"
+check dm_delay $? "$(dmsetup table gslow)" || { diag dm; return; }
 mkguest g1 /dev/mapper/gslow /dev/loop1
-check create_g1 $? "$(tail -n 2 /tmp/create-g1.log | tr '\n' ' ')"
-gwait g1 "@G disks" 300; check boot_g1 $? "$(grep -a '@G disks' "$(glog g1)")"
+check create_g1 $? "$(tail -n 2 /tmp/create-g1.log | tr '\n' ' ')" || { diag create; return; }
+gwait g1 "@G disks" 300
+check boot_g1 $? "$(grep -a '@G disks' "$(glog g1)")" || { diag boot; return; }
 D1=$(xl domid g1); BE1=/local/domain/0/backend/vbd/$D1/$DEV
 
 $T "$D1" $DEV track-start 4096 > /tmp/t.out 2>&1
@@ -131,8 +144,10 @@ $T "$D1" $DEV track-stop > /tmp/ts.out 2>&1
 check track_stop $? "xenstore=$(xenstore-read "$BE1/migrate-tracking") sysfs=$(sysmig "$D1" tracking)"
 timeout 60 xl destroy g1; check destroy_g1 $? ""
 sleep 1; dmsetup remove gslow; losetup -d /dev/loop0 /dev/loop1
+}
 
 # ---- 4. the gate on a destination guest ------------------------------------
+sec_gate() {
 dd if=/dev/zero of=/var/lib/g2.img bs=1M count=64 status=none
 dd if=/dev/zero of=/var/lib/g2m.img bs=1M count=1 status=none
 for b in $(seq 2048 2111); do
@@ -140,7 +155,7 @@ for b in $(seq 2048 2111); do
 done
 losetup /dev/loop2 /var/lib/g2.img; losetup /dev/loop3 /var/lib/g2m.img
 mkguest g2 /dev/loop2 /dev/loop3 -p
-check create_g2_paused $? "$(tail -n 1 /tmp/create-g2.log)"
+check create_g2_paused $? "$(tail -n 1 /tmp/create-g2.log)" || { diag create; return; }
 D2=$(xl domid g2)
 $T "$D2" $DEV gate-start 4096 2048+64 > /tmp/g.out 2>&1
 [ $? = 0 ] && [ "$(val stale /tmp/g.out)" = 64 ] && [ "$(val gate /tmp/g.out)" = 1 ]
@@ -150,7 +165,8 @@ $T "$D2" $DEV stats > /tmp/st.out 2>&1
 [ "$(val claimed /tmp/ce.out)" = 4 ] && [ "$(val claimed /tmp/st.out)" = 0 ]
 check claim_released_on_exit $? "claimed_by_dead=$(val claimed /tmp/ce.out) claimed_after=$(val claimed /tmp/st.out)"
 xl unpause g2
-gwait g2 "@G disks" 300; check boot_g2 $? "$(grep -a '@G disks' "$(glog g2)")"
+gwait g2 "@G disks" 300
+check boot_g2 $? "$(grep -a '@G disks' "$(glog g2)")" || { diag boot; return; }
 
 gcmd g2 21 write 2060 1 GW
 gwait g2 "@G 21 done rc=0" 30 && [ "$(sysmig "$D2" overwritten)" = 1 ] && [ "$(sysmig "$D2" stale)" = 63 ]
@@ -181,17 +197,19 @@ $T "$D2" $DEV gate-stop > /tmp/gs.out 2>&1
 check gate_stop $? "sysfs gate=$(sysmig "$D2" gate)"
 timeout 60 xl destroy g2; check destroy_g2 $? ""
 sleep 1; losetup -d /dev/loop2 /dev/loop3
+}
 
 # ---- 5. destroying a domain while the gate holds its requests ---------------
+sec_destroy() {
 dd if=/dev/zero of=/var/lib/g3.img bs=1M count=64 status=none
 dd if=/dev/zero of=/var/lib/g3m.img bs=1M count=1 status=none
 losetup /dev/loop4 /var/lib/g3.img; losetup /dev/loop5 /var/lib/g3m.img
-mkguest g3 /dev/loop4 /dev/loop5 -p
+mkguest g3 /dev/loop4 /dev/loop5 -p || { diag create; return; }
 D3=$(xl domid g3)
 $T "$D3" $DEV gate-start 4096 3000+10 > /tmp/g3.out 2>&1
 check gate_start_g3 $? "stale=$(val stale /tmp/g3.out)"
 xl unpause g3
-gwait g3 "@G disks" 300; check boot_g3 $? ""
+gwait g3 "@G disks" 300; check boot_g3 $? "" || { diag boot; return; }
 gcmd g3 31 read 3001; gcmd g3 32 read 3005
 sleep 4
 [ "$(sysmig "$D3" parked)" = 2 ]
@@ -204,6 +222,11 @@ $T "$D3" $DEV stats > /tmp/gone.out 2>&1
 [ $? != 0 ] && [ ! -e "/sys/bus/xen-backend/devices/vbd-$D3-$DEV" ]
 check vbd_gone $? "$(tr '\n' ' ' < /tmp/gone.out)"
 losetup -d /dev/loop4 /dev/loop5; check loop_released $? ""
+}
+
+sec_tracking
+sec_gate
+sec_destroy
 
 # ---- 6. clean module unload, no kernel complaint ----------------------------
 rmmod xen_blkback; rmrc=$?
