@@ -11,7 +11,8 @@
 # Output: build/$ABI/xen-blkback.ko.  Then the same series is applied to
 # the stable point release (POINT_VER, default: the newest bookworm main
 # version, 6.1.176-1 today) and built against its headers when they can be
-# installed (POINT_BUILD=0 to only check that it applies).
+# installed (POINT_BUILD=0 to only check that it applies).  BISECT=1 also
+# builds every prefix of the series (each patch must build on its own).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -69,6 +70,19 @@ for p in $(series_patches); do
 	fi
 	echo "  ok  $(basename "$p")" >&2
 done
+
+if [ "${BISECT:-0}" = 1 ]; then
+	n=$(series_patches | wc -l)
+	for i in $(seq 1 $((n - 1))); do
+		bwork=$HERE/build/bisect/tree
+		rm -rf "$bwork" && mkdir -p "$(dirname "$bwork")" && cp -a "$tree" "$bwork"
+		apply_series "$bwork" "$i"
+		mkdir -p "$bwork/include/uapi"
+		need_headers "$ABI" || die "linux-headers-$ABI-amd64 missing"
+		build_module "$bwork" "$ABI" "$HERE/build/bisect/$i"
+		log "patches 1-$i build"
+	done
+fi
 
 work=$OUT/tree
 rm -rf "$work" && mkdir -p "$OUT" && cp -a "$tree" "$work"

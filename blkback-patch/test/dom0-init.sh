@@ -21,6 +21,8 @@ diag() { # state dump after a failure that ends a section
 	xenstore-ls -f /local/domain/0/backend/vbd 2>/dev/null | grep -vE 'feature|sector|info|mode|params|frontend' | head -n 30
 	for f in /var/log/xen/console/guest-*.log; do echo "-- $f"; tail -n 8 "$f"; done
 	tail -n 20 /var/log/xen/xl-*.log 2>/dev/null
+	echo "-- hotplug log"; tail -n 60 /var/log/xen/xen-hotplug.log 2>/dev/null
+	cat /tmp/stuck.txt 2>/dev/null
 }
 finish() { dmesg | tail -n 40; mark "END"; sync; sleep 1; echo o > /proc/sysrq-trigger; sleep 30; }
 
@@ -68,7 +70,23 @@ mkguest() { # mkguest NAME XVDA XVDB [-p]: create (paused with -p)
 	sed -e "s#NAME#$1#" -e "s#XVDA#$2#" -e "s#XVDB#$3#" /guest/template.cfg > "/tmp/$1.cfg"
 	MBOX[$1]=$3
 	dd if=/dev/zero of="$3" bs=512 count=8 oflag=direct 2>/dev/null
-	timeout 180 xl create $4 "/tmp/$1.cfg" > "/tmp/create-$1.log" 2>&1
+	timeout 180 xl create $4 "/tmp/$1.cfg" > "/tmp/create-$1.log" 2>&1 &
+	local pid=$! t=0
+	while kill -0 $pid 2>/dev/null; do
+		sleep 1; t=$((t + 1))
+		[ $t = 30 ] || continue
+		# Still creating after 30 s: record what the tools wait on.
+		{
+			echo "-- processes 30 s into xl create"
+			ps -eo pid,ppid,stat,wchan:32,args
+			for p in $(pgrep -f 'scripts/block') $(pgrep xenwatch) $(pgrep xenbus); do
+				echo "stack $p $(tr '\0' ' ' < "/proc/$p/cmdline"):"; cat "/proc/$p/stack"
+				for c in $(pgrep -P "$p"); do echo "child $c: $(tr '\0' ' ' < "/proc/$c/cmdline")"; cat "/proc/$c/stack"; done
+			done
+			echo w > /proc/sysrq-trigger; dmesg | tail -n 60
+		} > /tmp/stuck.txt 2>&1
+	done
+	wait $pid
 }
 sysmig() { cat "/sys/bus/xen-backend/devices/vbd-$1-$DEV/migrate/$2" 2>/dev/null; }
 val() { sed -n "s/^$1=//p" "$2" | tail -n1; }

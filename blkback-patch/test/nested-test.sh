@@ -66,14 +66,17 @@ image() {
 	local kver abi
 	kver=$(ls "$R/lib/modules" | head -n1)
 	abi=${kver%-amd64}
-	# The dom0 kernel decides which module to build.
-	ABI=$abi KVER_DEB=$(chroot "$R" dpkg-query -W -f '${Version}' linux-image-amd64) \
-		"$PATCH/build.sh"
+	# The dom0 kernel decides which module to build (SKIP_BUILD=1: reuse).
+	if [ "${SKIP_BUILD:-0}" != 1 ] || [ ! -f "$PATCH/build/$abi/xen-blkback.ko" ]; then
+		ABI=$abi KVER_DEB=$(chroot "$R" dpkg-query -W -f '${Version}' linux-image-amd64) \
+			"$PATCH/build.sh"
+	fi
 	make -C "$HERE" OUT="$W/out" "$W/out/blkmig-test"
 	install -D -m 644 "$PATCH/build/$abi/xen-blkback.ko" "$R/lib/modules/$kver/updates/xen-blkback.ko"
 	chroot "$R" depmod -a "$kver"
 	install -m 755 "$W/out/blkmig-test" "$R/usr/local/bin/blkmig-test"
 	install -m 755 "$HERE/dom0-init.sh" "$R/usr/local/sbin/blkmig-dom0-init"
+	install -m 755 "$HERE/block-fast" "$R/etc/xen/scripts/block-fast"
 	grep -q '^XENCONSOLED_ARGS=' "$R/etc/default/xen" ||
 		echo 'XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"' >> "$R/etc/default/xen"
 	mkdir -p "$R/guest"
