@@ -21,8 +21,9 @@ DOM0_CMDLINE="root=/dev/vda rw console=hvc0 earlyprintk=xen loglevel=4 init=/usr
 CHECKS="module_loaded xen_start xl_info dm_delay create_g1 boot_g1 track_start
 snapshot_exact snapshot_cleared precopy_rounds quiesce quiesce_released_on_exit
 final_copy_exact track_stop destroy_g1 create_g2_paused gate_start
-claim_released_on_exit boot_g2 full_write_not_held reads_and_partial_writes_held
-wanted_pollable install_skips_guest_write held_requests_released
+claim_released_on_exit boot_g2 full_write_not_held
+read_held wanted_pollable read_released_by_install partial_write_held
+install_skips_guest_write held_requests_released
 guest_data_after_install gate_counts gate_stop destroy_g2 gate_start_g3 boot_g3
 held_before_destroy destroy_with_held_requests vbd_gone loop_released
 rmmod_and_dmesg_clean"
