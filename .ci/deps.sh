@@ -13,5 +13,5 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends --allow-downgrades \
   build-essential autoconf automake libtool pkg-config clang \
   libclang-rt-14-dev zlib1g-dev libcmocka-dev $pins \
-  iproute2 kmod e2fsprogs util-linux procps psmisc xz-utils \
+  iproute2 time kmod e2fsprogs util-linux procps psmisc xz-utils \
   qemu-system-x86 debootstrap cpio busybox-static zstd perl openssh-client

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,4 +215,24 @@ void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
     c->timeout_ms = 2000;
     xlmig_conn_send(c, rec, n);
     c->timeout_ms = saved;
+}
+
+void xlmig_conn_linger(struct xlmig_conn *c, int timeout_ms)
+{
+    uint64_t until = xlmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    char sink[65536];
+
+    if (shutdown(c->wfd, SHUT_WR) < 0 && c->wfd != c->rfd)
+        close(c->wfd);
+    for (;;) {
+        uint64_t now = xlmig_now_ns();
+        int left = now >= until ? 0 : (int)((until - now) / 1000000ull);
+        ssize_t n;
+
+        if (!left || wait_fd(c->rfd, POLLIN, left) <= 0)
+            return;
+        n = read(c->rfd, sink, sizeof(sink));
+        if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
+            return;
+    }
 }

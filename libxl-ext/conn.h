@@ -49,6 +49,13 @@ int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len);
 void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
                            ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * After an error: stop sending and read until the peer closes (or for
+ * timeout_ms), so that closing does not reset the connection and destroy
+ * the ERROR record we sent before the peer could read it.
+ */
+void xlmig_conn_linger(struct xlmig_conn *c, int timeout_ms);
+
 uint64_t xlmig_now_ns(void);
 
 #endif

@@ -15,13 +15,18 @@ double xlmig_conv_eta(uint64_t bytes, double rate_Bps)
 
 enum xlmig_conv_verdict xlmig_conv_next(struct xlmig_conv *c,
                                         uint64_t remaining_bytes,
-                                        double rate_Bps)
+                                        double rate_Bps, double elapsed_s)
 {
     c->passes++;
     if (remaining_bytes == 0 ||
         (rate_Bps > 0 && xlmig_conv_eta(remaining_bytes, rate_Bps) <=
                          c->max_downtime_s))
         return XLMIG_CONV_FITS;
+    /* Sending this set takes longer than it took to dirty: no pass can
+     * shrink it.  (Half a second at least, so noise cannot decide.) */
+    if (rate_Bps > 0 && elapsed_s >= 0.5 &&
+        (double)remaining_bytes / elapsed_s >= rate_Bps)
+        return XLMIG_CONV_STALLED;
     if (remaining_bytes < c->best - c->best / 10 || c->best == UINT64_MAX) {
         c->best = remaining_bytes;
         c->no_progress = 0;

@@ -1,9 +1,9 @@
 /*
  * When to stop pre-copying the disk.  After each snapshot of the dirty set:
  * stop when what remains can be sent within the downtime budget at the rate
- * the link has been achieving, or when passes stop shrinking the set (the
- * guest writes as fast as we send: post-copy, or a longer stop-and-copy,
- * finishes it), or after a maximum number of passes.
+ * the link has been achieving; or when the guest dirties blocks faster than
+ * the link sends them, or passes stop shrinking the set (post-copy, or a
+ * longer stop-and-copy, finishes it); or after a maximum number of passes.
  */
 #ifndef XLMIG_POLICY_H
 #define XLMIG_POLICY_H
@@ -29,10 +29,14 @@ struct xlmig_conv {
 
 void xlmig_conv_init(struct xlmig_conv *c, double max_downtime_s,
                      unsigned max_passes);
-/* Called with the size of each new dirty set, before sending it. */
+/*
+ * Called with the size of each new dirty set, before sending it, with the
+ * send rate and the time over which the set accumulated (0: unknown).  A
+ * set that grew faster than the link drains it is hopeless at once.
+ */
 enum xlmig_conv_verdict xlmig_conv_next(struct xlmig_conv *c,
                                         uint64_t remaining_bytes,
-                                        double rate_Bps);
+                                        double rate_Bps, double elapsed_s);
 /* Expected time to send n bytes at rate (s); 0 if rate unknown. */
 double xlmig_conv_eta(uint64_t bytes, double rate_Bps);
 const char *xlmig_conv_name(enum xlmig_conv_verdict v);

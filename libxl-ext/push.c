@@ -120,22 +120,32 @@ int xlmig_sender_push(struct xlmig_sender *s)
     }
     ev.remaining_bytes = (int64_t)s->st.allocated_bytes;
     sender_event(s, &ev);
-    if (full_pass(s) < 0)
+    /*
+     * Have the destination flush the bulk now, while the guest still runs
+     * here: the flush inside the downtime then covers only the blocks of
+     * the dirty passes (whose writeback the receiver starts as it goes).
+     */
+    if (full_pass(s) < 0 || sender_sync(s) < 0)
         return -1;
 
     xlmig_conv_init(&s->conv, s->o.max_downtime_ms / 1000.0,
                     s->o.max_passes);
+    /* The first dirty set accumulated since tracking started. */
+    uint64_t since = s->st.t_start;
     for (;;) {
-        uint64_t blocks, bytes;
+        uint64_t blocks, bytes, now;
         double rate;
         enum xlmig_conv_verdict v;
 
         if (sender_snapshot_all(s) < 0)
             return -1;
+        now = xlmig_now_ns();
         blocks = sender_pending_blocks(s);
         bytes = blocks * s->o.block_size;
         rate = sender_rate(s);
-        v = xlmig_conv_next(&s->conv, bytes, rate);
+        v = xlmig_conv_next(&s->conv, bytes, rate,
+                            (double)(now - since) * 1e-9);
+        since = now;
 
         ev = xlmig_progress_ev("pass", "dirty");
         ev.pass = (int)s->st.passes + 1;

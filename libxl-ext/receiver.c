@@ -3,6 +3,7 @@
  * PUSH and stop-copy stream, arming the gate.  Post-copy is recv_pull.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include "receiver.h"
 #include "receiver_int.h"
+
+#define WRITEBACK_KICK (32u << 20)
 
 int recv_fail(struct xlmig_receiver *r, const char *fmt, ...)
 {
@@ -112,6 +115,11 @@ static int add_disk(struct xlmig_receiver *r, const struct xlmig_disk *dr)
     if (xlmig_target_create(&r->policy, d->path, d->size, d->allocated,
                             &d->created, &d->zeroed, err) < 0)
         return recv_fail(r, "disk %s: %s", d->name, err);
+    /* Only what we created (O_EXCL) is ever the janitor's to delete. */
+    if (d->created && r->janitor &&
+        xlmig_janitor_add_file(r->janitor, d->path) < 0)
+        return recv_fail(r, "disk %s: cannot register %s for cleanup",
+                         d->name, d->path);
     if (xlmig_image_open(&d->img, d->path, true, err) < 0)
         return recv_fail(r, "disk %s: %s", d->name, err);
     return 0;
@@ -248,6 +256,12 @@ static int apply_data(struct xlmig_receiver *r, const struct xlmig_rec *rec)
     if (xlmig_image_write(&k->img, p, len, off, err) < 0)
         return recv_fail(r, "disk %s: %s", k->name, err);
     r->st.data_bytes += len;
+    /* Start writeback early so that the flushes at SYNC are short. */
+    k->unflushed += len;
+    if (k->unflushed >= WRITEBACK_KICK && !k->img.is_blk) {
+        sync_file_range(k->img.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        k->unflushed = 0;
+    }
     return 0;
 }
 
@@ -346,7 +360,7 @@ static int end_bitmap(struct xlmig_receiver *r, const struct xlmig_rec *rec)
     return 0;
 }
 
-/* Flushes the targets; after stop-copy, arms the gates. */
+/* Flushes the targets (before stop-copy); after stop-copy, arms the gates. */
 static int do_sync(struct xlmig_receiver *r, const struct xlmig_rec *rec)
 {
     uint8_t buf[XLMIG_HDR_LEN + 8];
@@ -355,7 +369,12 @@ static int do_sync(struct xlmig_receiver *r, const struct xlmig_rec *rec)
 
     if (xlmig_dec_u64(rec, &seq, err) < 0)
         return recv_fail(r, "bad SYNC: %s", err);
-    for (unsigned i = 0; i < r->ndisks; i++)
+    /*
+     * Inside the downtime, written is enough: the destination's VBD reads
+     * the same page cache, and until DONE (which we send only after a
+     * flush) the source keeps every block in its own image.
+     */
+    for (unsigned i = 0; i < r->ndisks && !r->in_stopcopy; i++)
         if (xlmig_image_sync(&r->disks[i].img, err) < 0)
             return recv_fail(r, "disk %s: %s", r->disks[i].name, err);
     if (r->in_stopcopy && recv_arm_gates(r) < 0)
@@ -463,6 +482,7 @@ void xlmig_receiver_abort(struct xlmig_receiver *r, const char *why)
     struct xlmig_progress_ev ev = xlmig_progress_ev("error", NULL);
 
     xlmig_conn_send_error(&r->conn, EIO, "receiver aborted: %s", why);
+    xlmig_conn_linger(&r->conn, 2000);
     if (!r->got_go) {
         /* Before GO the source still has everything: remove our copy. */
         for (unsigned i = 0; i < r->ndisks; i++) {

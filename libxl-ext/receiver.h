@@ -17,6 +17,7 @@
 #include "compress.h"
 #include "conn.h"
 #include "image.h"
+#include "janitor.h"
 #include "progress.h"
 #include "target.h"
 #include "vbd.h"
@@ -45,6 +46,7 @@ struct xlmig_recv_disk {
     uint64_t size, nblocks, allocated;
     char path[4096];
     bool created;               /* we made it: delete it on rollback */
+    uint64_t unflushed;         /* bytes written since writeback was kicked */
     bool zeroed;
     struct xlmig_image img;
     struct xlmig_vbd *vbd;      /* attached by the caller */
@@ -77,6 +79,7 @@ struct xlmig_receiver {
     uint8_t *inbuf;             /* inflated payloads */
     struct xlmig_inflater inflater;
     struct xlmig_recv_stats st;
+    struct xlmig_janitor *janitor;      /* optional: undoes creations if we die */
 
     pthread_mutex_t vbd_lock;   /* backends' clients are not thread-safe */
     pthread_t watcher;

@@ -111,9 +111,20 @@ static uint64_t gate_stale_total(struct xlmig_receiver *r, uint64_t *over)
     return total;
 }
 
+/*
+ * DONE lets the source drop its copy: everything here must be on stable
+ * storage first.
+ */
 static int send_done(struct xlmig_receiver *r, uint64_t overwritten)
 {
     uint8_t buf[XLMIG_HDR_LEN + 24];
+    char err[XLMIG_ERRLEN];
+
+    for (unsigned i = 0; i < r->ndisks; i++)
+        if (xlmig_image_sync(&r->disks[i].img, err) < 0) {
+            fprintf(stderr, "xlmig: disk %s: %s\n", r->disks[i].name, err);
+            return -1;
+        }
     struct xlmig_done d = {
         .installed = __atomic_load_n(&r->st.installed, __ATOMIC_RELAXED),
         .overwritten = overwritten,

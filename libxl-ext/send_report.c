@@ -77,7 +77,7 @@ void xlmig_sender_report(struct xlmig_sender *s, FILE *f, bool json)
                          : "sent during the downtime");
     if (disk_down >= 0)
         fprintf(f, "  disk downtime     %.1f ms (quiesce to destination "
-                "flushed%s)\n", disk_down * 1e3,
+                "ready%s)\n", disk_down * 1e3,
                 st->postcopy ? " and gate armed" : "");
     if (guest_down >= 0)
         fprintf(f, "  guest downtime    %.1f ms (suspended to GO)\n",

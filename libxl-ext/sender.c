@@ -32,7 +32,11 @@ int sender_fail(struct xlmig_sender *s, const char *fmt, ...)
     va_list ap;
 
     pthread_mutex_lock(&s->lock);
-    if (!s->failed) {
+    /* The receiver's own reason beats our view of a broken channel. */
+    if (!s->failed ||
+        (!strncmp(fmt, "receiver: ", 10) &&
+         (!strncmp(s->err, "send queue:", 11) ||
+          !strncmp(s->err, "data channel", 12)))) {
         va_start(ap, fmt);
         vsnprintf(s->err, sizeof(s->err), fmt, ap);
         va_end(ap);
@@ -314,7 +318,8 @@ int xlmig_sender_negotiate(struct xlmig_sender *s)
 
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct xlmig_send_disk *d = &s->disks[i];
-        struct xlmig_disk dr = { .id = d->id, .block_size = s->o.block_size,
+        struct xlmig_disk dr = { .id = d->id, .count = s->ndisks,
+                                 .block_size = s->o.block_size,
                                  .size = d->img.size,
                                  .allocated = d->allocated };
 

@@ -10,19 +10,22 @@
 
 #define MAX_JOBS 12
 #define EXTENT_BYTES (1u << 20)
+#define MAX_JOB_EXTENTS 256
 #define REC_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
 /* Worst case: every other block zero, one record header per block. */
 #define OUT_CAP (EXTENT_BYTES + (EXTENT_BYTES / 512 + 2) * REC_OVERHEAD)
 
-enum job_state { JOB_FREE, JOB_QUEUED, JOB_BUSY, JOB_DONE };
+enum job_state { JOB_FREE, JOB_FILLING, JOB_QUEUED, JOB_BUSY, JOB_DONE };
 
 struct job {
     enum job_state state;
     uint64_t seq;
     bool is_record;
     struct xlmig_sq_disk disk;
-    uint64_t first;
-    uint32_t count;
+    /* A scatter list: extents of one disk, read one after the other. */
+    struct xlmig_extent ext[MAX_JOB_EXTENTS];
+    unsigned next;
+    uint64_t blocks;
     uint8_t origin;
     bool skip_zero;
     uint8_t *raw;               /* EXTENT_BYTES, aligned for O_DIRECT */
@@ -46,6 +49,7 @@ struct xlmig_sendq {
     struct job jobs[MAX_JOBS];
     uint64_t next_seq, next_work, next_write;
     unsigned depth;
+    bool filling;               /* the newest job still takes extents */
     bool stop;
     bool failed;
     char err[XLMIG_ERRLEN];
@@ -69,6 +73,24 @@ static void set_failed(struct xlmig_sendq *q, const char *msg)
     pthread_cond_broadcast(&q->cv_work);
     pthread_cond_broadcast(&q->cv_done);
     pthread_cond_broadcast(&q->cv_free);
+}
+
+/* The job being filled by xlmig_sendq_extent(), if any (lock held). */
+static struct job *open_job(struct xlmig_sendq *q)
+{
+    return q->filling ? &q->jobs[(q->next_seq - 1) % MAX_JOBS] : NULL;
+}
+
+/* Closes the job being filled: the workers may take it.  Lock held. */
+static void seal_open_job(struct xlmig_sendq *q)
+{
+    struct job *j = open_job(q);
+
+    if (j && j->state == JOB_FILLING) {
+        j->state = JOB_QUEUED;
+        pthread_cond_broadcast(&q->cv_work);
+    }
+    q->filling = false;
 }
 
 /* ---- encoding one extent ---- */
@@ -144,34 +166,38 @@ static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
     return xlmig_compress_pays(&s, link, q->nworkers);
 }
 
-/* Reads the extent and encodes it as runs of zero and non-zero blocks. */
-static int encode_extent(struct xlmig_sendq *q, struct job *j,
-                         struct xlmig_deflater *z, char *err)
+/*
+ * Reads one extent into raw and encodes it as runs of zero and non-zero
+ * blocks.  *sampled / *compress carry the compression decision across the
+ * extents of a job: one sample per job.
+ */
+static int encode_one(struct xlmig_sendq *q, struct job *j,
+                      struct xlmig_deflater *z, uint64_t first,
+                      uint32_t count, uint8_t *raw, bool *sampled,
+                      bool *compress, char *err)
 {
     uint32_t bs = j->disk.block_size;
-    uint64_t off = j->first * bs;
-    size_t len = (size_t)j->count * bs;
+    uint64_t off = first * bs;
+    size_t len = (size_t)count * bs;
     bool zero_ok = q->features & XLMIG_F_ZERO;
-    bool compress = false, sampled = false;
     uint32_t i = 0;
 
     if (off + len > j->disk.size)
         len = (size_t)(j->disk.size - off);
-    if (xlmig_image_read(j->disk.img, j->raw, len, off, err) < 0)
+    if (xlmig_image_read(j->disk.img, raw, len, off, err) < 0)
         return -1;
-    j->out_len = 0;
-    while (i < j->count) {
+    while (i < count) {
         size_t boff = (size_t)i * bs;
         size_t blen = boff + bs <= len ? bs : len - boff;
-        bool zero = zero_ok && xlmig_is_zero(j->raw + boff, blen);
+        bool zero = zero_ok && xlmig_is_zero(raw + boff, blen);
         uint32_t start = i;
         size_t run_len = 0;
 
         /* Extend the run while blocks stay of the same kind. */
-        while (i < j->count) {
+        while (i < count) {
             size_t o = (size_t)i * bs;
             size_t l = o + bs <= len ? bs : len - o;
-            if (zero_ok && xlmig_is_zero(j->raw + o, l) != zero)
+            if (zero_ok && xlmig_is_zero(raw + o, l) != zero)
                 break;
             run_len += l;
             i++;
@@ -179,24 +205,41 @@ static int encode_extent(struct xlmig_sendq *q, struct job *j,
         if (zero) {
             if (j->skip_zero)
                 j->skipped_bytes += run_len;
-            else if (emit_zero(j, j->first + start, i - start) < 0)
+            else if (emit_zero(j, first + start, i - start) < 0)
                 goto overflow;
             else
                 j->zero_bytes += run_len;
             continue;
         }
-        if (!sampled) {
-            compress = want_compress(q, z, j->raw + boff, run_len);
-            sampled = true;
+        if (!*sampled) {
+            *compress = want_compress(q, z, raw + boff, run_len);
+            *sampled = true;
         }
-        if (emit_data(q, j, z, compress, j->first + start, i - start,
-                      j->raw + boff, run_len) < 0)
+        if (emit_data(q, j, z, *compress, first + start, i - start,
+                      raw + boff, run_len) < 0)
             goto overflow;
     }
     return 0;
 overflow:
     snprintf(err, XLMIG_ERRLEN, "internal error: extent encoding overflow");
     return -1;
+}
+
+static int encode_extents(struct xlmig_sendq *q, struct job *j,
+                          struct xlmig_deflater *z, char *err)
+{
+    bool sampled = false, compress = false;
+    size_t used = 0;
+
+    j->out_len = 0;
+    for (unsigned e = 0; e < j->next; e++) {
+        uint32_t n = (uint32_t)j->ext[e].count;
+        if (encode_one(q, j, z, j->ext[e].start, n, j->raw + used, &sampled,
+                       &compress, err) < 0)
+            return -1;
+        used += (size_t)n * j->disk.block_size;
+    }
+    return 0;
 }
 
 /* ---- threads ---- */
@@ -211,8 +254,19 @@ static void *worker_main(void *arg)
     for (;;) {
         struct job *j;
 
-        while (!q->stop && !q->failed && q->next_work == q->next_seq)
+        for (;;) {
+            if (q->stop || q->failed)
+                break;
+            if (q->next_work < q->next_seq) {
+                j = &q->jobs[q->next_work % MAX_JOBS];
+                /* Idle workers do not wait for a job to fill up. */
+                if (j->state == JOB_FILLING && q->next_work + 1 == q->next_seq)
+                    seal_open_job(q);
+                if (j->state == JOB_QUEUED)
+                    break;
+            }
             pthread_cond_wait(&q->cv_work, &q->lock);
+        }
         if (q->stop || q->failed)
             break;
         j = &q->jobs[q->next_work % MAX_JOBS];
@@ -220,7 +274,7 @@ static void *worker_main(void *arg)
         j->state = JOB_BUSY;
         pthread_mutex_unlock(&q->lock);
 
-        int rc = j->is_record ? 0 : encode_extent(q, j, &z, err);
+        int rc = j->is_record ? 0 : encode_extents(q, j, &z, err);
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
@@ -367,10 +421,17 @@ static struct job *claim_slot(struct xlmig_sendq *q)
     }
 }
 
-static void publish(struct xlmig_sendq *q, struct job *j)
+/*
+ * Hands a claimed slot over (lock held on entry, released).  A filling job
+ * still takes extents; it is queued for the workers when the next job is
+ * published, on a flush, or as soon as a worker is idle.
+ */
+static void publish(struct xlmig_sendq *q, struct job *j, bool filling)
 {
+    seal_open_job(q);
     j->seq = q->next_seq++;
-    j->state = JOB_QUEUED;
+    j->state = filling ? JOB_FILLING : JOB_QUEUED;
+    q->filling = filling;
     j->data_bytes = j->zero_bytes = j->skipped_bytes = 0;
     j->zlib_in = j->zlib_out = j->records = 0;
     pthread_cond_broadcast(&q->cv_work);
@@ -381,21 +442,41 @@ int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
                        uint64_t first, uint32_t count, uint8_t origin,
                        bool skip_zero)
 {
+    uint64_t bytes = (uint64_t)count * d->block_size;
     struct job *j;
 
-    if (!count || (uint64_t)count * d->block_size > EXTENT_BYTES)
+    if (!count || bytes > EXTENT_BYTES)
         return -1;
+    /*
+     * Small extents join the job still being filled, if it is of the same
+     * kind, has room, and no worker has taken it yet: thousands of single
+     * blocks would otherwise cost a job each.
+     */
+    pthread_mutex_lock(&q->lock);
+    j = open_job(q);
+    if (j && j->state == JOB_FILLING && j->disk.id == d->id &&
+        j->origin == origin && j->skip_zero == skip_zero &&
+        j->next < MAX_JOB_EXTENTS &&
+        (j->blocks + count) * d->block_size <= EXTENT_BYTES) {
+        j->ext[j->next++] = (struct xlmig_extent){ first, count };
+        j->blocks += count;
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    seal_open_job(q);
+    pthread_mutex_unlock(&q->lock);
     j = claim_slot(q);
     if (!j)
         return -1;
     j->is_record = false;
     j->disk = *d;
-    j->first = first;
-    j->count = count;
+    j->ext[0] = (struct xlmig_extent){ first, count };
+    j->next = 1;
+    j->blocks = count;
     j->origin = origin;
     j->skip_zero = skip_zero;
     j->out_len = 0;
-    publish(q, j);
+    publish(q, j, true);
     return 0;
 }
 
@@ -411,7 +492,7 @@ int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len)
     j->is_record = true;
     memcpy(j->out, rec, len);
     j->out_len = len;
-    publish(q, j);
+    publish(q, j, false);
     return 0;
 }
 
@@ -420,6 +501,7 @@ int xlmig_sendq_flush(struct xlmig_sendq *q)
     int rc;
 
     pthread_mutex_lock(&q->lock);
+    seal_open_job(q);
     while (!q->failed && !q->stop && q->next_write < q->next_seq)
         pthread_cond_wait(&q->cv_free, &q->lock);
     rc = q->failed ? -1 : 0;

@@ -20,6 +20,7 @@
 #include "transport.h"
 
 struct recv_ctx {
+    struct xlmig_janitor janitor;
     const char *run_dir;
     const char *daemon;
     const char *daemon_args;
@@ -89,6 +90,8 @@ static int start_vbds(void *opaque, struct xlmig_receiver *r)
             _exit(127);
         }
         c->pids[c->n] = pid;
+        xlmig_janitor_add_pid(&c->janitor, pid);
+        xlmig_janitor_add_file(&c->janitor, sock);
         c->vbds[c->n] = sim_open_wait(sock, 10000, err, sizeof(err));
         if (!c->vbds[c->n]) {
             snprintf(r->err, sizeof(r->err), "disk %s: destination VBD did "
@@ -127,16 +130,29 @@ static int load_state(void *opaque, struct xlmig_receiver *r,
     return 0;
 }
 
+static void stop_vbds(struct recv_ctx *c);
+
+/*
+ * After GO.  If the guest cannot start here, destroy our copy before the
+ * REPORT tells the source to resume: never two running copies.
+ */
 static int unpause(void *opaque, struct xlmig_receiver *r)
 {
     struct recv_ctx *c = opaque;
+    uint64_t t0 = xlmig_now_ns();
 
     for (unsigned i = 0; i < c->n; i++)
         if (xlmig_sim_guest_unpause(c->vbds[i]) < 0) {
             snprintf(r->err, sizeof(r->err), "starting the guest of %s: %s",
                      r->disks[i].name, c->vbds[i]->err);
+            stop_vbds(c);
             return -EIO;
         }
+    /* The guest runs here now: its disks must survive us. */
+    xlmig_janitor_keep(&c->janitor);
+    fprintf(stderr, "xlmig: [timing] GO to guest running %.1f ms, unpause %.1f ms\n",
+            (double)(xlmig_now_ns() - r->st.t_go) / 1e6,
+            (double)(xlmig_now_ns() - t0) / 1e6);
     return 0;
 }
 
@@ -236,19 +252,29 @@ int cmd_receive(int argc, char **argv)
 
     xlmig_progress_init(&prog, "destination", quiet ? NULL : stderr,
                         json ? stdout : NULL);
+    /* Before any thread: if we are killed before GO, it undoes our work. */
+    if (xlmig_janitor_start(&ctx.janitor) < 0)
+        return cli_error("cannot start the cleanup process");
     if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, accept_s * 1000,
-                            port_file, err) < 0)
+                            port_file, err) < 0) {
+        xlmig_janitor_undo(&ctx.janitor);
         return cli_error("%s", err);
-    if (xlmig_receiver_init(&r, &policy, &hooks, &prog, rfd, wfd) < 0 ||
-        xlmig_receiver_negotiate(&r) < 0 || xlmig_receiver_receive(&r) < 0 ||
-        xlmig_receiver_handoff(&r) < 0) {
-        if (!r.got_go) {
+    }
+    if (xlmig_receiver_init(&r, &policy, &hooks, &prog, rfd, wfd) == 0)
+        r.janitor = &ctx.janitor;
+    if (r.failed || xlmig_receiver_negotiate(&r) < 0 ||
+        xlmig_receiver_receive(&r) < 0 || xlmig_receiver_handoff(&r) < 0) {
+        if (ctx.janitor.fd >= 0) {
+            /* The guest never started here: the source keeps it. */
             stop_vbds(&ctx);
+            r.got_go = false;
             xlmig_receiver_abort(&r, r.err);
+            xlmig_janitor_undo(&ctx.janitor);
             fprintf(stderr, "xlmig: receive failed, nothing kept here: %s\n",
                     r.err);
         } else {
-            fprintf(stderr, "xlmig: failed after GO: %s\n", r.err);
+            fprintf(stderr, "xlmig: failed after the guest started here: "
+                    "%s\n", r.err);
         }
         goto out;
     }

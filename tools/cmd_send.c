@@ -83,6 +83,8 @@ static int suspend_and_send_state(struct xlmig_sender *s,
     size_t lens[XLMIG_MAX_DISKS] = { 0 }, plen;
     int rc = -1;
 
+    /* The guest stops being served from here on: downtime starts. */
+    s->st.t_suspended = xlmig_now_ns();
     for (unsigned i = 0; i < n; i++) {
         if (xlmig_sim_guest_suspend(disks[i].vbd, &blobs[i], &lens[i]) < 0) {
             snprintf(s->err, sizeof(s->err), "suspending the guest of %s: %s",
@@ -92,7 +94,8 @@ static int suspend_and_send_state(struct xlmig_sender *s,
         }
         disks[i].suspended = true;
     }
-    s->st.t_suspended = xlmig_now_ns();
+    fprintf(stderr, "xlmig: [timing] suspend %.1f ms\n",
+            (double)(xlmig_now_ns() - s->st.t_suspended) / 1e6);
     if (sim_pack_states(blobs, lens, n, &packed, &plen) < 0) {
         snprintf(s->err, sizeof(s->err), "out of memory");
         s->failed = true;
@@ -216,8 +219,24 @@ int cmd_send(int argc, char **argv)
             goto failed;
     if (xlmig_sender_negotiate(&s) < 0 || xlmig_sender_push(&s) < 0 ||
         suspend_and_send_state(&s, disks, ndisks) < 0 ||
-        xlmig_sender_stopcopy(&s) < 0 || xlmig_sender_handoff(&s) < 0)
+        xlmig_sender_stopcopy(&s) < 0)
         goto failed;
+    /* Past this, the source guest is never resumed behind our back. */
+    for (unsigned i = 0; i < ndisks; i++)
+        if (xlmig_sim_guest_handoff(disks[i].vbd) < 0) {
+            snprintf(s.err, sizeof(s.err), "committing the hand-off of %s: "
+                     "%s", disks[i].name, disks[i].vbd->err);
+            s.failed = true;
+            goto failed;
+        }
+    if (xlmig_sender_handoff(&s) < 0)
+        goto failed;
+    /* The destination runs the guest: the source copy is destroyed, as xl
+     * destroys the source domain; its image stays for post-copy. */
+    for (unsigned i = 0; i < ndisks; i++) {
+        xlmig_sim_shutdown(disks[i].vbd);
+        disks[i].suspended = false;
+    }
     /* GO was sent and the destination runs the guest. */
     if (xlmig_sender_pull(&s) < 0) {
         fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef HAVE_XEN
+#include "cmd_migrate_common.h"
+#endif
 
 struct subcommand {
     const char *name;
@@ -19,9 +22,18 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
+#ifdef HAVE_XEN
+    { "migrate", cmd_migrate_sender,
+      "xl migrate --with-storage: a guest and its local disks" },
+    { "migrate-receive", cmd_migrate_receive,
+      "the destination of `xlmig migrate` (run over ssh)" },
+    { "jobinfo", cmd_jobinfo, "a domain's storage migration status" },
+#endif
+#ifndef XLMIG_NO_SIM    /* the Xen-only build while the simulator is away */
     { "send", cmd_send, "migrate simulated guests' disks to a receiver" },
     { "receive", cmd_receive, "the destination of `xlmig send`" },
     { "sim", cmd_sim, "report on / verify simulated guests" },
+#endif
 };
 
 static void usage(FILE *f)

@@ -111,3 +111,68 @@ assert_no_targets() {
         fail "target images left behind"
     fi
 }
+
+# json_field FILE EVENT FIELD: FIELD of the last EVENT object in FILE.
+json_field() {
+    grep "\"event\":\"$2\"" "$1" | tail -n1 |
+        sed -n "s/.*\"$3\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
+}
+
+# guest_state SOCKET: running, suspended, paused, ...
+guest_state() {
+    "$XLMIG" sim report "$1" 2>/dev/null | sed -n 's/^guest: *\([a-z]*\).*/\1/p'
+}
+
+# wait_event FILE EVENT [PHASE]: until the sender/receiver log shows it.
+wait_event() {
+    i=0
+    while ! grep -q "\"event\":\"$2\"${3:+.*\"phase\":\"$3\"}" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 3000 ] || fail "no $2 $3 event in $1"
+        sleep 0.01
+    done
+}
+
+# send_bg [send args]: the sender in the background, JSON events to its log.
+send_bg() {
+    "$XLMIG" send --quiet --json "$@" "tcp:127.0.0.1:$PORT" >"$T/sender.log" 2>&1 &
+    SEND_PID=$!
+    PIDS="$PIDS $SEND_PID"
+}
+
+wait_sender() {
+    set +e
+    wait "$SEND_PID"
+    SEND_RC=$?
+    set -e
+}
+
+# The destination left nothing: no image, no VBD serving.
+assert_dest_clean() {
+    assert_no_targets
+    for s in "$T"/dst/*.sock; do
+        [ -e "$s" ] || continue
+        if "$XLMIG_VBDSIM" ctl "$s" stats >/dev/null 2>&1; then
+            fail "a destination VBD still serves $s"
+        fi
+    done
+}
+
+# The source guest runs on and its disk holds exactly its writes.
+assert_source_intact() {
+    st=$(guest_state "$T/$1.sock")
+    [ "$st" = running ] || fail "source guest is '$st', not running"
+    verify "$T/$1.sock"
+}
+
+FAULTPROXY=${FAULTPROXY:-$(dirname "$XLMIG")/../tests/integration/faultproxy}
+BADPEER=${BADPEER:-$(dirname "$XLMIG")/../tests/integration/badpeer}
+
+wait_file() {
+    i=0
+    while [ ! -s "$1" ]; do
+        i=$((i + 1))
+        [ $i -lt 500 ] || fail "$1 never appeared"
+        sleep 0.02
+    done
+}

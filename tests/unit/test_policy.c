@@ -27,15 +27,15 @@ static void test_conv_fits(void **state)
     (void)state;
     xlmig_conv_init(&c, 0.050, 30);
     /* 100 MB at 100 MB/s: 1 s, over 50 ms. */
-    assert_int_equal(xlmig_conv_next(&c, 100000000, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, 100000000, 100 * MB, 0),
                      XLMIG_CONV_CONTINUE);
     /* 4 MB at 100 MB/s: 40 ms, fits. */
-    assert_int_equal(xlmig_conv_next(&c, 4000000, 100 * MB), XLMIG_CONV_FITS);
+    assert_int_equal(xlmig_conv_next(&c, 4000000, 100 * MB, 0), XLMIG_CONV_FITS);
     /* Nothing dirty always fits, even with an unknown rate. */
     xlmig_conv_init(&c, 0.050, 30);
-    assert_int_equal(xlmig_conv_next(&c, 0, 0), XLMIG_CONV_FITS);
+    assert_int_equal(xlmig_conv_next(&c, 0, 0, 0), XLMIG_CONV_FITS);
     /* Unknown rate and data left: keep going. */
-    assert_int_equal(xlmig_conv_next(&c, 4096, 0), XLMIG_CONV_CONTINUE);
+    assert_int_equal(xlmig_conv_next(&c, 4096, 0, 0), XLMIG_CONV_CONTINUE);
 }
 
 static void test_conv_stalls(void **state)
@@ -44,16 +44,34 @@ static void test_conv_stalls(void **state)
 
     (void)state;
     xlmig_conv_init(&c, 0.050, 30);
-    assert_int_equal(xlmig_conv_next(&c, 500000000, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, 500000000, 100 * MB, 0),
                      XLMIG_CONV_CONTINUE);
     /* Shrinking by 20%: progress. */
-    assert_int_equal(xlmig_conv_next(&c, 400000000, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, 400000000, 100 * MB, 0),
                      XLMIG_CONV_CONTINUE);
     /* Two passes without 10% progress: stalled. */
-    assert_int_equal(xlmig_conv_next(&c, 390000000, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, 390000000, 100 * MB, 0),
                      XLMIG_CONV_CONTINUE);
-    assert_int_equal(xlmig_conv_next(&c, 420000000, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, 420000000, 100 * MB, 0),
                      XLMIG_CONV_STALLED);
+}
+
+static void test_conv_hopeless(void **state)
+{
+    struct xlmig_conv c;
+
+    (void)state;
+    xlmig_conv_init(&c, 0.050, 30);
+    /* 60 MB dirtied in 1 s, the link sends 40 MB/s: no pass can win. */
+    assert_int_equal(xlmig_conv_next(&c, 60000000, 40 * MB, 1.0),
+                     XLMIG_CONV_STALLED);
+    /* 20 MB dirtied in 1 s at 40 MB/s: the next pass is shorter. */
+    xlmig_conv_init(&c, 0.050, 30);
+    assert_int_equal(xlmig_conv_next(&c, 20000000, 40 * MB, 1.0),
+                     XLMIG_CONV_CONTINUE);
+    /* Too short an interval to judge. */
+    assert_int_equal(xlmig_conv_next(&c, 20000000, 40 * MB, 0.1),
+                     XLMIG_CONV_CONTINUE);
 }
 
 static void test_conv_max_passes(void **state)
@@ -64,11 +82,11 @@ static void test_conv_max_passes(void **state)
     (void)state;
     xlmig_conv_init(&c, 0.050, 5);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(xlmig_conv_next(&c, left, 100 * MB),
+        assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
                          XLMIG_CONV_CONTINUE);
         left /= 2;
     }
-    assert_int_equal(xlmig_conv_next(&c, left, 100 * MB),
+    assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
                      XLMIG_CONV_MAX_PASSES);
 }
 
@@ -222,6 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fits),
         cmocka_unit_test(test_conv_stalls),
+        cmocka_unit_test(test_conv_hopeless),
         cmocka_unit_test(test_conv_max_passes),
         cmocka_unit_test(test_compress_pays),
         cmocka_unit_test(test_compress_roundtrip),

@@ -1,0 +1,232 @@
+/* Layout of a simulated guest disk image; see sim_layout.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "sim/sim_layout.h"
+#include "sim/sim_rng.h"
+#include "sim/sim_util.h"
+
+#define SUPER_MAGIC "XLMIGSIM"
+#define SUPER_VERSION 1
+
+struct sim_super {
+    char magic[8];
+    uint32_t version;
+    uint32_t block_size;
+    uint64_t size;
+    uint64_t allocated;
+    uint32_t chunk;
+    uint32_t text_pct;
+    uint64_t seed;
+    uint32_t crc;           /* crc32 of the fields above */
+    uint32_t pad;
+};
+
+static int check_params(const struct sim_layout_params *p, char *err,
+                        size_t errlen)
+{
+    if (!p->size || p->size % SIM_BLOCK_SIZE)
+        return sim_err(err, errlen, EINVAL, "image size %" PRIu64
+                       " is not a positive multiple of 4 KiB", p->size);
+    if (p->size > SIM_MAX_IMAGE_SIZE)
+        return sim_err(err, errlen, EINVAL, "image size %" PRIu64
+                       " exceeds the simulator's limit of %llu GiB", p->size,
+                       SIM_MAX_IMAGE_SIZE >> 30);
+    if (p->chunk < SIM_MIN_CHUNK || p->chunk > SIM_MAX_CHUNK ||
+        (p->chunk & (p->chunk - 1)))
+        return sim_err(err, errlen, EINVAL, "chunk size %" PRIu32
+                       " must be a power of two from 4 KiB to 1 GiB",
+                       p->chunk);
+    if (p->allocated < p->chunk || p->allocated % p->chunk)
+        return sim_err(err, errlen, EINVAL, "allocated size %" PRIu64
+                       " must be a positive multiple of the chunk size %"
+                       PRIu32, p->allocated, p->chunk);
+    /* Only whole chunks hold data, so the allocated size is exact. */
+    if (p->allocated > p->size / p->chunk * p->chunk)
+        return sim_err(err, errlen, EINVAL, "allocated size %" PRIu64
+                       " does not fit in the whole chunks of a %" PRIu64
+                       "-byte image", p->allocated, p->size);
+    if (p->text_pct > 100)
+        return sim_err(err, errlen, EINVAL, "text share %" PRIu32
+                       "%% is above 100%%", p->text_pct);
+    return 0;
+}
+
+int sim_layout_init(struct sim_layout *l, const struct sim_layout_params *p,
+                    char *err, size_t errlen)
+{
+    uint64_t full, nalloc, ntext, *order = NULL;
+    struct sim_rng r;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    rc = check_params(p, err, errlen);
+    if (rc)
+        return rc;
+    l->p = *p;
+    l->nblocks = p->size / SIM_BLOCK_SIZE;
+    l->nchunks = (p->size + p->chunk - 1) / p->chunk;
+    full = p->size / p->chunk;
+    nalloc = p->allocated / p->chunk;
+    ntext = (nalloc * p->text_pct + 50) / 100;
+    l->kind = calloc(l->nchunks, 1);
+    order = malloc(full * sizeof(*order));
+    if (!l->kind || !order) {
+        free(order);
+        sim_layout_free(l);
+        return sim_err(err, errlen, ENOMEM, "out of memory for the layout");
+    }
+    /*
+     * Chunk 0 (the superblock's) always holds data; the other data chunks
+     * are the first of a seeded shuffle of chunks 1..full-1.  Kinds go in
+     * that order: text first, then random.
+     */
+    order[0] = 0;
+    for (uint64_t i = 1; i < full; i++)
+        order[i] = i;
+    sim_rng_seed(&r, p->seed ^ 0x6c61796f7574ULL);
+    for (uint64_t i = full - 1; i > 1; i--) {
+        uint64_t j = 1 + sim_rng_below(&r, i);     /* in [1, i] */
+        uint64_t t = order[i];
+
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (uint64_t i = 0; i < nalloc; i++)
+        l->kind[order[i]] = i < ntext ? SIM_FILL_TEXT : SIM_FILL_RANDOM;
+    free(order);
+    return 0;
+}
+
+void sim_layout_free(struct sim_layout *l)
+{
+    free(l->kind);
+    memset(l, 0, sizeof(*l));
+}
+
+static void make_super(const struct sim_layout *l, void *buf)
+{
+    struct sim_super s = {
+        .magic = SUPER_MAGIC, .version = SUPER_VERSION,
+        .block_size = SIM_BLOCK_SIZE, .size = l->p.size,
+        .allocated = l->p.allocated, .chunk = l->p.chunk,
+        .text_pct = l->p.text_pct, .seed = l->p.seed,
+    };
+
+    s.crc = (uint32_t)crc32(0L, (const Bytef *)&s, offsetof(struct sim_super,
+                                                           crc));
+    memset(buf, 0, SIM_BLOCK_SIZE);
+    memcpy(buf, &s, sizeof(s));
+}
+
+void sim_layout_expected(const struct sim_layout *l, uint64_t block,
+                         uint32_t gen, void *buf)
+{
+    if (gen)
+        sim_pattern_fill(buf, l->p.seed, block, gen,
+                         sim_layout_write_fill(l, block));
+    else if (block == 0)
+        make_super(l, buf);
+    else
+        sim_pattern_fill(buf, l->p.seed, block, 0, sim_layout_kind(l, block));
+}
+
+int sim_layout_write_image(const struct sim_layout *l, const char *path,
+                           bool force, char *err, size_t errlen)
+{
+    const size_t bufsz = 1u << 20;
+    unsigned char *buf;
+    int fd, rc = 0;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC |
+                        (force ? O_TRUNC : O_EXCL), 0644);
+    if (fd < 0)
+        return sim_err(err, errlen, errno, "cannot create %s: %s%s", path,
+                       strerror(errno),
+                       errno == EEXIST ? " (use --force to overwrite)" : "");
+    buf = malloc(bufsz);
+    if (!buf) {
+        close(fd);
+        return sim_err(err, errlen, ENOMEM, "out of memory");
+    }
+    if (ftruncate(fd, (off_t)l->p.size) < 0) {
+        rc = sim_err(err, errlen, errno, "cannot size %s: %s", path,
+                     strerror(errno));
+        goto out;
+    }
+    for (uint64_t c = 0; c < l->nchunks && !rc; c++) {
+        uint64_t start = c * l->p.chunk, end = start + l->p.chunk;
+
+        if (l->kind[c] == SIM_FILL_ZERO)
+            continue;
+        for (uint64_t off = start; off < end && !rc; off += bufsz) {
+            size_t n = end - off < bufsz ? (size_t)(end - off) : bufsz;
+
+            for (size_t i = 0; i < n; i += SIM_BLOCK_SIZE)
+                sim_layout_expected(l, (off + i) >> SIM_BLOCK_SHIFT, 0,
+                                    buf + i);
+            rc = sim_pwrite_full(fd, buf, n, off);
+            if (rc)
+                sim_err(err, errlen, -rc, "cannot write %s: %s", path,
+                        strerror(-rc));
+        }
+    }
+    if (!rc && fsync(fd) < 0)
+        rc = sim_err(err, errlen, errno, "cannot sync %s: %s", path,
+                     strerror(errno));
+out:
+    free(buf);
+    if (close(fd) < 0 && !rc)
+        rc = sim_err(err, errlen, errno, "cannot close %s: %s", path,
+                     strerror(errno));
+    if (rc)
+        unlink(path);
+    return rc;
+}
+
+int sim_layout_read_super(struct sim_layout *l, int fd, char *err,
+                          size_t errlen)
+{
+    unsigned char buf[SIM_BLOCK_SIZE];
+    struct sim_layout_params p;
+    struct sim_super s;
+    struct stat st;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    rc = sim_pread_full(fd, buf, sizeof(buf), 0);
+    if (rc)
+        return sim_err(err, errlen, -rc, "cannot read the superblock: %s",
+                       strerror(-rc));
+    memcpy(&s, buf, sizeof(s));
+    if (memcmp(s.magic, SUPER_MAGIC, 8))
+        return sim_err(err, errlen, EINVAL, "not a simulated guest disk "
+                       "(no superblock; make one with "
+                       "`xlmig-vbdsim mkimage`)");
+    if (s.version != SUPER_VERSION || s.block_size != SIM_BLOCK_SIZE)
+        return sim_err(err, errlen, EINVAL, "unsupported superblock version "
+                       "%" PRIu32, s.version);
+    if (s.crc != (uint32_t)crc32(0L, (const Bytef *)&s,
+                                 offsetof(struct sim_super, crc)))
+        return sim_err(err, errlen, EINVAL, "corrupt superblock (bad CRC)");
+    if (fstat(fd, &st) < 0)
+        return sim_err(err, errlen, errno, "cannot stat the image: %s",
+                       strerror(errno));
+    if ((uint64_t)st.st_size != s.size)
+        return sim_err(err, errlen, EINVAL, "the image is %lld bytes but "
+                       "its superblock says %" PRIu64, (long long)st.st_size,
+                       s.size);
+    p = (struct sim_layout_params){
+        .size = s.size, .allocated = s.allocated, .chunk = s.chunk,
+        .text_pct = s.text_pct, .seed = s.seed,
+    };
+    return sim_layout_init(l, &p, err, errlen);
+}

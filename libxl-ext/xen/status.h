@@ -1,0 +1,52 @@
+/*
+ * Migration status for orchestration: in xenstore and in a state file,
+ * on both hosts, mirrored from the engine's progress events.
+ *
+ *   /local/domain/0/xlmig/<uuid>/<role>/KEY     role: source | destination
+ *   /run/xlmig/<uuid>.<role>.status             the same KEY=VALUE lines
+ *
+ * Keyed by the domain's UUID, the one name that is the same on both hosts
+ * and survives the renames (<name>--incoming, --migratedaway) and the
+ * source domain's destruction (post-copy is served after it).  Keys:
+ *   name, domid, pid, peer, disks, state (active | postcopy | completed |
+ *   failed | rolled-back), phase, pass, remaining_blocks, remaining_bytes,
+ *   sent_bytes, wire_bytes, rate_Bps, eta_s, expected_downtime_ms,
+ *   message, started, updated (Unix seconds).
+ * The last job's keys stay until the next migration of that UUID.
+ */
+#ifndef XLMIG_XEN_STATUS_H
+#define XLMIG_XEN_STATUS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "progress.h"
+
+#define XST_ROOT "/local/domain/0/xlmig"
+#define XST_RUNDIR "/run/xlmig"
+#define XST_MAX_KEYS 32
+
+struct xst {
+    void *xs;                   /* struct xs_handle * */
+    char base[160];             /* XST_ROOT/<uuid>/<role> */
+    char file[160];
+    struct { char key[32]; char val[256]; } kv[XST_MAX_KEYS];
+    unsigned nkv;
+    uint64_t last_flush_ns;
+    pthread_mutex_t lock;       /* engine threads report concurrently */
+};
+
+/* Opens xenstore (if it can: status then goes only to the file) and
+ * clears the previous job's keys for this UUID and role. */
+void xst_open(struct xst *s, const char *uuid, const char *role);
+void xst_set(struct xst *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes what changed (xenstore in one transaction, the file whole). */
+void xst_flush(struct xst *s);
+void xst_close(struct xst *s);
+/* A progress hook: mirrors every event, flushing at most 4 times a second
+ * except on phase changes. */
+void xst_progress_hook(void *opaque, const struct xlmig_progress_ev *ev);
+
+#endif

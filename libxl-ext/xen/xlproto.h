@@ -1,0 +1,57 @@
+/*
+ * Xen 4.17's xl migration protocol (tools/xl/xl_migrate.c, xl.h), spoken
+ * byte for byte so that an xlmig end can be told apart from xl only by the
+ * storage negotiation it adds when --with-storage is given.
+ *
+ *   dest -> src   banner (no NUL)
+ *   src  -> dest  xl save header + u32 length + JSON config (NUL included)
+ *   [xlmig: storage negotiation, see ctlmsg.h]
+ *   src  -> dest  libxl v2 stream (libxl_domain_suspend)
+ *   dest -> src   READY (NUL included)
+ *   src  -> dest  GO (NUL included)                   point of no return
+ *   dest -> src   REPORT (NUL included) + one status byte (-rc)
+ *   [status != 0: dest destroys its copy, then sends GO back]
+ */
+#ifndef XLMIG_XEN_XLPROTO_H
+#define XLMIG_XEN_XLPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern const char xlp_banner[];         /* sent without its NUL */
+extern const char xlp_ready[];          /* sent with its NUL */
+extern const char xlp_go[];
+extern const char xlp_report[];
+extern const size_t xlp_banner_len, xlp_ready_len, xlp_go_len,
+    xlp_report_len;
+
+#define XLP_MAGIC_LEN 32
+#define XLP_HDR_LEN 48
+#define XLP_BYTEORDER 0x01020304u
+#define XLP_FLAG_JSON (1u << 0)
+#define XLP_FLAG_STREAMV2 (1u << 1)
+#define XLP_MAX_CONFIG (16u << 20)      /* a JSON config larger is refused */
+
+/* Whole-buffer I/O on blocking fds (EINTR retried). 0, or -1 with errno
+ * (EPIPE-like 0 bytes read: errno = ECONNRESET). */
+int xlp_write_all(int fd, const void *buf, size_t len);
+int xlp_read_all(int fd, void *buf, size_t len);
+
+/* Reads exactly len bytes and compares: 0 on a match, -1 (err says). */
+int xlp_expect(int fd, const char *msg, size_t len, const char *what,
+               char *err, size_t errlen);
+
+/* The save header with the config as xl's save_domain_core_writeconfig
+ * lays it out (host byte order: both ends are x86). */
+int xlp_write_header(int fd, const char *json, char *err, size_t errlen);
+/*
+ * Reads a header as xl's create_domain does; *json is malloc'd and
+ * NUL-terminated; *flags gets the mandatory flags.
+ */
+int xlp_read_header(int fd, char **json, uint32_t *flags, char *err,
+                    size_t errlen);
+/* Parses a header + optional data already in memory (for tests). */
+int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
+                     uint32_t *optlen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# The data connection is cut mid-PUSH: both sides give up cleanly.
+. "$XLMIG_TESTS/lib.sh"
+mkimage src 32M 16M
+start_source src --write-rate 2M
+start_receiver
+"$FAULTPROXY" --to "$PORT" --port-file "$T/pport" --cut-after 3000000 \
+    >"$T/proxy.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_file "$T/pport"
+PORT=$(cat "$T/pport")
+send --vbd "sim:$T/src.sock"
+[ "$SEND_RC" != 0 ] || fail "sender reported success"
+wait_receiver
+[ "$RECV_RC" != 0 ] || fail "receiver reported success"
+assert_dest_clean
+assert_source_intact src
