@@ -47,7 +47,17 @@ static void msleep(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-    nanosleep(&ts, NULL);
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+/* Seconds since boot, as /proc/uptime counts them. */
+static double uptime(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void print_stats(void)
@@ -205,11 +215,12 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (rc)
             die("quiesce", rc);
-        printf("quiesce_ms=%ld\n", (t1.tv_sec - t0.tv_sec) * 1000L +
-               (t1.tv_nsec - t0.tv_nsec) / 1000000L);
+        printf("quiesce_ms=%ld\nheld_at=%.2f\n", (t1.tv_sec - t0.tv_sec) *
+               1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L, uptime());
         print_stats();
         snapshot(argc == 7 ? argv[6] : NULL);
         msleep(atol(argv[5]));
+        printf("released_at=%.2f\n", uptime());
         rc = v->ops->unquiesce(v);
         if (rc)
             die("unquiesce", rc);

@@ -68,7 +68,18 @@ gcmd() { # gcmd GUEST ID COMMAND...: mailbox write, wait until the guest got it
 wcount() { grep -ac '^@W ' "$(glog "$1")"; }
 # The writer's blocks 1000-1063, read in one O_DIRECT request (dm-delay
 # delays each request by 60 ms).
-wsum() { dd if=/dev/mapper/gslow bs=256K count=1 skip=$((1000 * 4096)) iflag=direct,skip_bytes 2>/dev/null | md5sum | cut -c1-12; }
+wsum() { # wsum [FILE]: hash of the blocks (kept in FILE)
+	dd if=/dev/mapper/gslow of="${1:-/tmp/w.bin}" bs=256K count=1 skip=$((1000 * 4096)) iflag=direct,skip_bytes 2>/dev/null
+	md5sum < "${1:-/tmp/w.bin}" | cut -c1-12
+}
+wdiff() { # blocks that differ between two wsum files, with both contents
+	local i
+	for i in $(seq 0 63); do
+		a=$(dd if="$1" bs=4096 skip=$i count=1 2>/dev/null | head -c 16 | tr -d '\000\n')
+		b=$(dd if="$2" bs=4096 skip=$i count=1 2>/dev/null | head -c 16 | tr -d '\000\n')
+		[ "$a" = "$b" ] || echo "block $((1000 + i)): $a -> $b"
+	done
+}
 mkguest() { # mkguest NAME XVDA XVDB [-p]: create (paused with -p)
 	sed -e "s#NAME#$1#" -e "s#XVDA#$2#" -e "s#XVDB#$3#" /guest/template.cfg > "/tmp/$1.cfg"
 	MBOX[$1]=$3
@@ -135,17 +146,18 @@ check precopy_rounds $([ $rounds = 6 ] && [ "$(wcount g1)" -gt 0 ]; echo $?) \
 	"rounds=$rounds blocks_copied=$copied acked_writes=$(wcount g1) dirty_now=$(sysmig "$D1" dirty)"
 
 # ---- 3. quiesce: waits for in-flight writes, holds the guest, resumes ------
-$T "$D1" $DEV quiesce-snapshot 10000 5000 /var/lib/dest.img > /tmp/q.out 2>&1 &
+$T "$D1" $DEV quiesce-snapshot 10000 20000 /var/lib/dest.img > /tmp/q.out 2>&1 &
 qpid=$!
-for i in $(seq 100); do grep -q '^snapshot_blocks=' /tmp/q.out && break; sleep 0.1; done
+for i in $(seq 600); do grep -q '^snapshot_blocks=' /tmp/q.out && break; sleep 0.1; done
 # While held, nothing reaches the disk (its content does not change) and
 # nothing is in flight; after it, the writer goes on.
 c1=$(wcount g1); qd=$(sysmig "$D1" quiesced); inf=$(sysmig "$D1" inflight)
-h1=$(wsum); sleep 1.5; h2=$(wsum)
+q1=$(sysmig "$D1" quiesced); u1=$(up); h1=$(wsum /tmp/w1.bin); sleep 1.5; h2=$(wsum /tmp/w2.bin); u2=$(up); q2=$(sysmig "$D1" quiesced)
+[ "$h1" = "$h2" ] || { echo "-- changed while quiesced:"; wdiff /tmp/w1.bin /tmp/w2.bin; cat /tmp/q.out | head -n 30; grep -a '^@W' "$(glog g1)" | tail -n 15; }
 wait $qpid; qrc=$?
 sleep 3; c3=$(wcount g1); h3=$(wsum)
-[ $qrc = 0 ] && [ "$qd" = 1 ] && [ "$inf" = 0 ] && [ "$h1" = "$h2" ] && [ "$h3" != "$h2" ]
-check quiesce $? "rc=$qrc quiesce_ms=$(val quiesce_ms /tmp/q.out) quiesced=$qd inflight=$inf disk_unchanged_while_held=$([ "$h1" = "$h2" ] && echo yes || echo no) changed_after=$([ "$h3" != "$h2" ] && echo yes || echo no) acked=$c1->$c3"
+[ $qrc = 0 ] && [ "$qd" = 1 ] && [ "$q1$q2" = 11 ] && [ "$inf" = 0 ] && [ "$h1" = "$h2" ] && [ "$h3" != "$h2" ]
+check quiesce $? "rc=$qrc quiesce_ms=$(val quiesce_ms /tmp/q.out) quiesced=$qd$q1$q2 inflight=$inf disk_unchanged_while_held=$([ "$h1" = "$h2" ] && echo yes || echo no) changed_after=$([ "$h3" != "$h2" ] && echo yes || echo no) acked=$c1->$c3 h=$h1/$h2/$h3 held=$(val held_at /tmp/q.out)-$(val released_at /tmp/q.out) sampled=$u1-$u2"
 $T "$D1" $DEV quiesce-exit 10000 > /tmp/qe.out 2>&1
 qerc=$?; sleep 0.5; qd=$(sysmig "$D1" quiesced); h4=$(wsum); sleep 3; h5=$(wsum)
 [ $qerc = 0 ] && [ "$qd" = 0 ] && [ "$h5" != "$h4" ]
@@ -163,7 +175,14 @@ check final_copy_exact $? "final_blocks=$(val snapshot_blocks /tmp/f.out) cmp: $
 xl unpause g1
 $T "$D1" $DEV track-stop > /tmp/ts.out 2>&1
 check track_stop $? "xenstore=$(xenstore-read "$BE1/migrate-tracking") sysfs=$(sysmig "$D1" tracking)"
-timeout 60 xl destroy g1; check destroy_g1 $? ""
+# Destroyed while tracking: the backend node must go away for good (the
+# migrate-track watch fires on its removal too).
+$T "$D1" $DEV track-start 4096 > /tmp/t2.out 2>&1
+tb=$(sysmig "$D1" tracking)
+timeout 60 xl destroy g1; check destroy_g1 $? "tracking_before=$tb"
+sleep 3
+! xenstore-exists "/local/domain/0/backend/vbd/$D1"
+check backend_node_gone $? "$(xenstore-ls -f "/local/domain/0/backend/vbd/$D1" 2>&1 | head -n 3 | tr '\n' ' ')"
 sleep 1; dmsetup remove gslow; losetup -d /dev/loop0 /dev/loop1
 }
 

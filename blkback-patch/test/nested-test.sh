@@ -20,7 +20,7 @@ XEN_CMDLINE="dom0_mem=1024M,max:1024M dom0_max_vcpus=2 console=com1 com1=115200,
 DOM0_CMDLINE="root=/dev/vda rw console=hvc0 earlyprintk=xen loglevel=4 init=/usr/local/sbin/blkmig-dom0-init"
 CHECKS="module_loaded xen_start xl_info dm_delay create_g1 boot_g1 track_start
 snapshot_exact snapshot_cleared precopy_rounds quiesce quiesce_released_on_exit
-final_copy_exact track_stop destroy_g1 create_g2_paused gate_start
+final_copy_exact track_stop destroy_g1 backend_node_gone create_g2_paused gate_start
 claim_released_on_exit boot_g2 full_write_not_held
 read_held wanted_pollable read_released_by_install partial_write_held
 install_skips_guest_write held_requests_released
