@@ -72,6 +72,9 @@ image() {
 		ABI=$abi KVER_DEB=$(chroot "$R" dpkg-query -W -f '${Version}' linux-image-amd64) \
 			"$PATCH/build.sh"
 	fi
+	# blkmig-test runs in the dom0: build it against the same libxen-dev
+	# (4.17.5, pinned by .ci/deps.sh) as the dom0's Xen.
+	pkg-config --exists xenstore || die "libxen-dev missing (see .ci/deps.sh)"
 	make -C "$HERE" OUT="$W/out" "$W/out/blkmig-test"
 	install -D -m 644 "$PATCH/build/$abi/xen-blkback.ko" "$R/lib/modules/$kver/updates/xen-blkback.ko"
 	chroot "$R" depmod -a "$kver"
