@@ -194,6 +194,7 @@ static u64 bm_mark_atomic(struct blkmig_bitmap *b, u64 first, u64 last)
 	for (k = 1; k < b->levels; k++) {
 		first /= BITS_PER_LONG;
 		last /= BITS_PER_LONG;
+		/* Order the bits below before the summary bits above them. */
 		smp_mb__before_atomic();
 		for (nr = first; nr <= last; nr++)
 			set_bit(nr, b->level[k]);
@@ -353,9 +354,11 @@ void blkmig_mark_written(struct blkmig *m, u64 sector, u64 nr_sectors)
 	if (!nr_sectors)
 		return;
 	atomic_inc(&m->markers);
+	/* Pairs with the smp_mb() in blkmig_track_stop(). */
 	smp_mb__after_atomic();
 	if (!READ_ONCE(m->tracking))
 		goto out;
+	/* Pairs with the smp_wmb() in blkmig_track_start(). */
 	smp_rmb();
 	first = sector >> sect_shift(m);
 	last = (sector + nr_sectors - 1) >> sect_shift(m);
@@ -370,6 +373,7 @@ void blkmig_mark_written(struct blkmig *m, u64 sector, u64 nr_sectors)
 	atomic64_add(newly, &m->dirty_count);
 	atomic64_add(newly, &m->marked_total);
 out:
+	/* Finish every access to the bitmaps before track_stop sees us go. */
 	smp_mb__before_atomic();
 	atomic_dec(&m->markers);
 }
@@ -809,6 +813,22 @@ void blkmig_gate_stop(struct blkmig *m, struct list_head *orphans)
 	spin_lock_irqsave(&m->lock, flags);
 	m->gate_on = false;
 	list_splice_tail_init(&m->parked, orphans);
+	m->nr_parked = 0;
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/*
+ * Hands every parked request to the caller and leaves the gate on: the
+ * backend is tearing down the rings those requests came from (the frontend
+ * disconnected) and fails them, while the blocks stay stale for whoever
+ * connects next.  The demands they made stay recorded.
+ */
+void blkmig_gate_take_parked(struct blkmig *m, struct list_head *out)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&m->lock, flags);
+	list_splice_tail_init(&m->parked, out);
 	m->nr_parked = 0;
 	spin_unlock_irqrestore(&m->lock, flags);
 }

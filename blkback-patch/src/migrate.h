@@ -144,6 +144,7 @@ unsigned int blkmig_wanted_pop(struct blkmig *m, struct blkmig_extent *out,
 			       unsigned int max);
 bool blkmig_wanted_pending(struct blkmig *m);
 void blkmig_gate_stop(struct blkmig *m, struct list_head *orphans);
+void blkmig_gate_take_parked(struct blkmig *m, struct list_head *out);
 
 void blkmig_get_stats(struct blkmig *m, struct blkmig_stats *st);
 
