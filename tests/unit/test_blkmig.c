@@ -489,6 +489,42 @@ static void test_gate_stop_returns_parked(void **state)
     free(m);
 }
 
+/*
+ * A frontend that disconnects during post-copy: its held requests are
+ * handed back, but the gate stays on and the blocks stay stale, so that
+ * the reconnected frontend still cannot read them before they arrive.
+ */
+static void test_gate_take_parked_keeps_gate(void **state)
+{
+    struct blkmig *m = new_gate(100);
+    struct blkmig_req r1 = req(0, SPB, false), again = req(0, SPB, false);
+    struct list_head taken, ready;
+    struct blkmig_stats st;
+    unsigned long mask[1];
+    bool wake;
+
+    (void)state;
+    INIT_LIST_HEAD(&taken);
+    INIT_LIST_HEAD(&ready);
+    blkmig_gate_add_stale(m, 0, 1);
+    assert_int_equal(blkmig_gate_admit(m, &r1, &wake), BLKMIG_PARKED);
+    blkmig_gate_take_parked(m, &taken);
+    assert_int_equal(list_len(&taken), 1);
+    blkmig_get_stats(m, &st);
+    assert_true(st.gate);
+    assert_int_equal(st.parked, 0);
+    assert_int_equal(st.stale, 1);
+    assert_int_equal(blkmig_gate_admit(m, &again, &wake), BLKMIG_PARKED);
+    assert_int_equal(blkmig_claim(m, 0, 1, mask), 1);
+    blkmig_commit(m, 0, 1, &ready);
+    /* Only the request still parked comes back, not the one taken. */
+    assert_int_equal(list_len(&ready), 1);
+    assert_ptr_equal(list_first_entry(&ready, struct blkmig_req, node),
+                     &again);
+    blkmig_free(m);
+    free(m);
+}
+
 static void test_gate_rejects_bad_ranges(void **state)
 {
     struct blkmig *m = new_gate(100);
@@ -523,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_gate_partial_last_block),
         cmocka_unit_test(test_gate_unclaim_asks_again),
         cmocka_unit_test(test_gate_stop_returns_parked),
+        cmocka_unit_test(test_gate_take_parked_keeps_gate),
         cmocka_unit_test(test_gate_rejects_bad_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
