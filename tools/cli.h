@@ -12,6 +12,12 @@ int cmd_send(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 
+/*
+ * Migration is background work: below the guests' own I/O path (blkback,
+ * or the simulated VBD) so that their latency holds while we copy.
+ */
+void cli_lower_priority(int nice_level);
+
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

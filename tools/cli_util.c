@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,4 +120,11 @@ struct xlmig_vbd *sim_open_wait(const char *socket, int timeout_ms,
             return v;
         nanosleep(&pause, NULL);
     }
+}
+
+void cli_lower_priority(int nice_level)
+{
+    if (nice_level > 0 && setpriority(PRIO_PROCESS, 0, nice_level) < 0)
+        fprintf(stderr, "xlmig: cannot lower priority to nice %d: %s\n",
+                nice_level, strerror(errno));
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 "  --vbd-args ARGS       extra arguments for xlmig-vbdsim serve\n"
 "  --port-file FILE      write the listening port there (with port 0)\n"
 "  --accept-timeout S    wait at most S seconds for the sender (600)\n"
+"  --nice N             run at this nice level (default 10: the guests and\n"
+"                       their block backends come first; 0 to disable)\n"
 "  --json                progress events and the report as JSON on stdout\n"
 "  --quiet               no human progress on stderr\n");
 }
@@ -180,6 +183,7 @@ int cmd_receive(int argc, char **argv)
         { "port-file", required_argument, NULL, 'P' },
         { "accept-timeout", required_argument, NULL, 'T' },
         { "json", no_argument, NULL, 'j' },
+        { "nice", required_argument, NULL, 'N' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -196,7 +200,7 @@ int cmd_receive(int argc, char **argv)
     const char *port_file = NULL;
     char err[XLMIG_ERRLEN];
     bool json = false, quiet = false;
-    int c, rfd, wfd, status = 1, accept_s = 600;
+    int c, rfd, wfd, status = 1, accept_s = 600, nice_level = 10;
     pid_t child;
 
     memset(&policy, 0, sizeof(policy));
@@ -227,6 +231,9 @@ int cmd_receive(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'N':
+            nice_level = atoi(optarg);
+            break;
         case 'q':
             quiet = true;
             break;
@@ -250,6 +257,7 @@ int cmd_receive(int argc, char **argv)
         errno != EEXIST)
         return cli_error("%s: %s", policy.target_dir, strerror(errno));
 
+    cli_lower_priority(nice_level);
     xlmig_progress_init(&prog, "destination", quiet ? NULL : stderr,
                         json ? stdout : NULL);
     /* Before any thread: if we are killed before GO, it undoes our work. */

@@ -5,6 +5,7 @@
  * simulated guest's state standing in for libxl's memory stream.
  */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@ static void usage(FILE *f)
 "  --workers N          compression/read threads (default 2)\n"
 "  --compress MODE      auto (default), always or never\n"
 "  --max-passes N       dirty passes at most (default 30)\n"
+"  --keep-source        leave the source VBD running (suspended) after the\n"
+"                       hand-off instead of shutting it down\n"
+"  --nice N             run at this nice level (default 10: the guests and\n"
+"                       their block backends come first; 0 to disable)\n"
 "  --json               progress events and the report as JSON on stdout\n"
 "  --quiet              no human progress on stderr\n");
 }
@@ -121,6 +126,8 @@ int cmd_send(int argc, char **argv)
         { "compress", required_argument, NULL, 'c' },
         { "max-passes", required_argument, NULL, 'p' },
         { "json", no_argument, NULL, 'j' },
+        { "nice", required_argument, NULL, 'N' },
+        { "keep-source", no_argument, NULL, 'K' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -131,7 +138,8 @@ int cmd_send(int argc, char **argv)
     struct xlmig_endpoint ep;
     struct xlmig_sender s;
     char err[XLMIG_ERRLEN];
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, keep_source = false;
+    int nice_level = 10;
     unsigned ndisks = 0;
     int c, rfd, wfd, status = 1;
     pid_t child;
@@ -179,6 +187,12 @@ int cmd_send(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'N':
+            nice_level = atoi(optarg);
+            break;
+        case 'K':
+            keep_source = true;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -199,6 +213,7 @@ int cmd_send(int argc, char **argv)
     if (ep.kind == XLMIG_EP_LISTEN)
         return cli_error("the sender connects; tcp-listen is for receive");
 
+    cli_lower_priority(nice_level);
     for (unsigned i = 0; i < ndisks; i++) {
         disks[i].vbd = xlmig_vbd_sim_open(disks[i].socket, err, sizeof(err));
         if (!disks[i].vbd)
@@ -234,7 +249,8 @@ int cmd_send(int argc, char **argv)
     /* The destination runs the guest: the source copy is destroyed, as xl
      * destroys the source domain; its image stays for post-copy. */
     for (unsigned i = 0; i < ndisks; i++) {
-        xlmig_sim_shutdown(disks[i].vbd);
+        if (!keep_source)
+            xlmig_sim_shutdown(disks[i].vbd);
         disks[i].suspended = false;
     }
     /* GO was sent and the destination runs the guest. */

@@ -7,9 +7,16 @@
 # p99 latency (against the same workload without migration), the sender's
 # peak memory, and total time against the line-rate bound.
 #
+# Two hosts on one 2-core machine: by default the source host (the guest
+# with its simulated VBD, and the sender) gets CPU 0 and the destination
+# host (the receiver) CPU 1, as two machines would each have their own
+# (BENCH_PIN=split).  BENCH_PIN=none lets everything share both cores,
+# a harsher setting where the guest competes with both ends' copying.
+#
 # usage: tests/bench/bench.sh [BUILDDIR]    (root: netns and tc)
 # env:   BENCH_SIZE=2G BENCH_ALLOC=1G BENCH_RATE=5M BENCH_LINK=1gbit
 #        BENCH_SCENARIOS="loopback:idle loopback:write veth:idle veth:write"
+#        BENCH_PIN=split|none  BENCH_SEND_ARGS=...
 set -eu
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
@@ -20,6 +27,9 @@ RATE=${BENCH_RATE:-5M}
 LINK=${BENCH_LINK:-1gbit}
 SCENARIOS=${BENCH_SCENARIOS:-"loopback:idle loopback:write veth:idle veth:write"}
 W=$(mktemp -d /var/tmp/xlmig-bench.XXXXXX)
+if [ "${BENCH_PIN:-split}" = split ]; then
+    GUEST_CPU=${GUEST_CPU:-0} SEND_CPU=${SEND_CPU:-0} RECV_CPU=${RECV_CPU:-1}
+fi
 NSA=xlmig-bench-a NSB=xlmig-bench-b
 export XLMIG_VBDSIM=$VBDSIM
 
@@ -73,7 +83,7 @@ fresh_source() { # fresh_source WRITE_RATE
     rm -f "$W/src.img" "$W/src.sock"
     "$VBDSIM" mkimage "$W/src.img" --size "$SIZE" --allocated "$ALLOC" \
         --text-pct 50 >/dev/null
-    "$VBDSIM" serve --image "$W/src.img" --socket "$W/src.sock" --fresh \
+    ${GUEST_CPU:+taskset -c $GUEST_CPU} "$VBDSIM" serve --image "$W/src.img" --socket "$W/src.sock" --fresh \
         --write-rate "$1" --read-pct 0 >"$W/src.log" 2>&1 &
     while [ ! -S "$W/src.sock" ]; do sleep 0.05; done
 }
@@ -98,11 +108,11 @@ run() { # run NET LOAD
     else
         rx="" tx="" listen=tcp-listen:127.0.0.1:0 host=127.0.0.1
     fi
-    $rx "$XLMIG" receive --quiet --json --target-dir "$W/dst" \
+    $rx ${RECV_CPU:+taskset -c $RECV_CPU} ${BENCH_NICE:+nice -n $BENCH_NICE} ${BENCH_IDLE:+chrt --idle 0} "$XLMIG" receive --quiet --json --target-dir "$W/dst" \
         --port-file "$W/port" "$listen" >"$W/recv.json" 2>"$W/recv.log" &
     rpid=$!
     while [ ! -s "$W/port" ]; do sleep 0.02; done
-    $tx /usr/bin/time -f "%M" -o "$W/rss" "$XLMIG" send --quiet --json \
+    $tx /usr/bin/time -f "%M" -o "$W/rss" ${SEND_CPU:+taskset -c $SEND_CPU} ${BENCH_NICE:+nice -n $BENCH_NICE} ${BENCH_IDLE:+chrt --idle 0} "$XLMIG" send --quiet --json --keep-source ${BENCH_SEND_ARGS:-} \
         --vbd "sim:$W/src.sock" "tcp:$host:$(cat "$W/port")" \
         >"$W/send.json" 2>"$W/send.log" || { cat "$W/send.log"; return 1; }
     wait $rpid || { cat "$W/recv.log"; return 1; }
@@ -130,6 +140,7 @@ run() { # run NET LOAD
 }
 
 echo "xlmig benchmark: image $SIZE, $ALLOC allocated (50% text, 50% random), writes $RATE/s of 4 KiB random, link $LINK"
+echo "CPUs: guest ${GUEST_CPU:-any}, sender ${SEND_CPU:-any}, receiver ${RECV_CPU:-any} (BENCH_PIN=${BENCH_PIN:-split})"
 echo "workload alone (no migration): p99 write latency $(baseline) us"
 setup_veth
 printf "%-9s %-6s %8s %8s %6s %9s %7s %9s %7s %8s %7s %6s %5s\n" \
