@@ -77,8 +77,8 @@ cp "$HERE/guest/g1.cfg.in" "$PL/guest/"
 GI=$WORK/guest-initramfs
 rm -rf "$GI"; mkdir -p "$GI"/{bin,proc,sys,dev,run,lib/modules}
 cp "$(command -v busybox)" "$GI/bin/busybox"
-cp "$WORK/bin/guest-writer" "$HERE/guest/gw-stop" "$GI/bin/"
-cp "$HERE/guest/guest-init" "$GI/init"
+install -m 755 "$WORK/bin/guest-writer" "$HERE/guest/gw-stop" "$GI/bin/"
+install -m 755 "$HERE/guest/guest-init" "$GI/init"
 cp "$IMG/xen-blkfront.ko" "$GI/lib/modules/"
 (cd "$GI" && find . | cpio -o -H newc --quiet | gzip -1) > "$PL/guest/initrd.gz"
 [ -n "${XLMIG_BIN:-}" ] && cp "$XLMIG_BIN" "$PL/xlmig/xlmig"
@@ -103,7 +103,8 @@ make_payload() {
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
     done
   } > "$PL/config"
-  mke2fs -q -t ext4 -L nestedpayload -d "$PL" "$WORK/$name.img" 160M
+  rm -f "$WORK/$name.img"; truncate -s 160M "$WORK/$name.img"
+  mke2fs -q -t ext4 -L nestedpayload -d "$PL" "$WORK/$name.img"
 }
 
 # ---- 4. boots ----
