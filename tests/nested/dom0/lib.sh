@@ -15,10 +15,13 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<< " $1" | head -n 1; }   # field LINE KEY
 
+# The harness's own ssh commands share one connection per peer (key exchange
+# costs seconds under TCG); xl/xlmig's ssh is left as configured.
+SSH_MUX=(-o ControlMaster=auto -o ControlPath=/run/nested-ssh-%h -o ControlPersist=1200)
 # on HOST CMD: run a shell command locally (HOST empty) or on the peer dom0.
 on() {
   local h=$1; shift
-  if [ -z "$h" ]; then bash -c "$*"; else timeout 120 ssh -n "$h" "$*"; fi
+  if [ -z "$h" ]; then bash -c "$*"; else timeout 120 ssh -n "${SSH_MUX[@]}" "$h" "$*"; fi
 }
 
 # --- verdict bookkeeping -----------------------------------------------------
