@@ -8,6 +8,7 @@
 #   NESTED_FRESH=1                        rebuild the cached dom0 image
 # Exit 0 only if every scenario is PASS or XFAIL.
 set -euo pipefail
+{ # the whole script is parsed before it runs: editing it mid-run is safe
 
 # ---- Scenarios still expected to fail (the feature hasn't landed). Remove an
 # ---- id as soon as it passes: from then on it must keep passing (XPASS fails).
@@ -206,7 +207,7 @@ run_solo() {
     qemu_start solo "$SOLO_SMP" "$WORK/solo.img" -nic none
     if boot_wait solo; then break; fi
     qkill solo
-    [ "$attempt" = 2 ] && { log "solo: boot stalled twice"; return 1; }
+    [ "$attempt" = 2 ] && { log "solo: boot stalled twice"; echo "boot stalled twice" > "$WORK/solo.bootfail"; return 1; }
     RETRIES="$RETRIES solo-boot-stalled-retried"; log "solo: boot stalled, retrying once"
   done
   run_wait solo
@@ -225,7 +226,7 @@ run_pair() {
       -netdev "socket,id=l0,connect=127.0.0.1:$port" -device "virtio-net-pci,netdev=l0,mac=52:54:00:77:00:02"
     if boot_wait a b; then break; fi
     qkill a; qkill b
-    [ "$attempt" = 2 ] && { log "pair: boot stalled twice"; return 1; }
+    [ "$attempt" = 2 ] && { log "pair: boot stalled twice"; echo "boot stalled twice" > "$WORK/a.bootfail"; return 1; }
     RETRIES="$RETRIES pair-boot-stalled-retried"; log "pair: boot stalled, retrying once"
   done
   run_wait a b
@@ -250,8 +251,9 @@ rc=0
   for s in $SCENARIOS; do
     line=$(results | grep " id=$s " | tail -n 1 || true)
     v=$(get "$line" verdict); reason=${line#* reason=}
-    [ -n "$line" ] || { v=FAIL; reason="no result (see $WORK/*.log)"; }
-    case "$s" in 3|3s) boot=$(cat "$WORK/a.boot_s" 2>/dev/null || echo -);; *) boot=$(cat "$WORK/solo.boot_s" 2>/dev/null || echo -);; esac
+    case "$s" in 3|3s) q=a;; *) q=solo;; esac
+    boot=$(cat "$WORK/$q.boot_s" 2>/dev/null || echo -)
+    [ -n "$line" ] || { v=FAIL; reason="no result: $(cat "$WORK/$q.bootfail" "$WORK/$q.stalled" 2>/dev/null | tr '\n' ' ')(see $WORK/$q.log)"; }
     if in_list "$s" "$XFAIL"; then
       case "$v" in PASS) v=XPASS; reason="passes now: remove '$s' from XFAIL in tests/nested/run.sh"; rc=1;; *) v=XFAIL;; esac
     elif [ "$v" != PASS ]; then
@@ -271,3 +273,4 @@ failed=$(grep -cE '^[^ ]* *(FAIL|XPASS) ' "$WORK/summary.txt" || true)
 echo "nested: $xf expected failure(s) (XFAIL)"
 echo "nested: $pass passed, $failed failed"
 exit "$rc"
+}

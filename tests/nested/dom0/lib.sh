@@ -35,7 +35,7 @@ verdict() { # prints the one RESULT line the host parses; reason goes last
   if [ ${#FAILS[@]} -gt 0 ]; then
     v=FAIL; reason=$(printf '%s; ' "${FAILS[@]}"); reason=${reason%; }
   fi
-  echo "@@ RESULT id=$SID verdict=$v ${METRICS[*]} reason=$reason"
+  echo "@@ RESULT id=$SID verdict=$v ${METRICS[*]}${METRICS[*]:+ }reason=$reason"
 }
 
 # --- the guest's console (xenconsoled logs, one file per domain name) --------

@@ -4,7 +4,7 @@
  *   off  0  u64 magic  "XLMIGGW1"
  *   off  8  u64 block number (its own position on the disk)
  *   off 16  u64 generation (0 = initial fill, then +1 per guest write)
- *   off 24  u64 guest CLOCK_MONOTONIC ns at write time (0 for the fill)
+ *   off 24  u64 guest CLOCK_BOOTTIME ns at write time (0 for the fill)
  *   off 32  u32 run id (0 for the fill)
  *   off 36  u32 CRC-32 of the whole block with this field zeroed
  *   off 40  pseudo-random payload derived from (block, generation)
