@@ -7,7 +7,8 @@
  *
  *   GW_START ...                          once
  *   GW_HB t=<s> writes=N reads=N vfail=N ioerr=N maxgap_ms=N mode=M   heartbeat
- *   GW_GAP ms=N at=<s>                     an I/O completion gap above -g
+ *   GW_GAP ms=N at=<s> mono_ms=N rt_ms=N   an I/O completion gap above -g
+ *                                          (same gap on CLOCK_MONOTONIC / REALTIME)
  *   GW_VFAIL blk=N why=... want=G got=G    a verification failure (first 20)
  *   GW_MODE <write|quiet>                  control change
  *   GW_FINAL digest=XXXXXXXX ...           on stop: digest of the model
@@ -42,6 +43,13 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -169,13 +177,17 @@ int main(int argc, char **argv)
 	uint64_t rng = ((uint64_t)run << 1) | 1;
 	uint64_t writes = 0, reads = 0, vfail = 0, ioerr = 0, iters = 0;
 	uint64_t t0 = now_ns(), last_io = t0, maxgap = 0, maxgap_at = 0;
+	uint64_t last_mono = clock_ns(CLOCK_MONOTONIC), last_rt = clock_ns(CLOCK_REALTIME);
 	uint64_t next_hb = t0 + hb_ms * 1000000ull, next_ctl = t0, mode_since = t0;
 	int quiet = 0;
 
 #define IO_DONE() do { uint64_t _t = now_ns(), _g = _t - last_io; \
+	uint64_t _m = clock_ns(CLOCK_MONOTONIC), _r = clock_ns(CLOCK_REALTIME); \
 	if (_g > maxgap) { maxgap = _g; maxgap_at = _t; } \
-	if (_g / 1000000 >= gap_ms) printf("GW_GAP ms=%" PRIu64 " at=%.3f\n", _g / 1000000, (_t - t0) / 1e9); \
-	last_io = _t; } while (0)
+	if (_g / 1000000 >= gap_ms) \
+		printf("GW_GAP ms=%" PRIu64 " at=%.3f mono_ms=%" PRIu64 " rt_ms=%" PRId64 "\n", _g / 1000000, \
+		       (_t - t0) / 1e9, (_m - last_mono) / 1000000, ((int64_t)_r - (int64_t)last_rt) / 1000000); \
+	last_io = _t; last_mono = _m; last_rt = _r; } while (0)
 
 	while (!stop_sig) {
 		uint64_t t = now_ns();
@@ -197,7 +209,10 @@ int main(int argc, char **argv)
 				iters = 0;
 				printf("GW_MODE %s writes=%" PRIu64 "\n", quiet ? "quiet" : "write", writes);
 			}
-			last_io = now_ns(); /* the control read is not guest I/O downtime */
+			/* the control read is not guest I/O downtime */
+			last_io = now_ns();
+			last_mono = clock_ns(CLOCK_MONOTONIC);
+			last_rt = clock_ns(CLOCK_REALTIME);
 		}
 		if (t >= next_hb) {
 			printf("GW_HB t=%.1f writes=%" PRIu64 " reads=%" PRIu64 " vfail=%" PRIu64
