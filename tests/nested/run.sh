@@ -194,8 +194,10 @@ free_port() {
   return 1
 }
 extract_results() { # NAME: the payload's /results to $WORK/NAME-results
-  rm -rf "$WORK/$1-results"; mkdir -p "$WORK/$1-results"
-  debugfs -R "rdump /results $WORK/$1-results" "$WORK/$1.img" > /dev/null 2>&1 || true
+  rm -rf "$WORK/$1-results" "$WORK/results"
+  debugfs -R "rdump /results $WORK" "$WORK/$1.img" > /dev/null 2>&1 || true
+  [ -d "$WORK/results" ] && mv "$WORK/results" "$WORK/$1-results"
+  return 0
 }
 
 RETRIES=""
