@@ -6,6 +6,7 @@
 #   NESTED_SCENARIOS="0 1p 1n 2 4 3s 3"  which scenarios to run (3s only by default without XLMIG_BIN)
 #   XLMIG_BIN / XL_FRONT / BLKBACK_KO / XLMIG_EXTRA_DIR   project artefacts (optional)
 #   NESTED_FRESH=1                        rebuild the cached dom0 image
+#   NESTED_BUILD_ONLY=1                   build image + payload, boot nothing
 # Exit 0 only if every scenario is PASS or XFAIL.
 set -euo pipefail
 { # the whole script is parsed before it runs: editing it mid-run is safe
@@ -40,6 +41,7 @@ elapsed() { echo $(( $(date +%s) - T_START )); }
 for t in qemu-system-x86_64 debootstrap mke2fs debugfs gcc cpio gzip busybox ssh-keygen ss timeout; do
   command -v "$t" > /dev/null || die "missing host tool '$t' (see .ci/deps.sh)"
 done
+if ldd "$(command -v busybox)" > /dev/null 2>&1; then die "the guest needs a static busybox (busybox-static)"; fi
 for v in XLMIG_BIN XL_FRONT BLKBACK_KO XLMIG_EXTRA_DIR; do
   if [ -n "${!v:-}" ] && [ ! -e "${!v}" ]; then die "$v=${!v} does not exist"; fi
 done
@@ -107,9 +109,13 @@ make_payload() {
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
     done
   } > "$PL/config"
-  rm -f "$WORK/$name.img"; truncate -s 160M "$WORK/$name.img"
+  rm -f "$WORK/$name.img"; truncate -s $(( $(du -sm "$PL" | cut -f1) + 128 ))M "$WORK/$name.img"
   mke2fs -q -t ext4 -L nestedpayload -d "$PL" "$WORK/$name.img"
 }
+
+if [ "${NESTED_BUILD_ONLY:-0}" = 1 ]; then
+  make_payload solo solo "$SCENARIOS"; log "build only: image $IMG, payload $WORK/solo.img"; exit 0
+fi
 
 # ---- 4. boots ----
 XEN_CMDLINE_BASE="dom0_mem=1024M,max:1024M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot"
