@@ -1,0 +1,179 @@
+# Helpers for dom0's init and scenario scripts (sourced, bash).
+# Every wait is bounded; every check records a failure reason instead of
+# aborting, so a scenario always reaches its verdict line.
+# shellcheck shell=bash
+G=g1                                   # the test guest's name
+VL=/var/lib/xlmig                      # where guest images live
+TEMPLATE=$VL/template.img              # generation-0 filled disk, copied per guest
+DISK_MIB=${DISK_MIB:-256}
+IMGCHECK=/payload/bin/imgcheck
+CONSOLE_GLOB="/var/log/xen/console/guest-$G*.log"
+
+up() { cut -d' ' -f1 /proc/uptime; }
+mark() { echo "@@ $* up=$(up)"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<< " $1" | head -n 1; }   # field LINE KEY
+
+# The harness's own ssh commands share one connection per peer (key exchange
+# costs seconds under TCG); xl/xlmig's ssh is left as configured.
+SSH_MUX=(-o ControlMaster=auto -o ControlPath=/run/nested-ssh-%h -o ControlPersist=1200)
+# on HOST CMD: run a shell command locally (HOST empty) or on the peer dom0.
+on() {
+  local h=$1; shift
+  if [ -z "$h" ]; then bash -c "$*"; else timeout 120 ssh -n "${SSH_MUX[@]}" "$h" "$*"; fi
+}
+
+# --- verdict bookkeeping -----------------------------------------------------
+FAILS=(); METRICS=()
+fail() { FAILS+=("$*"); echo "CHECK FAILED: $*"; }
+ok() { echo "CHECK ok: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+metric() { METRICS+=("$1=$2"); echo "METRIC $1=$2"; }
+verdict() { # prints the one RESULT line the host parses; reason goes last
+  local v=PASS reason=ok
+  if [ ${#FAILS[@]} -gt 0 ]; then
+    v=FAIL; reason=$(printf '%s; ' "${FAILS[@]}"); reason=${reason%; }
+  fi
+  echo "@@ RESULT id=$SID verdict=$v ${METRICS[*]}${METRICS[*]:+ }reason=$reason"
+}
+
+# --- the guest's console (xenconsoled logs, one file per domain name) --------
+gwlog() {
+  # shellcheck disable=SC2086
+  if [ -z "$1" ]; then cat $CONSOLE_GLOB 2>/dev/null | tr -d '\r'
+  else on "$1" "cat $CONSOLE_GLOB 2>/dev/null" | tr -d '\r'; fi
+}
+gwcount() { gwlog "$1" | grep -cE "$2"; }
+# (wall-clock deadlines: under TCG every fork costs, loop counts drift)
+wait_gw() { # wait_gw HOST REGEX MIN_COUNT TIMEOUT_S
+  local end=$((SECONDS + $4))
+  while [ "$SECONDS" -lt "$end" ]; do
+    [ "$(gwcount "$1" "$2")" -ge "$3" ] && return 0
+    sleep 2
+  done
+  return 1
+}
+last_hb() { gwlog "$1" | grep -o 'GW_HB .*' | tail -n 1; }
+gw_final() { gwlog "$1" | grep -o 'GW_FINAL .*' | tail -n 1; }
+
+domid_of() { on "$1" "xl domid $G 2>/dev/null"; }
+disk_path_of() { # the image the running domain's vbd backend uses
+  local id; id=$(domid_of "$1") || return 1
+  on "$1" "xenstore-ls /local/domain/0/backend/vbd/$id 2>/dev/null" | sed -n 's/^ *params = "\(.*\)"$/\1/p' | head -n 1
+}
+
+# guest_up IMG RATE REGION_MIB: fresh image + guest here; sets GUEST_BOOT_S
+guest_up() {
+  local img=$1 rate=$2 region=$3 t0 rc
+  mkdir -p "$VL"
+  if [ ! -f "$TEMPLATE" ]; then
+    t0=$(now); "$IMGCHECK" fill "$TEMPLATE" "$DISK_MIB" || { fail "imgcheck fill"; return 1; }
+    echo "template filled in $(since "$t0") s"
+  fi
+  # shellcheck disable=SC2086
+  rm -f $CONSOLE_GLOB
+  cp --sparse=never "$TEMPLATE" "$img" || { fail "copy template"; return 1; }
+  sed -e "s#@NAME@#$G#" -e "s#@KERNEL@#/boot/vmlinuz-$(uname -r)#" -e "s#@DISK@#$img#" \
+      -e "s#@RATE@#$rate#" -e "s#@REGION@#$region#" -e "s#@VERIFY@#1#" \
+      /payload/guest/g1.cfg.in > "$VL/$G.cfg"
+  t0=$(now)
+  timeout 180 xl create "$VL/$G.cfg"; rc=$?
+  metric create_s "$(since "$t0")"
+  [ "$rc" = 0 ] || { fail "xl create rc=$rc"; return 1; }
+  if ! wait_gw "" GW_HB 1 240; then
+    fail "no guest heartbeat within 240 s"; gwlog "" | tail -n 30; return 1
+  fi
+  GUEST_BOOT_S=$(since "$t0"); metric guest_boot_s "$GUEST_BOOT_S"
+  gwlog "" | grep -E 'GW_START|GUEST_DISK|GUEST_ERROR'
+  mark "GUEST_UP domid=$(domid_of "") boot_s=$GUEST_BOOT_S"
+}
+
+# guest_running_on HOST MORE_HB TIMEOUT: the guest exists there and keeps beating
+guest_beats() {
+  local h=$1 n
+  n=$(gwcount "$h" GW_HB)
+  wait_gw "$h" GW_HB $((n + $2)) "$3"
+}
+
+# guest_stop HOST: stop the writer (xenstore, then xl shutdown), destroy the domain
+guest_stop() {
+  local h=$1 id
+  id=$(domid_of "$h") || { fail "no domain $G on ${h:-local} to stop"; return 1; }
+  on "$h" "xenstore-write /local/domain/$id/data/gwctl stop"
+  if ! wait_gw "$h" GW_FINAL 1 60; then
+    echo "no GW_FINAL after the xenstore stop: xl shutdown"
+    on "$h" "timeout 90 xl shutdown -w $G"
+    wait_gw "$h" GW_FINAL 1 10
+  fi
+  on "$h" "xl list $G >/dev/null 2>&1 && xl destroy $G"
+  sleep 2
+}
+
+# check_final HOST IMG: the guest never saw a bad block, and IMG equals its model
+check_final() {
+  local h=$1 img=$2 fin out d
+  fin=$(gw_final "$h")
+  echo "guest final: $fin"
+  [ -n "$fin" ] || { fail "no GW_FINAL from the guest"; return 1; }
+  metric writes "$(field "$fin" writes)"
+  metric guest_vfail "$(field "$fin" vfail)"
+  metric guest_maxgap_ms "$(field "$fin" maxgap_ms)"
+  [ "$(field "$fin" vfail)" = 0 ] || fail "guest verification failures: $(field "$fin" vfail)"
+  [ "$(field "$fin" ioerr)" = 0 ] || fail "guest I/O errors: $(field "$fin" ioerr)"
+  [ "$(field "$fin" writes)" -gt 0 ] 2>/dev/null || fail "guest wrote nothing"
+  gwlog "$h" | grep -E 'GW_(VFAIL|IOERR)' | head -n 5
+  out=$(on "$h" "$IMGCHECK check $img"); echo "$out" | tail -n 4
+  d=$(field "$(echo "$out" | grep IMGCHECK)" digest)
+  [ "$(field "$(echo "$out" | grep IMGCHECK)" bad)" = 0 ] || fail "image $img has bad blocks"
+  if [ -n "$d" ] && [ "$d" = "$(field "$fin" digest)" ]; then
+    ok "image digest $d = guest model digest"
+  else
+    fail "image digest ${d:-none} != guest digest $(field "$fin" digest)"
+  fi
+}
+
+# downtime as the guest saw it: largest I/O completion gap after guest time T
+guest_downtime() { # guest_downtime T_PRE HOSTS...
+  local t=$1 h; shift
+  {
+    for h in "$@"; do gwlog "$h"; done
+  } | grep -o 'GW_GAP .*' | awk -v t="$t" '{ms=0; at=0
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ms") ms = kv[2]; if (kv[1] == "at") at = kv[2] }
+      if (at >= t && ms > m) m = ms } END { if (m) print m; else print "<200" }'
+}
+
+# migrate LABEL CMD...: timed; sets MIG_RC, MIG_S; log in $LOGDIR/mig-LABEL.log
+migrate() {
+  local label=$1 t0; shift
+  echo "migrate: $*"
+  t0=$(now)
+  timeout -k 10 "${MIG_TIMEOUT:-600}" "$@" > "$LOGDIR/mig-$label.log" 2>&1; MIG_RC=$?
+  MIG_S=$(since "$t0")
+  grep -vE '^\s*$' "$LOGDIR/mig-$label.log" | tail -n 15
+  mark "MIGRATE $label rc=$MIG_RC secs=$MIG_S"
+}
+
+# bytes moved: from xlmig's own report when it prints one, else "none"
+bytes_from_log() {
+  grep -aoiE "bytes[_ -]?(sent|moved|total|transferred)?[=: ]+[0-9]+" "$1" 2>/dev/null | tail -n 1 | grep -oE '[0-9]+$' || echo none
+}
+
+# leftovers on HOST: domains in transit, loop devices on IMG, xlmig processes
+no_leftovers() {
+  local h=$1 img=$2 end=$((SECONDS + 60)) names
+  names=$(on "$h" "xl list | awk 'NR>1{print \$1}'" | tr '\n' ' ')
+  echo "domains on ${h:-local}: $names"
+  case " $names" in *--incoming*|*--migratedaway*) fail "leftover domain on ${h:-local}: $names";; esac
+  if [ -n "$img" ] && on "$h" "losetup -a" | grep -qF "($img)"; then fail "loop device still on $img (${h:-local})"; fi
+  while on "$h" "pgrep -x xlmig >/dev/null"; do
+    [ "$SECONDS" -ge "$end" ] && { fail "xlmig still running on ${h:-local}: $(on "$h" "pgrep -a xlmig" | tr '\n' ' ')"; break; }
+    sleep 2
+  done
+}
+
+need_xlmig() {
+  command -v xlmig >/dev/null || { fail "xlmig-absent"; return 1; }
+  [ "$(command -v xl)" = /usr/local/sbin/xl ] || { fail "xl-front-absent"; return 1; }
+  [ "$(cat /run/blkback-patched 2>/dev/null)" = yes ] || { fail "patched-blkback-absent-or-not-loaded"; return 1; }
+}
