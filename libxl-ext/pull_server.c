@@ -59,9 +59,26 @@ static bool next_background(struct xlmig_sender *s, unsigned *disk,
     return false;
 }
 
-static int wait_for_work(struct xlmig_sender *s, size_t head)
+/*
+ * Nothing to send: wait for a demand or DONE.  The service never runs
+ * forever: with no traffic in either direction for the idle timeout (the
+ * destination neither asks nor finishes), it gives up.
+ */
+static int wait_for_work(struct xlmig_sender *s, size_t head,
+                         uint64_t *last_in, uint64_t *last_seen)
 {
     struct timespec until;
+    uint64_t now = xlmig_now_ns();
+
+    if (s->conn.bytes_in != *last_seen) {
+        *last_seen = s->conn.bytes_in;
+        *last_in = now;
+    } else if (s->o.idle_timeout_s > 0 &&
+               now - *last_in > (uint64_t)s->o.idle_timeout_s * 1000000000ull) {
+        return sender_fail(s, "post-copy idle for %d s: the destination "
+                           "neither asks for blocks nor reports completion",
+                           s->o.idle_timeout_s);
+    }
 
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 1;
@@ -79,7 +96,7 @@ int xlmig_sender_pull(struct xlmig_sender *s)
     uint8_t buf[XLMIG_HDR_LEN];
     size_t head = 0;
     unsigned disk = 0;
-    uint64_t cursor = 0, stale = 0;
+    uint64_t cursor = 0, stale = 0, last_in = xlmig_now_ns(), last_seen = 0;
     bool pushed_all = false;
 
     for (unsigned i = 0; i < s->ndisks; i++)
@@ -128,7 +145,7 @@ int xlmig_sender_pull(struct xlmig_sender *s)
             pushed_all = true;
             continue;
         }
-        if (wait_for_work(s, head) < 0)
+        if (wait_for_work(s, head, &last_in, &last_seen) < 0)
             return -1;
     }
 

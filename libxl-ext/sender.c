@@ -25,6 +25,7 @@ void xlmig_sender_opts_default(struct xlmig_sender_opts *o)
     o->compress = XLMIG_COMPRESS_AUTO;
     o->quiesce_timeout_ms = 10000;
     o->ack_timeout_ms = 300000;
+    o->idle_timeout_s = 600;
 }
 
 int sender_fail(struct xlmig_sender *s, const char *fmt, ...)

@@ -34,6 +34,7 @@ struct xlmig_sender_opts {
     enum xlmig_compress_mode compress;
     int quiesce_timeout_ms;     /* (10000) */
     int ack_timeout_ms;         /* waiting for the receiver (300000) */
+    int idle_timeout_s;         /* post-copy with no traffic either way (600) */
     struct xlmig_progress *progress;
 };
 
