@@ -1,0 +1,74 @@
+/* Progress events: the JSON contract scripts rely on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "progress.h"
+
+static char *emit(struct xlmig_progress_ev *ev)
+{
+    struct xlmig_progress p;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    xlmig_progress_init(&p, "source", NULL, f);
+    xlmig_progress_emit(&p, ev);
+    fclose(f);
+    return buf;
+}
+
+static void test_fields(void **state)
+{
+    struct xlmig_progress_ev ev = xlmig_progress_ev("pass", "dirty");
+    char *out;
+
+    (void)state;
+    ev.pass = 3;
+    ev.remaining_blocks = 12;
+    ev.remaining_bytes = 49152;
+    ev.rate_Bps = 117000000;
+    ev.eta_s = 0.0004;
+    ev.expected_downtime_ms = 0.4;
+    out = emit(&ev);
+    assert_non_null(strstr(out, "{\"event\":\"pass\",\"t\":"));
+    assert_non_null(strstr(out, "\"role\":\"source\",\"phase\":\"dirty\","
+                                "\"pass\":3,\"remaining_blocks\":12,"
+                                "\"remaining_bytes\":49152"));
+    assert_non_null(strstr(out, "\"rate_Bps\":117000000"));
+    assert_non_null(strstr(out, "\"expected_downtime_ms\":0.4}"));
+    /* Not applicable: left out rather than printed as -1. */
+    assert_null(strstr(out, "sent_bytes"));
+    assert_null(strstr(out, "message"));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    free(out);
+}
+
+static void test_escaping(void **state)
+{
+    struct xlmig_progress_ev ev = xlmig_progress_ev("error", NULL);
+    char *out;
+
+    (void)state;
+    ev.message = "disk \"xvda\": bad\\path\n\ttab";
+    out = emit(&ev);
+    assert_non_null(strstr(out, "\"message\":\"disk \\\"xvda\\\": "
+                                "bad\\\\path\\u000a\\u0009tab\"}"));
+    /* One event, one line. */
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_escaping),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
