@@ -173,12 +173,22 @@ int xlmig_sender_push(struct xlmig_sender *s)
 
 #define KEEPUP_IDLE_NS 100000000ull
 
+/*
+ * Keep-up resends only what it must: it lets the dirty set grow to half
+ * the downtime budget before sending it (a block rewritten ten times is
+ * sent once), and sends nothing at all when the guest dirties faster than
+ * the link drains (the policy said "stalled": passes would only burn the
+ * link that the memory stream needs; post-copy takes that set).
+ */
 static void *keepup_main(void *arg)
 {
     struct xlmig_sender *s = arg;
+    bool hopeless = s->st.verdict == XLMIG_CONV_STALLED ||
+                    s->st.verdict == XLMIG_CONV_MAX_PASSES;
 
     for (;;) {
         uint64_t blocks;
+        double rate, budget_s = s->o.max_downtime_ms / 2000.0;
 
         pthread_mutex_lock(&s->lock);
         bool stop = s->keepup_stop || s->failed;
@@ -188,8 +198,12 @@ static void *keepup_main(void *arg)
         if (sender_snapshot_all(s) < 0)
             break;
         blocks = sender_pending_blocks(s);
-        if (blocks) {
+        rate = sender_rate(s);
+        if (blocks && !hopeless &&
+            (rate <= 0 ||
+             xlmig_conv_eta(blocks * s->o.block_size, rate) > budget_s)) {
             s->st.passes++;
+            s->st.keepup_passes++;
             if (dirty_pass(s, blocks) < 0)
                 break;
         }

@@ -31,7 +31,8 @@ void xlmig_sender_report(struct xlmig_sender *s, FILE *f, bool json)
         fprintf(f, ",\"total_s\":%.3f,\"disk_downtime_ms\":%.1f,"
                 "\"guest_downtime_ms\":%.1f,\"postcopy_s\":%.3f,"
                 "\"allocated_bytes\":%llu,\"wire_bytes\":%llu,"
-                "\"wire_ratio\":%.4f,\"passes\":%u,\"resent_blocks\":%llu,"
+                "\"wire_ratio\":%.4f,\"passes\":%u,\"keepup_passes\":%u,"
+                "\"resent_blocks\":%llu,"
                 "\"final_blocks\":%llu,\"postcopy\":%s,"
                 "\"demanded_blocks\":%llu,\"background_blocks\":%llu,"
                 "\"installed_blocks\":%llu,\"overwritten_blocks\":%llu,"
@@ -40,6 +41,7 @@ void xlmig_sender_report(struct xlmig_sender *s, FILE *f, bool json)
                 total, disk_down * 1e3, guest_down * 1e3, post,
                 (unsigned long long)st->allocated_bytes,
                 (unsigned long long)wire, ratio, st->passes,
+                st->keepup_passes,
                 (unsigned long long)st->resent_blocks,
                 (unsigned long long)st->final_blocks,
                 st->postcopy ? "true" : "false",

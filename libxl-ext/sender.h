@@ -64,6 +64,7 @@ struct xlmig_send_stats {
     uint64_t t_start, t_push_done, t_suspended, t_stopcopy_start,
              t_stopcopy_done, t_go, t_done;    /* ns, 0 = not reached */
     unsigned passes;                           /* dirty passes sent */
+    unsigned keepup_passes;                    /* of which during keep-up */
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */

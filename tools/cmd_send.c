@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 "  --workers N          compression/read threads (default 2)\n"
 "  --compress MODE      auto (default), always or never\n"
 "  --max-passes N       dirty passes at most (default 30)\n"
+"  --memory-seconds S   stand-in for a real guest's memory pre-copy: keep\n"
+"                       the disk up to date for S seconds before suspending\n"
 "  --keep-source        leave the source VBD running (suspended) after the\n"
 "                       hand-off instead of shutting it down\n"
 "  --nice N             run at this nice level (default 10: the guests and\n"
@@ -79,6 +82,25 @@ static void rollback(struct xlmig_sender *s, struct send_disk_arg *disks,
             disks[i].suspended = false;
     fprintf(stderr, "xlmig: migration failed, guest resumed on the source: "
             "%s\n", why);
+}
+
+/*
+ * With Xen, libxl's memory pre-copy runs here (a minute under emulation)
+ * while the disk engine keeps up with the guest's writes.  --memory-seconds
+ * reproduces that interval for simulated guests.
+ */
+static int keep_up(struct xlmig_sender *s, double seconds)
+{
+    struct timespec t;
+
+    if (seconds <= 0)
+        return 0;
+    if (xlmig_sender_keepup_start(s) < 0)
+        return -1;
+    t.tv_sec = (time_t)seconds;
+    t.tv_nsec = (long)((seconds - (double)t.tv_sec) * 1e9);
+    nanosleep(&t, NULL);
+    return s->failed ? -1 : 0;
 }
 
 static int suspend_and_send_state(struct xlmig_sender *s,
@@ -125,6 +147,7 @@ int cmd_send(int argc, char **argv)
         { "workers", required_argument, NULL, 'w' },
         { "compress", required_argument, NULL, 'c' },
         { "max-passes", required_argument, NULL, 'p' },
+        { "memory-seconds", required_argument, NULL, 'M' },
         { "json", no_argument, NULL, 'j' },
         { "nice", required_argument, NULL, 'N' },
         { "keep-source", no_argument, NULL, 'K' },
@@ -140,6 +163,7 @@ int cmd_send(int argc, char **argv)
     char err[XLMIG_ERRLEN];
     bool json = false, quiet = false, keep_source = false;
     int nice_level = 10;
+    double memory_s = 0;
     unsigned ndisks = 0;
     int c, rfd, wfd, status = 1;
     pid_t child;
@@ -173,6 +197,9 @@ int cmd_send(int argc, char **argv)
             break;
         case 'p':
             o.max_passes = (unsigned)atoi(optarg);
+            break;
+        case 'M':
+            memory_s = atof(optarg);
             break;
         case 'c':
             if (!strcmp(optarg, "auto"))
@@ -233,6 +260,7 @@ int cmd_send(int argc, char **argv)
         if (xlmig_sender_add_disk(&s, disks[i].name, disks[i].vbd) < 0)
             goto failed;
     if (xlmig_sender_negotiate(&s) < 0 || xlmig_sender_push(&s) < 0 ||
+        keep_up(&s, memory_s) < 0 ||
         suspend_and_send_state(&s, disks, ndisks) < 0 ||
         xlmig_sender_stopcopy(&s) < 0)
         goto failed;

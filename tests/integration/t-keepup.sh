@@ -1,0 +1,33 @@
+#!/bin/sh
+# Keep-up: while the guest's memory would be migrating (here 3 s), the disk
+# engine sends dirty blocks only when they no longer fit the downtime
+# budget; when the guest out-writes the link it sends none at all.
+. "$XLMIG_TESTS/lib.sh"
+mkimage src 32M 8M
+start_source src --write-rate 3M
+start_receiver
+send --json --memory-seconds 3 --max-downtime 20 --vbd "sim:$T/src.sock"
+[ "$SEND_RC" = 0 ] || fail "send failed ($SEND_RC)"
+wait_receiver
+[ "$RECV_RC" = 0 ] || fail "receive failed ($RECV_RC)"
+k=$(json_field "$T/sender.log" report keepup_passes)
+f=$(json_field "$T/sender.log" report final_blocks)
+note "moderate writer: $k keep-up passes, $f blocks left for stop-copy"
+[ "$k" -gt 0 ] || fail "keep-up sent nothing in 3 s of writes"
+# 3 MB/s for 3 s is ~2200 blocks: keep-up must have trimmed it.
+[ "$f" -lt 1500 ] || fail "keep-up left $f blocks"
+verify "$T/dst/xvda.sock"
+"$XLMIG_VBDSIM" ctl "$T/dst/xvda.sock" shutdown >/dev/null
+rm -rf "$T/dst" "$T"/src.*
+
+mkimage src 8M 4M
+start_source src --write-rate 8M
+start_receiver
+send --json --memory-seconds 3 --bandwidth 3M --vbd "sim:$T/src.sock"
+[ "$SEND_RC" = 0 ] || fail "send failed ($SEND_RC)"
+wait_receiver
+k=$(json_field "$T/sender.log" report keepup_passes)
+note "overloaded link: $k keep-up passes, post-copy $(json_field "$T/sender.log" report postcopy)"
+[ "$k" = 0 ] || fail "keep-up resent blocks on a link the guest out-writes"
+[ "$(json_field "$T/sender.log" report postcopy)" = true ] || fail "no post-copy"
+verify "$T/dst/xvda.sock"
