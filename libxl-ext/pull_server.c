@@ -90,13 +90,38 @@ static int wait_for_work(struct xlmig_sender *s, size_t head,
     return s->failed ? -1 : 0;
 }
 
+/* Post-copy progress for status readers (xlmig jobinfo), twice a second:
+ * the stale blocks not sent yet. */
+static void pull_tick(struct xlmig_sender *s, uint64_t *last)
+{
+    struct xlmig_progress_ev ev = xlmig_progress_ev("progress", "postcopy");
+    struct xlmig_sendq_stats qs;
+    uint64_t now = xlmig_now_ns(), left = 0;
+
+    if (now - *last < 500000000ull)
+        return;
+    *last = now;
+    for (unsigned i = 0; i < s->ndisks; i++)
+        if (s->disks[i].stale)
+            left += xlmig_bitmap_count(s->disks[i].stale);
+    xlmig_sendq_get_stats(s->q, &qs);
+    ev.remaining_blocks = (int64_t)left;
+    ev.remaining_bytes = (int64_t)(left * s->o.block_size);
+    ev.sent_bytes = (int64_t)(qs.data_bytes + qs.zero_bytes +
+                              qs.skipped_bytes);
+    ev.wire_bytes = (int64_t)s->conn.bytes_out;
+    ev.rate_Bps = qs.send_Bps;
+    sender_event(s, &ev);
+}
+
 int xlmig_sender_pull(struct xlmig_sender *s)
 {
     struct xlmig_progress_ev ev = xlmig_progress_ev("phase", "postcopy");
     uint8_t buf[XLMIG_HDR_LEN];
     size_t head = 0;
     unsigned disk = 0;
-    uint64_t cursor = 0, stale = 0, last_in = xlmig_now_ns(), last_seen = 0;
+    uint64_t cursor = 0, stale = 0, last_tick = 0;
+    uint64_t last_in = xlmig_now_ns(), last_seen = 0;
     bool pushed_all = false;
 
     for (unsigned i = 0; i < s->ndisks; i++)
@@ -119,6 +144,8 @@ int xlmig_sender_pull(struct xlmig_sender *s)
 
         if (s->failed)
             return -1;
+        if (s->st.postcopy)
+            pull_tick(s, &last_tick);
         pthread_mutex_lock(&s->lock);
         bool done = s->got_done;
         pthread_mutex_unlock(&s->lock);

@@ -140,10 +140,11 @@ static void *watcher_main(void *arg)
     struct xlmig_receiver *r = arg;
     struct pollfd p[XLMIG_RECV_MAX_DISKS + 1];
     struct xlmig_extent e[256];
+    uint64_t last_tick = 0;
 
     for (;;) {
         unsigned np = 1;
-        uint64_t over, stale;
+        uint64_t over, stale, now;
 
         p[0] = (struct pollfd){ .fd = r->wake[0], .events = POLLIN };
         for (unsigned i = 0; i < r->ndisks; i++) {
@@ -173,6 +174,15 @@ static void *watcher_main(void *arg)
         if (__atomic_load_n(&r->done_sent, __ATOMIC_SEQ_CST))
             continue;
         stale = gate_stale_total(r, &over);
+        now = xlmig_now_ns();
+        if (stale != UINT64_MAX && now - last_tick >= 500000000ull) {
+            /* for status readers (xlmig jobinfo): blocks still stale */
+            struct xlmig_progress_ev ev = xlmig_progress_ev("progress",
+                                                            "postcopy");
+            ev.remaining_blocks = (int64_t)stale;
+            recv_event(r, &ev);
+            last_tick = now;
+        }
         if (stale == 0 && send_done(r, over) < 0)
             return NULL;
     }

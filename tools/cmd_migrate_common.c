@@ -10,6 +10,14 @@
 
 #include "cmd_migrate_common.h"
 
+/*
+ * We run children of our own (the disk engine, ssh, sh): libxl must reap
+ * only its own, or it takes ours and logs "unknown child ... exited".
+ */
+static const libxl_childproc_hooks childproc_hooks = {
+    .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
+};
+
 libxl_ctx *xm_ctx_alloc(int verbose, void **logger)
 {
     xentoollog_logger_stdiostream *lg;
@@ -27,6 +35,7 @@ libxl_ctx *xm_ctx_alloc(int verbose, void **logger)
         xtl_logger_destroy((xentoollog_logger *)lg);
         return NULL;
     }
+    libxl_childproc_setmode(ctx, &childproc_hooks, NULL);
     *logger = lg;
     return ctx;
 }

@@ -10,11 +10,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,6 +152,25 @@ static int wait_memory(struct eng *e, char *err)
     return xctl_recv(RECV_FD, &m, XCTL_MEMORY, err);
 }
 
+/* Who the source is, for jobinfo: the TCP peer, else ssh's SSH_CLIENT. */
+static void source_peer(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage a;
+    socklen_t al = sizeof(a);
+    const char *ssh = getenv("SSH_CLIENT");
+    char host[NI_MAXHOST];
+
+    if (fd >= 0 && !getpeername(fd, (struct sockaddr *)&a, &al) &&
+        !getnameinfo((struct sockaddr *)&a, al, host, sizeof(host), NULL, 0,
+                     NI_NUMERICHOST)) {
+        snprintf(out, len, "%s", host);
+    } else if (ssh && *ssh) {
+        snprintf(out, len, "%.*s", (int)strcspn(ssh, " "), ssh);
+    } else {
+        snprintf(out, len, "source");
+    }
+}
+
 static int disk_devids(libxl_ctx *ctx, uint32_t domid,
                        libxl_domain_config *dc, const struct xctl_msg *offer,
                        struct em_msg *m)
@@ -259,7 +280,8 @@ int cmd_migrate_receive(int argc, char **argv)
     snprintf(m.uuid, sizeof(m.uuid), "%s", uuid);
     snprintf(m.domname, sizeof(m.domname), "%s",
              dc.c_info.name ? dc.c_info.name : "");
-    snprintf(m.text, sizeof(m.text), "source");
+    source_peer(acc.chan == XCTL_CHAN_TCP ? fds[0] : -1, m.text,
+                sizeof(m.text));
     rc = eng_send(&eng, &m, fds, nfds, err);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);

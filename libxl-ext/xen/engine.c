@@ -119,7 +119,7 @@ static int next_cmd(struct ectx *c, struct em_msg *m, int *fds, int *nfds)
 }
 
 /* After GO nobody reads our terminal any more: log to a file. */
-static void to_log(struct ectx *c, const char *role)
+static void to_log(struct ectx *c, const char *role, bool postcopy)
 {
     char path[300];
     int fd;
@@ -128,8 +128,9 @@ static void to_log(struct ectx *c, const char *role)
     snprintf(path, sizeof(path), "%s/%s.%s.log", LOGDIR, c->uuid, role);
     fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        fprintf(stderr, "xlmig: %s post-copy continues in the background; "
-                "log: %s, status: xlmig jobinfo %s\n", role, path,
+        fprintf(stderr, "xlmig: %s %s in the background; log: %s, "
+                "status: xlmig jobinfo %s\n", role,
+                postcopy ? "post-copy continues" : "finishing", path,
                 c->domname);
         dup2(fd, 2);
         close(fd);
@@ -279,7 +280,7 @@ static int run_source(struct ectx *c, const struct em_msg *setup, int data)
     close(c->sock);
     c->sock = -1;
     if (s.st.postcopy)
-        to_log(c, "source");
+        to_log(c, "source", true);
     if (xlmig_sender_pull(&s) < 0) {
         fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
                 "on the destination; blocks it has not received exist only "
@@ -299,6 +300,8 @@ static int run_source(struct ectx *c, const struct em_msg *setup, int data)
     }
     xst_flush(&c->st);
     xlmig_sender_report(&s, stderr, false);
+    /* The same, one line, for scripts (wire_bytes, postcopy, ...). */
+    xlmig_sender_report(&s, stderr, true);
     goto done;
 
 failed:
@@ -307,6 +310,8 @@ failed:
     xst_set(&c->st, "state", "rolled-back");
     xst_set(&c->st, "message", "%s", s.err);
     xst_flush(&c->st);
+    if (s.q)
+        xlmig_sender_report(&s, stderr, true);
     if (c->sock >= 0)
         reply(c, EM_FAIL, s.err, NULL);
 done:
@@ -331,6 +336,9 @@ static void *dst_cmd_main(void *arg)
         cmd = next_cmd(c, &m, NULL, &nfds);
         pthread_mutex_lock(&c->lock);
         if (cmd == EM_ATTACH && m.ndevids <= XLMIG_MAX_DISKS) {
+            /* jobinfo: the domain the guest will run as here */
+            xst_set(&c->st, "domid", "%u", m.domid);
+            xst_flush(&c->st);
             c->domid = m.domid;
             memcpy(c->devids, m.devids, sizeof(c->devids));
             c->attached = true;
@@ -460,7 +468,12 @@ static int run_dest(struct ectx *c, const struct em_msg *setup, int rfd,
     xst_flush(&c->st);
     close(c->sock);
     c->sock = -1;
-    to_log(c, "destination");
+    {
+        bool gated = false;
+        for (unsigned i = 0; i < r.ndisks; i++)
+            gated |= r.disks[i].gate_on;
+        to_log(c, "destination", gated);
+    }
     if (xlmig_receiver_pull(&r) < 0) {
         fprintf(stderr, "xlmig: POST-COPY FAILED: %s\n", r.err);
         xst_set(&c->st, "state", "failed");
@@ -472,6 +485,7 @@ static int run_dest(struct ectx *c, const struct em_msg *setup, int rfd,
     }
     xst_flush(&c->st);
     xlmig_receiver_report(&r, stderr, false);
+    xlmig_receiver_report(&r, stderr, true);
 out:
     xlmig_receiver_destroy(&r);
     for (unsigned i = 0; i < XLMIG_RECV_MAX_DISKS; i++)

@@ -32,6 +32,14 @@ static void xst_vset(struct xst *s, const char *key, const char *fmt,
 {
     unsigned i;
 
+    for (i = 0; i < s->ngone; i++)
+        if (!strcmp(s->gone[i], key)) {
+            /* set again before its removal was flushed */
+            memmove(s->gone[i], s->gone[i + 1],
+                    (s->ngone - i - 1) * sizeof(s->gone[0]));
+            s->ngone--;
+            break;
+        }
     for (i = 0; i < s->nkv; i++)
         if (!strcmp(s->kv[i].key, key))
             break;
@@ -46,6 +54,25 @@ static void xst_vset(struct xst *s, const char *key, const char *fmt,
     for (char *p = s->kv[i].val; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+}
+
+static void unset_locked(struct xst *s, const char *key)
+{
+    for (unsigned i = 0; i < s->nkv; i++) {
+        if (strcmp(s->kv[i].key, key))
+            continue;
+        if (s->ngone < XST_MAX_KEYS)
+            snprintf(s->gone[s->ngone++], sizeof(s->gone[0]), "%s", key);
+        s->kv[i] = s->kv[--s->nkv];
+        return;
+    }
+}
+
+void xst_unset(struct xst *s, const char *key)
+{
+    pthread_mutex_lock(&s->lock);
+    unset_locked(s, key);
+    pthread_mutex_unlock(&s->lock);
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -104,7 +131,15 @@ static void flush_locked(struct xst *s)
             snprintf(path, sizeof(path), "%s/%s", s->base, s->kv[i].key);
             xs_write(s->xs, t, path, s->kv[i].val, strlen(s->kv[i].val));
         }
-        if (xs_transaction_end(s->xs, t, false) || errno != EAGAIN)
+        for (unsigned i = 0; i < s->ngone; i++) {
+            snprintf(path, sizeof(path), "%s/%s", s->base, s->gone[i]);
+            xs_rm(s->xs, t, path);
+        }
+        if (xs_transaction_end(s->xs, t, false)) {
+            s->ngone = 0;
+            break;
+        }
+        if (errno != EAGAIN)
             break;
     }
 }
@@ -139,8 +174,29 @@ void xst_progress_hook(void *opaque, const struct xlmig_progress_ev *ev)
     bool urgent = strcmp(ev->event, "progress") != 0;
 
     pthread_mutex_lock(&s->lock);
-    if (ev->phase)
+    if (ev->phase) {
+        const char *cur = NULL;
+        for (unsigned i = 0; i < s->nkv; i++)
+            if (!strcmp(s->kv[i].key, "phase"))
+                cur = s->kv[i].val;
+        if (!cur || strcmp(cur, ev->phase)) {
+            /* What the last phase said no longer applies. */
+            static const char *const stale[] = {
+                "message", "remaining_blocks", "remaining_bytes", "eta_s",
+                "expected_downtime_ms",
+            };
+            for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+                unset_locked(s, stale[i]);
+            urgent = true;
+        }
         xst_set_locked(s, "phase", "%s", ev->phase);
+    }
+    if (!strcmp(ev->event, "done")) {
+        xst_set_locked(s, "remaining_blocks", "0");
+        xst_set_locked(s, "remaining_bytes", "0");
+        unset_locked(s, "eta_s");
+        unset_locked(s, "expected_downtime_ms");
+    }
     if (!strcmp(ev->event, "error"))
         xst_set_locked(s, "state", "failed");
     else if (!strcmp(ev->event, "done"))

@@ -33,6 +33,8 @@ struct xst {
     char file[160];
     struct { char key[32]; char val[256]; } kv[XST_MAX_KEYS];
     unsigned nkv;
+    char gone[XST_MAX_KEYS][32];        /* keys to remove at the next flush */
+    unsigned ngone;
     uint64_t last_flush_ns;
     pthread_mutex_t lock;       /* engine threads report concurrently */
 };
@@ -45,8 +47,12 @@ void xst_set(struct xst *s, const char *key, const char *fmt, ...)
 /* Writes what changed (xenstore in one transaction, the file whole). */
 void xst_flush(struct xst *s);
 void xst_close(struct xst *s);
+/* Removes a key (e.g. an ETA that no longer applies). */
+void xst_unset(struct xst *s, const char *key);
 /* A progress hook: mirrors every event, flushing at most 4 times a second
- * except on phase changes. */
+ * except on phase changes.  A new phase drops the previous one's message,
+ * remaining counts, ETA and expected downtime; "done" leaves nothing
+ * remaining. */
 void xst_progress_hook(void *opaque, const struct xlmig_progress_ev *ev);
 
 #endif

@@ -63,9 +63,9 @@ disk_path_of() { # the image the running domain's vbd backend uses
   on "$1" "xenstore-ls /local/domain/0/backend/vbd/$id 2>/dev/null" | sed -n 's/^ *params = "\(.*\)"$/\1/p' | head -n 1
 }
 
-# guest_up IMG RATE REGION_MIB: fresh image + guest here; sets GUEST_BOOT_S
+# guest_up IMG RATE REGION_MIB [BURST]: fresh image + guest here; sets GUEST_BOOT_S
 guest_up() {
-  local img=$1 rate=$2 region=$3 t0 rc
+  local img=$1 rate=$2 region=$3 burst=${4:-1} t0 rc
   mkdir -p "$VL"
   if [ ! -f "$TEMPLATE" ]; then
     t0=$(now); "$IMGCHECK" fill "$TEMPLATE" "$DISK_MIB" || { fail "imgcheck fill"; return 1; }
@@ -75,7 +75,7 @@ guest_up() {
   rm -f $CONSOLE_GLOB
   cp --sparse=never "$TEMPLATE" "$img" || { fail "copy template"; return 1; }
   sed -e "s#@NAME@#$G#" -e "s#@KERNEL@#/boot/vmlinuz-$(uname -r)#" -e "s#@DISK@#$img#" \
-      -e "s#@RATE@#$rate#" -e "s#@REGION@#$region#" -e "s#@VERIFY@#1#" \
+      -e "s#@RATE@#$rate#" -e "s#@REGION@#$region#" -e "s#@VERIFY@#1#" -e "s#@BURST@#$burst#" \
       /payload/guest/g1.cfg.in > "$VL/$G.cfg"
   t0=$(now)
   timeout 180 xl create "$VL/$G.cfg"; rc=$?
@@ -154,9 +154,54 @@ migrate() {
   mark "MIGRATE $label rc=$MIG_RC secs=$MIG_S"
 }
 
-# bytes moved: from xlmig's own report when it prints one, else "none"
-bytes_from_log() {
-  grep -aoiE "bytes[_ -]?(sent|moved|total|transferred)?[=: ]+[0-9]+" "$1" 2>/dev/null | tail -n 1 | grep -oE '[0-9]+$' || echo none
+# bytes moved: the data channel's bytes (both directions) from the source
+# engine's JSON report ("wire_bytes":N), which after post-copy is in its log
+# (/var/log/xlmig/<uuid>.source.log); else any "bytes sent|moved=N"; else none
+bytes_from_log() { # FILES...
+  local v
+  v=$(cat "$@" 2>/dev/null | grep -ao '"wire_bytes":[0-9]*' | tail -n 1 | grep -oE '[0-9]+$')
+  [ -n "$v" ] || v=$(cat "$@" 2>/dev/null | grep -aoiE "bytes[_ -]?(sent|moved|total|transferred)?[=: ]+[0-9]+" | tail -n 1 | grep -oE '[0-9]+$')
+  echo "${v:-none}"
+}
+# did the disks go post-copy? ("postcopy":true|false in the same report)
+postcopy_from_log() { # FILES...
+  local v
+  v=$(cat "$@" 2>/dev/null | grep -ao '"postcopy":[a-z]*' | tail -n 1 | cut -d: -f2)
+  case "$v" in true) echo yes;; false) echo no;; *) echo unknown;; esac
+}
+
+# xlmig jobinfo, sampled while a migration runs: every sample goes to
+# $LOGDIR/jobinfo-LABEL.txt, a one-line digest of it to the console.
+jobinfo_start() { # LABEL HOST
+  local f=$LOGDIR/jobinfo-$1.txt h=$2 n=0
+  : > "$f"
+  ( while :; do
+      out=$(on "$h" "xlmig jobinfo $G" 2>&1)
+      { echo "=== $(date +%T) up=$(up)"; echo "$out"; } >> "$f"
+      if [ $((n % 3)) = 0 ]; then
+        echo "JOBINFO $(awk '{l = substr($0, 1, 24); sub(/ +$/, "", l); v = substr($0, 26)}
+          l == "Job:" {r = v; sub(/storage migration, /, "", r); sub(/ side/, "", r)}
+          l == "State" {printf "%s:%s", r, v} l == "Phase" {printf "/%s", v}
+          l == "Remaining (bytes)" {printf " rem=%s", v} l == "Sent (bytes)" {printf " sent=%s", v}
+          /^$/ {printf "; "}' <<< "$out")"
+      fi
+      n=$((n + 1)); sleep 5
+    done ) &
+  JOBINFO_PID=$!
+}
+jobinfo_stop() { # LABEL HOSTS...: stop sampling, record the final state
+  local l=$1 h; shift
+  [ -n "${JOBINFO_PID:-}" ] && { kill "$JOBINFO_PID" 2>/dev/null; wait "$JOBINFO_PID" 2>/dev/null; }
+  JOBINFO_PID=""
+  for h in "$@"; do
+    { echo "=== final on ${h:-local} $(date +%T)"; on "$h" "xlmig jobinfo $G; xlmig jobinfo --json $G"; } >> "$LOGDIR/jobinfo-$l.txt" 2>&1
+  done
+}
+# the engines' logs and status files of HOST into $LOGDIR/xlmig-LABEL-HOST/
+collect_xlmig() { # LABEL HOST
+  local d=$LOGDIR/xlmig-$1-${2:-local}
+  mkdir -p "$d"
+  on "$2" "cd / && tar cf - var/log/xlmig run/xlmig 2>/dev/null" | tar xf - -C "$d" 2>/dev/null
 }
 
 # leftovers on HOST: domains in transit, loop devices on IMG, xlmig processes
@@ -166,7 +211,8 @@ no_leftovers() {
   echo "domains on ${h:-local}: $names"
   case " $names" in *--incoming*|*--migratedaway*) fail "leftover domain on ${h:-local}: $names";; esac
   if [ -n "$img" ] && on "$h" "losetup -a" | grep -qF "($img)"; then fail "loop device still on $img (${h:-local})"; fi
-  while on "$h" "pgrep -x xlmig >/dev/null"; do
+  # (the jobinfo sampler's own "xlmig jobinfo" does not count)
+  while on "$h" "pgrep -a -x xlmig | grep -qv ' jobinfo '"; do
     [ "$SECONDS" -ge "$end" ] && { fail "xlmig still running on ${h:-local}: $(on "$h" "pgrep -a xlmig" | tr '\n' ' ')"; break; }
     sleep 2
   done

@@ -7,6 +7,7 @@
  *
  *   GW_START ...                          once
  *   GW_HB t=<s> writes=N reads=N vfail=N ioerr=N maxgap_ms=N mode=M   heartbeat
+ *                                          (writes counts blocks: -b N writes N per I/O)
  *   GW_GAP ms=N at=<s> mono_ms=N rt_ms=N   an I/O completion gap above -g
  *                                          (same gap on CLOCK_MONOTONIC / REALTIME)
  *   GW_VFAIL blk=N why=... want=G got=G    a verification failure (first 20)
@@ -57,6 +58,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: guest-writer [-d dev] [-r blocks_per_s (0=unthrottled)] [-R region_MiB (0=all)]\n"
 		"  [-v verify_reads_per_write] [-t seconds (0=until stopped)] [-H heartbeat_ms]\n"
+		"  [-b blocks_per_write (burst: one I/O of N consecutive blocks)]\n"
 		"  [-g gap_report_ms] [-s run_id] [-x xenstore_key (\"\"=none)]\n");
 	exit(2);
 }
@@ -111,11 +113,11 @@ int main(int argc, char **argv)
 {
 	const char *dev = "/dev/xvda", *xskey = "data/gwctl";
 	double rate = 40;
-	unsigned region_mib = 64, verify = 1, hb_ms = 2000, gap_ms = 500, secs = 0;
+	unsigned region_mib = 64, verify = 1, hb_ms = 2000, gap_ms = 500, secs = 0, burst = 1;
 	uint32_t run = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "d:r:R:v:t:H:g:s:x:")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:R:v:t:H:g:s:x:b:")) != -1) {
 		switch (c) {
 		case 'd': dev = optarg; break;
 		case 'r': rate = atof(optarg); break;
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
 		case 'g': gap_ms = (unsigned)atoi(optarg); break;
 		case 's': run = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'x': xskey = optarg; break;
+		case 'b': burst = (unsigned)atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -159,10 +162,14 @@ int main(int argc, char **argv)
 		printf("GW_ERROR empty disk\n");
 		return 1;
 	}
+	if (burst < 1 || burst > 256 || burst > wblocks) {
+		printf("GW_ERROR burst %u: 1..256 blocks, at most the region\n", burst);
+		return 1;
+	}
 	uint32_t *gen = calloc(nblocks, sizeof(*gen)); /* model: every block starts at gen 0 (fill) */
 	uint8_t *wbuf, *rbuf;
-	if (!gen || posix_memalign((void **)&wbuf, GW_BLOCK, GW_BLOCK) ||
-	    posix_memalign((void **)&rbuf, GW_BLOCK, GW_BLOCK)) {
+	if (!gen || posix_memalign((void **)&wbuf, GW_BLOCK, (size_t)burst * GW_BLOCK) ||
+	    posix_memalign((void **)&rbuf, GW_BLOCK, (size_t)burst * GW_BLOCK)) {
 		printf("GW_ERROR out of memory\n");
 		return 1;
 	}
@@ -171,8 +178,8 @@ int main(int argc, char **argv)
 		xsfd = open("/dev/xen/xenbus", O_RDWR);
 
 	printf("GW_START run=%08" PRIx32 " dev=%s blocks=%" PRIu64 " region_blocks=%" PRIu64
-	       " rate=%g verify=%u secs=%u control=%s\n", run, dev, nblocks, wblocks, rate,
-	       verify, secs, xsfd >= 0 ? xskey : "none");
+	       " rate=%g burst=%u verify=%u secs=%u control=%s\n", run, dev, nblocks, wblocks, rate,
+	       burst, verify, secs, xsfd >= 0 ? xskey : "none");
 
 	uint64_t rng = ((uint64_t)run << 1) | 1;
 	uint64_t writes = 0, reads = 0, vfail = 0, ioerr = 0, iters = 0;
@@ -233,25 +240,29 @@ int main(int argc, char **argv)
 		}
 		iters++;
 		if (!quiet) {
-			uint64_t b = gw_xorshift(&rng) % wblocks;
-			gw_make_block(wbuf, b, (uint64_t)gen[b] + 1, now_ns(), run);
-			ssize_t w = pwrite(fd, wbuf, GW_BLOCK, (off_t)(b * GW_BLOCK));
-			if (w != (ssize_t)GW_BLOCK) {
+			/* one write of burst consecutive blocks, each tagged as its own block */
+			size_t len = (size_t)burst * GW_BLOCK;
+			uint64_t b = gw_xorshift(&rng) % (wblocks - burst + 1), tw = now_ns();
+			for (unsigned k = 0; k < burst; k++)
+				gw_make_block(wbuf + (size_t)k * GW_BLOCK, b + k, (uint64_t)gen[b + k] + 1, tw, run);
+			ssize_t w = pwrite(fd, wbuf, len, (off_t)(b * GW_BLOCK));
+			if (w != (ssize_t)len) {
 				if (ioerr++ < 20)
 					printf("GW_IOERR write blk=%" PRIu64 " ret=%zd %s\n", b, w, strerror(errno));
-				continue; /* the block's content is now unknown: model unchanged, counted */
+				continue; /* the blocks' content is now unknown: model unchanged, counted */
 			}
-			gen[b]++;
-			writes++;
+			for (unsigned k = 0; k < burst; k++)
+				gen[b + k]++;
+			writes += burst;
 			IO_DONE();
-			ssize_t r = pread(fd, rbuf, GW_BLOCK, (off_t)(b * GW_BLOCK));
+			ssize_t r = pread(fd, rbuf, len, (off_t)(b * GW_BLOCK));
 			reads++;
-			if (r != (ssize_t)GW_BLOCK) {
+			if (r != (ssize_t)len) {
 				if (ioerr++ < 20)
 					printf("GW_IOERR read blk=%" PRIu64 " ret=%zd %s\n", b, r, strerror(errno));
 			} else {
 				IO_DONE();
-				if (memcmp(rbuf, wbuf, GW_BLOCK) && vfail++ < 20)
+				if (memcmp(rbuf, wbuf, len) && vfail++ < 20)
 					printf("GW_VFAIL blk=%" PRIu64 " why=readback-differs want=%" PRIu32 "\n", b, gen[b]);
 			}
 		}

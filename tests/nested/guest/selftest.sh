@@ -15,6 +15,12 @@ chk=$("$B/imgcheck" check "$img") || die "imgcheck rejects the writer's image: $
 [ "$(field "$fin" vfail)" = 0 ] || die "writer saw verification failures: $fin"
 [ "$(field "$fin" writes)" -gt 100 ] || die "writer wrote too little: $fin"
 [ "$(field "$chk" digest)" = "$(field "$fin" digest)" ] || die "digest mismatch: $fin / $chk"
+# burst writes (-b): one I/O of 16 blocks, each block still its own model entry
+"$B/imgcheck" fill "$D/burst.img" 16 > /dev/null
+finb=$("$B/guest-writer" -d "$D/burst.img" -r 0 -R 4 -b 16 -t 1 -H 100000 -x "" | grep GW_FINAL) || die "burst writer failed"
+chkb=$("$B/imgcheck" check "$D/burst.img") || die "imgcheck rejects the burst writer's image: $chkb"
+[ "$(field "$finb" vfail)" = 0 ] && [ "$(field "$chkb" digest)" = "$(field "$finb" digest)" ] || die "burst: $finb / $chkb"
+rm -f "$D/burst.img"
 # stale block: put generation 0 back into a block the writer rewrote
 blk=""
 for b in $(seq 0 1023); do
