@@ -13,7 +13,7 @@ set -euo pipefail
 
 # ---- Scenarios still expected to fail (the feature hasn't landed). Remove an
 # ---- id as soon as it passes: from then on it must keep passing (XPASS fails).
-XFAIL_DEFAULT="1p 1n 2 3 4"
+XFAIL_DEFAULT=""
 XFAIL=${NESTED_XFAIL-$XFAIL_DEFAULT}
 # 3s (two hosts, stock xl) proves the two-host plumbing while xlmig is absent;
 # with XLMIG_BIN given, 3 covers it and 3s is left out of the default set.
