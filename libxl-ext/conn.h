@@ -16,7 +16,8 @@
 struct xlmig_conn {
     int rfd, wfd;
     int timeout_ms;             /* a peer not taking data this long: error */
-    int recv_timeout_ms;        /* -1 (default): wait for data forever */
+    _Atomic int recv_timeout_ms; /* -1 (default): wait for data forever;
+                                  * changed while the receive thread runs */
     int wake_fd;                /* readable: xlmig_conn_recv returns -2 */
 
     uint8_t *rbuf;

@@ -40,7 +40,7 @@ struct mopts {
     const char *config, *ssh, *data_host;
     bool daemonize_off, pause, preserve_domid, debug, tcp, notrack;
     bool remove_source, quiet;
-    int verbose, idle_s;
+    int verbose, idle_s, nice;
     struct xsel sel;
     struct xlmig_sender_opts so;
     char fwd[FWD_MAX];          /* receiver-side options, quoted */
@@ -72,6 +72,8 @@ static void usage(FILE *f)
 "  --max-downtime=MS  disk downtime budget (default 50)\n"
 "  --max-passes=N     dirty passes at most (default 30)\n"
 "  --idle-timeout=S   post-copy gives up after S idle seconds (600)\n"
+"  --nice=N           both engines run at nice N (default 10: the guests'\n"
+"                     I/O in dom0 goes first)\n"
 "  --remove-source    delete source image files once post-copy is done\n"
 "  --no-tracking      without the patched blkback (testing): re-send\n"
 "                     whole disks while the guest is suspended\n"
@@ -112,6 +114,7 @@ static int parse(int argc, char **argv, struct mopts *o)
         { "remove-source", no_argument, NULL, 0x110 },
         { "no-tracking", no_argument, NULL, 0x111 },
         { "quiet", no_argument, NULL, 0x112 },
+        { "nice", required_argument, NULL, 0x113 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -122,6 +125,7 @@ static int parse(int argc, char **argv, struct mopts *o)
     memset(o, 0, sizeof(*o));
     o->ssh = "ssh";
     o->idle_s = 600;
+    o->nice = 10;
     xlmig_sender_opts_default(&o->so);
     while ((c = getopt_long(argc, argv, "FC:s:epDvh", lo, NULL)) != -1) {
         switch (c) {
@@ -179,6 +183,11 @@ static int parse(int argc, char **argv, struct mopts *o)
         case 0x110: o->remove_source = true; break;
         case 0x111: o->notrack = true; break;
         case 0x112: o->quiet = true; break;
+        case 0x113:
+            o->nice = atoi(optarg);
+            if (!fwd_add(o, "--nice", optarg))
+                goto toolong;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -468,6 +477,7 @@ int cmd_migrate_sender(int argc, char **argv)
     snprintf(m.domname, sizeof(m.domname), "%s", name);
     snprintf(m.text, sizeof(m.text), "%s", argv[optind + 1]);
     m.idle_timeout_s = o.idle_s;
+    m.nice = o.nice;
     if (eng_send(&eng, &m, &data, 1, err) < 0)
         goto abort_msg;
     close(data);

@@ -33,7 +33,7 @@
 
 struct ropts {
     bool debug, pause;
-    int verbose;
+    int verbose, nice;
     const char *data_port;
     struct xtpolicy pol;
 };
@@ -47,6 +47,7 @@ static void usage(FILE *f)
 "  --map=VDEV=PATH      put disk VDEV at PATH (repeatable)\n"
 "  --allow-existing     write into existing target files\n"
 "  --data-port=PORT     TCP data channel: listen on PORT (default any)\n"
+"  --nice=N             the engine runs at nice N (default 10)\n"
 "  --data-channel=ID    (internal) hand this ssh session to migrate-receive\n"
 "Default target: the source's path, if clean; an image's directory must\n"
 "exist, a block device must exist and be big enough.\n");
@@ -62,6 +63,7 @@ static int parse(int argc, char **argv, struct ropts *o,
         { "allow-existing", no_argument, NULL, 0x103 },
         { "data-port", required_argument, NULL, 0x104 },
         { "data-channel", required_argument, NULL, 0x105 },
+        { "nice", required_argument, NULL, 0x106 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -70,6 +72,7 @@ static int parse(int argc, char **argv, struct ropts *o,
     int c;
 
     memset(o, 0, sizeof(*o));
+    o->nice = 10;
     *session = NULL;
     while ((c = getopt_long(argc, argv, "Fedpvh", lo, NULL)) != -1) {
         switch (c) {
@@ -88,6 +91,7 @@ static int parse(int argc, char **argv, struct ropts *o,
         case 0x103: o->pol.allow_existing = true; break;
         case 0x104: o->data_port = optarg; break;
         case 0x105: *session = optarg; break;
+        case 0x106: o->nice = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -277,6 +281,7 @@ int cmd_migrate_receive(int argc, char **argv)
         goto fail_msg;
     em_init(&m, EM_SETUP);
     m.allow_existing = o.pol.allow_existing;
+    m.nice = o.nice;
     snprintf(m.uuid, sizeof(m.uuid), "%s", uuid);
     snprintf(m.domname, sizeof(m.domname), "%s",
              dc.c_info.name ? dc.c_info.name : "");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -223,6 +224,7 @@ static int run_source(struct ectx *c, const struct em_msg *setup, int data)
     int status = 1, cmd, nfds;
 
     o.progress = &c->prog;
+    o.idle_timeout_s = setup->idle_timeout_s;
     memset(&s, 0, sizeof(s));
     if (src_open_vbds(c, setup, vbds, err) < 0) {
         reply(c, EM_FAIL, err, NULL);
@@ -253,8 +255,8 @@ static int run_source(struct ectx *c, const struct em_msg *setup, int data)
                 xlmig_sender_keepup_start(&s) < 0)
                 goto failed;
         } else if (cmd == EM_STOPCOPY) {
-            /* From here the destination only answers; post-copy must not
-             * wait forever on a silent one. */
+            /* From here until GO the destination only answers: a silent
+             * one must not hold the suspended guest forever. */
             s.conn.recv_timeout_ms = setup->idle_timeout_s * 1000;
             if (xlmig_sender_stopcopy(&s) < 0)
                 goto failed;
@@ -271,8 +273,12 @@ static int run_source(struct ectx *c, const struct em_msg *setup, int data)
         reply(c, EM_OK, NULL, &out);
     }
 
-    /* GO: from here the destination runs the guest. */
+    /* GO: from here the destination runs the guest.  Post-copy may push
+     * for longer than the idle timeout without hearing from it, so the
+     * receive timeout goes; the pull loop has its own idle rule (no
+     * traffic either way). */
     hup_stop(&hw);
+    s.conn.recv_timeout_ms = -1;
     s.st.t_go = xlmig_now_ns();
     xst_set(&c->st, "state", "%s", s.st.postcopy ? "postcopy" : "active");
     xst_flush(&c->st);
@@ -522,6 +528,11 @@ static int engine_main(int sock, enum eng_role role)
         free(c);
         return 1;           /* the parent gave up before setting us up */
     }
+    /* The engine copies disks in dom0 beside blkback's kthreads and the
+     * device models that serve the guests: it yields to them. */
+    if (m.nice > 0 && setpriority(PRIO_PROCESS, 0, m.nice) < 0)
+        fprintf(stderr, "xlmig: cannot lower priority to nice %d: %s\n",
+                m.nice, strerror(errno));
     snprintf(c->uuid, sizeof(c->uuid), "%s", m.uuid);
     snprintf(c->domname, sizeof(c->domname), "%s", m.domname);
     xst_open(&c->st, c->uuid, role == ENG_SOURCE ? "source"

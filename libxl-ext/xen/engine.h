@@ -56,6 +56,7 @@ struct em_msg {
     char uuid[40];
     char domname[128];
     int idle_timeout_s;
+    int nice;                           /* > 0: lower the engine's priority */
     /* EM_ATTACH */
     uint32_t ndevids;
     uint32_t devids[XLMIG_MAX_DISKS];
