@@ -116,26 +116,40 @@ int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
                      char *err)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE }, *res;
+                              .ai_flags = AI_PASSIVE }, *res, *ai;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    int fd, one = 1, rc;
+    int fd, one = 1, zero = 0, rc;
 
-    rc = getaddrinfo(addr[0] ? addr : NULL, port, &hints, &res);
+    if (!addr || !addr[0])
+        addr = NULL;            /* every local address */
+    rc = getaddrinfo(addr, port, &hints, &res);
     if (rc)
-        return ERR("%s:%s: %s", addr, port, gai_strerror(rc));
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-                res->ai_protocol);
+        return ERR("%s:%s: %s", addr ? addr : "*", port, gai_strerror(rc));
+    /* Every address: one dual-stack IPv6 socket takes IPv4 too, whichever
+     * family the peer's name for us resolves to. */
+    ai = res;
+    if (!addr)
+        for (struct addrinfo *a = res; a; a = a->ai_next)
+            if (a->ai_family == AF_INET6) {
+                ai = a;
+                break;
+            }
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                ai->ai_protocol);
     if (fd < 0) {
         freeaddrinfo(res);
         return ERR("socket: %s", strerror(errno));
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4) < 0) {
+    if (!addr && ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4) < 0) {
         int e = errno;
         freeaddrinfo(res);
         close(fd);
-        return ERR("listening on %s:%s: %s", addr, port, strerror(e));
+        return ERR("listening on %s:%s: %s", addr ? addr : "*", port,
+                   strerror(e));
     }
     freeaddrinfo(res);
     if (bound_port && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)

@@ -97,6 +97,40 @@ static void test_token(void **state)
     close(lfd);
 }
 
+/* No address (the xl data channel's default): every local address, over
+ * IPv4 and, where the host has it, IPv6 on the same port. */
+static void test_listen_any(void **state)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char err[XLMIG_ERRLEN], port[16];
+    int lfd, p, c4, c6, a;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        lfd = xlmig_tcp_listen(i ? "" : NULL, "0", &p, err);
+        assert_true(lfd >= 0);
+        assert_true(p > 0);
+        snprintf(port, sizeof(port), "%d", p);
+        c4 = xlmig_tcp_connect("127.0.0.1", port, err);
+        assert_true(c4 >= 0);
+        a = accept(lfd, NULL, NULL);
+        assert_true(a >= 0);
+        close(a);
+        close(c4);
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &sl), 0);
+        if (ss.ss_family == AF_INET6) {
+            c6 = xlmig_tcp_connect("::1", port, err);
+            assert_true(c6 >= 0);
+            a = accept(lfd, NULL, NULL);
+            assert_true(a >= 0);
+            close(a);
+            close(c6);
+        }
+        close(lfd);
+    }
+}
+
 static void test_janitor(void **state)
 {
     char a[] = "/tmp/xlmig-jan-XXXXXX", b[] = "/tmp/xlmig-jan-XXXXXX";
@@ -143,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_rates),
         cmocka_unit_test(test_token),
+        cmocka_unit_test(test_listen_any),
         cmocka_unit_test(test_janitor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
