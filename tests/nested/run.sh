@@ -5,6 +5,7 @@
 # Usage: tests/nested/run.sh            (as root; see README.md for the env vars)
 #   NESTED_SCENARIOS="0 1p 1n 2 4 3s 3"  which scenarios to run (3s only by default without XLMIG_BIN)
 #   XLMIG_BIN / XL_FRONT / BLKBACK_KO / XLMIG_EXTRA_DIR   project artefacts (optional)
+#   XL_PATCHED                            Xen's xl with tools/xl-patch (scenario 1n runs it)
 #   NESTED_FRESH=1                        rebuild the cached dom0 image
 #   NESTED_BUILD_ONLY=1                   build image + payload, boot nothing
 # Exit 0 only if every scenario is PASS or XFAIL.
@@ -42,7 +43,7 @@ for t in qemu-system-x86_64 debootstrap mke2fs debugfs gcc cpio gzip busybox ssh
   command -v "$t" > /dev/null || die "missing host tool '$t' (see .ci/deps.sh)"
 done
 if ldd "$(command -v busybox)" > /dev/null 2>&1; then die "the guest needs a static busybox (busybox-static)"; fi
-for v in XLMIG_BIN XL_FRONT BLKBACK_KO XLMIG_EXTRA_DIR; do
+for v in XLMIG_BIN XL_FRONT XL_PATCHED BLKBACK_KO XLMIG_EXTRA_DIR; do
   if [ -n "${!v:-}" ] && [ ! -e "${!v}" ]; then die "$v=${!v} does not exist"; fi
 done
 mkdir -p "$WORK"; ln -sfn "$WORK" "$NESTED_CACHE/run-latest"
@@ -89,11 +90,12 @@ cp "$IMG/xen-blkfront.ko" "$GI/lib/modules/"
 (cd "$GI" && find . | cpio -o -H newc --quiet | gzip -1) > "$PL/guest/initrd.gz"
 [ -n "${XLMIG_BIN:-}" ] && cp "$XLMIG_BIN" "$PL/xlmig/xlmig"
 [ -n "${XL_FRONT:-}" ] && cp "$XL_FRONT" "$PL/xlmig/xl"
+[ -n "${XL_PATCHED:-}" ] && cp "$XL_PATCHED" "$PL/xlmig/xl-patched"
 [ -n "${BLKBACK_KO:-}" ] && cp "$BLKBACK_KO" "$PL/xlmig/xen-blkback.ko"
 [ -n "${XLMIG_EXTRA_DIR:-}" ] && cp -a "$XLMIG_EXTRA_DIR/." "$PL/xlmig/root/"
 ssh-keygen -q -t ed25519 -N '' -C nested-run -f "$PL/ssh/id_ed25519"
 ssh-keygen -q -t ed25519 -N '' -C nested-host -f "$PL/ssh/host_ed25519"
-log "artefacts: xlmig=${XLMIG_BIN:-none} xl-front=${XL_FRONT:-none} blkback=${BLKBACK_KO:-none} extra=${XLMIG_EXTRA_DIR:-none}"
+log "artefacts: xlmig=${XLMIG_BIN:-none} xl-front=${XL_FRONT:-none} xl-patched=${XL_PATCHED:-none} blkback=${BLKBACK_KO:-none} extra=${XLMIG_EXTRA_DIR:-none}"
 
 # make_payload NAME ROLE SCENARIOS [HOSTNAME LINK_ADDR PEER]
 make_payload() {
