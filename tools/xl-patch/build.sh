@@ -7,15 +7,23 @@
 # Prints the path of the patched xl binary on its last line.
 #
 # Only tools/xl is compiled (about 20 s on 2 cores): the rest of Xen comes
-# from the Debian packages.  The source is fetched from the Debian mirror's
-# pool (deb.debian.org); dpkg-source checks the files against the .dsc.
+# from the Debian packages.  The source is fetched from the pool of the
+# mirror apt uses; dpkg-source checks the files against the .dsc.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE/build}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 ver=$(dpkg-query -W -f '${Version}' libxen-dev 2>/dev/null) ||
   { echo "xl-patch: libxen-dev is not installed" >&2; exit 1; }
+# The source sits next to the binary package in the pool of the mirror apt
+# uses (DEBIAN_MIRROR overrides: its .../pool/main/x/xen/ is used).
+if [ -n "${DEBIAN_MIRROR:-}" ]; then
+  pool=$DEBIAN_MIRROR/pool/main/x/xen
+else
+  pool=$(apt-get download --print-uris "libxen-dev=$ver" 2>/dev/null |
+         sed -n "s|^'\(.*\)/libxen-dev_[^/]*' .*|\1|p" | head -n 1)
+  pool=${pool:-http://deb.debian.org/debian/pool/main/x/xen}
+fi
 upstream=${ver%-*}
 upstream=${upstream#*:}
 src=$OUT/xen-$ver
@@ -26,8 +34,8 @@ if [ ! -f "$src/.patched" ]; then
   mkdir -p "$dl"
   for f in "xen_$ver.dsc" "xen_$upstream.orig.tar.xz" "xen_$ver.debian.tar.xz"; do
     [ -s "$dl/$f" ] && continue
-    curl -fsS --retry 3 -o "$dl/$f.part" "$MIRROR/pool/main/x/xen/$f" ||
-      { echo "xl-patch: cannot fetch $MIRROR/pool/main/x/xen/$f" >&2; exit 1; }
+    curl -fsS --retry 3 -o "$dl/$f.part" "$pool/$f" ||
+      { echo "xl-patch: cannot fetch $pool/$f" >&2; exit 1; }
     mv "$dl/$f.part" "$dl/$f"
   done
   rm -rf "$src"
