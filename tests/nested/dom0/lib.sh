@@ -144,8 +144,15 @@ guest_downtime() { # guest_downtime T_PRE HOSTS...
 }
 
 # migrate LABEL CMD...: timed; sets MIG_RC, MIG_S; log in $LOGDIR/mig-LABEL.log
+# Earlier migrations' engine logs and status files on HOST go (they were
+# collected with their scenario): what a scenario reads back is its own.
+forget_xlmig() { # HOST
+  on "$1" "rm -f /var/log/xlmig/*.log /run/xlmig/*.status"
+}
+
 migrate() {
   local label=$1 t0; shift
+  forget_xlmig ""
   echo "migrate: $*"
   t0=$(now)
   timeout -k 10 "${MIG_TIMEOUT:-600}" "$@" > "$LOGDIR/mig-$label.log" 2>&1; MIG_RC=$?
