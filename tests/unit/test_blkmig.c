@@ -1,6 +1,6 @@
 /*
  * Unit tests for the tracking/gate core that xen-blkback runs
- * (blkback-patch/src/migrate.c), compiled here against libxl-ext/kshim.
+ * (blkback-patch/src/migrate.c), compiled here against blkback-patch/kshim.
  */
 #include <pthread.h>
 #include <setjmp.h>
