@@ -1,9 +1,11 @@
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
 #include "compress.h"
 #include "conn.h"
 #include "wire.h"
+#include "err.h"
 
 #define SAMPLE_BYTES 8192
 /* Below this gain the CPU and latency are not worth it. */
@@ -37,16 +39,14 @@ void xlmig_deflater_end(struct xlmig_deflater *d)
 }
 
 int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
-                  void *out, size_t expect, char *err)
+                  void *out, size_t expect, struct xlmig_error *err)
 {
     int rc;
 
     if (!f->ready) {
         memset(&f->zs, 0, sizeof(f->zs));
-        if (inflateInit(&f->zs) != Z_OK) {
-            snprintf(err, XLMIG_ERRLEN, "zlib: inflateInit failed");
-            return -1;
-        }
+        if (inflateInit(&f->zs) != Z_OK)
+            return xlmig_fail(err, EIO, "zlib: inflateInit failed");
         f->ready = true;
     } else {
         inflateReset(&f->zs);
@@ -58,10 +58,9 @@ int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
     rc = inflate(&f->zs, Z_FINISH);
     if (rc != Z_STREAM_END || f->zs.total_out != expect ||
         f->zs.avail_in != 0) {
-        snprintf(err, XLMIG_ERRLEN, "compressed extent is corrupt or does "
+        return xlmig_fail(err, EIO, "compressed extent is corrupt or does "
                  "not inflate to its %zu bytes (zlib: %s, got %lu)", expect,
                  f->zs.msg ? f->zs.msg : zError(rc), f->zs.total_out);
-        return -1;
     }
     return 0;
 }

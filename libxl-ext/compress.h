@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <zlib.h>
+#include "err.h"
 
 struct xlmig_deflater {
     z_stream zs;
@@ -28,7 +29,7 @@ size_t xlmig_deflate(struct xlmig_deflater *d, const void *in, size_t n,
 void xlmig_deflater_end(struct xlmig_deflater *d);
 /* Inflates exactly expect bytes, else -1 with a message in err. */
 int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
-                  void *out, size_t expect, char *err);
+                  void *out, size_t expect, struct xlmig_error *err);
 void xlmig_inflater_end(struct xlmig_inflater *f);
 
 /* What a sample of an extent says: size ratio and compression speed. */

@@ -1,10 +1,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +38,10 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
     if (!c->rbuf)
         return -1;
     pthread_mutex_init(&c->wlock, NULL);
+    {
+        struct stat st;
+        c->wfd_is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
+    }
     /* Non-blocking writes: a peer that stops reading trips the timeout
      * instead of hanging us inside write(). */
     int fl = fcntl(wfd, F_GETFL);
@@ -75,7 +82,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
     for (;;) {
         size_t used;
         int rc = xlmig_parse(c->rbuf + c->rstart, c->rend - c->rstart, rec,
-                             &used, c->err);
+                             &used, &c->err);
         ssize_t n;
 
         if (rc < 0)
@@ -97,7 +104,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
                 rc = poll(p, c->wake_fd >= 0 ? 2 : 1, c->recv_timeout_ms);
             while (rc < 0 && errno == EINTR);
             if (rc == 0) {
-                snprintf(c->err, sizeof(c->err), "peer sent nothing for "
+                xlmig_fail(&c->err, ETIMEDOUT, "peer sent nothing for "
                          "%d s", c->recv_timeout_ms / 1000);
                 return -1;
             }
@@ -109,14 +116,14 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
             n = read(c->rfd, c->rbuf + c->rend, c->rcap - c->rend);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
-            snprintf(c->err, sizeof(c->err), "reading from peer: %s",
+            xlmig_fail(&c->err, errno, "reading from peer: %s",
                      strerror(errno));
             return -1;
         }
         if (n == 0) {
             if (c->rend == c->rstart)
                 return 0;
-            snprintf(c->err, sizeof(c->err), "stream truncated: peer closed "
+            xlmig_fail(&c->err, EIO, "stream truncated: peer closed "
                      "in the middle of a record (%zu bytes pending)",
                      c->rend - c->rstart);
             return -1;
@@ -124,6 +131,38 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
         c->rend += (size_t)n;
         c->bytes_in += (uint64_t)n;
     }
+}
+
+/*
+ * write() that turns a vanished reader into EPIPE without a SIGPIPE, and
+ * leaves the process's signal dispositions alone (as libpq does).
+ */
+static ssize_t write_nosig(struct xlmig_conn *c, const void *p, size_t n)
+{
+    sigset_t pipe_only, old;
+    struct timespec zero = { 0, 0 };
+    bool pending;
+    ssize_t rc;
+
+    if (c->wfd_is_socket)
+        return send(c->wfd, p, n, MSG_NOSIGNAL);
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    {
+        sigset_t now;
+        sigpending(&now);
+        pending = sigismember(&now, SIGPIPE);
+    }
+    rc = write(c->wfd, p, n);
+    if (rc < 0 && errno == EPIPE && !pending && !sigismember(&old, SIGPIPE)) {
+        int e = errno;
+        /* Consume the SIGPIPE this write raised, then unblock. */
+        sigtimedwait(&pipe_only, NULL, &zero);
+        errno = e;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 /* Token bucket: sleeps until n bytes may go.  Called with wlock held. */
@@ -167,13 +206,13 @@ int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
 
         rate_wait(c, chunk);
         if (wait_fd(c->wfd, POLLOUT, c->timeout_ms) == 0) {
-            snprintf(c->err, sizeof(c->err),
-                     "peer accepted nothing for %d s", c->timeout_ms / 1000);
+            xlmig_fail(&c->err, ETIMEDOUT, "peer accepted nothing for %d s",
+                       c->timeout_ms / 1000);
             rc = -1;
             break;
         }
         do
-            n = write(c->wfd, p, chunk);
+            n = write_nosig(c, p, chunk);
         while (n < 0 && errno == EINTR);
         c->blocked_ns += xlmig_now_ns() - t0;
         if (n < 0 && errno == EAGAIN) {
@@ -182,7 +221,7 @@ int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
             continue;
         }
         if (n < 0) {
-            snprintf(c->err, sizeof(c->err), "writing to peer: %s",
+            xlmig_fail(&c->err, errno, "writing to peer: %s",
                      strerror(errno));
             rc = -1;
             break;

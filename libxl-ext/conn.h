@@ -8,9 +8,11 @@
 #define XLMIG_CONN_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "wire.h"
 
 struct xlmig_conn {
@@ -19,6 +21,7 @@ struct xlmig_conn {
     _Atomic int recv_timeout_ms; /* -1 (default): wait for data forever;
                                   * changed while the receive thread runs */
     int wake_fd;                /* readable: xlmig_conn_recv returns -2 */
+    bool wfd_is_socket;
 
     uint8_t *rbuf;
     size_t rcap, rstart, rend;
@@ -31,7 +34,7 @@ struct xlmig_conn {
     uint64_t tokens_at_ns;
     uint64_t blocked_ns;        /* time spent waiting to write */
 
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;     /* why the last call failed */
 };
 
 int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd);
@@ -44,7 +47,12 @@ void xlmig_conn_set_limit(struct xlmig_conn *c, uint64_t bytes_per_sec);
  * wake_fd became readable.
  */
 int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec);
-/* Sends whole records atomically with respect to other senders; 0 or -1. */
+/*
+ * Sends whole records atomically with respect to other senders; 0 or -1
+ * (c->err says why).  A peer that went away is an error, never a SIGPIPE:
+ * sockets are written with MSG_NOSIGNAL, pipes with SIGPIPE blocked in the
+ * writing thread (and a SIGPIPE it raised consumed).
+ */
 int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len);
 /* Sends an ERROR record, ignoring failures (the channel may be gone). */
 void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,

@@ -10,43 +10,37 @@
 
 #include "image.h"
 #include "wire.h"
+#include "err.h"
 
-#define ERR(...) snprintf(err, XLMIG_ERRLEN, __VA_ARGS__)
 
 int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
-                     char *err)
+                     struct xlmig_error *err)
 {
     struct stat st;
     int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
 
     memset(im, 0, sizeof(*im));
     im->fd = -1;
-    if (strlen(path) >= sizeof(im->path)) {
-        ERR("path too long: %.64s...", path);
-        return -1;
-    }
+    if (strlen(path) >= sizeof(im->path))
+        return xlmig_fail(err, EIO, "path too long: %.64s...", path);
     snprintf(im->path, sizeof(im->path), "%s", path);
-    if (stat(path, &st) < 0) {
-        ERR("%s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (stat(path, &st) < 0)
+        return xlmig_fail(err, errno, "%s: %s", path, strerror(errno));
     im->is_blk = S_ISBLK(st.st_mode);
-    if (!im->is_blk && !S_ISREG(st.st_mode)) {
-        ERR("%s: not a regular file or block device", path);
-        return -1;
-    }
+    if (!im->is_blk && !S_ISREG(st.st_mode))
+        return xlmig_fail(err, EIO, "%s: not a regular file or block device", path);
     if (im->is_blk)
         flags |= O_DIRECT;
     im->fd = open(path, flags);
-    if (im->fd < 0) {
-        ERR("%s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (im->fd < 0)
+        return xlmig_fail(err, errno, "%s: %s", path, strerror(errno));
     if (im->is_blk) {
         if (ioctl(im->fd, BLKGETSIZE64, &im->size) < 0) {
-            ERR("%s: BLKGETSIZE64: %s", path, strerror(errno));
+            int e = errno;
+
             xlmig_image_close(im);
-            return -1;
+            return xlmig_fail(err, e, "%s: BLKGETSIZE64: %s", path,
+                              strerror(e));
         }
     } else {
         im->size = (uint64_t)st.st_size;
@@ -103,7 +97,7 @@ uint64_t xlmig_image_allocated(struct xlmig_image *im)
 }
 
 int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
-                     uint64_t off, char *err)
+                     uint64_t off, struct xlmig_error *err)
 {
     uint8_t *p = buf;
 
@@ -112,16 +106,12 @@ int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            ERR("reading %s at %llu: %s", im->path, (unsigned long long)off,
+        if (n < 0)
+            return xlmig_fail(err, errno, "reading %s at %llu: %s", im->path, (unsigned long long)off,
                 strerror(errno));
-            return -1;
-        }
-        if (n == 0) {
-            ERR("reading %s at %llu: unexpected end of file (the image "
+        if (n == 0)
+            return xlmig_fail(err, EIO, "reading %s at %llu: unexpected end of file (the image "
                 "shrank?)", im->path, (unsigned long long)off);
-            return -1;
-        }
         p += n;
         off += (uint64_t)n;
         len -= (size_t)n;
@@ -130,7 +120,7 @@ int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
 }
 
 int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
-                      uint64_t off, char *err)
+                      uint64_t off, struct xlmig_error *err)
 {
     const uint8_t *p = buf;
 
@@ -139,11 +129,9 @@ int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            ERR("writing %s at %llu: %s", im->path, (unsigned long long)off,
+        if (n <= 0)
+            return xlmig_fail(err, errno, "writing %s at %llu: %s", im->path, (unsigned long long)off,
                 n < 0 ? strerror(errno) : "no progress");
-            return -1;
-        }
         p += n;
         off += (uint64_t)n;
         len -= (size_t)n;
@@ -152,7 +140,7 @@ int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
 }
 
 int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
-                     char *err)
+                     struct xlmig_error *err)
 {
     static uint8_t *zeros;
 
@@ -167,28 +155,27 @@ int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
     /* No hole punching here: write zeros. */
     if (!zeros) {
         zeros = xlmig_alloc_io(1 << 20);
-        if (!zeros) {
-            ERR("out of memory");
-            return -1;
-        }
+        if (!zeros)
+            return xlmig_fail(err, EIO, "out of memory");
         memset(zeros, 0, 1 << 20);
     }
     while (len) {
         size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
-        if (xlmig_image_write(im, zeros, n, off, err) < 0)
-            return -1;
+        int rc = xlmig_image_write(im, zeros, n, off, err);
+
+        if (rc < 0)
+            return rc;
         off += n;
         len -= n;
     }
     return 0;
 }
 
-int xlmig_image_sync(struct xlmig_image *im, char *err)
+int xlmig_image_sync(struct xlmig_image *im, struct xlmig_error *err)
 {
-    if (fdatasync(im->fd) < 0) {
-        ERR("flushing %s: %s", im->path, strerror(errno));
-        return -1;
-    }
+    if (fdatasync(im->fd) < 0)
+        return xlmig_fail(err, errno, "flushing %s: %s", im->path,
+                          strerror(errno));
     return 0;
 }
 

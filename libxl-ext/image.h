@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "err.h"
 
 #define XLMIG_IO_ALIGN 4096
 
@@ -21,7 +22,7 @@ struct xlmig_image {
 };
 
 int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
-                     char *err);
+                     struct xlmig_error *err);
 void xlmig_image_close(struct xlmig_image *im);
 /*
  * The next allocated region at or after off: [*start, *end).  Returns false
@@ -33,13 +34,13 @@ bool xlmig_image_next_data(struct xlmig_image *im, uint64_t off,
 uint64_t xlmig_image_allocated(struct xlmig_image *im);
 /* Whole-length I/O; buffers must be XLMIG_IO_ALIGN-aligned. 0 or -1. */
 int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
-                     uint64_t off, char *err);
+                     uint64_t off, struct xlmig_error *err);
 int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
-                      uint64_t off, char *err);
+                      uint64_t off, struct xlmig_error *err);
 /* Makes [off, off+len) read as zeros (punching holes where possible). */
 int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
-                     char *err);
-int xlmig_image_sync(struct xlmig_image *im, char *err);
+                     struct xlmig_error *err);
+int xlmig_image_sync(struct xlmig_image *im, struct xlmig_error *err);
 bool xlmig_is_zero(const void *p, size_t n);
 void *xlmig_alloc_io(size_t n);
 

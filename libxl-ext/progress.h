@@ -1,57 +1,38 @@
 /*
- * Progress reporting: a human line on a terminal (rewritten in place), and
- * JSON events, one object per line, for scripts.  An optional hook sees
- * every event too (the Xen glue mirrors progress into xenstore with it).
- *
- * JSON event fields: "event" (start, phase, pass, progress, stopcopy,
- * handoff, postcopy, done, error), "t" (seconds since start), "role",
- * "phase", "pass", "remaining_blocks", "remaining_bytes", "sent_bytes",
- * "wire_bytes", "rate_Bps", "eta_s", "expected_downtime_ms", "message".
- * Fields that do not apply are omitted.
+ * Progress events (struct xlmig_event, xlmig.h): built by the engine,
+ * delivered to the caller's callback, formatted as one JSON line by
+ * xlmig_event_json() (the contract of `--json`).
  */
 #ifndef XLMIG_PROGRESS_H
 #define XLMIG_PROGRESS_H
 
-#include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
-struct xlmig_progress_ev {
-    const char *event;
-    const char *phase;
-    int pass;                   /* < 0: not applicable */
-    int64_t remaining_blocks;   /* < 0: not applicable */
-    int64_t remaining_bytes;
-    int64_t sent_bytes;
-    int64_t wire_bytes;
-    double rate_Bps;            /* < 0: not applicable */
-    double eta_s;
-    double expected_downtime_ms;
-    const char *message;
-};
+#include "xlmig.h"
 
-typedef void xlmig_progress_hook(void *opaque,
-                                 const struct xlmig_progress_ev *ev);
-
-struct xlmig_progress {
-    const char *role;           /* "source" or "destination" */
-    FILE *human;                /* NULL: no human output */
-    bool human_is_tty;
-    FILE *json;                 /* NULL: no JSON */
-    xlmig_progress_hook *hook;
-    void *hook_opaque;
+/* Where a side's events go: the role and clock they carry, the callback. */
+struct xlmig_emitter {
+    const char *role;
     uint64_t t0_ns;
-    uint64_t last_human_ns;
+    xlmig_event_fn *fn;
+    xlmig_log_fn *log;
+    void *opaque;
 };
 
-void xlmig_progress_init(struct xlmig_progress *p, const char *role,
-                         FILE *human, FILE *json);
-/* An event with every numeric field set to "not applicable". */
-struct xlmig_progress_ev xlmig_progress_ev(const char *event,
-                                           const char *phase);
-void xlmig_progress_emit(struct xlmig_progress *p,
-                         const struct xlmig_progress_ev *ev);
-/* Writes s as a JSON string literal (with quotes). */
-void xlmig_json_string(FILE *f, const char *s);
+void xlmig_emitter_init(struct xlmig_emitter *em, const char *role,
+                        xlmig_event_fn *fn, xlmig_log_fn *log, void *opaque);
+/* An event with every numeric field "not applicable". */
+struct xlmig_event xlmig_event_make(const char *event, const char *phase);
+/* Stamps role and time, then calls the callback (if any). */
+void xlmig_emit(const struct xlmig_emitter *em, struct xlmig_event *ev);
+void xlmig_logf(const struct xlmig_emitter *em, enum xlmig_log_level level,
+                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Appends s as a JSON string literal (quotes included) to buf at *pos;
+ * *pos grows by what it needed even past len (snprintf style). */
+void xlmig_json_str(char *buf, size_t len, size_t *pos, const char *s);
+/* printf into buf at *pos, snprintf style. */
+void xlmig_json_fmt(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ struct job {
 
 struct xlmig_sendq {
     struct xlmig_conn *conn;
-    enum xlmig_compress_mode mode;
+    enum xlmig_compress mode;
     uint64_t features;
     unsigned nworkers;
     pthread_t workers[8];
@@ -52,7 +53,7 @@ struct xlmig_sendq {
     bool filling;               /* the newest job still takes extents */
     bool stop;
     bool failed;
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
 
     struct xlmig_sendq_stats stats;
     struct xlmig_linkrate link;
@@ -64,11 +65,11 @@ uint32_t xlmig_sendq_max_blocks(uint32_t block_size)
     return n ? n : 1;
 }
 
-static void set_failed(struct xlmig_sendq *q, const char *msg)
+static void set_failed(struct xlmig_sendq *q, const struct xlmig_error *e)
 {
     if (!q->failed) {
         q->failed = true;
-        snprintf(q->err, sizeof(q->err), "%s", msg);
+        q->err = *e;
     }
     pthread_cond_broadcast(&q->cv_work);
     pthread_cond_broadcast(&q->cv_done);
@@ -174,7 +175,7 @@ static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
 static int encode_one(struct xlmig_sendq *q, struct job *j,
                       struct xlmig_deflater *z, uint64_t first,
                       uint32_t count, uint8_t *raw, bool *sampled,
-                      bool *compress, char *err)
+                      bool *compress, struct xlmig_error *err)
 {
     uint32_t bs = j->disk.block_size;
     uint64_t off = first * bs;
@@ -221,12 +222,14 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
     }
     return 0;
 overflow:
-    snprintf(err, XLMIG_ERRLEN, "internal error: extent encoding overflow");
+    xlmig_fail(err, EOVERFLOW, "internal error: extent encoding "
+               "overflow");
     return -1;
 }
 
 static int encode_extents(struct xlmig_sendq *q, struct job *j,
-                          struct xlmig_deflater *z, char *err)
+                          struct xlmig_deflater *z,
+                          struct xlmig_error *err)
 {
     bool sampled = false, compress = false;
     size_t used = 0;
@@ -248,7 +251,7 @@ static void *worker_main(void *arg)
 {
     struct xlmig_sendq *q = arg;
     struct xlmig_deflater z = { .ready = false };
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
 
     pthread_mutex_lock(&q->lock);
     for (;;) {
@@ -274,11 +277,11 @@ static void *worker_main(void *arg)
         j->state = JOB_BUSY;
         pthread_mutex_unlock(&q->lock);
 
-        int rc = j->is_record ? 0 : encode_extents(q, j, &z, err);
+        int rc = j->is_record ? 0 : encode_extents(q, j, &z, &err);
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
-            set_failed(q, err);
+            set_failed(q, &err);
             break;
         }
         j->state = JOB_DONE;
@@ -322,7 +325,7 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
-            set_failed(q, q->conn->err);
+            set_failed(q, &q->conn->err);
             break;
         }
         fold_stats(q, j);
@@ -340,7 +343,7 @@ static void *writer_main(void *arg)
 /* ---- API ---- */
 
 struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
-                                    enum xlmig_compress_mode mode,
+                                    enum xlmig_compress mode,
                                     uint64_t features)
 {
     struct xlmig_sendq *q = calloc(1, sizeof(*q));
@@ -538,5 +541,5 @@ void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s)
 
 const char *xlmig_sendq_error(struct xlmig_sendq *q)
 {
-    return q->failed ? q->err : NULL;
+    return q->failed ? q->err.msg : NULL;
 }

@@ -12,12 +12,8 @@
 
 #include "conn.h"
 #include "image.h"
+#include "xlmig.h"
 
-enum xlmig_compress_mode {
-    XLMIG_COMPRESS_AUTO,        /* when the link is the bottleneck and it shrinks */
-    XLMIG_COMPRESS_ALWAYS,      /* whenever it shrinks */
-    XLMIG_COMPRESS_NEVER,
-};
 
 /* What the queue needs to know about a disk to send its extents. */
 struct xlmig_sq_disk {
@@ -41,7 +37,7 @@ struct xlmig_sendq_stats {
 struct xlmig_sendq;
 
 struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
-                                    enum xlmig_compress_mode mode,
+                                    enum xlmig_compress mode,
                                     uint64_t features);
 /* Stops the threads (after a flush, or abandoning queued work). */
 void xlmig_sendq_free(struct xlmig_sendq *q);

@@ -9,26 +9,26 @@
 #include <unistd.h>
 
 #include "target.h"
+#include "err.h"
 
-#define ERR(...) (snprintf(err, XLMIG_ERRLEN, __VA_ARGS__), -1)
 
 int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
-                         char *err)
+                         struct xlmig_error *err)
 {
     const char *eq = strchr(spec, '=');
     size_t n;
 
     if (!eq || eq == spec || !eq[1])
-        return ERR("bad mapping '%s': expected NAME=PATH", spec);
+        return xlmig_fail(err, EIO, "bad mapping '%s': expected NAME=PATH", spec);
     n = (size_t)(eq - spec);
     if (n > XLMIG_MAX_NAME)
-        return ERR("bad mapping '%s': name too long", spec);
+        return xlmig_fail(err, EIO, "bad mapping '%s': name too long", spec);
     if (p->nmap == XLMIG_MAX_MAP)
-        return ERR("too many mappings (at most %d)", XLMIG_MAX_MAP);
+        return xlmig_fail(err, EIO, "too many mappings (at most %d)", XLMIG_MAX_MAP);
     if (eq[1] != '/')
-        return ERR("bad mapping '%s': the path must be absolute", spec);
+        return xlmig_fail(err, EIO, "bad mapping '%s': the path must be absolute", spec);
     if (strlen(eq + 1) >= sizeof(p->map[0].path))
-        return ERR("bad mapping '%s': path too long", spec);
+        return xlmig_fail(err, EIO, "bad mapping '%s': path too long", spec);
     memcpy(p->map[p->nmap].name, spec, n);
     p->map[p->nmap].name[n] = '\0';
     snprintf(p->map[p->nmap].path, sizeof(p->map[0].path), "%s", eq + 1);
@@ -37,57 +37,57 @@ int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
 }
 
 int xlmig_target_resolve(const struct xlmig_target_policy *p,
-                         const char *name, char *path, size_t len, char *err)
+                         const char *name, char *path, size_t len, struct xlmig_error *err)
 {
     /* The name came from the peer: it must never steer the path. */
     if (!xlmig_disk_name_ok(name))
-        return ERR("disk name '%s' is not acceptable", name);
+        return xlmig_fail(err, EIO, "disk name '%s' is not acceptable", name);
     for (unsigned i = 0; i < p->nmap; i++)
         if (!strcmp(p->map[i].name, name)) {
             if ((size_t)snprintf(path, len, "%s", p->map[i].path) >= len)
-                return ERR("target path for %s too long", name);
+                return xlmig_fail(err, EIO, "target path for %s too long", name);
             return 0;
         }
     if (p->target_dir) {
         if ((size_t)snprintf(path, len, "%s/%s.img", p->target_dir, name) >=
             len)
-            return ERR("target path for %s too long", name);
+            return xlmig_fail(err, EIO, "target path for %s too long", name);
         return 0;
     }
-    return ERR("no target for disk %s: the receiver has no mapping for it "
+    return xlmig_fail(err, EIO, "no target for disk %s: the receiver has no mapping for it "
                "and no target directory", name);
 }
 
 static int check_existing(const struct xlmig_target_policy *p,
                           const char *path, const struct stat *st,
-                          uint64_t size, char *err)
+                          uint64_t size, struct xlmig_error *err)
 {
     uint64_t have = (uint64_t)st->st_size;
 
     if (!p->allow_existing && !S_ISBLK(st->st_mode))
-        return ERR("target %s already exists: refusing to overwrite it",
+        return xlmig_fail(err, EIO, "target %s already exists: refusing to overwrite it",
                    path);
     if (S_ISBLK(st->st_mode)) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-            return ERR("target %s: %s", path, strerror(errno));
+            return xlmig_fail(err, errno, "target %s: %s", path, strerror(errno));
         int rc = ioctl(fd, BLKGETSIZE64, &have);
         close(fd);
         if (rc < 0)
-            return ERR("target %s: cannot read its size: %s", path,
+            return xlmig_fail(err, errno, "target %s: cannot read its size: %s", path,
                        strerror(errno));
     } else if (!S_ISREG(st->st_mode)) {
-        return ERR("target %s is neither a file nor a block device", path);
+        return xlmig_fail(err, EIO, "target %s is neither a file nor a block device", path);
     }
     if (have < size)
-        return ERR("target %s holds %llu bytes, the disk needs %llu", path,
+        return xlmig_fail(err, EIO, "target %s holds %llu bytes, the disk needs %llu", path,
                    (unsigned long long)have, (unsigned long long)size);
     return 0;
 }
 
 int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
                         uint64_t size, uint64_t allocated, bool *created,
-                        bool *zeroed, char *err)
+                        bool *zeroed, struct xlmig_error *err)
 {
     struct statvfs vfs;
     struct stat st;
@@ -97,23 +97,23 @@ int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
     if (stat(path, &st) == 0)
         return check_existing(p, path, &st, size, err);
     if (errno != ENOENT)
-        return ERR("target %s: %s", path, strerror(errno));
+        return xlmig_fail(err, errno, "target %s: %s", path, strerror(errno));
     fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return ERR("cannot create target %s: %s", path, strerror(errno));
+        return xlmig_fail(err, errno, "cannot create target %s: %s", path,
+                          strerror(errno));
     *created = true;
     if (ftruncate(fd, (off_t)size) < 0) {
-        snprintf(err, XLMIG_ERRLEN, "cannot size target %s to %llu bytes: %s", path,
-            (unsigned long long)size, strerror(errno));
+        xlmig_fail(err, errno, "cannot size target %s to %llu bytes: %s",
+                   path, (unsigned long long)size, strerror(errno));
         goto undo;
     }
     /* Fail now rather than half-way: the data needs room. */
     if (fstatvfs(fd, &vfs) == 0 &&
         (uint64_t)vfs.f_bavail * vfs.f_frsize < allocated) {
-        snprintf(err, XLMIG_ERRLEN,
-                 "not enough space for %s: %llu bytes needed, %llu free", path,
-            (unsigned long long)allocated,
-            (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+        xlmig_fail(err, ENOSPC, "not enough space for %s: %llu bytes "
+                   "needed, %llu free", path, (unsigned long long)allocated,
+                   (unsigned long long)vfs.f_bavail * vfs.f_frsize);
         goto undo;
     }
     close(fd);
@@ -123,5 +123,5 @@ undo:
     close(fd);
     unlink(path);
     *created = false;
-    return -1;
+    return -err->code;
 }

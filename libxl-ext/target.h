@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "wire.h"
+#include "err.h"
 
 #define XLMIG_MAX_MAP 16
 
@@ -31,9 +32,9 @@ struct xlmig_target_policy {
 
 /* Adds "name=path" to the map; -1 with err on a malformed entry. */
 int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
-                         char *err);
+                         struct xlmig_error *err);
 int xlmig_target_resolve(const struct xlmig_target_policy *p,
-                         const char *name, char *path, size_t len, char *err);
+                         const char *name, char *path, size_t len, struct xlmig_error *err);
 /*
  * Creates a sparse target of size bytes (refusing to overwrite a file), or
  * checks an existing one when allowed.  *created: we made it (delete it on
@@ -41,6 +42,6 @@ int xlmig_target_resolve(const struct xlmig_target_policy *p,
  */
 int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
                         uint64_t size, uint64_t allocated, bool *created,
-                        bool *zeroed, char *err);
+                        bool *zeroed, struct xlmig_error *err);
 
 #endif

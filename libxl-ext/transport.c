@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +16,29 @@
 #include "transport.h"
 #include "wire.h"
 
-#define ERR(...) (snprintf(err, XLMIG_ERRLEN, __VA_ARGS__), -1)
+/* A decimal port number 0..65535 (0: any, for listening). */
+static bool port_ok(const char *p)
+{
+    unsigned long v = 0;
+
+    if (!*p || strlen(p) > 5)
+        return false;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    return v <= 65535;
+}
 
 static int split_host_port(const char *s, struct xlmig_endpoint *ep,
-                           char *err)
+                           struct xlmig_error *err)
 {
     const char *colon = strrchr(s, ':');
     size_t hl;
 
     if (!colon || colon == s || !colon[1])
-        return ERR("'%s': expected HOST:PORT", s);
+        return xlmig_fail(err, EINVAL, "'%s': expected HOST:PORT", s);
     hl = (size_t)(colon - s);
     /* [v6addr]:port */
     if (s[0] == '[' && hl > 2 && s[hl - 1] == ']') {
@@ -32,7 +46,10 @@ static int split_host_port(const char *s, struct xlmig_endpoint *ep,
         hl -= 2;
     }
     if (hl >= sizeof(ep->host) || strlen(colon + 1) >= sizeof(ep->port))
-        return ERR("'%s': host or port too long", s);
+        return xlmig_fail(err, EINVAL, "'%s': host or port too long", s);
+    if (!port_ok(colon + 1))
+        return xlmig_fail(err, EINVAL, "'%s': the port must be a number "
+                          "from 0 to 65535", s);
     memcpy(ep->host, s, hl);
     ep->host[hl] = '\0';
     snprintf(ep->port, sizeof(ep->port), "%s", colon + 1);
@@ -40,7 +57,7 @@ static int split_host_port(const char *s, struct xlmig_endpoint *ep,
 }
 
 int xlmig_endpoint_parse(const char *spec, struct xlmig_endpoint *ep,
-                         char *err)
+                         struct xlmig_error *err)
 {
     memset(ep, 0, sizeof(*ep));
     ep->rfd = ep->wfd = -1;
@@ -69,8 +86,8 @@ int xlmig_endpoint_parse(const char *spec, struct xlmig_endpoint *ep,
         ep->kind = XLMIG_EP_FD;
         return 0;
     }
-    return ERR("bad endpoint '%s': use tcp:HOST:PORT, tcp-listen:ADDR:PORT, "
-               "cmd:COMMAND, fd:R,W or -", spec);
+    return xlmig_fail(err, EINVAL, "bad endpoint '%s': use tcp:HOST:PORT, "
+                      "tcp-listen:ADDR:PORT, cmd:COMMAND, fd:R,W or -", spec);
 }
 
 static void tune(int fd)
@@ -86,13 +103,15 @@ static void tune(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-int xlmig_tcp_connect(const char *host, const char *port, char *err)
+int xlmig_tcp_connect(const char *host, const char *port,
+                      struct xlmig_error *err)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
     int fd = -1, rc = getaddrinfo(host, port, &hints, &res), last = 0;
 
     if (rc)
-        return ERR("%s:%s: %s", host, port, gai_strerror(rc));
+        return xlmig_fail(err, EHOSTUNREACH, "%s:%s: %s", host, port,
+                          gai_strerror(rc));
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
                     ai->ai_protocol);
@@ -106,14 +125,15 @@ int xlmig_tcp_connect(const char *host, const char *port, char *err)
     }
     freeaddrinfo(res);
     if (fd < 0)
-        return ERR("connecting to %s:%s: %s", host, port,
-                   strerror(last ? last : ECONNREFUSED));
+        return xlmig_fail(err, last ? last : ECONNREFUSED, "connecting to "
+                          "%s:%s: %s", host, port,
+                          strerror(last ? last : ECONNREFUSED));
     tune(fd);
     return fd;
 }
 
 int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
-                     char *err)
+                     struct xlmig_error *err)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE }, *res, *ai;
@@ -125,7 +145,8 @@ int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
         addr = NULL;            /* every local address */
     rc = getaddrinfo(addr, port, &hints, &res);
     if (rc)
-        return ERR("%s:%s: %s", addr ? addr : "*", port, gai_strerror(rc));
+        return xlmig_fail(err, EADDRNOTAVAIL, "%s:%s: %s", addr ? addr : "*",
+                          port, gai_strerror(rc));
     /* Every address: one dual-stack IPv6 socket takes IPv4 too, whichever
      * family the peer's name for us resolves to. */
     ai = res;
@@ -139,7 +160,7 @@ int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
                 ai->ai_protocol);
     if (fd < 0) {
         freeaddrinfo(res);
-        return ERR("socket: %s", strerror(errno));
+        return xlmig_fail(err, errno, "socket: %s", strerror(errno));
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (!addr && ai->ai_family == AF_INET6)
@@ -148,8 +169,8 @@ int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
         int e = errno;
         freeaddrinfo(res);
         close(fd);
-        return ERR("listening on %s:%s: %s", addr ? addr : "*", port,
-                   strerror(e));
+        return xlmig_fail(err, e, "listening on %s:%s: %s",
+                          addr ? addr : "*", port, strerror(e));
     }
     freeaddrinfo(res);
     if (bound_port && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -177,7 +198,7 @@ static int read_full_timeout(int fd, uint8_t *p, size_t n, int timeout_ms)
 }
 
 int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
-                     char *err)
+                     struct xlmig_error *err)
 {
     for (;;) {
         struct pollfd pf = { .fd = lfd, .events = POLLIN };
@@ -186,12 +207,12 @@ int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
 
         rc = poll(&pf, 1, timeout_ms);
         if (rc == 0)
-            return ERR("no connection from the sender within %d s",
-                       timeout_ms / 1000);
+            return xlmig_fail(err, ETIMEDOUT, "no connection from the "
+                              "source within %d s", timeout_ms / 1000);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            return ERR("poll: %s", strerror(errno));
+            return xlmig_fail(err, errno, "poll: %s", strerror(errno));
         }
         fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
@@ -207,13 +228,13 @@ int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
             if (!diff)
                 return fd;
         }
-        fprintf(stderr, "xlmig: dropped a data connection that did not "
-                "present the session secret\n");
+        /* Not our source: drop it and wait on. */
         close(fd);
     }
 }
 
-int xlmig_tcp_send_token(int fd, const uint8_t *token, char *err)
+int xlmig_tcp_send_token(int fd, const uint8_t *token,
+                         struct xlmig_error *err)
 {
     size_t off = 0;
 
@@ -222,32 +243,34 @@ int xlmig_tcp_send_token(int fd, const uint8_t *token, char *err)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return ERR("sending the session secret: %s", strerror(errno));
+            return xlmig_fail(err, errno ? errno : EIO, "sending the session "
+                              "secret: %s", strerror(errno));
         off += (size_t)n;
     }
     return 0;
 }
 
-pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, char *err)
+pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd,
+                  struct xlmig_error *err)
 {
     int to_child[2], from_child[2];
     pid_t pid;
 
     if (pipe2(to_child, O_CLOEXEC) < 0)
-        return ERR("pipe: %s", strerror(errno));
+        return xlmig_fail(err, errno, "pipe: %s", strerror(errno));
     if (pipe2(from_child, O_CLOEXEC) < 0) {
         close(to_child[0]);
         close(to_child[1]);
-        return ERR("pipe: %s", strerror(errno));
+        return xlmig_fail(err, errno, "pipe: %s", strerror(errno));
     }
     pid = fork();
     if (pid < 0) {
-        snprintf(err, XLMIG_ERRLEN, "fork: %s", strerror(errno));
+        xlmig_fail(err, errno, "fork: %s", strerror(errno));
         for (int i = 0; i < 2; i++) {
             close(to_child[i]);
             close(from_child[i]);
         }
-        return -1;
+        return -err->code;
     }
     if (pid == 0) {
         dup2(to_child[0], 0);
@@ -260,14 +283,12 @@ pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, char *err)
     close(from_child[1]);
     *wfd = to_child[1];
     *rfd = from_child[0];
-    /* A dead receiver is an error to handle, not a reason to die. */
-    signal(SIGPIPE, SIG_IGN);
     return pid;
 }
 
 int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
                         pid_t *child, int accept_timeout_ms,
-                        const char *port_file, char *err)
+                        const char *port_file, struct xlmig_error *err)
 {
     int fd, lfd, port = 0;
 
@@ -281,39 +302,38 @@ int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
     case XLMIG_EP_TCP:
         fd = xlmig_tcp_connect(ep->host, ep->port, err);
         if (fd < 0)
-            return -1;
+            return fd;
         *rfd = *wfd = fd;
-        signal(SIGPIPE, SIG_IGN);
         return 0;
     case XLMIG_EP_CMD:
         *child = xlmig_spawn(ep->cmd, rfd, wfd, err);
-        return *child < 0 ? -1 : 0;
+        return *child < 0 ? *child : 0;
     case XLMIG_EP_LISTEN:
         lfd = xlmig_tcp_listen(ep->host, ep->port, &port, err);
         if (lfd < 0)
-            return -1;
+            return lfd;
         if (port_file) {
             FILE *f = fopen(port_file, "w");
             if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f)) {
                 close(lfd);
-                return ERR("writing %s: %s", port_file, strerror(errno));
+                return xlmig_fail(err, errno ? errno : EIO, "writing %s: %s",
+                                  port_file, strerror(errno));
             }
         }
         fd = xlmig_tcp_accept(lfd, accept_timeout_ms, NULL, err);
         close(lfd);
         if (fd < 0)
-            return -1;
+            return fd;
         *rfd = *wfd = fd;
-        signal(SIGPIPE, SIG_IGN);
         return 0;
     }
-    return ERR("unknown endpoint");
+    return xlmig_fail(err, EINVAL, "unknown endpoint");
 }
 
-int xlmig_random_token(uint8_t *token, char *err)
+int xlmig_random_token(uint8_t *token, struct xlmig_error *err)
 {
     if (getrandom(token, XLMIG_TOKEN_LEN, 0) != XLMIG_TOKEN_LEN)
-        return ERR("getrandom: %s", strerror(errno));
+        return xlmig_fail(err, errno, "getrandom: %s", strerror(errno));
     return 0;
 }
 
@@ -323,8 +343,8 @@ int xlmig_parse_rate(const char *s, uint64_t *bytes_per_sec)
     double v = strtod(s, &end);
     double mul = 1;
 
-    if (end == s || v < 0)
-        return -1;
+    if (end == s || !(v >= 0) || v > 1e15)
+        return -EINVAL;
     if (!strcasecmp(end, "") || !strcasecmp(end, "b"))
         mul = 1;
     else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb"))
@@ -340,7 +360,7 @@ int xlmig_parse_rate(const char *s, uint64_t *bytes_per_sec)
     else if (!strcasecmp(end, "gbit"))
         mul = 1e9 / 8;
     else
-        return -1;
+        return -EINVAL;
     *bytes_per_sec = (uint64_t)(v * mul);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "err.h"
+
 #define XLMIG_TOKEN_LEN 32
 
 /* "tcp:HOST:PORT", "tcp-listen:ADDR:PORT", "cmd:COMMAND", "fd:R,W", "-". */
@@ -24,27 +26,27 @@ struct xlmig_endpoint {
 };
 
 int xlmig_endpoint_parse(const char *spec, struct xlmig_endpoint *ep,
-                         char *err);
-int xlmig_tcp_connect(const char *host, const char *port, char *err);
+                         struct xlmig_error *err);
+int xlmig_tcp_connect(const char *host, const char *port, struct xlmig_error *err);
 /* Binds and listens; *bound_port gets the port (useful with port 0). */
 int xlmig_tcp_listen(const char *addr, const char *port, int *bound_port,
-                     char *err);
+                     struct xlmig_error *err);
 /*
  * Accepts one connection within timeout_ms.  With a token, the peer must
  * send exactly those XLMIG_TOKEN_LEN bytes first; connections that do not
  * are dropped and waiting continues.
  */
 int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
-                     char *err);
+                     struct xlmig_error *err);
 /* Sends the token on a fresh connection. */
-int xlmig_tcp_send_token(int fd, const uint8_t *token, char *err);
+int xlmig_tcp_send_token(int fd, const uint8_t *token, struct xlmig_error *err);
 /* Runs `sh -c cmd` with pipes on its stdin/stdout. */
-pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, char *err);
+pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, struct xlmig_error *err);
 /* Opens an endpoint as a sender would (connect / spawn / fds). */
 int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
                         pid_t *child, int accept_timeout_ms,
-                        const char *port_file, char *err);
-int xlmig_random_token(uint8_t *token, char *err);
+                        const char *port_file, struct xlmig_error *err);
+int xlmig_random_token(uint8_t *token, struct xlmig_error *err);
 /* Parses 125M, 1G, 1000Mbit, 64k ... into bytes per second. */
 int xlmig_parse_rate(const char *s, uint64_t *bytes_per_sec);
 

@@ -8,7 +8,7 @@
  * The engine runs the same code path against either.
  *
  * All functions return 0 (or a count) on success and a negative errno on
- * failure, with a message left in the handle's error buffer.
+ * failure, with the reason left in the handle's err.
  */
 #ifndef XLMIG_VBD_H
 #define XLMIG_VBD_H
@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "bitmap.h"
+#include "err.h"
+#include "xlmig.h"
 
 struct xlmig_vbd;
 
@@ -86,14 +88,9 @@ struct xlmig_vbd {
     uint64_t size;              /* bytes */
     char *data_path;            /* where the engine reads or installs data */
     void *priv;                 /* backend state */
-    char err[256];
+    struct xlmig_error err;     /* the last failure */
 };
 
-/* Backends: NULL on failure, with the reason in err. */
-struct xlmig_vbd *xlmig_vbd_sim_open(const char *socket_path, char *err,
-                                     size_t errlen);
-struct xlmig_vbd *xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
-                                         char *err, size_t errlen);
-void xlmig_vbd_close(struct xlmig_vbd *v);
+/* Backends: xlmig_vbd_sim_open(), xlmig_vbd_blkback_open() (xlmig.h). */
 
 #endif

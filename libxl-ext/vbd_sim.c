@@ -40,7 +40,7 @@ static int seterr(struct xlmig_vbd *v, int rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(v->err, sizeof(v->err), fmt, ap);
+    rc = xlmig_vfail(&v->err, rc, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -453,8 +453,8 @@ static const struct xlmig_vbd_ops sim_ops = {
     .close = sim_close,
 };
 
-struct xlmig_vbd *xlmig_vbd_sim_open(const char *socket_path, char *err,
-                                     size_t errlen)
+int xlmig_vbd_sim_open(const char *socket_path, struct xlmig_vbd **out,
+                       struct xlmig_error *err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct xlmig_vbd *v = calloc(1, sizeof(*v));
@@ -467,32 +467,34 @@ struct xlmig_vbd *xlmig_vbd_sim_open(const char *socket_path, char *err,
     if (!v || !p) {
         free(v);
         free(p);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
+        *out = NULL;
+        return xlmig_fail(err, ENOMEM, "out of memory");
     }
     p->fd = p->wanted_fd = -1;
     pthread_mutex_init(&p->lock, NULL);
     v->ops = &sim_ops;
     v->priv = p;
     if (strlen(socket_path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "socket path too long: %s", socket_path);
+        xlmig_fail(err, ENAMETOOLONG, "socket path too long: %s",
+                   socket_path);
         goto fail;
     }
     strcpy(sa.sun_path, socket_path);
     p->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (p->fd < 0 || connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(err, errlen, "cannot connect to the simulated VBD at %s: %s",
-                 socket_path, strerror(errno));
+        xlmig_fail(err, errno, "cannot connect to the simulated VBD at %s: "
+                   "%s", socket_path, strerror(errno));
         goto fail;
     }
     rc = call(v, SIM_HELLO, NULL, 0, (void **)&reply, &rlen, NULL);
     if (rc) {
-        snprintf(err, errlen, "%s", v->err);
+        xlmig_fail_from(err, &v->err, NULL);
         goto fail;
     }
     if (rlen < sizeof(hello) + 2 || reply[rlen - 1] != '\0' ||
         strlen(reply + sizeof(hello)) != rlen - sizeof(hello) - 1) {
-        snprintf(err, errlen, "simulated VBD at %s: bad hello", socket_path);
+        xlmig_fail(err, EPROTO, "simulated VBD at %s: bad hello",
+                   socket_path);
         free(reply);
         goto fail;
     }
@@ -501,13 +503,15 @@ struct xlmig_vbd *xlmig_vbd_sim_open(const char *socket_path, char *err,
     v->data_path = strdup(reply + sizeof(hello));
     free(reply);
     if (!v->data_path) {
-        snprintf(err, errlen, "out of memory");
+        xlmig_fail(err, ENOMEM, "out of memory");
         goto fail;
     }
-    return v;
+    *out = v;
+    return 0;
 fail:
     sim_close(v);
-    return NULL;
+    *out = NULL;
+    return -err->code;
 }
 
 /* ---- guest controls (sim_client.h) ------------------------------------- */

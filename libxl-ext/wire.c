@@ -4,6 +4,7 @@
  * is checked before use, so a corrupt or hostile stream gets an error that
  * says what was wrong.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,17 +53,18 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static int fail(char *err, const char *fmt, ...)
+static int fail(struct xlmig_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int fail(char *err, const char *fmt, ...)
+static int fail(struct xlmig_error *err, const char *fmt, ...)
 {
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(err, XLMIG_ERRLEN, fmt, ap);
+    rc = xlmig_vfail(err, EPROTO, fmt, ap);
     va_end(ap);
-    return -1;
+    return rc;
 }
 
 const char *xlmig_rec_name(uint16_t type)
@@ -113,7 +115,7 @@ void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)
 }
 
 int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
-                size_t *used, char *err)
+                size_t *used, struct xlmig_error *err)
 {
     uint32_t magic, len, crc;
     uint16_t type, flags;
@@ -293,7 +295,7 @@ size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n)
 
 /* ---- decoders ---- */
 
-static int want_len(const struct xlmig_rec *r, uint32_t len, char *err)
+static int want_len(const struct xlmig_rec *r, uint32_t len, struct xlmig_error *err)
 {
     if (r->len != len)
         return fail(err, "%s record has a %u-byte body, expected %u",
@@ -301,7 +303,7 @@ static int want_len(const struct xlmig_rec *r, uint32_t len, char *err)
     return 0;
 }
 
-static int want_type(const struct xlmig_rec *r, uint16_t type, char *err)
+static int want_type(const struct xlmig_rec *r, uint16_t type, struct xlmig_error *err)
 {
     if (r->type != type)
         return fail(err, "expected a %s record, got %s", xlmig_rec_name(type),
@@ -318,10 +320,10 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 int xlmig_dec_hello(const struct xlmig_rec *r, struct xlmig_hello *h,
-                    char *err)
+                    struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_HELLO, err) || want_len(r, 24, err))
-        return -1;
+        return -EPROTO;
     h->version_min = get32(r->body);
     h->version_max = get32(r->body + 4);
     h->features = get64(r->body + 8);
@@ -337,12 +339,12 @@ int xlmig_dec_hello(const struct xlmig_rec *r, struct xlmig_hello *h,
 }
 
 int xlmig_dec_error(const struct xlmig_rec *r, struct xlmig_error_rec *e,
-                    char *err)
+                    struct xlmig_error *err)
 {
     uint16_t n;
 
     if (want_type(r, XLMIG_REC_ERROR, err))
-        return -1;
+        return -EPROTO;
     if (r->len < 6)
         return fail(err, "ERROR record too short (%u bytes)", r->len);
     e->code = get32(r->body);
@@ -379,12 +381,12 @@ bool xlmig_block_size_ok(uint32_t bs)
     return bs >= 512 && bs <= (1u << 20) && !(bs & (bs - 1));
 }
 
-int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, char *err)
+int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, struct xlmig_error *err)
 {
     uint16_t n;
 
     if (want_type(r, XLMIG_REC_DISK, err))
-        return -1;
+        return -EPROTO;
     if (r->len < 34)
         return fail(err, "DISK record too short (%u bytes)", r->len);
     d->id = get32(r->body);
@@ -423,10 +425,10 @@ int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, char *err)
 }
 
 int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
-                       char *err)
+                       struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_DISK_ACK, err) || want_len(r, 8, err))
-        return -1;
+        return -EPROTO;
     a->id = get32(r->body);
     a->flags = get32(r->body + 4);
     if (a->flags & ~XLMIG_ACK_ZEROED)
@@ -434,12 +436,12 @@ int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
     return 0;
 }
 
-int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, char *err)
+int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, struct xlmig_error *err)
 {
     const uint8_t *b = r->body;
 
     if (want_type(r, XLMIG_REC_DATA, err))
-        return -1;
+        return -EPROTO;
     if (r->len < XLMIG_DATA_HDR_LEN)
         return fail(err, "DATA record too short (%u bytes)", r->len);
     d->disk = get32(b);
@@ -469,10 +471,10 @@ int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, char *err)
 }
 
 int xlmig_dec_phase(const struct xlmig_rec *r, struct xlmig_phase *p,
-                    char *err)
+                    struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_PHASE, err) || want_len(r, 16, err))
-        return -1;
+        return -EPROTO;
     p->phase = get32(r->body);
     p->pass = get32(r->body + 4);
     p->remaining = get64(r->body + 8);
@@ -481,21 +483,21 @@ int xlmig_dec_phase(const struct xlmig_rec *r, struct xlmig_phase *p,
     return 0;
 }
 
-int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, char *err)
+int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, struct xlmig_error *err)
 {
     if (want_len(r, 8, err))
-        return -1;
+        return -EPROTO;
     *v = get64(r->body);
     return 0;
 }
 
-int xlmig_dec_empty(const struct xlmig_rec *r, char *err)
+int xlmig_dec_empty(const struct xlmig_rec *r, struct xlmig_error *err)
 {
     return want_len(r, 0, err);
 }
 
 int xlmig_dec_extents(const struct xlmig_rec *r, struct xlmig_extent_list *l,
-                      char *err)
+                      struct xlmig_error *err)
 {
     uint32_t max = r->type == XLMIG_REC_BITMAP ? XLMIG_MAX_BITMAP_EXTENTS
                                                : XLMIG_MAX_PULL_EXTENTS;
@@ -530,10 +532,10 @@ void xlmig_extent_at(const struct xlmig_extent_list *l, uint32_t i,
 }
 
 int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
-                         char *err)
+                         struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_BITMAP_END, err) || want_len(r, 16, err))
-        return -1;
+        return -EPROTO;
     b->disk = get32(r->body);
     b->total = get64(r->body + 8);
     if (get32(r->body + 4))
@@ -541,10 +543,10 @@ int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
     return 0;
 }
 
-int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, char *err)
+int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_DONE, err) || want_len(r, 24, err))
-        return -1;
+        return -EPROTO;
     d->installed = get64(r->body);
     d->overwritten = get64(r->body + 8);
     d->demanded = get64(r->body + 16);
@@ -552,10 +554,10 @@ int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, char *err)
 }
 
 int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
-                        char *err)
+                        struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_STATE_END, err) || want_len(r, 16, err))
-        return -1;
+        return -EPROTO;
     s->total = get64(r->body);
     s->crc = get32(r->body + 8);
     if (get32(r->body + 12))
@@ -563,16 +565,16 @@ int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
     return 0;
 }
 
-int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, char *err)
+int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err)
 {
     if (want_type(r, XLMIG_REC_REPORT, err) || want_len(r, 4, err))
-        return -1;
+        return -EPROTO;
     *status = (int32_t)get32(r->body);
     return 0;
 }
 
 int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,
-                       char *err)
+                       struct xlmig_error *err)
 {
     if (!count || first >= nblocks || count > nblocks - first)
         return fail(err, "extent of %llu blocks at block %llu is outside "

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "bitmap.h"
+#include "err.h"
+#include "xlmig.h"
 
 #define XLMIG_VERSION 1
 #define XLMIG_MAGIC 0x474d4c58u         /* "XLMG" read as little-endian */
@@ -17,12 +19,10 @@
 #define XLMIG_MAX_DATA (4u << 20)       /* payload of one DATA record */
 #define XLMIG_MAX_BODY (XLMIG_MAX_DATA + 64)
 #define XLMIG_DATA_HDR_LEN 24
-#define XLMIG_MAX_NAME 64
 #define XLMIG_MAX_REASON 1024
 #define XLMIG_MAX_BITMAP_EXTENTS 65536
 #define XLMIG_MAX_PULL_EXTENTS 4096
 #define XLMIG_EXTENT_LEN 16
-#define XLMIG_ERRLEN 256
 
 enum xlmig_rec_type {
     XLMIG_REC_HELLO = 0x0001,
@@ -154,7 +154,7 @@ void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len);
  * error (message in err).
  */
 int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
-                size_t *used, char *err);
+                size_t *used, struct xlmig_error *err);
 
 const char *xlmig_rec_name(uint16_t type);
 
@@ -185,34 +185,34 @@ size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d);
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n);
 
 /* ---- decoders: validate the body layout and field ranges ----
- * Each returns 0, or -1 with a message in err. */
+ * Each returns 0, or -EPROTO with the reason in err. */
 int xlmig_dec_hello(const struct xlmig_rec *r, struct xlmig_hello *h,
-                    char *err);
+                    struct xlmig_error *err);
 int xlmig_dec_error(const struct xlmig_rec *r, struct xlmig_error_rec *e,
-                    char *err);
-int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, char *err);
+                    struct xlmig_error *err);
+int xlmig_dec_disk(const struct xlmig_rec *r, struct xlmig_disk *d, struct xlmig_error *err);
 int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
-                       char *err);
+                       struct xlmig_error *err);
 /* DATA layout only; ranges are checked against the disk by the receiver. */
-int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, char *err);
+int xlmig_dec_data(const struct xlmig_rec *r, struct xlmig_data *d, struct xlmig_error *err);
 int xlmig_dec_phase(const struct xlmig_rec *r, struct xlmig_phase *p,
-                    char *err);
-int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, char *err);
-int xlmig_dec_empty(const struct xlmig_rec *r, char *err);
+                    struct xlmig_error *err);
+int xlmig_dec_u64(const struct xlmig_rec *r, uint64_t *v, struct xlmig_error *err);
+int xlmig_dec_empty(const struct xlmig_rec *r, struct xlmig_error *err);
 int xlmig_dec_extents(const struct xlmig_rec *r, struct xlmig_extent_list *l,
-                      char *err);
+                      struct xlmig_error *err);
 void xlmig_extent_at(const struct xlmig_extent_list *l, uint32_t i,
                      struct xlmig_extent *e);
 int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
-                         char *err);
-int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, char *err);
+                         struct xlmig_error *err);
+int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, struct xlmig_error *err);
 int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
-                        char *err);
-int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, char *err);
+                        struct xlmig_error *err);
+int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err);
 
 /* Checks an extent against a disk of nblocks blocks (overflow-safe). */
 int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,
-                       char *err);
+                       struct xlmig_error *err);
 /* Block size: power of two in [512, 1 MiB]. */
 bool xlmig_block_size_ok(uint32_t bs);
 bool xlmig_disk_name_ok(const char *name);

@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include "vbd.h"
+#include "xlmig.h"
 
 int cmd_send(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
@@ -21,6 +22,27 @@ void cli_lower_priority(int nice_level);
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* cli_events.c: where events and log messages go. */
+struct cli_out {
+    bool json, quiet, tty;
+    double last_human;
+};
+void cli_out_init(struct cli_out *o, bool json, bool quiet);
+void cli_on_event(void *opaque, const struct xlmig_event *ev);
+void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg);
+
+/* cli_report.c */
+void cli_print_source_report(FILE *f, const struct xlmig_source_report *r);
+void cli_print_dest_report(FILE *f, const struct xlmig_dest *d,
+                           const struct xlmig_dest_report *r);
+
+/* cli_signals.c: SIGINT / SIGTERM / SIGHUP cancel the migration (before
+ * the hand-off) and SIGPIPE is ignored.  Pass the handle once it exists. */
+void cli_signals_source(struct xlmig_source *s);
+void cli_signals_dest(struct xlmig_dest *d);
+/* The signal that cancelled, or 0. */
+int cli_signal_seen(void);
+
 /*
  * The state of several simulated guests, one per disk, in one blob:
  * "XGS1", u32 count, then per guest u32 disk id, u64 length, bytes.
@@ -34,7 +56,7 @@ int sim_unpack_state(const void *blob, size_t len, unsigned i,
 /* The xlmig-vbdsim next to this executable (or $XLMIG_VBDSIM). */
 const char *sim_daemon_path(void);
 /* Opens a simulated VBD, retrying while its daemon starts. */
-struct xlmig_vbd *sim_open_wait(const char *socket, int timeout_ms,
-                                char *err, size_t errlen);
+int sim_open_wait(const char *socket, int timeout_ms, struct xlmig_vbd **out,
+                  struct xlmig_error *err);
 
 #endif

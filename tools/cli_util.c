@@ -109,15 +109,15 @@ const char *sim_daemon_path(void)
     return path;
 }
 
-struct xlmig_vbd *sim_open_wait(const char *socket, int timeout_ms,
-                                char *err, size_t errlen)
+int sim_open_wait(const char *socket, int timeout_ms, struct xlmig_vbd **out,
+                  struct xlmig_error *err)
 {
     struct timespec pause = { 0, 20 * 1000 * 1000 };
 
     for (int waited = 0;; waited += 20) {
-        struct xlmig_vbd *v = xlmig_vbd_sim_open(socket, err, errlen);
-        if (v || waited >= timeout_ms)
-            return v;
+        int rc = xlmig_vbd_sim_open(socket, out, err);
+        if (rc == 0 || waited >= timeout_ms)
+            return rc;
         nanosleep(&pause, NULL);
     }
 }

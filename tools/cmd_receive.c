@@ -1,12 +1,12 @@
 /*
- * xlmig receive: the destination of `xlmig send`.  Creates the target
- * images per its own policy, starts a simulated VBD (paused guest) on each,
- * and after GO runs the guest while post-copy completes the disks.
+ * xlmig receive: the destination of `xlmig send`.  The library creates the
+ * target images per this side's policy; the hooks start a simulated VBD
+ * (a paused guest) on each, load the guest's state, and after GO run the
+ * guest while post-copy completes the disks.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +16,18 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "receiver.h"
-#include "sim/sim_client.h"
 #include "transport.h"
 
-struct recv_ctx {
-    struct xlmig_janitor janitor;
-    const char *run_dir;
-    const char *daemon;
-    const char *daemon_args;
-    pid_t pids[XLMIG_RECV_MAX_DISKS];
-    struct xlmig_vbd *vbds[XLMIG_RECV_MAX_DISKS];
+struct recv_args {
+    struct xlmig_dest_opts o;
+    const char *maps[XLMIG_MAX_DISKS];
+    unsigned nmaps;
+    const char *run_dir, *daemon, *daemon_args, *port_file, *source;
+    int accept_s, nice_level;
+    bool json, quiet;
+    /* the destination VBDs, started by hook_targets */
+    pid_t pids[XLMIG_MAX_DISKS];
+    struct xlmig_vbd *vbds[XLMIG_MAX_DISKS];
     unsigned n;
 };
 
@@ -49,130 +50,29 @@ static void usage(FILE *f)
 "  --quiet               no human progress on stderr\n");
 }
 
-/* Starts `xlmig-vbdsim serve --dest` on each target: the paused guest. */
-static int start_vbds(void *opaque, struct xlmig_receiver *r)
+static int parse_opt(struct recv_args *a, int c)
 {
-    struct recv_ctx *c = opaque;
-
-    for (unsigned i = 0; i < r->ndisks; i++) {
-        struct xlmig_recv_disk *d = &r->disks[i];
-        char sock[4200], log[4200], cmd[12000], err[XLMIG_ERRLEN];
-        const char *dir = c->run_dir;
-        pid_t pid;
-
-        if (!dir) {
-            /* Next to the target. */
-            static char buf[4096];
-            snprintf(buf, sizeof(buf), "%s", d->path);
-            char *slash = strrchr(buf, '/');
-            if (slash)
-                *slash = '\0';
-            dir = slash ? buf : ".";
-        }
-        snprintf(sock, sizeof(sock), "%s/%s.sock", dir, d->name);
-        snprintf(log, sizeof(log), "%s/%s.vbd.log", dir, d->name);
-        unlink(sock);
-        snprintf(cmd, sizeof(cmd), "exec '%s' serve --dest --image '%s' "
-                 "--socket '%s' %s", c->daemon, d->path, sock,
-                 c->daemon_args ? c->daemon_args : "");
-        pid = fork();
-        if (pid < 0)
-            return -1;
-        if (pid == 0) {
-            /* Detached: the guest outlives this receiver. */
-            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            setsid();
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-            int nul = open("/dev/null", O_RDONLY);
-            if (nul >= 0)
-                dup2(nul, 0);
-            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-            _exit(127);
-        }
-        c->pids[c->n] = pid;
-        xlmig_janitor_add_pid(&c->janitor, pid);
-        xlmig_janitor_add_file(&c->janitor, sock);
-        c->vbds[c->n] = sim_open_wait(sock, 10000, err, sizeof(err));
-        if (!c->vbds[c->n]) {
-            snprintf(r->err, sizeof(r->err), "disk %s: destination VBD did "
-                     "not start (%s; see %s)", d->name, err, log);
-            c->n++;
-            return -1;
-        }
-        xlmig_receiver_attach_vbd(r, i, c->vbds[c->n]);
-        c->n++;
-        fprintf(stderr, "xlmig: disk %s -> %s (VBD %s, pid %d)\n", d->name,
-                d->path, sock, (int)pid);
-    }
-    return 0;
-}
-
-static int load_state(void *opaque, struct xlmig_receiver *r,
-                      const void *blob, size_t len)
-{
-    struct recv_ctx *c = opaque;
-
-    for (unsigned i = 0; i < c->n; i++) {
-        const void *st;
-        size_t sl;
-
-        if (sim_unpack_state(blob, len, i, &st, &sl) < 0) {
-            snprintf(r->err, sizeof(r->err), "guest state for disk %u "
-                     "missing or malformed", i);
-            return -1;
-        }
-        if (xlmig_sim_guest_load(c->vbds[i], st, sl) < 0) {
-            snprintf(r->err, sizeof(r->err), "loading the guest state of %s: "
-                     "%s", r->disks[i].name, c->vbds[i]->err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void stop_vbds(struct recv_ctx *c);
-
-/*
- * After GO.  If the guest cannot start here, destroy our copy before the
- * REPORT tells the source to resume: never two running copies.
- */
-static int unpause(void *opaque, struct xlmig_receiver *r)
-{
-    struct recv_ctx *c = opaque;
-    uint64_t t0 = xlmig_now_ns();
-
-    for (unsigned i = 0; i < c->n; i++)
-        if (xlmig_sim_guest_unpause(c->vbds[i]) < 0) {
-            snprintf(r->err, sizeof(r->err), "starting the guest of %s: %s",
-                     r->disks[i].name, c->vbds[i]->err);
-            stop_vbds(c);
-            return -EIO;
-        }
-    /* The guest runs here now: its disks must survive us. */
-    xlmig_janitor_keep(&c->janitor);
-    fprintf(stderr, "xlmig: [timing] GO to guest running %.1f ms, unpause %.1f ms\n",
-            (double)(xlmig_now_ns() - r->st.t_go) / 1e6,
-            (double)(xlmig_now_ns() - t0) / 1e6);
-    return 0;
-}
-
-/* Before GO: the destination VBDs go away with the targets. */
-static void stop_vbds(struct recv_ctx *c)
-{
-    for (unsigned i = 0; i < c->n; i++) {
-        if (c->vbds[i])
-            xlmig_sim_shutdown(c->vbds[i]);
-        if (c->pids[i] > 0) {
-            kill(c->pids[i], SIGTERM);
-            waitpid(c->pids[i], NULL, 0);
-        }
+    switch (c) {
+    case 't': a->o.target_dir = optarg; return 0;
+    case 'm':
+        if (a->nmaps == XLMIG_MAX_DISKS)
+            return cli_error("too many --map");
+        a->maps[a->nmaps++] = optarg;
+        return 0;
+    case 'a': a->o.allow_existing = true; return 0;
+    case 'r': a->run_dir = optarg; return 0;
+    case 'V': a->daemon_args = optarg; return 0;
+    case 'P': a->port_file = optarg; return 0;
+    case 'T': a->accept_s = atoi(optarg); return 0;
+    case 'j': a->json = true; return 0;
+    case 'N': a->nice_level = atoi(optarg); return 0;
+    case 'q': a->quiet = true; return 0;
+    default: return 2;
     }
 }
 
-int cmd_receive(int argc, char **argv)
+/* 0, 1 (error printed), 2 (usage), or -1 for --help. */
+static int parse_args(int argc, char **argv, struct recv_args *a)
 {
     static const struct option opts[] = {
         { "target-dir", required_argument, NULL, 't' },
@@ -188,116 +88,279 @@ int cmd_receive(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct xlmig_target_policy policy;
-    struct recv_ctx ctx = { .daemon = sim_daemon_path() };
-    struct xlmig_receiver_hooks hooks = { .opaque = &ctx,
-                                          .targets_ready = start_vbds,
-                                          .guest_state = load_state,
-                                          .start_guest = unpause };
-    struct xlmig_progress prog;
-    struct xlmig_endpoint ep;
-    struct xlmig_receiver r;
-    const char *port_file = NULL;
-    char err[XLMIG_ERRLEN];
-    bool json = false, quiet = false;
-    int c, rfd, wfd, status = 1, accept_s = 600, nice_level = 10;
-    pid_t child;
+    int c, rc;
 
-    memset(&policy, 0, sizeof(policy));
+    xlmig_dest_opts_init(&a->o);
+    a->o.janitor = true;
+    a->accept_s = 600;
+    a->nice_level = 10;
+    a->daemon = sim_daemon_path();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            policy.target_dir = optarg;
-            break;
-        case 'm':
-            if (xlmig_target_add_map(&policy, optarg, err) < 0)
-                return cli_error("%s", err);
-            break;
-        case 'a':
-            policy.allow_existing = true;
-            break;
-        case 'r':
-            ctx.run_dir = optarg;
-            break;
-        case 'V':
-            ctx.daemon_args = optarg;
-            break;
-        case 'P':
-            port_file = optarg;
-            break;
-        case 'T':
-            accept_s = atoi(optarg);
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'N':
-            nice_level = atoi(optarg);
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        if (c == 'h')
+            return -1;
+        if ((rc = parse_opt(a, c)) != 0) {
+            if (rc == 2)
+                usage(stderr);
+            return rc;
         }
     }
     if (optind != argc - 1) {
         usage(stderr);
         return 2;
     }
-    if (xlmig_endpoint_parse(argv[optind], &ep, err) < 0)
-        return cli_error("%s", err);
-    if (ep.kind == XLMIG_EP_TCP || ep.kind == XLMIG_EP_CMD)
-        return cli_error("the receiver listens or uses given fds");
-    if (policy.target_dir && mkdir(policy.target_dir, 0700) < 0 &&
-        errno != EEXIST)
-        return cli_error("%s: %s", policy.target_dir, strerror(errno));
+    a->source = argv[optind];
+    return 0;
+}
 
-    cli_lower_priority(nice_level);
-    xlmig_progress_init(&prog, "destination", quiet ? NULL : stderr,
-                        json ? stdout : NULL);
-    /* Before any thread: if we are killed before GO, it undoes our work. */
-    if (xlmig_janitor_start(&ctx.janitor) < 0)
-        return cli_error("cannot start the cleanup process");
-    if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, accept_s * 1000,
-                            port_file, err) < 0) {
-        xlmig_janitor_undo(&ctx.janitor);
-        return cli_error("%s", err);
-    }
-    if (xlmig_receiver_init(&r, &policy, &hooks, &prog, rfd, wfd) == 0)
-        r.janitor = &ctx.janitor;
-    if (r.failed || xlmig_receiver_negotiate(&r) < 0 ||
-        xlmig_receiver_receive(&r) < 0 || xlmig_receiver_handoff(&r) < 0) {
-        if (ctx.janitor.fd >= 0) {
-            /* The guest never started here: the source keeps it. */
-            stop_vbds(&ctx);
-            r.got_go = false;
-            xlmig_receiver_abort(&r, r.err);
-            xlmig_janitor_undo(&ctx.janitor);
-            fprintf(stderr, "xlmig: receive failed, nothing kept here: %s\n",
-                    r.err);
-        } else {
-            fprintf(stderr, "xlmig: failed after the guest started here: "
-                    "%s\n", r.err);
+/* ---- hooks: the simulated VBDs stand in for the new domain ---- */
+
+/* The destination VBDs go away with the targets (before GO). */
+static void stop_vbds(struct recv_args *a)
+{
+    for (unsigned i = 0; i < a->n; i++) {
+        if (a->vbds[i])
+            xlmig_sim_shutdown(a->vbds[i]);
+        if (a->pids[i] > 0) {
+            kill(a->pids[i], SIGTERM);
+            waitpid(a->pids[i], NULL, 0);
+            a->pids[i] = -1;
         }
+    }
+}
+
+static pid_t spawn_vbd(const char *cmd, const char *log)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        /* Detached: the guest outlives this receiver. */
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int nul = open("/dev/null", O_RDONLY);
+
+        setsid();
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Starts `xlmig-vbdsim serve --dest` on target i: the paused guest. */
+static int start_vbd(struct recv_args *a, struct xlmig_dest *d, unsigned i)
+{
+    const char *path = xlmig_dest_disk_path(d, i);
+    const char *name = xlmig_dest_disk_name(d, i);
+    char dir[4096], sock[4200], log[4200], cmd[12000];
+    struct xlmig_error e;
+    int rc;
+
+    snprintf(dir, sizeof(dir), "%s", a->run_dir ? a->run_dir : path);
+    if (!a->run_dir) {                          /* next to the target */
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            strcpy(dir, ".");
+    }
+    snprintf(sock, sizeof(sock), "%s/%s.sock", dir, name);
+    snprintf(log, sizeof(log), "%s/%s.vbd.log", dir, name);
+    unlink(sock);
+    snprintf(cmd, sizeof(cmd), "exec '%s' serve --dest --image '%s' "
+             "--socket '%s' %s", a->daemon, path, sock,
+             a->daemon_args ? a->daemon_args : "");
+    a->pids[i] = spawn_vbd(cmd, log);
+    if (a->pids[i] < 0)
+        return xlmig_dest_set_error(d, errno, "fork: %s", strerror(errno));
+    a->n = i + 1;
+    if ((rc = xlmig_dest_janitor_add_pid(d, a->pids[i])) < 0 ||
+        (rc = xlmig_dest_janitor_add_file(d, sock)) < 0)
+        return rc;
+    if ((rc = sim_open_wait(sock, 10000, &a->vbds[i], &e)) < 0)
+        return xlmig_dest_set_error(d, -rc, "disk %s: destination VBD did "
+                                    "not start (%s; see %s)", name, e.msg,
+                                    log);
+    xlmig_dest_attach_vbd(d, i, a->vbds[i]);
+    fprintf(stderr, "xlmig: disk %s -> %s (VBD %s, pid %d)\n", name, path,
+            sock, (int)a->pids[i]);
+    return 0;
+}
+
+static int hook_targets(void *opaque, struct xlmig_dest *d)
+{
+    struct recv_args *a = opaque;
+    int rc;
+
+    for (unsigned i = 0; i < xlmig_dest_disk_count(d); i++)
+        if ((rc = start_vbd(a, d, i)) < 0)
+            return rc;
+    return 0;
+}
+
+static int hook_state(void *opaque, struct xlmig_dest *d, const void *blob,
+                      size_t len)
+{
+    struct recv_args *a = opaque;
+
+    for (unsigned i = 0; i < a->n; i++) {
+        const void *st;
+        size_t sl;
+        int rc;
+
+        if (sim_unpack_state(blob, len, i, &st, &sl) < 0)
+            return xlmig_dest_set_error(d, EPROTO, "guest state for disk "
+                                        "%u missing or malformed", i);
+        if ((rc = xlmig_sim_guest_load(a->vbds[i], st, sl)) < 0)
+            return xlmig_dest_set_error(d, -rc, "loading the guest state "
+                                        "of %s: %s",
+                                        xlmig_dest_disk_name(d, i),
+                                        xlmig_vbd_error(a->vbds[i]));
+    }
+    return 0;
+}
+
+/* After GO.  A guest that cannot start here is destroyed before the
+ * REPORT tells the source to resume: never two running copies. */
+static int hook_start(void *opaque, struct xlmig_dest *d)
+{
+    struct recv_args *a = opaque;
+
+    for (unsigned i = 0; i < a->n; i++) {
+        int rc = xlmig_sim_guest_unpause(a->vbds[i]);
+
+        if (rc < 0) {
+            xlmig_dest_set_error(d, -rc, "starting the guest of %s: %s",
+                                 xlmig_dest_disk_name(d, i),
+                                 xlmig_vbd_error(a->vbds[i]));
+            stop_vbds(a);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void hook_rollback(void *opaque, struct xlmig_dest *d)
+{
+    (void)d;
+    stop_vbds(opaque);
+}
+
+/* ---- the command ---- */
+
+static int verdict(struct xlmig_dest *d, int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "xlmig: receive %s, nothing kept here: %s\n",
+                cli_signal_seen() ? "cancelled" : "failed",
+                xlmig_dest_error(d));
+        return 1;
+    }
+    fprintf(stderr, "xlmig: the guest runs here but %s\n",
+            xlmig_dest_error(d));
+    return 3;
+}
+
+static int run(struct recv_args *a, int rfd, int wfd, struct xlmig_dest *d)
+{
+    struct xlmig_dest_report rep;
+    int rc = xlmig_dest_set_channel(d, rfd, wfd);
+
+    rc = rc ? rc : xlmig_dest_run(d);
+    rc = verdict(d, rc);
+    if (a->json) {
+        char line[4096];
+        xlmig_dest_report_json(d, line, sizeof(line));
+        printf("%s\n", line);
+        fflush(stdout);
+    } else {
+        xlmig_dest_get_report(d, &rep);
+        cli_print_dest_report(stderr, d, &rep);
+    }
+    return rc;
+}
+
+static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
+{
+    struct xlmig_dest_hooks h = {
+        .opaque = a, .targets_ready = hook_targets, .guest_state = hook_state,
+        .start_guest = hook_start, .rollback = hook_rollback,
+    };
+    struct cli_out out;
+    struct xlmig_dest *d;
+    struct xlmig_error e;
+    int rfd, wfd, status = 1;
+    pid_t child;
+
+    cli_out_init(&out, a->json, a->quiet);
+    /* Before any thread: the janitor undoes our work if we are killed. */
+    if (xlmig_dest_new(&a->o, &h, &d, &e) < 0)
+        return cli_error("%s", e.msg);
+    xlmig_dest_set_observer(d, cli_on_event, cli_on_log, &out);
+    for (unsigned i = 0; i < a->nmaps; i++) {
+        const char *eq = strchr(a->maps[i], '=');
+        char name[XLMIG_MAX_NAME + 1];
+
+        if (!eq || eq == a->maps[i] || eq - a->maps[i] > XLMIG_MAX_NAME) {
+            cli_error("bad --map '%s': expected NAME=PATH", a->maps[i]);
+            goto out;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - a->maps[i]),
+                 a->maps[i]);
+        if (xlmig_dest_map(d, name, eq + 1) < 0) {
+            cli_error("%s", xlmig_dest_error(d));
+            goto out;
+        }
+    }
+    cli_signals_dest(d);
+    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, a->accept_s * 1000,
+                            a->port_file, &e) < 0) {
+        cli_error("%s", e.msg);
         goto out;
     }
-    if (xlmig_receiver_pull(&r) < 0) {
-        fprintf(stderr, "xlmig: %s\n", r.err);
-        status = 3;
-        goto out;
-    }
-    status = 0;
-out:
-    xlmig_receiver_report(&r, json ? stdout : stderr, json);
-    xlmig_receiver_destroy(&r);
-    for (unsigned i = 0; i < ctx.n; i++)
-        xlmig_vbd_close(ctx.vbds[i]);
+    status = run(a, rfd, wfd, d);
     if (rfd > 2)
         close(rfd);
+out:
+    cli_signals_dest(NULL);
+    xlmig_dest_free(d);
+    for (unsigned i = 0; i < a->n; i++)
+        xlmig_vbd_close(a->vbds[i]);
+    return status;
+}
+
+int cmd_receive(int argc, char **argv)
+{
+    struct recv_args *a = calloc(1, sizeof(*a));
+    struct xlmig_endpoint ep;
+    struct xlmig_error e;
+    int status;
+
+    if (!a)
+        return cli_error("out of memory");
+    status = parse_args(argc, argv, a);
+    if (status) {
+        if (status < 0)
+            usage(stdout);
+        free(a);
+        return status < 0 ? 0 : status;
+    }
+    if (xlmig_endpoint_parse(a->source, &ep, &e) < 0)
+        status = cli_error("%s", e.msg);
+    else if (ep.kind == XLMIG_EP_TCP || ep.kind == XLMIG_EP_CMD)
+        status = cli_error("the receiver listens or uses given fds");
+    else if (a->o.target_dir && mkdir(a->o.target_dir, 0700) < 0 &&
+             errno != EEXIST)
+        status = cli_error("%s: %s", a->o.target_dir, strerror(errno));
+    if (!status) {
+        cli_lower_priority(a->nice_level);
+        status = receive(a, &ep);
+    }
+    free(a);
     return status;
 }

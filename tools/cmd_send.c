@@ -1,29 +1,37 @@
 /*
- * xlmig send: migrate the disks of a simulated guest (and the guest) to an
- * `xlmig receive`.  The same engine phases as `xlmig migrate
- * --with-storage`, with the simulated VBD standing in for blkback and the
- * simulated guest's state standing in for libxl's memory stream.
+ * xlmig send: migrate the disks of simulated guests (and the guests) to an
+ * `xlmig receive`.  The library runs the same state machine as for
+ * `xlmig migrate --with-storage`; the hooks here stand in for libxl: the
+ * simulated guest's state travels on the data channel as its memory would
+ * in libxl's stream.
  */
+#include <errno.h>
 #include <getopt.h>
-#include <sys/resource.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "sender.h"
-#include "sim/sim_client.h"
 #include "transport.h"
 
-struct send_disk_arg {
+struct send_disk {
     char socket[4096];
     char name[XLMIG_MAX_NAME + 1];
     struct xlmig_vbd *vbd;
     bool suspended;
+};
+
+struct send_args {
+    struct xlmig_source_opts o;
+    struct send_disk disks[XLMIG_MAX_DISKS];
+    unsigned ndisks;
+    bool json, quiet, keep_source;
+    int nice_level;
+    double memory_s;
+    const char *dest;
 };
 
 static void usage(FILE *f)
@@ -48,7 +56,7 @@ static void usage(FILE *f)
 "  --quiet              no human progress on stderr\n");
 }
 
-static int parse_vbd(const char *spec, struct send_disk_arg *d, unsigned idx)
+static int parse_vbd(const char *spec, struct send_disk *d, unsigned idx)
 {
     const char *comma;
     size_t n;
@@ -72,71 +80,45 @@ static int parse_vbd(const char *spec, struct send_disk_arg *d, unsigned idx)
     return 0;
 }
 
-/* Before GO: the guest continues on the source, nothing is lost. */
-static void rollback(struct xlmig_sender *s, struct send_disk_arg *disks,
-                     unsigned n, const char *why)
+static int parse_opt(struct send_args *a, int c)
 {
-    xlmig_sender_abort(s, why);
-    for (unsigned i = 0; i < n; i++)
-        if (disks[i].suspended && xlmig_sim_guest_resume(disks[i].vbd) == 0)
-            disks[i].suspended = false;
-    fprintf(stderr, "xlmig: migration failed, guest resumed on the source: "
-            "%s\n", why);
-}
-
-/*
- * With Xen, libxl's memory pre-copy runs here (a minute under emulation)
- * while the disk engine keeps up with the guest's writes.  --memory-seconds
- * reproduces that interval for simulated guests.
- */
-static int keep_up(struct xlmig_sender *s, double seconds)
-{
-    struct timespec t;
-
-    if (seconds <= 0)
+    switch (c) {
+    case 'v':
+        if (a->ndisks == XLMIG_MAX_DISKS)
+            return cli_error("too many --vbd");
+        if (parse_vbd(optarg, &a->disks[a->ndisks], a->ndisks))
+            return 1;
+        a->ndisks++;
         return 0;
-    if (xlmig_sender_keepup_start(s) < 0)
-        return -1;
-    t.tv_sec = (time_t)seconds;
-    t.tv_nsec = (long)((seconds - (double)t.tv_sec) * 1e9);
-    nanosleep(&t, NULL);
-    return s->failed ? -1 : 0;
+    case 'b':
+        return xlmig_parse_rate(optarg, &a->o.bandwidth_Bps)
+                   ? cli_error("bad --bandwidth '%s'", optarg) : 0;
+    case 'd': a->o.max_downtime_ms = atof(optarg); return 0;
+    case 'n': a->o.postcopy = false; return 0;
+    case 'B': a->o.block_size = (uint32_t)strtoul(optarg, NULL, 0); return 0;
+    case 'w': a->o.workers = (unsigned)atoi(optarg); return 0;
+    case 'p': a->o.max_passes = (unsigned)atoi(optarg); return 0;
+    case 'M': a->memory_s = atof(optarg); return 0;
+    case 'c':
+        if (!strcmp(optarg, "auto"))
+            a->o.compress = XLMIG_COMPRESS_AUTO;
+        else if (!strcmp(optarg, "always"))
+            a->o.compress = XLMIG_COMPRESS_ALWAYS;
+        else if (!strcmp(optarg, "never"))
+            a->o.compress = XLMIG_COMPRESS_NEVER;
+        else
+            return cli_error("bad --compress '%s'", optarg);
+        return 0;
+    case 'j': a->json = true; return 0;
+    case 'N': a->nice_level = atoi(optarg); return 0;
+    case 'K': a->keep_source = true; return 0;
+    case 'q': a->quiet = true; return 0;
+    default: return 2;
+    }
 }
 
-static int suspend_and_send_state(struct xlmig_sender *s,
-                                  struct send_disk_arg *disks, unsigned n)
-{
-    void *blobs[XLMIG_MAX_DISKS] = { NULL }, *packed = NULL;
-    size_t lens[XLMIG_MAX_DISKS] = { 0 }, plen;
-    int rc = -1;
-
-    /* The guest stops being served from here on: downtime starts. */
-    s->st.t_suspended = xlmig_now_ns();
-    for (unsigned i = 0; i < n; i++) {
-        if (xlmig_sim_guest_suspend(disks[i].vbd, &blobs[i], &lens[i]) < 0) {
-            snprintf(s->err, sizeof(s->err), "suspending the guest of %s: %s",
-                     disks[i].name, disks[i].vbd->err);
-            s->failed = true;
-            goto out;
-        }
-        disks[i].suspended = true;
-    }
-    fprintf(stderr, "xlmig: [timing] suspend %.1f ms\n",
-            (double)(xlmig_now_ns() - s->st.t_suspended) / 1e6);
-    if (sim_pack_states(blobs, lens, n, &packed, &plen) < 0) {
-        snprintf(s->err, sizeof(s->err), "out of memory");
-        s->failed = true;
-        goto out;
-    }
-    rc = xlmig_sender_send_state(s, packed, plen);
-out:
-    for (unsigned i = 0; i < n; i++)
-        free(blobs[i]);
-    free(packed);
-    return rc;
-}
-
-int cmd_send(int argc, char **argv)
+/* 0, 1 (error printed), 2 (usage), or -1 for --help. */
+static int parse_args(int argc, char **argv, struct send_args *a)
 {
     static const struct option opts[] = {
         { "vbd", required_argument, NULL, 'v' },
@@ -155,164 +137,231 @@ int cmd_send(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct send_disk_arg disks[XLMIG_MAX_DISKS];
-    struct xlmig_sender_opts o;
-    struct xlmig_progress prog;
-    struct xlmig_endpoint ep;
-    struct xlmig_sender s;
-    char err[XLMIG_ERRLEN];
-    bool json = false, quiet = false, keep_source = false;
-    int nice_level = 10;
-    double memory_s = 0;
-    unsigned ndisks = 0;
-    int c, rfd, wfd, status = 1;
-    pid_t child;
+    int c, rc;
 
-    xlmig_sender_opts_default(&o);
-    memset(disks, 0, sizeof(disks));
+    memset(a, 0, sizeof(*a));
+    xlmig_source_opts_init(&a->o);
+    a->nice_level = 10;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'v':
-            if (ndisks == XLMIG_MAX_DISKS)
-                return cli_error("too many --vbd");
-            if (parse_vbd(optarg, &disks[ndisks], ndisks))
-                return 1;
-            ndisks++;
-            break;
-        case 'b':
-            if (xlmig_parse_rate(optarg, &o.bandwidth_Bps))
-                return cli_error("bad --bandwidth '%s'", optarg);
-            break;
-        case 'd':
-            o.max_downtime_ms = atof(optarg);
-            break;
-        case 'n':
-            o.postcopy = false;
-            break;
-        case 'B':
-            o.block_size = (uint32_t)strtoul(optarg, NULL, 0);
-            break;
-        case 'w':
-            o.workers = (unsigned)atoi(optarg);
-            break;
-        case 'p':
-            o.max_passes = (unsigned)atoi(optarg);
-            break;
-        case 'M':
-            memory_s = atof(optarg);
-            break;
-        case 'c':
-            if (!strcmp(optarg, "auto"))
-                o.compress = XLMIG_COMPRESS_AUTO;
-            else if (!strcmp(optarg, "always"))
-                o.compress = XLMIG_COMPRESS_ALWAYS;
-            else if (!strcmp(optarg, "never"))
-                o.compress = XLMIG_COMPRESS_NEVER;
-            else
-                return cli_error("bad --compress '%s'", optarg);
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'N':
-            nice_level = atoi(optarg);
-            break;
-        case 'K':
-            keep_source = true;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        if (c == 'h')
+            return -1;
+        if ((rc = parse_opt(a, c)) != 0) {
+            if (rc == 2)
+                usage(stderr);
+            return rc;
         }
     }
-    if (optind != argc - 1 || !ndisks) {
+    if (optind != argc - 1 || !a->ndisks) {
         usage(stderr);
         return 2;
     }
-    if (xlmig_endpoint_parse(argv[optind], &ep, err) < 0)
-        return cli_error("%s", err);
-    if (ep.kind == XLMIG_EP_LISTEN)
-        return cli_error("the sender connects; tcp-listen is for receive");
+    a->dest = argv[optind];
+    return 0;
+}
 
-    cli_lower_priority(nice_level);
-    for (unsigned i = 0; i < ndisks; i++) {
-        disks[i].vbd = xlmig_vbd_sim_open(disks[i].socket, err, sizeof(err));
-        if (!disks[i].vbd)
-            return cli_error("%s: %s", disks[i].socket, err);
-    }
-    xlmig_progress_init(&prog, "source", quiet ? NULL : stderr,
-                        json ? stdout : NULL);
-    o.progress = &prog;
-    if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, 0, NULL, err) < 0) {
-        cli_error("%s", err);
-        goto close_vbds;
-    }
+/* ---- hooks: the simulated guests stand in for libxl's domain ---- */
 
-    if (xlmig_sender_init(&s, &o, rfd, wfd) < 0)
-        goto failed;
-    for (unsigned i = 0; i < ndisks; i++)
-        if (xlmig_sender_add_disk(&s, disks[i].name, disks[i].vbd) < 0)
-            goto failed;
-    if (xlmig_sender_negotiate(&s) < 0 || xlmig_sender_push(&s) < 0 ||
-        keep_up(&s, memory_s) < 0 ||
-        suspend_and_send_state(&s, disks, ndisks) < 0 ||
-        xlmig_sender_stopcopy(&s) < 0)
-        goto failed;
-    /* Past this, the source guest is never resumed behind our back. */
-    for (unsigned i = 0; i < ndisks; i++)
-        if (xlmig_sim_guest_handoff(disks[i].vbd) < 0) {
-            snprintf(s.err, sizeof(s.err), "committing the hand-off of %s: "
-                     "%s", disks[i].name, disks[i].vbd->err);
-            s.failed = true;
-            goto failed;
+/*
+ * With Xen, libxl's memory pre-copy runs here (a minute under emulation)
+ * while the disk engine keeps up with the guest's writes; --memory-seconds
+ * reproduces that interval.  Then the guests stop and their state goes.
+ */
+static int hook_suspend(void *opaque, struct xlmig_source *s)
+{
+    struct send_args *a = opaque;
+    void *blobs[XLMIG_MAX_DISKS] = { NULL }, *packed = NULL;
+    size_t lens[XLMIG_MAX_DISKS] = { 0 }, plen;
+    struct timespec tick = { 0, 50 * 1000 * 1000 };
+    int rc = 0;
+
+    for (double t = 0; t < a->memory_s && !xlmig_source_failed(s); t += 0.05)
+        nanosleep(&tick, NULL);
+    if (xlmig_source_failed(s))
+        return -ECANCELED;
+    xlmig_source_mark_suspended(s);
+    for (unsigned i = 0; i < a->ndisks && !rc; i++) {
+        struct send_disk *d = &a->disks[i];
+
+        rc = xlmig_sim_guest_suspend(d->vbd, &blobs[i], &lens[i]);
+        if (rc < 0)
+            rc = xlmig_source_set_error(s, -rc, "suspending the guest of "
+                                        "%s: %s", d->name,
+                                        xlmig_vbd_error(d->vbd));
+        else
+            d->suspended = true;
+    }
+    if (!rc && sim_pack_states(blobs, lens, a->ndisks, &packed, &plen) < 0)
+        rc = xlmig_source_set_error(s, ENOMEM, "out of memory");
+    if (!rc)
+        rc = xlmig_source_send_state(s, packed, plen);
+    for (unsigned i = 0; i < a->ndisks; i++)
+        free(blobs[i]);
+    free(packed);
+    return rc;
+}
+
+/* Past this, the source guests are never resumed behind our back. */
+static int hook_handoff(void *opaque, struct xlmig_source *s)
+{
+    struct send_args *a = opaque;
+
+    for (unsigned i = 0; i < a->ndisks; i++) {
+        struct send_disk *d = &a->disks[i];
+        int rc = xlmig_sim_guest_handoff(d->vbd);
+
+        if (rc < 0)
+            return xlmig_source_set_error(s, -rc, "committing the hand-off "
+                                          "of %s: %s", d->name,
+                                          xlmig_vbd_error(d->vbd));
+    }
+    return xlmig_source_handoff_default(s);
+}
+
+static int hook_resume(void *opaque, struct xlmig_source *s)
+{
+    struct send_args *a = opaque;
+    int rc = 0;
+
+    (void)s;
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (a->disks[i].suspended) {
+            if (xlmig_sim_guest_resume(a->disks[i].vbd) == 0)
+                a->disks[i].suspended = false;
+            else
+                rc = -EIO;
         }
-    if (xlmig_sender_handoff(&s) < 0)
-        goto failed;
-    /* The destination runs the guest: the source copy is destroyed, as xl
-     * destroys the source domain; its image stays for post-copy. */
-    for (unsigned i = 0; i < ndisks; i++) {
-        if (!keep_source)
-            xlmig_sim_shutdown(disks[i].vbd);
-        disks[i].suspended = false;
-    }
-    /* GO was sent and the destination runs the guest. */
-    if (xlmig_sender_pull(&s) < 0) {
-        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
-                "on the destination; blocks it has not received exist only "
-                "in the source image: keep it.\n", s.err);
-        status = 3;
-    } else {
-        status = 0;
-    }
-    xlmig_sender_report(&s, json ? stdout : stderr, json);
-    goto done;
+    return rc;
+}
 
-failed:
-    if (s.st.t_go) {
-        fprintf(stderr, "xlmig: failed after GO: %s\nxlmig: the destination "
-                "may be running the guest; check both sides before resuming "
-                "either.\n", s.err);
-        status = 3;
-    } else {
-        rollback(&s, disks, ndisks, s.err);
+/* The destination runs the guest: the source copy is destroyed, as xl
+ * destroys the source domain; its image stays for post-copy. */
+static void hook_after_go(void *opaque, struct xlmig_source *s)
+{
+    struct send_args *a = opaque;
+
+    (void)s;
+    for (unsigned i = 0; i < a->ndisks; i++) {
+        if (!a->keep_source)
+            xlmig_sim_shutdown(a->disks[i].vbd);
+        a->disks[i].suspended = false;
     }
-    xlmig_sender_report(&s, json ? stdout : stderr, json);
-done:
-    xlmig_sender_destroy(&s);
+}
+
+/* ---- the command ---- */
+
+static int open_vbds(struct send_args *a)
+{
+    struct xlmig_error e;
+
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (xlmig_vbd_sim_open(a->disks[i].socket, &a->disks[i].vbd, &e) < 0)
+            return cli_error("%s: %s", a->disks[i].socket, e.msg);
+    return 0;
+}
+
+/* What happened, in one line, for whoever watches the terminal. */
+static int verdict(struct xlmig_source *s, int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "xlmig: migration %s, guest resumed on the source: "
+                "%s\n", cli_signal_seen() ? "cancelled" : "failed",
+                xlmig_source_error(s));
+        return 1;
+    }
+    if (rc == XLMIG_RESULT_POSTCOPY_FAILED)
+        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
+                "on the destination; %llu block(s) it has not received exist "
+                "only in the source image: keep it.\n",
+                xlmig_source_error(s),
+                (unsigned long long)xlmig_source_stale_blocks(s));
+    else
+        fprintf(stderr, "xlmig: failed during the hand-off: %s\nxlmig: the "
+                "destination may be running the guest; check both sides "
+                "before resuming either.\n", xlmig_source_error(s));
+    return 3;
+}
+
+static int run(struct send_args *a, int rfd, int wfd)
+{
+    struct cli_out out;
+    struct xlmig_source_hooks h = {
+        .opaque = a, .suspend = hook_suspend, .handoff = hook_handoff,
+        .resume = hook_resume, .after_go = hook_after_go,
+    };
+    struct xlmig_source_report rep;
+    struct xlmig_source *s;
+    struct xlmig_error e;
+    int rc;
+
+    cli_out_init(&out, a->json, a->quiet);
+    if (xlmig_source_new(&a->o, &h, &s, &e) < 0)
+        return cli_error("%s", e.msg);
+    xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
+    rc = xlmig_source_set_channel(s, rfd, wfd);
+    for (unsigned i = 0; i < a->ndisks && !rc; i++)
+        rc = xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd);
+    cli_signals_source(s);
+    rc = rc ? rc : xlmig_source_run(s);
+    rc = verdict(s, rc);
+    if (a->json) {
+        char line[4096];
+        xlmig_source_report_json(s, line, sizeof(line));
+        printf("%s\n", line);
+        fflush(stdout);
+    } else {
+        xlmig_source_get_report(s, &rep);
+        cli_print_source_report(stderr, &rep);
+    }
+    cli_signals_source(NULL);
+    xlmig_source_free(s);
+    return rc;
+}
+
+int cmd_send(int argc, char **argv)
+{
+    struct send_args *a = calloc(1, sizeof(*a));
+    struct xlmig_endpoint ep;
+    struct xlmig_error e;
+    int rfd, wfd, status;
+    pid_t child;
+
+    if (!a)
+        return cli_error("out of memory");
+    status = parse_args(argc, argv, a);
+    if (status) {
+        if (status < 0)
+            usage(stdout);
+        free(a);
+        return status < 0 ? 0 : status;
+    }
+    status = 1;
+    if (xlmig_endpoint_parse(a->dest, &ep, &e) < 0) {
+        cli_error("%s", e.msg);
+        goto out;
+    }
+    if (ep.kind == XLMIG_EP_LISTEN) {
+        cli_error("the sender connects; tcp-listen is for receive");
+        goto out;
+    }
+    cli_lower_priority(a->nice_level);
+    if (open_vbds(a))
+        goto out;
+    if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
+        cli_error("%s", e.msg);
+        goto out;
+    }
+    status = run(a, rfd, wfd);
     if (rfd > 2)
         close(rfd);
     if (wfd > 2 && wfd != rfd)
         close(wfd);
     if (child > 0)
         waitpid(child, NULL, 0);
-close_vbds:
-    for (unsigned i = 0; i < ndisks; i++)
-        xlmig_vbd_close(disks[i].vbd);
+out:
+    for (unsigned i = 0; i < a->ndisks; i++)
+        xlmig_vbd_close(a->disks[i].vbd);
+    free(a);
     return status;
 }

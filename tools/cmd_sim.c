@@ -21,12 +21,13 @@ int cmd_sim(int argc, char **argv)
     }
     for (int i = 2; i < argc; i++) {
         struct xlmig_sim_report rep;
-        char err[256], text[4096];
-        struct xlmig_vbd *v = xlmig_vbd_sim_open(argv[i], err, sizeof(err));
+        char text[4096];
+        struct xlmig_error e;
+        struct xlmig_vbd *v;
         int rc;
 
-        if (!v) {
-            status = cli_error("%s: %s", argv[i], err);
+        if (xlmig_vbd_sim_open(argv[i], &v, &e) < 0) {
+            status = cli_error("%s: %s", argv[i], e.msg);
             continue;
         }
         if (!strcmp(what, "stop")) {
@@ -44,7 +45,7 @@ int cmd_sim(int argc, char **argv)
             }
         }
         if (rc)
-            status = cli_error("%s: %s", argv[i], v->err);
+            status = cli_error("%s: %s", argv[i], xlmig_vbd_error(v));
         xlmig_vbd_close(v);
     }
     return status;

@@ -332,7 +332,8 @@ static int cmd_ctl(int argc, char **argv)
     const char *sock, *cmd, *arg;
     struct xlmig_sim_report r;
     struct xlmig_vbd *v;
-    char err[256], text[2048];
+    struct xlmig_error e;
+    char text[2048];
     int rc = 0, code = 0;
 
     if (argc < 3 || argc > 4)
@@ -343,9 +344,8 @@ static int cmd_ctl(int argc, char **argv)
     if ((!strcmp(cmd, "suspend") || !strcmp(cmd, "load")) != !!arg)
         die("ctl %s: %s", cmd, arg ? "takes no argument"
                                    : "needs a file argument");
-    v = xlmig_vbd_sim_open(sock, err, sizeof(err));
-    if (!v)
-        die("%s", err);
+    if (xlmig_vbd_sim_open(sock, &v, &e) < 0)
+        die("%s", e.msg);
     if (!strcmp(cmd, "stats")) {
         struct xlmig_vbd_stats st;
 
@@ -398,7 +398,7 @@ static int cmd_ctl(int argc, char **argv)
         die("ctl: unknown command '%s'", cmd);
     }
     if (rc) {
-        fprintf(stderr, "xlmig-vbdsim: ctl %s: %s\n", cmd, v->err);
+        fprintf(stderr, "xlmig-vbdsim: ctl %s: %s\n", cmd, v->err.msg);
         code = 2;
     }
     v->ops->close(v);

@@ -18,7 +18,7 @@ static void decode(const struct xlmig_rec *r)
 {
     static uint8_t out[XLMIG_MAX_DATA];
     static struct xlmig_inflater inf;
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
     union {
         struct xlmig_hello h;
         struct xlmig_error_rec e;
@@ -35,50 +35,50 @@ static void decode(const struct xlmig_rec *r)
     int32_t st;
 
     switch (r->type) {
-    case XLMIG_REC_HELLO: xlmig_dec_hello(r, &u.h, err); break;
-    case XLMIG_REC_ERROR: xlmig_dec_error(r, &u.e, err); break;
-    case XLMIG_REC_DISK: xlmig_dec_disk(r, &u.d, err); break;
-    case XLMIG_REC_DISK_ACK: xlmig_dec_disk_ack(r, &u.a, err); break;
+    case XLMIG_REC_HELLO: xlmig_dec_hello(r, &u.h, &err); break;
+    case XLMIG_REC_ERROR: xlmig_dec_error(r, &u.e, &err); break;
+    case XLMIG_REC_DISK: xlmig_dec_disk(r, &u.d, &err); break;
+    case XLMIG_REC_DISK_ACK: xlmig_dec_disk_ack(r, &u.a, &err); break;
     case XLMIG_REC_DATA:
-        if (xlmig_dec_data(r, &u.data, err) == 0 &&
+        if (xlmig_dec_data(r, &u.data, &err) == 0 &&
             u.data.encoding == XLMIG_ENC_ZLIB) {
             /* As the receiver does: inflate to the declared block size. */
             size_t want = (size_t)u.data.count * 4096;
             if (want <= sizeof(out))
                 xlmig_inflate(&inf, u.data.payload, u.data.payload_len, out,
-                              want, err);
+                              want, &err);
         }
         break;
-    case XLMIG_REC_PHASE: xlmig_dec_phase(r, &u.p, err); break;
+    case XLMIG_REC_PHASE: xlmig_dec_phase(r, &u.p, &err); break;
     case XLMIG_REC_BITMAP:
     case XLMIG_REC_PULL_REQ:
-        if (xlmig_dec_extents(r, &u.l, err) == 0) {
+        if (xlmig_dec_extents(r, &u.l, &err) == 0) {
             struct xlmig_extent e;
             for (uint32_t i = 0; i < u.l.n; i++) {
                 xlmig_extent_at(&u.l, i, &e);
-                xlmig_check_extent(e.start, e.count, 1 << 20, err);
+                xlmig_check_extent(e.start, e.count, 1 << 20, &err);
             }
         }
         break;
-    case XLMIG_REC_BITMAP_END: xlmig_dec_bitmap_end(r, &u.be, err); break;
-    case XLMIG_REC_DONE: xlmig_dec_done(r, &u.done, err); break;
-    case XLMIG_REC_STATE_END: xlmig_dec_state_end(r, &u.se, err); break;
-    case XLMIG_REC_REPORT: xlmig_dec_report(r, &st, err); break;
+    case XLMIG_REC_BITMAP_END: xlmig_dec_bitmap_end(r, &u.be, &err); break;
+    case XLMIG_REC_DONE: xlmig_dec_done(r, &u.done, &err); break;
+    case XLMIG_REC_STATE_END: xlmig_dec_state_end(r, &u.se, &err); break;
+    case XLMIG_REC_REPORT: xlmig_dec_report(r, &st, &err); break;
     case XLMIG_REC_SYNC:
-    case XLMIG_REC_SYNC_ACK: xlmig_dec_u64(r, &v, err); break;
-    default: xlmig_dec_empty(r, err); break;
+    case XLMIG_REC_SYNC_ACK: xlmig_dec_u64(r, &v, &err); break;
+    default: xlmig_dec_empty(r, &err); break;
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
     size_t off = 0;
 
     while (off < size) {
         struct xlmig_rec r;
         size_t used;
-        int rc = xlmig_parse(data + off, size - off, &r, &used, err);
+        int rc = xlmig_parse(data + off, size - off, &r, &used, &err);
 
         if (rc <= 0)
             break;

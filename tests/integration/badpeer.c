@@ -20,7 +20,7 @@ static uint8_t buf[XLMIG_HDR_LEN + XLMIG_MAX_BODY];
 static void must_send(struct xlmig_conn *c, size_t n)
 {
     if (xlmig_conn_send(c, buf, n) < 0) {
-        fprintf(stderr, "badpeer: send: %s\n", c->err);
+        fprintf(stderr, "badpeer: send: %s\n", c->err.msg);
         exit(1);
     }
 }
@@ -32,7 +32,7 @@ int main(int argc, char **argv)
                             .size = 1 << 20, .allocated = 0 };
     struct xlmig_conn c;
     struct xlmig_rec r;
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
     const char *what;
     int fd;
 
@@ -41,9 +41,9 @@ int main(int argc, char **argv)
         return 2;
     }
     what = argv[2];
-    fd = xlmig_tcp_connect("127.0.0.1", argv[1], err);
+    fd = xlmig_tcp_connect("127.0.0.1", argv[1], &err);
     if (fd < 0 || xlmig_conn_init(&c, fd, fd) < 0) {
-        fprintf(stderr, "badpeer: %s\n", err);
+        fprintf(stderr, "badpeer: %s\n", err.msg);
         return 2;
     }
     c.recv_timeout_ms = 10000;
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
             status = 0;
         } else if (r.type == XLMIG_REC_ERROR) {
             struct xlmig_error_rec e;
-            if (xlmig_dec_error(&r, &e, err) == 0)
+            if (xlmig_dec_error(&r, &e, &err) == 0)
                 printf("receiver error: %s\n", e.reason);
             status = 0;
         } else if (r.type != XLMIG_REC_DISK_ACK) {

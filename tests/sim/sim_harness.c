@@ -151,11 +151,11 @@ struct daemon h_start(const char *dir, const char *name, const char *image,
     assert_true(d.pid > 0);
     track(d.pid);
     for (int i = 0; i < 400; i++) {
-        char err[256];
-        struct xlmig_vbd *v = xlmig_vbd_sim_open(d.sock, err, sizeof(err));
+        struct xlmig_error err;
+        struct xlmig_vbd *v;
         int st;
 
-        if (v) {
+        if (xlmig_vbd_sim_open(d.sock, &v, &err) == 0) {
             v->ops->close(v);
             return d;
         }
@@ -193,14 +193,13 @@ int h_wait(struct daemon *d)
 void h_stop(struct daemon *d)
 {
     struct xlmig_vbd *v;
-    char err[256];
+    struct xlmig_error err;
     int st;
 
     if (!d->pid)
         return;
-    v = xlmig_vbd_sim_open(d->sock, err, sizeof(err));
-    if (!v)
-        fail_msg("cannot reach the daemon to stop it: %s", err);
+    if (xlmig_vbd_sim_open(d->sock, &v, &err) < 0)
+        fail_msg("cannot reach the daemon to stop it: %s", err.msg);
     assert_int_equal(xlmig_sim_shutdown(v), 0);
     v->ops->close(v);
     st = h_wait(d);
@@ -211,11 +210,11 @@ void h_stop(struct daemon *d)
 
 struct xlmig_vbd *h_open(const struct daemon *d)
 {
-    char err[256];
-    struct xlmig_vbd *v = xlmig_vbd_sim_open(d->sock, err, sizeof(err));
+    struct xlmig_error err;
+    struct xlmig_vbd *v;
 
-    if (!v)
-        fail_msg("%s", err);
+    if (xlmig_vbd_sim_open(d->sock, &v, &err) < 0)
+        fail_msg("%s", err.msg);
     return v;
 }
 

@@ -117,7 +117,7 @@ static void test_compress_roundtrip(void **state)
     struct xlmig_deflater d = { .ready = false };
     struct xlmig_inflater f = { .ready = false };
     struct xlmig_sample s;
-    char err[256];
+    struct xlmig_error err;
     size_t n;
 
     (void)state;
@@ -125,13 +125,13 @@ static void test_compress_roundtrip(void **state)
         in[i] = "the quick brown fox jumps "[i % 26];
     n = xlmig_deflate(&d, in, sizeof(in), z, sizeof(z));
     assert_true(n > 0 && n < sizeof(in) / 10);
-    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out), err), 0);
+    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out), &err), 0);
     assert_memory_equal(in, out, sizeof(in));
     /* A wrong expected size is an error, not a short buffer. */
-    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out) - 1, err), -1);
+    assert_true(xlmig_inflate(&f, z, n, out, sizeof(out) - 1, &err) < 0);
     /* Garbage is an error. */
     z[2] ^= 0xff;
-    assert_int_equal(xlmig_inflate(&f, z, n, out, sizeof(out), err), -1);
+    assert_true(xlmig_inflate(&f, z, n, out, sizeof(out), &err) < 0);
     /* The sample sees text as compressible, noise as not. */
     xlmig_sample(&d, in, sizeof(in), &s);
     assert_true(s.ratio < 0.2);
@@ -179,57 +179,58 @@ static void test_linkrate(void **state)
 static void test_target_policy(void **state)
 {
     struct xlmig_target_policy p;
-    char path[4096], err[256], dir[] = "/tmp/xlmig-test-XXXXXX";
+    char path[4096], dir[] = "/tmp/xlmig-test-XXXXXX";
+    struct xlmig_error err;
     bool created, zeroed;
 
     (void)state;
     memset(&p, 0, sizeof(p));
-    assert_int_equal(xlmig_target_resolve(&p, "xvda", path, sizeof(path),
-                                          err), -1);
-    assert_non_null(strstr(err, "no target"));
+    assert_true(xlmig_target_resolve(&p, "xvda", path, sizeof(path),
+                                          &err) < 0);
+    assert_non_null(strstr(err.msg, "no target"));
     assert_non_null(mkdtemp(dir));
     p.target_dir = dir;
     assert_int_equal(xlmig_target_resolve(&p, "xvda", path, sizeof(path),
-                                          err), 0);
+                                          &err), 0);
     assert_true(strlen(path) > strlen(dir));
     assert_non_null(strstr(path, "/xvda.img"));
     /* A hostile name never becomes a path. */
-    assert_int_equal(xlmig_target_resolve(&p, "../../etc/passwd", path,
-                                          sizeof(path), err), -1);
+    assert_true(xlmig_target_resolve(&p, "../../etc/passwd", path,
+                                          sizeof(path), &err) < 0);
     /* Map entries win over the directory. */
-    assert_int_equal(xlmig_target_add_map(&p, "xvdb=/dev/vg0/lv1", err), 0);
+    assert_int_equal(xlmig_target_add_map(&p, "xvdb=/dev/vg0/lv1", &err), 0);
     assert_int_equal(xlmig_target_resolve(&p, "xvdb", path, sizeof(path),
-                                          err), 0);
+                                          &err), 0);
     assert_string_equal(path, "/dev/vg0/lv1");
-    assert_int_equal(xlmig_target_add_map(&p, "xvdc=relative", err), -1);
-    assert_int_equal(xlmig_target_add_map(&p, "=/x", err), -1);
-    assert_int_equal(xlmig_target_add_map(&p, "noequals", err), -1);
+    assert_true(xlmig_target_add_map(&p, "xvdc=relative", &err) < 0);
+    assert_true(xlmig_target_add_map(&p, "=/x", &err) < 0);
+    assert_true(xlmig_target_add_map(&p, "noequals", &err) < 0);
 
     /* Creation: sparse, zeroed; never over an existing file. */
     snprintf(path, sizeof(path), "%s/t.img", dir);
     assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, err), 0);
+                                         &zeroed, &err), 0);
     assert_true(created && zeroed);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 1 << 20);
-    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, err), -1);
+    assert_true(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
+                                         &zeroed, &err) < 0);
     assert_false(created);
-    assert_non_null(strstr(err, "exists"));
+    assert_non_null(strstr(err.msg, "exists"));
     /* Allowed, but too small for the disk. */
     p.allow_existing = true;
-    assert_int_equal(xlmig_target_create(&p, path, 2 << 20, 4096, &created,
-                                         &zeroed, err), -1);
-    assert_non_null(strstr(err, "needs"));
+    assert_true(xlmig_target_create(&p, path, 2 << 20, 4096, &created,
+                                         &zeroed, &err) < 0);
+    assert_non_null(strstr(err.msg, "needs"));
     assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, err), 0);
+                                         &zeroed, &err), 0);
     assert_false(created || zeroed);
     unlink(path);
     /* Not enough space: refused up front, nothing left behind. */
     p.allow_existing = false;
-    assert_int_equal(xlmig_target_create(&p, path, 1ull << 50, 1ull << 50,
-                                         &created, &zeroed, err), -1);
+    assert_true(xlmig_target_create(&p, path, 1ull << 50, 1ull << 50,
+                                         &created, &zeroed, &err) < 0);
     assert_false(created);
     assert_int_not_equal(access(path, F_OK), 0);
     rmdir(dir);

@@ -10,22 +10,41 @@
 
 #include "progress.h"
 
-static char *emit(struct xlmig_progress_ev *ev)
+static char *emit(struct xlmig_event *ev)
 {
-    struct xlmig_progress p;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    struct xlmig_emitter em;
+    char *buf;
+    size_t n;
 
-    xlmig_progress_init(&p, "source", NULL, f);
-    xlmig_progress_emit(&p, ev);
-    fclose(f);
+    /* As a side's emitter stamps it, then as --json prints it. */
+    xlmig_emitter_init(&em, "source", NULL, NULL, NULL);
+    xlmig_emit(&em, ev);
+    n = xlmig_event_json(ev, NULL, 0);
+    buf = malloc(n + 2);
+    assert_non_null(buf);
+    assert_int_equal(xlmig_event_json(ev, buf, n + 1), n);
+    strcat(buf, "\n");
     return buf;
+}
+
+static void test_truncation(void **state)
+{
+    struct xlmig_event ev = xlmig_event_make("phase", "push");
+    char small[16];
+    size_t need;
+
+    (void)state;
+    ev.message = "a message longer than the buffer";
+    need = xlmig_event_json(&ev, small, sizeof(small));
+    /* Like snprintf: the length it needed, a terminated prefix. */
+    assert_true(need > sizeof(small));
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, "{\"event\":\"phase", sizeof(small) - 1);
 }
 
 static void test_fields(void **state)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("pass", "dirty");
+    struct xlmig_event ev = xlmig_event_make("pass", "dirty");
     char *out;
 
     (void)state;
@@ -51,7 +70,7 @@ static void test_fields(void **state)
 
 static void test_escaping(void **state)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("error", NULL);
+    struct xlmig_event ev = xlmig_event_make("error", NULL);
     char *out;
 
     (void)state;
@@ -69,6 +88,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_truncation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,17 +42,17 @@ static void *collect_main(void *arg)
     struct xlmig_inflater inf = { .ready = false };
     static uint8_t plain[XLMIG_MAX_DATA];
     struct xlmig_rec r;
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
 
     while (xlmig_conn_recv(&c->conn, &r) == 1) {
         struct seen s = { .type = r.type };
 
         if (r.type == XLMIG_REC_DATA) {
-            assert_int_equal(xlmig_dec_data(&r, &s.d, err), 0);
+            assert_int_equal(xlmig_dec_data(&r, &s.d, &err), 0);
             if (s.d.encoding == XLMIG_ENC_ZLIB) {
                 assert_int_equal(xlmig_inflate(&inf, s.d.payload,
                                                s.d.payload_len, plain,
-                                               (size_t)s.d.count * BS, err),
+                                               (size_t)s.d.count * BS, &err),
                                  0);
                 memcpy(s.block0, plain, BS);
             } else if (s.d.encoding == XLMIG_ENC_RAW) {
@@ -60,7 +60,7 @@ static void *collect_main(void *arg)
             }
             s.d.payload = NULL;
         } else if (r.type == XLMIG_REC_SYNC) {
-            xlmig_dec_u64(&r, &s.seq, err);
+            xlmig_dec_u64(&r, &s.seq, &err);
         }
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 256;
@@ -84,18 +84,18 @@ struct fixture {
 static void write_block(struct fixture *f, uint64_t b, int fill)
 {
     uint8_t buf[BS];
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
 
     memset(buf, fill, sizeof(buf));
     snprintf((char *)buf, 32, "block %llu fill %d", (unsigned long long)b,
              fill);
-    assert_int_equal(xlmig_image_write(&f->img, buf, BS, b * BS, err), 0);
+    assert_int_equal(xlmig_image_write(&f->img, buf, BS, b * BS, &err), 0);
 }
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[XLMIG_ERRLEN];
+    struct xlmig_error err;
     int fd;
 
     strcpy(f->path, "/tmp/xlmig-sendq-XXXXXX");
@@ -103,7 +103,7 @@ static int setup(void **state)
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, NBLOCKS * BS), 0);
     close(fd);
-    assert_int_equal(xlmig_image_open(&f->img, f->path, true, err), 0);
+    assert_int_equal(xlmig_image_open(&f->img, f->path, true, &err), 0);
     f->disk = (struct xlmig_sq_disk){ .id = 3, .block_size = BS,
                                       .size = NBLOCKS * BS, .img = &f->img };
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);

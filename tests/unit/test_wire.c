@@ -2,6 +2,7 @@
  * Wire protocol: every record round-trips, and every kind of malformed
  * record is rejected with an error that names the problem.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,7 @@
 #include "wire.h"
 
 static uint8_t buf[XLMIG_HDR_LEN + XLMIG_MAX_BODY + 64];
-static char err[XLMIG_ERRLEN];
+static struct xlmig_error err;
 
 /* Parses exactly one record from buf[0..n). */
 static int parse1(size_t n, struct xlmig_rec *r)
@@ -21,8 +22,8 @@ static int parse1(size_t n, struct xlmig_rec *r)
     size_t used = 0;
     int rc;
 
-    err[0] = '\0';
-    rc = xlmig_parse(buf, n, r, &used, err);
+    err.msg[0] = '\0';
+    rc = xlmig_parse(buf, n, r, &used, &err);
     if (rc == 1)
         assert_int_equal(used, n);
     return rc;
@@ -37,8 +38,8 @@ static void reseal(size_t n)
 
 static void assert_err_has(const char *needle)
 {
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not mention '%s'", err, needle);
+    if (!strstr(err.msg, needle))
+        fail_msg("error '%s' does not mention '%s'", err.msg, needle);
 }
 
 static void test_hello_roundtrip(void **state)
@@ -51,7 +52,7 @@ static void test_hello_roundtrip(void **state)
     (void)state;
     assert_int_equal(parse1(n, &r), 1);
     assert_int_equal(r.type, XLMIG_REC_HELLO);
-    assert_int_equal(xlmig_dec_hello(&r, &out, err), 0);
+    assert_int_equal(xlmig_dec_hello(&r, &out, &err), 0);
     assert_int_equal(out.version_max, 1);
     assert_int_equal(out.features, XLMIG_F_ZLIB | XLMIG_F_POSTCOPY);
     assert_int_equal(out.role, XLMIG_ROLE_SENDER);
@@ -59,13 +60,13 @@ static void test_hello_roundtrip(void **state)
     h.role = 7;
     n = xlmig_enc_hello(buf, &h);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_hello(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_hello(&r, &out, &err), -EPROTO);
     assert_err_has("role");
     h.role = XLMIG_ROLE_SENDER;
     h.version_min = 3;
     n = xlmig_enc_hello(buf, &h);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_hello(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_hello(&r, &out, &err), -EPROTO);
     assert_err_has("versions");
 }
 
@@ -83,28 +84,28 @@ static void test_framing_rejections(void **state)
     /* Bad magic. */
     n = xlmig_enc_hello(buf, &h);
     buf[0] ^= 0xff;
-    assert_int_equal(parse1(n, &r), -1);
+    assert_int_equal(parse1(n, &r), -EPROTO);
     assert_err_has("magic");
     /* Non-zero flags. */
     n = xlmig_enc_hello(buf, &h);
     buf[6] = 1;
-    assert_int_equal(parse1(n, &r), -1);
+    assert_int_equal(parse1(n, &r), -EPROTO);
     assert_err_has("flags");
     /* Oversized length: rejected from the header alone. */
     n = xlmig_enc_hello(buf, &h);
     buf[8] = 0xff; buf[9] = 0xff; buf[10] = 0xff; buf[11] = 0x7f;
-    assert_int_equal(parse1(XLMIG_HDR_LEN, &r), -1);
+    assert_int_equal(parse1(XLMIG_HDR_LEN, &r), -EPROTO);
     assert_err_has("limit");
     /* Unknown type. */
     n = xlmig_enc_hello(buf, &h);
     buf[4] = 0x99; buf[5] = 0x09;
-    assert_int_equal(parse1(n, &r), -1);
+    assert_int_equal(parse1(n, &r), -EPROTO);
     assert_err_has("unknown record type");
     /* A flipped byte anywhere in the body or header fails the CRC. */
     for (size_t i = 12; i < n; i++) {
         xlmig_enc_hello(buf, &h);
         buf[i] ^= 0x10;
-        assert_int_equal(parse1(n, &r), -1);
+        assert_int_equal(parse1(n, &r), -EPROTO);
         assert_err_has("checksum");
     }
 }
@@ -120,7 +121,7 @@ static void test_disk(void **state)
     strcpy(d.name, "xvda");
     n = xlmig_enc_disk(buf, &d);
     assert_int_equal(parse1(n, &r), 1);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), 0);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), 0);
     assert_string_equal(out.name, "xvda");
     assert_int_equal(out.size, 1 << 30);
     assert_int_equal(out.count, 2);
@@ -132,39 +133,39 @@ static void test_disk(void **state)
         n = xlmig_enc_disk(buf, &d);
         parse1(n, &r);
         if (bad[i][0])
-            assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+            assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
         else
-            assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+            assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     }
     strcpy(d.name, "xvda");
     d.block_size = 3000;
     n = xlmig_enc_disk(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     assert_err_has("block size");
     d.block_size = 4096;
     d.size = 1000;
     n = xlmig_enc_disk(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     assert_err_has("size");
     d.size = 1 << 30;
     d.allocated = d.size + 1;
     n = xlmig_enc_disk(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     d.allocated = 0;
     d.id = 2;
     n = xlmig_enc_disk(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     /* Name length that disagrees with the body. */
     d.id = 0;
     n = xlmig_enc_disk(buf, &d);
     buf[XLMIG_HDR_LEN + 32] = 60;
     reseal(n);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_disk(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_disk(&r, &out, &err), -EPROTO);
     assert_err_has("name length");
 }
 
@@ -181,7 +182,7 @@ static void test_data(void **state)
     n = xlmig_enc_data(buf, &d);
     assert_int_equal(n, XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN + 8192);
     assert_int_equal(parse1(n, &r), 1);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), 0);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), 0);
     assert_int_equal(out.first, 10);
     assert_int_equal(out.count, 2);
     assert_int_equal(out.payload_len, 8192);
@@ -199,7 +200,7 @@ static void test_data(void **state)
         buf[XLMIG_HDR_LEN + cases[i].off] = cases[i].val;
         reseal(n);
         assert_int_equal(parse1(n, &r), 1);
-        assert_int_equal(xlmig_dec_data(&r, &out, err), -1);
+        assert_int_equal(xlmig_dec_data(&r, &out, &err), -EPROTO);
         assert_err_has(cases[i].msg);
     }
     /* Zero blocks, no payload: fine; with a payload: not. */
@@ -207,26 +208,26 @@ static void test_data(void **state)
     d.payload_len = 0;
     n = xlmig_enc_data(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), 0);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), 0);
     d.payload_len = 16;
     n = xlmig_enc_data(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), -EPROTO);
     /* Raw without payload, and a zero block count. */
     d.encoding = XLMIG_ENC_RAW;
     d.payload_len = 0;
     n = xlmig_enc_data(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), -EPROTO);
     d.payload_len = 16;
     d.count = 0;
     n = xlmig_enc_data(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), -EPROTO);
     /* Truncated header. */
     n = xlmig_enc_blob(buf, XLMIG_REC_DATA, "abc", 3);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_data(&r, &out, err), -1);
+    assert_int_equal(xlmig_dec_data(&r, &out, &err), -EPROTO);
     assert_err_has("short");
 }
 
@@ -240,7 +241,7 @@ static void test_extents(void **state)
     (void)state;
     n = xlmig_enc_extents(buf, XLMIG_REC_BITMAP, 3, e, 3);
     assert_int_equal(parse1(n, &r), 1);
-    assert_int_equal(xlmig_dec_extents(&r, &l, err), 0);
+    assert_int_equal(xlmig_dec_extents(&r, &l, &err), 0);
     assert_int_equal(l.disk, 3);
     assert_int_equal(l.n, 3);
     xlmig_extent_at(&l, 1, &x);
@@ -250,24 +251,24 @@ static void test_extents(void **state)
     buf[XLMIG_HDR_LEN + 4] = 4;
     reseal(n);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_extents(&r, &l, err), -1);
+    assert_int_equal(xlmig_dec_extents(&r, &l, &err), -EPROTO);
     /* An empty extent. */
     e[2].count = 0;
     n = xlmig_enc_extents(buf, XLMIG_REC_PULL_REQ, 0, e, 3);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_extents(&r, &l, err), -1);
+    assert_int_equal(xlmig_dec_extents(&r, &l, &err), -EPROTO);
     assert_err_has("empty");
     /* Zero extents. */
     n = xlmig_enc_extents(buf, XLMIG_REC_PULL_REQ, 0, e, 0);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_extents(&r, &l, err), -1);
+    assert_int_equal(xlmig_dec_extents(&r, &l, &err), -EPROTO);
     /* Extent checks against a disk, including overflow. */
-    assert_int_equal(xlmig_check_extent(0, 10, 10, err), 0);
-    assert_int_equal(xlmig_check_extent(5, 6, 10, err), -1);
-    assert_int_equal(xlmig_check_extent(10, 1, 10, err), -1);
-    assert_int_equal(xlmig_check_extent(UINT64_MAX, 2, 10, err), -1);
-    assert_int_equal(xlmig_check_extent(1, UINT64_MAX, 10, err), -1);
-    assert_int_equal(xlmig_check_extent(0, 0, 10, err), -1);
+    assert_int_equal(xlmig_check_extent(0, 10, 10, &err), 0);
+    assert_int_equal(xlmig_check_extent(5, 6, 10, &err), -EPROTO);
+    assert_int_equal(xlmig_check_extent(10, 1, 10, &err), -EPROTO);
+    assert_int_equal(xlmig_check_extent(UINT64_MAX, 2, 10, &err), -EPROTO);
+    assert_int_equal(xlmig_check_extent(1, UINT64_MAX, 10, &err), -EPROTO);
+    assert_int_equal(xlmig_check_extent(0, 0, 10, &err), -EPROTO);
 }
 
 static void test_small_records(void **state)
@@ -285,55 +286,55 @@ static void test_small_records(void **state)
     (void)state;
     n = xlmig_enc_phase(buf, &p);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_phase(&r, &po, err), 0);
+    assert_int_equal(xlmig_dec_phase(&r, &po, &err), 0);
     assert_int_equal(po.pass, 3);
     p.phase = 9;
     n = xlmig_enc_phase(buf, &p);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_phase(&r, &po, err), -1);
+    assert_int_equal(xlmig_dec_phase(&r, &po, &err), -EPROTO);
 
     n = xlmig_enc_u64(buf, XLMIG_REC_SYNC, 42);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_u64(&r, &v, err), 0);
+    assert_int_equal(xlmig_dec_u64(&r, &v, &err), 0);
     assert_int_equal(v, 42);
     n = xlmig_enc_empty(buf, XLMIG_REC_SYNC);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_u64(&r, &v, err), -1);
+    assert_int_equal(xlmig_dec_u64(&r, &v, &err), -EPROTO);
     n = xlmig_enc_u64(buf, XLMIG_REC_GO, 1);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_empty(&r, err), -1);
+    assert_int_equal(xlmig_dec_empty(&r, &err), -EPROTO);
 
     n = xlmig_enc_done(buf, &d);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_done(&r, &dout, err), 0);
+    assert_int_equal(xlmig_dec_done(&r, &dout, &err), 0);
     assert_int_equal(dout.demanded, 3);
     n = xlmig_enc_bitmap_end(buf, &be);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_bitmap_end(&r, &beo, err), 0);
+    assert_int_equal(xlmig_dec_bitmap_end(&r, &beo, &err), 0);
     assert_int_equal(beo.total, 77);
     n = xlmig_enc_state_end(buf, &se);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_state_end(&r, &seo, err), 0);
+    assert_int_equal(xlmig_dec_state_end(&r, &seo, &err), 0);
     assert_int_equal(seo.crc, 0xdeadbeef);
     n = xlmig_enc_report(buf, -5);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_report(&r, &st, err), 0);
+    assert_int_equal(xlmig_dec_report(&r, &st, &err), 0);
     assert_int_equal(st, -5);
 
     /* ERROR: the reason is kept printable and length-checked. */
     n = xlmig_enc_error(buf, 28, "disk full\033[2J");
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_error(&r, &e, err), 0);
+    assert_int_equal(xlmig_dec_error(&r, &e, &err), 0);
     assert_int_equal(e.code, 28);
     assert_string_equal(e.reason, "disk full?[2J");
     buf[XLMIG_HDR_LEN + 4] = 200;
     reseal(n);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_error(&r, &e, err), -1);
+    assert_int_equal(xlmig_dec_error(&r, &e, &err), -EPROTO);
     /* A decoder never accepts another record type. */
     n = xlmig_enc_empty(buf, XLMIG_REC_READY);
     parse1(n, &r);
-    assert_int_equal(xlmig_dec_done(&r, &dout, err), -1);
+    assert_int_equal(xlmig_dec_done(&r, &dout, &err), -EPROTO);
     assert_err_has("expected");
 }
 
@@ -346,10 +347,10 @@ static void test_stream_of_records(void **state)
     (void)state;
     n1 = xlmig_enc_empty(buf, XLMIG_REC_READY);
     n2 = xlmig_enc_u64(buf + n1, XLMIG_REC_SYNC, 7);
-    assert_int_equal(xlmig_parse(buf, n1 + n2, &r, &used, err), 1);
+    assert_int_equal(xlmig_parse(buf, n1 + n2, &r, &used, &err), 1);
     assert_int_equal(r.type, XLMIG_REC_READY);
     off += used;
-    assert_int_equal(xlmig_parse(buf + off, n1 + n2 - off, &r, &used, err), 1);
+    assert_int_equal(xlmig_parse(buf + off, n1 + n2 - off, &r, &used, &err), 1);
     assert_int_equal(r.type, XLMIG_REC_SYNC);
     assert_int_equal(off + used, n1 + n2);
 }

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <time.h>
 
-#include "sender_int.h"
+#include <stdio.h>
+
+#include "src_internal.h"
 
 #define BACKGROUND_BYTES (64u << 10)
 #define PULL_DEPTH 2
 
-static bool pop_demand(struct xlmig_sender *s, struct xlmig_demand *out,
+static bool pop_demand(struct xlmig_source *s, struct src_demand *out,
                        size_t *head)
 {
     bool got = false;
@@ -28,19 +30,19 @@ static bool pop_demand(struct xlmig_sender *s, struct xlmig_demand *out,
     return got;
 }
 
-static int serve_demand(struct xlmig_sender *s, const struct xlmig_demand *dm)
+static int serve_demand(struct xlmig_source *s, const struct src_demand *dm)
 {
-    struct xlmig_send_disk *d = &s->disks[dm->disk];
+    struct src_disk *d = &s->disks[dm->disk];
 
     /* The background push need not send these again. */
     if (d->stale)
         xlmig_bitmap_clear_range(d->stale, dm->start, dm->count);
     s->st.demanded_blocks += dm->count;
-    return sender_queue_extent(s, d, dm->start, dm->count,
+    return src_queue_extent(s, d, dm->start, dm->count,
                                XLMIG_ORIGIN_DEMAND, false);
 }
 
-static bool next_background(struct xlmig_sender *s, unsigned *disk,
+static bool next_background(struct xlmig_source *s, unsigned *disk,
                             uint64_t *cursor, struct xlmig_extent *e)
 {
     uint64_t max = BACKGROUND_BYTES / s->o.block_size;
@@ -48,7 +50,7 @@ static bool next_background(struct xlmig_sender *s, unsigned *disk,
     if (!max)
         max = 1;
     while (*disk < s->ndisks) {
-        struct xlmig_send_disk *d = &s->disks[*disk];
+        struct src_disk *d = &s->disks[*disk];
         if (d->stale && xlmig_bitmap_next_extent(d->stale, cursor, max, e)) {
             xlmig_bitmap_clear_range(d->stale, e->start, e->count);
             return true;
@@ -64,7 +66,7 @@ static bool next_background(struct xlmig_sender *s, unsigned *disk,
  * forever: with no traffic in either direction for the idle timeout (the
  * destination neither asks nor finishes), it gives up.
  */
-static int wait_for_work(struct xlmig_sender *s, size_t head,
+static int wait_for_work(struct xlmig_source *s, size_t head,
                          uint64_t *last_in, uint64_t *last_seen)
 {
     struct timespec until;
@@ -75,7 +77,7 @@ static int wait_for_work(struct xlmig_sender *s, size_t head,
         *last_in = now;
     } else if (s->o.idle_timeout_s > 0 &&
                now - *last_in > (uint64_t)s->o.idle_timeout_s * 1000000000ull) {
-        return sender_fail(s, "post-copy idle for %d s: the destination "
+        return src_fail(s, ETIMEDOUT, "post-copy idle for %d s: the destination "
                            "neither asks for blocks nor reports completion",
                            s->o.idle_timeout_s);
     }
@@ -87,14 +89,14 @@ static int wait_for_work(struct xlmig_sender *s, size_t head,
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&s->lock);
-    return s->failed ? -1 : 0;
+    return s->failed ? -s->err.code : 0;
 }
 
 /* Post-copy progress for status readers (xlmig jobinfo), twice a second:
  * the stale blocks not sent yet. */
-static void pull_tick(struct xlmig_sender *s, uint64_t *last)
+static void pull_tick(struct xlmig_source *s, uint64_t *last)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("progress", "postcopy");
+    struct xlmig_event ev = xlmig_event_make("progress", "postcopy");
     struct xlmig_sendq_stats qs;
     uint64_t now = xlmig_now_ns(), left = 0;
 
@@ -111,12 +113,12 @@ static void pull_tick(struct xlmig_sender *s, uint64_t *last)
                               qs.skipped_bytes);
     ev.wire_bytes = (int64_t)s->conn.bytes_out;
     ev.rate_Bps = qs.send_Bps;
-    sender_event(s, &ev);
+    src_event(s, &ev);
 }
 
-int xlmig_sender_pull(struct xlmig_sender *s)
+int src_pull(struct xlmig_source *s)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("phase", "postcopy");
+    struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
     uint8_t buf[XLMIG_HDR_LEN];
     size_t head = 0;
     unsigned disk = 0;
@@ -130,20 +132,20 @@ int xlmig_sender_pull(struct xlmig_sender *s)
     if (s->st.postcopy) {
         ev.remaining_blocks = (int64_t)stale;
         ev.remaining_bytes = (int64_t)(stale * s->o.block_size);
-        sender_event(s, &ev);
-        if (sender_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
-            return -1;
+        src_event(s, &ev);
+        if (src_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
+            return -s->err.code;
         xlmig_sendq_set_depth(s->q, PULL_DEPTH);
     } else {
         pushed_all = true;
     }
 
     for (;;) {
-        struct xlmig_demand dm;
+        struct src_demand dm;
         struct xlmig_extent e;
 
         if (s->failed)
-            return -1;
+            return -s->err.code;
         if (s->st.postcopy)
             pull_tick(s, &last_tick);
         pthread_mutex_lock(&s->lock);
@@ -153,39 +155,39 @@ int xlmig_sender_pull(struct xlmig_sender *s)
             break;
         if (pop_demand(s, &dm, &head)) {
             if (serve_demand(s, &dm) < 0)
-                return -1;
+                return -s->err.code;
             continue;
         }
         if (next_background(s, &disk, &cursor, &e)) {
             s->st.background_blocks += e.count;
-            if (sender_queue_extent(s, &s->disks[disk], e.start, e.count,
+            if (src_queue_extent(s, &s->disks[disk], e.start, e.count,
                                     XLMIG_ORIGIN_BACKGROUND, false) < 0)
-                return -1;
+                return -s->err.code;
             continue;
         }
         if (!pushed_all) {
-            if (sender_queue_record(s, buf,
+            if (src_queue_record(s, buf,
                                     xlmig_enc_empty(buf,
                                                     XLMIG_REC_PUSHED_ALL)) < 0 ||
-                sender_flush(s) < 0)
-                return -1;
+                src_flush(s) < 0)
+                return -s->err.code;
             pushed_all = true;
             continue;
         }
         if (wait_for_work(s, head, &last_in, &last_seen) < 0)
-            return -1;
+            return -s->err.code;
     }
 
     /* The receiver closes after DONE_ACK: that EOF is expected. */
     pthread_mutex_lock(&s->lock);
     s->finished = true;
     pthread_mutex_unlock(&s->lock);
-    if (sender_queue_record(s, buf, xlmig_enc_empty(buf,
+    if (src_queue_record(s, buf, xlmig_enc_empty(buf,
                                                     XLMIG_REC_DONE_ACK)) < 0 ||
-        sender_flush(s) < 0)
-        return -1;
+        src_flush(s) < 0)
+        return -s->err.code;
     s->st.t_done = xlmig_now_ns();
-    ev = xlmig_progress_ev("done", "done");
-    sender_event(s, &ev);
+    ev = xlmig_event_make("done", "done");
+    src_event(s, &ev);
     return 0;
 }

@@ -7,24 +7,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "sender_int.h"
+#include <errno.h>
+
+#include <stdio.h>
+
+#include "src_internal.h"
 
 #define TICK_NS 500000000ull
 
-double sender_rate(struct xlmig_sender *s)
-{
-    struct xlmig_sendq_stats qs;
-
-    xlmig_sendq_get_stats(s->q, &qs);
-    if (qs.send_Bps > 0)
-        return qs.send_Bps;
-    return qs.link_Bps;
-}
-
-static void tick(struct xlmig_sender *s, const char *phase, int pass,
+static void tick(struct xlmig_source *s, const char *phase, int pass,
                  uint64_t remaining, uint64_t *last)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("progress", phase);
+    struct xlmig_event ev = xlmig_event_make("progress", phase);
     struct xlmig_sendq_stats qs;
     uint64_t now = xlmig_now_ns();
 
@@ -39,26 +33,26 @@ static void tick(struct xlmig_sender *s, const char *phase, int pass,
     ev.wire_bytes = (int64_t)s->conn.bytes_out;
     ev.rate_Bps = qs.send_Bps;
     ev.eta_s = xlmig_conv_eta(remaining, qs.send_Bps);
-    sender_event(s, &ev);
+    src_event(s, &ev);
 }
 
-static int full_pass(struct xlmig_sender *s)
+static int full_pass(struct xlmig_source *s)
 {
     uint64_t total = s->st.allocated_bytes, last = 0;
     uint64_t bs = s->o.block_size;
 
-    if (sender_phase(s, XLMIG_PHASE_FULL, 0, (total + bs - 1) / bs) < 0)
-        return -1;
+    if (src_phase(s, XLMIG_PHASE_FULL, 0, (total + bs - 1) / bs) < 0)
+        return -s->err.code;
     for (unsigned i = 0; i < s->ndisks; i++) {
-        struct xlmig_send_disk *d = &s->disks[i];
+        struct src_disk *d = &s->disks[i];
         uint64_t off = 0, start, end;
 
         if (!d->dest_zeroed) {
             /* The target may hold old data: every block goes, zeros as
              * zero records. */
-            if (sender_queue_extent(s, d, 0, d->nblocks, XLMIG_ORIGIN_PUSH,
+            if (src_queue_extent(s, d, 0, d->nblocks, XLMIG_ORIGIN_PUSH,
                                     false) < 0)
-                return -1;
+                return -s->err.code;
             continue;
         }
         while (xlmig_image_next_data(&d->img, off, &start, &end)) {
@@ -69,9 +63,9 @@ static int full_pass(struct xlmig_sender *s)
                 uint64_t n = stop - b < max ? stop - b : max;
                 struct xlmig_sendq_stats qs;
 
-                if (sender_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
+                if (src_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
                                         true) < 0)
-                    return -1;
+                    return -s->err.code;
                 xlmig_sendq_get_stats(s->q, &qs);
                 uint64_t done = qs.data_bytes + qs.skipped_bytes;
                 tick(s, "push", 0, total > done ? total - done : 0, &last);
@@ -79,54 +73,54 @@ static int full_pass(struct xlmig_sender *s)
             off = stop * bs;
         }
     }
-    return sender_flush(s);
+    return src_flush(s);
 }
 
-static int dirty_pass(struct xlmig_sender *s, uint64_t remaining_blocks)
+int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks)
 {
     uint64_t last = 0;
 
-    if (sender_phase(s, XLMIG_PHASE_DIRTY, s->st.passes,
+    if (src_phase(s, XLMIG_PHASE_DIRTY, s->st.passes,
                      remaining_blocks) < 0)
-        return -1;
+        return -s->err.code;
     for (unsigned i = 0; i < s->ndisks; i++) {
-        struct xlmig_send_disk *d = &s->disks[i];
+        struct src_disk *d = &s->disks[i];
         struct xlmig_extent e;
         uint64_t pos = 0;
 
         while (xlmig_bitmap_next_extent(d->pending, &pos, 0, &e)) {
-            if (sender_queue_extent(s, d, e.start, e.count,
+            if (src_queue_extent(s, d, e.start, e.count,
                                     XLMIG_ORIGIN_PUSH, false) < 0)
-                return -1;
+                return -s->err.code;
             tick(s, "dirty", (int)s->st.passes,
                  (remaining_blocks - e.count) * s->o.block_size, &last);
         }
         xlmig_bitmap_clear_all(d->pending);
     }
     s->st.resent_blocks += remaining_blocks;
-    return sender_flush(s);
+    return src_flush(s);
 }
 
-int xlmig_sender_push(struct xlmig_sender *s)
+int src_push(struct xlmig_source *s)
 {
-    struct xlmig_progress_ev ev = xlmig_progress_ev("phase", "push");
+    struct xlmig_event ev = xlmig_event_make("phase", "push");
 
     for (unsigned i = 0; i < s->ndisks; i++) {
-        struct xlmig_send_disk *d = &s->disks[i];
+        struct src_disk *d = &s->disks[i];
         if (d->vbd->ops->track_start(d->vbd, s->o.block_size) < 0)
-            return sender_fail(s, "disk %s: cannot start write tracking: %s",
-                               d->name, d->vbd->err);
+            return src_fail(s, EIO, "disk %s: cannot start write tracking: %s",
+                            d->name, d->vbd->err.msg);
         d->tracking = true;
     }
     ev.remaining_bytes = (int64_t)s->st.allocated_bytes;
-    sender_event(s, &ev);
+    src_event(s, &ev);
     /*
      * Have the destination flush the bulk now, while the guest still runs
      * here: the flush inside the downtime then covers only the blocks of
      * the dirty passes (whose writeback the receiver starts as it goes).
      */
-    if (full_pass(s) < 0 || sender_sync(s) < 0)
-        return -1;
+    if (full_pass(s) < 0 || src_sync(s) < 0)
+        return -s->err.code;
 
     xlmig_conv_init(&s->conv, s->o.max_downtime_ms / 1000.0,
                     s->o.max_passes);
@@ -137,17 +131,17 @@ int xlmig_sender_push(struct xlmig_sender *s)
         double rate;
         enum xlmig_conv_verdict v;
 
-        if (sender_snapshot_all(s) < 0)
-            return -1;
+        if (src_snapshot_all(s) < 0)
+            return -s->err.code;
         now = xlmig_now_ns();
-        blocks = sender_pending_blocks(s);
+        blocks = src_pending_blocks(s);
         bytes = blocks * s->o.block_size;
-        rate = sender_rate(s);
+        rate = src_rate(s);
         v = xlmig_conv_next(&s->conv, bytes, rate,
                             (double)(now - since) * 1e-9);
         since = now;
 
-        ev = xlmig_progress_ev("pass", "dirty");
+        ev = xlmig_event_make("pass", "dirty");
         ev.pass = (int)s->st.passes + 1;
         ev.remaining_blocks = (int64_t)blocks;
         ev.remaining_bytes = (int64_t)bytes;
@@ -155,15 +149,15 @@ int xlmig_sender_push(struct xlmig_sender *s)
         ev.eta_s = xlmig_conv_eta(bytes, rate);
         ev.expected_downtime_ms = ev.eta_s * 1000.0;
         ev.message = v == XLMIG_CONV_CONTINUE ? NULL : xlmig_conv_name(v);
-        sender_event(s, &ev);
+        src_event(s, &ev);
 
         if (v != XLMIG_CONV_CONTINUE) {
             s->st.verdict = v;
             break;
         }
         s->st.passes++;
-        if (dirty_pass(s, blocks) < 0)
-            return -1;
+        if (src_dirty_pass(s, blocks) < 0)
+            return -s->err.code;
     }
     s->st.t_push_done = xlmig_now_ns();
     return 0;
@@ -182,7 +176,7 @@ int xlmig_sender_push(struct xlmig_sender *s)
  */
 static void *keepup_main(void *arg)
 {
-    struct xlmig_sender *s = arg;
+    struct xlmig_source *s = arg;
     bool hopeless = s->st.verdict == XLMIG_CONV_STALLED ||
                     s->st.verdict == XLMIG_CONV_MAX_PASSES;
 
@@ -195,16 +189,16 @@ static void *keepup_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (stop)
             break;
-        if (sender_snapshot_all(s) < 0)
+        if (src_snapshot_all(s) < 0)
             break;
-        blocks = sender_pending_blocks(s);
-        rate = sender_rate(s);
+        blocks = src_pending_blocks(s);
+        rate = src_rate(s);
         if (blocks && !hopeless &&
             (rate <= 0 ||
              xlmig_conv_eta(blocks * s->o.block_size, rate) > budget_s)) {
             s->st.passes++;
             s->st.keepup_passes++;
-            if (dirty_pass(s, blocks) < 0)
+            if (src_dirty_pass(s, blocks) < 0)
                 break;
         }
         /* Let a few writes accumulate rather than spinning on each. */
@@ -214,23 +208,23 @@ static void *keepup_main(void *arg)
     return NULL;
 }
 
-int xlmig_sender_keepup_start(struct xlmig_sender *s)
+int src_keepup_start(struct xlmig_source *s)
 {
     s->keepup_stop = false;
     if (pthread_create(&s->keepup_thread, NULL, keepup_main, s))
-        return sender_fail(s, "cannot start the keep-up thread");
+        return src_fail(s, EAGAIN, "cannot start the keep-up thread");
     s->keepup_running = true;
     return 0;
 }
 
-int xlmig_sender_keepup_stop(struct xlmig_sender *s)
+int src_keepup_stop(struct xlmig_source *s)
 {
     if (!s->keepup_running)
-        return s->failed ? -1 : 0;
+        return s->failed ? -s->err.code : 0;
     pthread_mutex_lock(&s->lock);
     s->keepup_stop = true;
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->keepup_thread, NULL);
     s->keepup_running = false;
-    return s->failed ? -1 : 0;
+    return s->failed ? -s->err.code : 0;
 }

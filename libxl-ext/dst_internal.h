@@ -1,0 +1,137 @@
+/*
+ * The destination side's internals: the state of a struct xlmig_dest and
+ * the functions its files share, grouped by the file that defines them.
+ *
+ *   dst_session.c    handle life cycle, failure, events, record reading
+ *   dst_negotiate.c  HELLO, DISK records, creating the targets, DISK_ACKs
+ *   dst_receive.c    the PUSH and stop-copy stream, until the final SYNC
+ *   dst_gate.c       arming the post-copy gates; installing fetched blocks
+ *   dst_pull.c       post-copy: demand watcher, the install loop, DONE
+ *   dst_handoff.c    READY / GO / REPORT on the data channel
+ *   dst_report.c     the final figures
+ *   dst_run.c        the state machine: the phases in order, the hooks,
+ *                    rollback
+ */
+#ifndef XLMIG_DST_INTERNAL_H
+#define XLMIG_DST_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "compress.h"
+#include "conn.h"
+#include "err.h"
+#include "image.h"
+#include "janitor.h"
+#include "progress.h"
+#include "target.h"
+#include "vbd.h"
+#include "wire.h"
+#include "xlmig.h"
+
+#define XLMIG_MAX_STATE (256u << 20)
+
+struct dst_disk {
+    uint32_t id;
+    char name[XLMIG_MAX_NAME + 1];
+    uint32_t block_size;
+    uint64_t size, nblocks, allocated;
+    char path[4096];
+    bool created;               /* we made it: delete it on rollback */
+    uint64_t unflushed;         /* bytes written since writeback was kicked */
+    bool zeroed;
+    struct xlmig_image img;
+    struct xlmig_vbd *vbd;      /* attached by the caller */
+    struct xlmig_bitmap *stale; /* from the stop-copy bitmap */
+    bool bitmap_ended;
+    bool gate_on;
+    struct xlmig_bitmap *remaining;     /* post-copy: not installed by us */
+};
+
+struct dst_stats {
+    uint64_t t_start, t_sync, t_go, t_done;
+    uint64_t data_bytes, zero_bytes, records;
+    uint64_t stale_blocks;
+    uint64_t installed, refused, demanded;
+    uint64_t final_stale;       /* by the gate's count when PULL ended */
+};
+
+struct xlmig_dest {
+    struct xlmig_target_policy policy;
+    char target_dir[4096];
+    struct xlmig_dest_hooks h;
+    struct xlmig_emitter em;
+    struct xlmig_conn conn;
+    bool have_channel;
+    uint64_t features;
+    struct dst_disk disks[XLMIG_MAX_DISKS];
+    unsigned ndisks;
+    bool in_stopcopy;
+    bool got_go;
+    bool guest_started;
+    uint8_t *state;
+    size_t state_len;
+    uint8_t *inbuf;             /* inflated payloads */
+    struct xlmig_inflater inflater;
+    struct dst_stats st;
+    struct xlmig_janitor janitor;
+    bool have_janitor;
+
+    pthread_mutex_t vbd_lock;   /* backends' clients are not thread-safe */
+    pthread_mutex_t err_lock;   /* failed, err */
+    pthread_t watcher;
+    bool watcher_running;
+    int wake[2];                /* stops the watcher */
+    int cancel_pipe[2];         /* [0] is the channel's wake fd */
+    volatile sig_atomic_t cancelled;
+    bool done_sent;
+    bool failed;
+    struct xlmig_error err;
+};
+
+/* dst_session.c */
+int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void dst_event(struct xlmig_dest *d, struct xlmig_event *ev);
+/* Next record; an ERROR from the peer or a closed channel fails d. */
+int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec,
+             const char *during);
+/* Before GO: tell the source, delete the targets we created. */
+void dst_abort(struct xlmig_dest *d);
+
+/* dst_negotiate.c */
+int dst_negotiate(struct xlmig_dest *d);
+
+/* dst_receive.c */
+/* Until stop-copy is flushed and the gates armed (the SYNC is acked). */
+int dst_receive(struct xlmig_dest *d);
+/* Validates a DATA record against its disk; payload bytes into *len. */
+int dst_check_data(struct xlmig_dest *d, const struct xlmig_data *data,
+                   struct dst_disk **disk, uint64_t *off, size_t *len);
+/* The payload as plain bytes (inflating into d->inbuf when compressed). */
+int dst_payload(struct xlmig_dest *d, const struct xlmig_data *data,
+                size_t len, const uint8_t **out);
+
+/* dst_gate.c */
+/* Loads each disk's stale bitmap into its VBD's gate. */
+int dst_arm_gates(struct xlmig_dest *d);
+/* Installs post-copy data through claim / write / commit. */
+int dst_install(struct xlmig_dest *d, const struct xlmig_data *data);
+/* Blocks the gates still hold stale (UINT64_MAX: cannot tell). */
+uint64_t dst_gate_stale(struct xlmig_dest *d, uint64_t *overwritten);
+void dst_gates_off(struct xlmig_dest *d);
+
+/* dst_pull.c */
+int dst_pull(struct xlmig_dest *d);
+void dst_stop_watcher(struct xlmig_dest *d);
+
+/* dst_handoff.c */
+int dst_handoff_datachan(struct xlmig_dest *d);
+int dst_send_report(struct xlmig_dest *d, int32_t status);
+
+/* dst_report.c, dst_run.c: public functions only */
+
+#endif

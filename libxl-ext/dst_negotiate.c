@@ -1,0 +1,110 @@
+/*
+ * Negotiation on the destination: HELLO both ways, the source's DISK
+ * records -- each disk's target resolved by our own policy and created
+ * (or checked) -- then the targets_ready hook, then the DISK_ACKs.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <stdio.h>
+
+#include "dst_internal.h"
+
+static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
+{
+    struct dst_disk *d;
+    struct xlmig_error e;
+    int rc;
+
+    if (r->ndisks == XLMIG_MAX_DISKS)
+        return dst_fail(r, E2BIG, "too many disks (at most %d)",
+                        XLMIG_MAX_DISKS);
+    if (dr->id != r->ndisks)
+        return dst_fail(r, EPROTO, "disk ids must be 0, 1, ... in order; "
+                        "got %u", dr->id);
+    for (unsigned i = 0; i < r->ndisks; i++)
+        if (!strcmp(r->disks[i].name, dr->name))
+            return dst_fail(r, EPROTO, "disk %s announced twice", dr->name);
+    d = &r->disks[r->ndisks];
+    memset(d, 0, sizeof(*d));
+    d->img.fd = -1;
+    d->id = dr->id;
+    snprintf(d->name, sizeof(d->name), "%s", dr->name);
+    d->block_size = dr->block_size;
+    d->size = dr->size;
+    d->allocated = dr->allocated;
+    d->nblocks = (dr->size + dr->block_size - 1) / dr->block_size;
+    if ((rc = xlmig_target_resolve(&r->policy, d->name, d->path,
+                                   sizeof(d->path), &e)) < 0)
+        return dst_fail(r, -rc, "%s", e.msg);
+    /* Count it before creating, so that a failure rolls back what exists. */
+    r->ndisks++;
+    if ((rc = xlmig_target_create(&r->policy, d->path, d->size, d->allocated,
+                                  &d->created, &d->zeroed, &e)) < 0)
+        return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    /* Only what we created (O_EXCL) is ever the janitor's to delete. */
+    if (d->created && r->have_janitor &&
+        xlmig_janitor_add_file(&r->janitor, d->path) < 0)
+        return dst_fail(r, EIO, "disk %s: cannot register %s for cleanup",
+                        d->name, d->path);
+    if ((rc = xlmig_image_open(&d->img, d->path, true, &e)) < 0)
+        return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    return 0;
+}
+
+int dst_negotiate(struct xlmig_dest *r)
+{
+    uint8_t buf[XLMIG_HDR_LEN + 128];
+    struct xlmig_hello h = { 1, XLMIG_VERSION, 0, XLMIG_ROLE_RECEIVER }, peer;
+    struct xlmig_rec rec;
+    struct xlmig_error err;
+    struct xlmig_event ev = xlmig_event_make("phase", "negotiate");
+    int rc;
+
+    dst_event(r, &ev);
+    if ((rc = dst_next(r, &rec, "negotiation")) < 0)
+        return rc;
+    if (xlmig_dec_hello(&rec, &peer, &err) < 0)
+        return dst_fail(r, EPROTO, "bad HELLO from the source: %s", err.msg);
+    if (peer.role != XLMIG_ROLE_SENDER)
+        return dst_fail(r, EPROTO, "the peer is not a source");
+    if (peer.version_min > XLMIG_VERSION)
+        return dst_fail(r, EPROTONOSUPPORT, "the source speaks protocol "
+                        "versions %u..%u, we speak 1..%u", peer.version_min,
+                        peer.version_max, XLMIG_VERSION);
+    r->features = peer.features & XLMIG_F_ALL;
+    h.features = r->features;
+    if (xlmig_conn_send(&r->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
+        return dst_fail(r, r->conn.err.code, "sending HELLO: %s",
+                        r->conn.err.msg);
+
+    /* n DISK records, then the targets exist, then n acks. */
+    for (unsigned i = 0, n = 1; i < n; i++) {
+        struct xlmig_disk dr;
+
+        if ((rc = dst_next(r, &rec, "negotiation")) < 0)
+            return rc;
+        if (xlmig_dec_disk(&rec, &dr, &err) < 0)
+            return dst_fail(r, EPROTO, "bad DISK record: %s", err.msg);
+        if (i == 0)
+            n = dr.count;
+        if (dr.count != n || dr.id != i || n > XLMIG_MAX_DISKS)
+            return dst_fail(r, EPROTO, "DISK %u of %u does not follow disk "
+                            "%u of %u (at most %d disks)", dr.id, dr.count, i,
+                            n, XLMIG_MAX_DISKS);
+        if ((rc = add_disk(r, &dr)) < 0)
+            return rc;
+    }
+    if (r->h.targets_ready &&
+        (rc = r->h.targets_ready(r->h.opaque, r)) < 0)
+        return dst_fail(r, -rc, "preparing the targets failed");
+    for (unsigned i = 0; i < r->ndisks; i++) {
+        struct xlmig_disk_ack a = { .id = i,
+                                    .flags = r->disks[i].zeroed
+                                                 ? XLMIG_ACK_ZEROED : 0 };
+        if (xlmig_conn_send(&r->conn, buf, xlmig_enc_disk_ack(buf, &a)) < 0)
+            return dst_fail(r, r->conn.err.code, "sending DISK_ACK: %s",
+                            r->conn.err.msg);
+    }
+    return 0;
+}

@@ -1,0 +1,285 @@
+/*
+ * The PUSH and stop-copy stream on the destination: DATA written to the
+ * targets (writeback started early), the simulated guest's state, the
+ * stale bitmap, and SYNC: flush before stop-copy, arm the gates in it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <stdio.h>
+
+#include "dst_internal.h"
+
+#define WRITEBACK_KICK (32u << 20)
+
+/* Validates a DATA record against its disk; payload bytes into *len. */
+int dst_check_data(struct xlmig_dest *r, const struct xlmig_data *d,
+                    struct dst_disk **disk, uint64_t *off,
+                    size_t *len)
+{
+    struct dst_disk *k;
+    struct xlmig_error err;
+
+    if (d->disk >= r->ndisks)
+        return dst_fail(r, EPROTO, "DATA for unknown disk %u", d->disk);
+    k = &r->disks[d->disk];
+    if (xlmig_check_extent(d->first, d->count, k->nblocks, &err) < 0)
+        return dst_fail(r, EPROTO, "DATA for disk %s: %s", k->name, err.msg);
+    *off = d->first * k->block_size;
+    if ((uint64_t)d->count * k->block_size > XLMIG_MAX_DATA)
+        return dst_fail(r, EPROTO, "DATA for disk %s covers %u blocks, over the "
+                         "%u-byte limit", k->name, d->count, XLMIG_MAX_DATA);
+    *len = (size_t)d->count * k->block_size;
+    if (*off + *len > k->size)
+        *len = (size_t)(k->size - *off);
+    if (d->encoding == XLMIG_ENC_RAW && d->payload_len != *len)
+        return dst_fail(r, EPROTO, "DATA for disk %s: %u payload bytes for %zu "
+                         "bytes of blocks", k->name, d->payload_len, *len);
+    if ((d->encoding == XLMIG_ENC_ZLIB) && !(r->features & XLMIG_F_ZLIB))
+        return dst_fail(r, EPROTO, "compressed DATA was not negotiated");
+    *disk = k;
+    return 0;
+}
+
+/* The payload as plain bytes (inflating into r->inbuf when compressed). */
+int dst_payload(struct xlmig_dest *r, const struct xlmig_data *d,
+                 size_t len, const uint8_t **out)
+{
+    struct xlmig_error err;
+
+    if (d->encoding == XLMIG_ENC_RAW) {
+        *out = d->payload;
+        return 0;
+    }
+    if (xlmig_inflate(&r->inflater, d->payload, d->payload_len, r->inbuf, len,
+                      &err) < 0)
+        return dst_fail(r, EPROTO, "DATA for disk %s at block %llu: %s",
+                         r->disks[d->disk].name,
+                         (unsigned long long)d->first, err.msg);
+    *out = r->inbuf;
+    return 0;
+}
+
+static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    struct dst_disk *k;
+    struct xlmig_data d;
+    const uint8_t *p;
+    struct xlmig_error err;
+    uint64_t off;
+    size_t len;
+
+    if (xlmig_dec_data(rec, &d, &err) < 0)
+        return dst_fail(r, EPROTO, "bad DATA record: %s", err.msg);
+    if (d.origin != XLMIG_ORIGIN_PUSH && d.origin != XLMIG_ORIGIN_STOPCOPY)
+        return dst_fail(r, EPROTO, "post-copy DATA before the hand-off");
+    if (dst_check_data(r, &d, &k, &off, &len) < 0)
+        return -1;
+    r->st.records++;
+    if (d.encoding == XLMIG_ENC_ZERO) {
+        if (xlmig_image_zero(&k->img, off, len, &err) < 0)
+            return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
+        r->st.zero_bytes += len;
+        return 0;
+    }
+    if (dst_payload(r, &d, len, &p) < 0)
+        return -1;
+    if (xlmig_image_write(&k->img, p, len, off, &err) < 0)
+        return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
+    r->st.data_bytes += len;
+    /* Start writeback early so that the flushes at SYNC are short. */
+    k->unflushed += len;
+    if (k->unflushed >= WRITEBACK_KICK && !k->img.is_blk) {
+        sync_file_range(k->img.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        k->unflushed = 0;
+    }
+    return 0;
+}
+
+static int take_state(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    uint8_t *n;
+
+    if (!(r->features & XLMIG_F_SIM_STATE))
+        return dst_fail(r, EPROTO, "guest state was not negotiated");
+    if (r->state_len + rec->len > XLMIG_MAX_STATE)
+        return dst_fail(r, EPROTO, "guest state over %u bytes", XLMIG_MAX_STATE);
+    n = realloc(r->state, r->state_len + rec->len + 1);
+    if (!n)
+        return dst_fail(r, EIO, "out of memory for the guest state");
+    r->state = n;
+    memcpy(r->state + r->state_len, rec->body, rec->len);
+    r->state_len += rec->len;
+    return 0;
+}
+
+static int end_state(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    struct xlmig_state_end e;
+    struct xlmig_error err;
+    uint32_t crc;
+    int rc;
+
+    if (xlmig_dec_state_end(rec, &e, &err) < 0)
+        return dst_fail(r, EPROTO, "bad STATE_END: %s", err.msg);
+    crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), r->state, (uInt)r->state_len);
+    if (e.total != r->state_len || e.crc != crc)
+        return dst_fail(r, EPROTO, "guest state damaged: %zu bytes with crc %08x, "
+                         "sender says %llu bytes with crc %08x", r->state_len,
+                         crc, (unsigned long long)e.total, e.crc);
+    if (!r->h.guest_state)
+        return dst_fail(r, EIO, "guest state arrived but nothing here takes it");
+    rc = r->h.guest_state(r->h.opaque, r, r->state, r->state_len);
+    free(r->state);
+    r->state = NULL;
+    r->state_len = 0;
+    if (rc < 0)
+        return dst_fail(r, -rc, "loading the guest state failed");
+    return 0;
+}
+
+static int take_bitmap(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    struct xlmig_extent_list l;
+    struct dst_disk *k;
+    struct xlmig_error err;
+
+    if (!r->in_stopcopy)
+        return dst_fail(r, EPROTO, "BITMAP before stop-copy");
+    if (!(r->features & XLMIG_F_POSTCOPY))
+        return dst_fail(r, EIO, "post-copy was not negotiated");
+    if (xlmig_dec_extents(rec, &l, &err) < 0)
+        return dst_fail(r, EPROTO, "bad BITMAP: %s", err.msg);
+    if (l.disk >= r->ndisks)
+        return dst_fail(r, EPROTO, "BITMAP for unknown disk %u", l.disk);
+    k = &r->disks[l.disk];
+    if (k->bitmap_ended)
+        return dst_fail(r, EPROTO, "BITMAP for disk %s after its end", k->name);
+    if (!k->stale && !(k->stale = xlmig_bitmap_new(k->nblocks)))
+        return dst_fail(r, EIO, "out of memory");
+    for (uint32_t i = 0; i < l.n; i++) {
+        struct xlmig_extent e;
+        xlmig_extent_at(&l, i, &e);
+        if (xlmig_check_extent(e.start, e.count, k->nblocks, &err) < 0)
+            return dst_fail(r, EPROTO, "BITMAP for disk %s: %s", k->name, err.msg);
+        xlmig_bitmap_set_range(k->stale, e.start, e.count);
+    }
+    return 0;
+}
+
+static int end_bitmap(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    struct xlmig_bitmap_end e;
+    struct dst_disk *k;
+    struct xlmig_error err;
+    uint64_t have;
+
+    if (xlmig_dec_bitmap_end(rec, &e, &err) < 0)
+        return dst_fail(r, EPROTO, "bad BITMAP_END: %s", err.msg);
+    if (e.disk >= r->ndisks)
+        return dst_fail(r, EPROTO, "BITMAP_END for unknown disk %u", e.disk);
+    k = &r->disks[e.disk];
+    have = k->stale ? xlmig_bitmap_count(k->stale) : 0;
+    /* Overlapping or missing extents show up here. */
+    if (have != e.total)
+        return dst_fail(r, EPROTO, "stale bitmap for disk %s has %llu blocks, the "
+                         "sender counted %llu", k->name,
+                         (unsigned long long)have,
+                         (unsigned long long)e.total);
+    k->bitmap_ended = true;
+    return 0;
+}
+
+/* Flushes the targets (before stop-copy); after stop-copy, arms the gates. */
+static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec)
+{
+    uint8_t buf[XLMIG_HDR_LEN + 8];
+    struct xlmig_error err;
+    uint64_t seq;
+
+    if (xlmig_dec_u64(rec, &seq, &err) < 0)
+        return dst_fail(r, EPROTO, "bad SYNC: %s", err.msg);
+    /*
+     * Inside the downtime, written is enough: the destination's VBD reads
+     * the same page cache, and until DONE (which we send only after a
+     * flush) the source keeps every block in its own image.
+     */
+    for (unsigned i = 0; i < r->ndisks && !r->in_stopcopy; i++)
+        if (xlmig_image_sync(&r->disks[i].img, &err) < 0)
+            return dst_fail(r, EIO, "disk %s: %s", r->disks[i].name, err.msg);
+    if (r->in_stopcopy && dst_arm_gates(r) < 0)
+        return -1;
+    if (xlmig_conn_send(&r->conn, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,
+                                                     seq)) < 0)
+        return dst_fail(r, EIO, "sending SYNC_ACK: %s", r->conn.err.msg);
+    return 0;
+}
+
+int dst_receive(struct xlmig_dest *r)
+{
+    struct xlmig_rec rec;
+    struct xlmig_phase ph;
+    struct xlmig_error err;
+
+    for (;;) {
+        if (dst_next(r, &rec, r->in_stopcopy ? "stop-copy" : "PUSH") < 0)
+            return -1;
+        switch (rec.type) {
+        case XLMIG_REC_PHASE: {
+            struct xlmig_event ev;
+            if (xlmig_dec_phase(&rec, &ph, &err) < 0)
+                return dst_fail(r, EPROTO, "bad PHASE: %s", err.msg);
+            if (ph.phase == XLMIG_PHASE_POSTCOPY)
+                return dst_fail(r, EPROTO, "post-copy announced before the "
+                                 "hand-off");
+            if (ph.phase == XLMIG_PHASE_STOPCOPY)
+                r->in_stopcopy = true;
+            else if (r->in_stopcopy)
+                return dst_fail(r, EPROTO, "PUSH phase after stop-copy");
+            ev = xlmig_event_make("phase",
+                                   ph.phase == XLMIG_PHASE_FULL ? "push"
+                                   : ph.phase == XLMIG_PHASE_DIRTY ? "dirty"
+                                                                   : "stopcopy");
+            ev.pass = (int)ph.pass;
+            ev.remaining_blocks = (int64_t)ph.remaining;
+            dst_event(r, &ev);
+            break;
+        }
+        case XLMIG_REC_DATA:
+            if (apply_data(r, &rec) < 0)
+                return -1;
+            break;
+        case XLMIG_REC_STATE:
+            if (take_state(r, &rec) < 0)
+                return -1;
+            break;
+        case XLMIG_REC_STATE_END:
+            if (end_state(r, &rec) < 0)
+                return -1;
+            break;
+        case XLMIG_REC_BITMAP:
+            if (take_bitmap(r, &rec) < 0)
+                return -1;
+            break;
+        case XLMIG_REC_BITMAP_END:
+            if (end_bitmap(r, &rec) < 0)
+                return -1;
+            break;
+        case XLMIG_REC_SYNC:
+            if (do_sync(r, &rec) < 0)
+                return -1;
+            if (r->in_stopcopy) {
+                r->st.t_sync = xlmig_now_ns();
+                return 0;
+            }
+            break;
+        default:
+            return dst_fail(r, EPROTO, "protocol error: unexpected %s record during "
+                             "%s", xlmig_rec_name(rec.type),
+                             r->in_stopcopy ? "stop-copy" : "PUSH");
+        }
+    }
+}

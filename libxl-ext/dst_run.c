@@ -1,0 +1,72 @@
+/*
+ * The destination's state machine:
+ *
+ *   negotiate (targets created, targets_ready hook) -> PUSH / stop-copy
+ *   stream (gates armed) -> handoff hook (READY, GO) -> start_guest hook
+ *      |                                  |                 |
+ *      +----------------------------------+-----------------+
+ *      | before the guest runs here, any failure: tell the source, the
+ *      | rollback hook, delete what was created (the janitor does it too
+ *      | if this process dies)
+ *      v
+ *   guest running here: post-copy until nothing is stale, DONE
+ */
+#include <errno.h>
+
+#include <stdio.h>
+
+#include "dst_internal.h"
+
+int xlmig_dest_handoff_default(struct xlmig_dest *d)
+{
+    return dst_handoff_datachan(d);
+}
+
+static int rollback(struct xlmig_dest *d)
+{
+    int code = d->err.code ? d->err.code : EIO;
+
+    if (d->h.rollback)
+        d->h.rollback(d->h.opaque, d);
+    d->got_go = false;
+    dst_abort(d);
+    if (d->have_janitor)
+        xlmig_janitor_undo(&d->janitor);
+    return -code;
+}
+
+int xlmig_dest_run(struct xlmig_dest *d)
+{
+    int rc;
+
+    if (!d->have_channel)
+        return dst_fail(d, EINVAL, "no data channel");
+    if ((rc = dst_negotiate(d)) < 0 || (rc = dst_receive(d)) < 0)
+        return rollback(d);
+    rc = d->h.handoff ? d->h.handoff(d->h.opaque, d)
+                      : dst_handoff_datachan(d);
+    if (rc < 0) {
+        if (!d->failed)
+            dst_fail(d, -rc, "no GO from the source");
+        return rollback(d);
+    }
+    d->got_go = true;
+    d->st.t_go = xlmig_now_ns();
+    /* The guest is ours to run: a cancel no longer stops the transfer. */
+    d->conn.wake_fd = -1;
+    rc = d->h.start_guest ? d->h.start_guest(d->h.opaque, d) : 0;
+    if (rc < 0 && !d->failed)
+        dst_fail(d, -rc, "starting the guest failed");
+    if (!d->h.handoff && dst_send_report(d, rc) < 0 && rc == 0)
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "the guest runs here but the "
+                   "report did not reach the source: %s", d->err.msg);
+    if (rc < 0) {
+        /* Never two running copies: ours is gone, the source resumes. */
+        return rollback(d);
+    }
+    /* The guest runs here now: its disks must survive us. */
+    d->guest_started = true;
+    if (d->have_janitor)
+        xlmig_janitor_keep(&d->janitor);
+    return dst_pull(d) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
+}

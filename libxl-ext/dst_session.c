@@ -1,0 +1,268 @@
+/*
+ * The destination handle: creation, placement policy, failure and events,
+ * reading records, and the abort that deletes what this side created.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dst_internal.h"
+
+void xlmig_dest_opts_init(struct xlmig_dest_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->accept_timeout_ms = 600000;
+}
+
+int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    /* The main thread and the post-copy watcher both fail d. */
+    pthread_mutex_lock(&d->err_lock);
+    if (!d->failed) {
+        va_start(ap, fmt);
+        xlmig_vfail(&d->err, code, fmt, ap);
+        va_end(ap);
+        d->failed = true;
+    }
+    rc = -d->err.code;
+    pthread_mutex_unlock(&d->err_lock);
+    return rc;
+}
+
+int xlmig_dest_set_error(struct xlmig_dest *d, int code, const char *fmt, ...)
+{
+    char msg[XLMIG_ERRLEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return dst_fail(d, code, "%s", msg);
+}
+
+void dst_event(struct xlmig_dest *d, struct xlmig_event *ev)
+{
+    xlmig_emit(&d->em, ev);
+}
+
+int xlmig_dest_new(const struct xlmig_dest_opts *o,
+                   const struct xlmig_dest_hooks *h, struct xlmig_dest **out,
+                   struct xlmig_error *err)
+{
+    struct xlmig_dest *d;
+
+    *out = NULL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    d->wake[0] = d->wake[1] = -1;
+    d->cancel_pipe[0] = d->cancel_pipe[1] = -1;
+    d->janitor.fd = -1;
+    if (o->target_dir) {
+        if (strlen(o->target_dir) >= sizeof(d->target_dir)) {
+            free(d);
+            return xlmig_fail(err, ENAMETOOLONG, "target directory name "
+                              "too long");
+        }
+        strcpy(d->target_dir, o->target_dir);
+        d->policy.target_dir = d->target_dir;
+    }
+    d->policy.allow_existing = o->allow_existing;
+    if (h)
+        d->h = *h;
+    xlmig_emitter_init(&d->em, "destination", NULL, NULL, NULL);
+    d->st.t_start = xlmig_now_ns();
+    pthread_mutex_init(&d->vbd_lock, NULL);
+    pthread_mutex_init(&d->err_lock, NULL);
+    d->inbuf = xlmig_alloc_io(XLMIG_MAX_DATA);
+    if (!d->inbuf || pipe(d->cancel_pipe) < 0) {
+        xlmig_fail(err, errno ? errno : ENOMEM, "cannot set up: %s",
+                   strerror(errno ? errno : ENOMEM));
+        xlmig_dest_free(d);
+        return -err->code;
+    }
+    /* Before any thread of ours: if we are killed before GO, it undoes. */
+    if (o->janitor) {
+        if (xlmig_janitor_start(&d->janitor) < 0) {
+            xlmig_fail(err, EAGAIN, "cannot start the cleanup process");
+            xlmig_dest_free(d);
+            return -err->code;
+        }
+        d->have_janitor = true;
+    }
+    *out = d;
+    return 0;
+}
+
+int xlmig_dest_map(struct xlmig_dest *d, const char *name, const char *path)
+{
+    char spec[4200];
+    struct xlmig_error e;
+    int rc;
+
+    snprintf(spec, sizeof(spec), "%s=%s", name, path);
+    if ((rc = xlmig_target_add_map(&d->policy, spec, &e)) < 0)
+        return dst_fail(d, -rc, "%s", e.msg);
+    return 0;
+}
+
+void xlmig_dest_set_observer(struct xlmig_dest *d, xlmig_event_fn *event,
+                             xlmig_log_fn *log, void *opaque)
+{
+    d->em.fn = event;
+    d->em.log = log;
+    d->em.opaque = opaque;
+}
+
+int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd)
+{
+    if (d->have_channel)
+        return dst_fail(d, EBUSY, "the data channel is already set");
+    if (xlmig_conn_init(&d->conn, rfd, wfd) < 0)
+        return dst_fail(d, ENOMEM, "out of memory");
+    d->conn.wake_fd = d->cancel_pipe[0];
+    d->have_channel = true;
+    return 0;
+}
+
+int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec, const char *during)
+{
+    int rc = xlmig_conn_recv(&d->conn, rec);
+
+    if (rc == -2)
+        return dst_fail(d, ECANCELED, "cancelled during %s", during);
+    if (rc < 0)
+        return dst_fail(d, d->conn.err.code, "data channel during %s: %s",
+                        during, d->conn.err.msg);
+    if (rc == 0)
+        return dst_fail(d, ECONNRESET, "the source closed the data channel "
+                        "during %s", during);
+    if (rec->type == XLMIG_REC_ERROR) {
+        struct xlmig_error_rec e;
+        struct xlmig_error err;
+        if (xlmig_dec_error(rec, &e, &err) < 0)
+            return dst_fail(d, EPROTO, "the source failed; its ERROR is "
+                            "malformed: %s", err.msg);
+        return dst_fail(d, e.code ? (int)e.code : EIO, "source: %s",
+                        e.reason);
+    }
+    return 0;
+}
+
+void xlmig_dest_attach_vbd(struct xlmig_dest *d, unsigned i,
+                           struct xlmig_vbd *vbd)
+{
+    if (i < d->ndisks)
+        d->disks[i].vbd = vbd;
+}
+
+unsigned xlmig_dest_disk_count(const struct xlmig_dest *d)
+{
+    return d->ndisks;
+}
+
+const char *xlmig_dest_disk_name(const struct xlmig_dest *d, unsigned i)
+{
+    return i < d->ndisks ? d->disks[i].name : NULL;
+}
+
+const char *xlmig_dest_disk_path(const struct xlmig_dest *d, unsigned i)
+{
+    return i < d->ndisks ? d->disks[i].path : NULL;
+}
+
+int xlmig_dest_janitor_add_pid(struct xlmig_dest *d, int pid)
+{
+    if (d->have_janitor && xlmig_janitor_add_pid(&d->janitor, pid) < 0)
+        return dst_fail(d, EIO, "cannot register process %d for cleanup",
+                        pid);
+    return 0;
+}
+
+int xlmig_dest_janitor_add_file(struct xlmig_dest *d, const char *path)
+{
+    if (d->have_janitor && xlmig_janitor_add_file(&d->janitor, path) < 0)
+        return dst_fail(d, EIO, "cannot register %s for cleanup", path);
+    return 0;
+}
+
+void xlmig_dest_cancel(struct xlmig_dest *d)
+{
+    d->cancelled = 1;
+    if (write(d->cancel_pipe[1], "c", 1) < 0) {
+        /* Full pipe: a cancel is already pending. */
+    }
+}
+
+bool xlmig_dest_past_go(const struct xlmig_dest *d)
+{
+    return d->got_go;
+}
+
+const char *xlmig_dest_error(const struct xlmig_dest *d)
+{
+    return d->failed ? d->err.msg : "";
+}
+
+uint64_t xlmig_dest_stale_blocks(const struct xlmig_dest *d)
+{
+    uint64_t over;
+
+    if (!d->got_go)
+        return 0;
+    return dst_gate_stale((struct xlmig_dest *)d, &over);
+}
+
+void dst_abort(struct xlmig_dest *d)
+{
+    struct xlmig_event ev = xlmig_event_make("error", NULL);
+
+    if (d->have_channel) {
+        xlmig_conn_send_error(&d->conn, d->err.code ? d->err.code : EIO,
+                              "destination aborted: %s", d->err.msg);
+        xlmig_conn_linger(&d->conn, 2000);
+    }
+    if (!d->got_go) {
+        /* Before GO the source still has everything: remove our copy. */
+        for (unsigned i = 0; i < d->ndisks; i++) {
+            struct dst_disk *k = &d->disks[i];
+            xlmig_image_close(&k->img);
+            if (k->created && unlink(k->path) == 0)
+                k->created = false;
+        }
+    }
+    ev.message = d->err.msg;
+    dst_event(d, &ev);
+}
+
+void xlmig_dest_free(struct xlmig_dest *d)
+{
+    if (!d)
+        return;
+    dst_stop_watcher(d);
+    for (unsigned i = 0; i < d->ndisks; i++) {
+        xlmig_image_close(&d->disks[i].img);
+        xlmig_bitmap_free(d->disks[i].stale);
+        xlmig_bitmap_free(d->disks[i].remaining);
+    }
+    xlmig_inflater_end(&d->inflater);
+    free(d->inbuf);
+    free(d->state);
+    if (d->have_channel)
+        xlmig_conn_destroy(&d->conn);
+    /* run() decided to keep or undo; if it never ran, undo. */
+    if (d->have_janitor)
+        xlmig_janitor_undo(&d->janitor);
+    for (int i = 0; i < 2; i++)
+        if (d->cancel_pipe[i] >= 0)
+            close(d->cancel_pipe[i]);
+    pthread_mutex_destroy(&d->vbd_lock);
+    pthread_mutex_destroy(&d->err_lock);
+    free(d);
+}

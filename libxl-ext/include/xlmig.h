@@ -1,0 +1,463 @@
+/*
+ * libxlmig: live migration of a guest's local disks.
+ *
+ * The library runs a disk migration from start to end on either side: the
+ * source (negotiate, PUSH until converged, keep-up while the toolstack
+ * moves the guest's memory, stop-copy, the hand-off, the post-copy
+ * service) and the destination (targets created by its own policy, the
+ * streamed blocks written, post-copy gates armed, stale blocks fetched and
+ * installed after the hand-off).  What is not about disks -- suspending the
+ * guest and moving its memory, the point of no return, resuming it, running
+ * it on the destination -- the caller does in hooks, so that any toolstack
+ * can drive a migration: the `xlmig` command (simulated guests, and Xen
+ * through libxl), Xen's own `xl`, a Ganeti node daemon, libvirt's libxl
+ * driver.
+ *
+ * Conventions
+ *   - Handles are opaque; each is created by a *_new function and freed by
+ *     the matching *_free, which accepts NULL.
+ *   - Functions that can fail return 0 (or a count) on success and a
+ *     negative errno value on failure.  The reason, as one line of text, is
+ *     left in the struct xlmig_error the caller passed, or in the handle
+ *     (xlmig_source_error(), xlmig_dest_error()).
+ *   - The library never prints, never exits and never changes signal
+ *     dispositions.  It reports through the caller's event and log
+ *     callbacks, from any of its threads (see each callback).
+ *   - A handle is used by one thread at a time, except for the functions
+ *     documented as callable from another thread or a signal handler.
+ *   - Strings passed in are copied unless documented otherwise.
+ *
+ * Building against it:  cc prog.c $(pkg-config --cflags --libs libxlmig)
+ */
+#ifndef XLMIG_H
+#define XLMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The API this header describes: major changes break callers. */
+#define XLMIG_API_MAJOR 1
+#define XLMIG_API_MINOR 0
+#define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
+
+/* The library's version string, e.g. "0.2.0". */
+const char *xlmig_version(void);
+
+/* ---- errors ------------------------------------------------------------ */
+
+#define XLMIG_ERRLEN 256
+
+/* A failure: a positive errno value and a one-line message. */
+struct xlmig_error {
+    int code;
+    char msg[XLMIG_ERRLEN];
+};
+
+/* ---- logging and progress ----------------------------------------------- */
+
+enum xlmig_log_level {
+    XLMIG_LOG_DEBUG,
+    XLMIG_LOG_INFO,             /* what a user watching would want to know */
+    XLMIG_LOG_WARN,             /* something is off but the job goes on */
+    XLMIG_LOG_ERROR,
+};
+
+/*
+ * Called from the library's threads, possibly concurrently: must be
+ * thread-safe and must not call back into the handle.  msg has no newline.
+ */
+typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
+                          const char *msg);
+
+/*
+ * A progress event.  Numeric fields below zero and NULL strings do not
+ * apply to the event.
+ *
+ * event: "phase" (a phase starts), "pass" (a dirty pass is decided),
+ * "progress" (about twice a second while data moves), "stopcopy",
+ * "handoff", "done", "error", "warning".  phase: "negotiate", "push",
+ * "dirty", "keepup", "stopcopy", "handoff", "postcopy", "done".
+ */
+struct xlmig_event {
+    const char *event;
+    const char *phase;
+    const char *role;           /* "source" or "destination" */
+    double t;                   /* seconds since the handle was created */
+    int pass;                   /* dirty pass number, 1 for the first */
+    int64_t total_bytes;        /* the phase's work, for a percentage */
+    int64_t remaining_blocks;
+    int64_t remaining_bytes;
+    int64_t sent_bytes;         /* disk bytes covered so far */
+    int64_t wire_bytes;         /* bytes on the data channel so far */
+    double rate_Bps;            /* disk bytes per second, recent */
+    double wire_rate_Bps;       /* data channel bytes per second, recent */
+    double eta_s;
+    double expected_downtime_ms;
+    const char *message;
+};
+
+/* Same threading rules as xlmig_log_fn. */
+typedef void xlmig_event_fn(void *opaque, const struct xlmig_event *ev);
+
+/*
+ * The event as one line of JSON (no newline), the format `xlmig --json`
+ * prints: {"event":...,"t":...,"role":...,"phase":...,...} with the fields
+ * that apply.  Returns the length it needed (like snprintf).
+ */
+size_t xlmig_event_json(const struct xlmig_event *ev, char *buf, size_t len);
+
+/* ---- block backends ------------------------------------------------------ */
+
+/*
+ * What serves a guest's virtual disk: write tracking and quiesce on the
+ * source, the post-copy gate on the destination.  The caller opens it and
+ * hands it to a source or destination, which borrow it (the caller closes
+ * it after freeing the migration handle).
+ */
+struct xlmig_vbd;
+
+/* The simulated VBD served by `xlmig-vbdsim serve --socket PATH`. */
+int xlmig_vbd_sim_open(const char *socket_path, struct xlmig_vbd **out,
+                       struct xlmig_error *err);
+/*
+ * The patched xen-blkback's VBD of (domid, devid); devid is the frontend's
+ * virtual device number (51712 for xvda).  -ENOSYS in a build without Xen.
+ */
+int xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
+                           struct xlmig_vbd **out, struct xlmig_error *err);
+/* Where the engine reads (source) or installs (destination) the data. */
+const char *xlmig_vbd_data_path(const struct xlmig_vbd *v);
+/* Replaces that path (e.g. the image file instead of its loop device). */
+int xlmig_vbd_set_data_path(struct xlmig_vbd *v, const char *path);
+/* The last failure of an operation on v. */
+const char *xlmig_vbd_error(const struct xlmig_vbd *v);
+void xlmig_vbd_close(struct xlmig_vbd *v);
+
+/* ---- the source ---------------------------------------------------------- */
+
+enum xlmig_compress { XLMIG_COMPRESS_AUTO, XLMIG_COMPRESS_ALWAYS,
+                      XLMIG_COMPRESS_NEVER };
+
+struct xlmig_source_opts {
+    uint32_t block_size;        /* tracking granularity, bytes (4096) */
+    double max_downtime_ms;     /* disk downtime target (50) */
+    bool postcopy;              /* hand stale blocks over as a bitmap (true) */
+    uint64_t bandwidth_Bps;     /* data channel limit, 0 = none (0) */
+    unsigned workers;           /* read/compress threads (2) */
+    unsigned max_passes;        /* dirty passes at most, 0 = none (30) */
+    enum xlmig_compress compress;               /* (AUTO) */
+    int quiesce_timeout_ms;     /* blkback drain at stop-copy (10000) */
+    int ack_timeout_ms;         /* waiting for the destination (300000) */
+    int idle_timeout_s;         /* post-copy with no traffic (600) */
+};
+
+/* Fills o with the defaults shown above. */
+void xlmig_source_opts_init(struct xlmig_source_opts *o);
+
+struct xlmig_source;
+
+/*
+ * Return values of xlmig_source_hooks.handoff and of xlmig_source_run()
+ * beyond 0 / -errno.
+ */
+enum {
+    /* handoff: the destination could not run the guest, its copy is gone
+     * and the guest must resume here (before GO, or GO was refused). */
+    XLMIG_HANDOFF_REFUSED = 1,
+    /* handoff: GO may have reached the destination but its answer did not
+     * come back: nobody knows which side runs the guest. */
+    XLMIG_HANDOFF_UNKNOWN = 2,
+};
+
+/*
+ * What the toolstack does around the disks.  Every hook receives opaque.
+ * Hooks run on the thread that called xlmig_source_run(); they may block
+ * (for as long as moving a guest's memory takes).
+ */
+struct xlmig_source_hooks {
+    void *opaque;
+    /*
+     * PUSH has converged and keep-up runs: move the guest's memory and
+     * leave the guest suspended (xl: libxl_domain_suspend(LIVE)).  Call
+     * xlmig_source_mark_suspended() as soon as the guest stops running
+     * here, even if failing afterwards, so that the downtime is measured
+     * from there and a rollback knows to resume it.  A simulated guest's
+     * state may be sent with xlmig_source_send_state() from here.  0, or a
+     * negative errno: roll back.  Required.
+     */
+    int (*suspend)(void *opaque, struct xlmig_source *s);
+    /*
+     * The final blocks are on the destination (or handed over as a
+     * bitmap): exchange READY and GO with the destination.  0: GO was
+     * given and the destination reports the guest running; negative
+     * errno: failed before GO (roll back); XLMIG_HANDOFF_REFUSED or
+     * XLMIG_HANDOFF_UNKNOWN as above.  NULL: the library does it on the
+     * data channel (READY / GO / REPORT records).
+     */
+    int (*handoff)(void *opaque, struct xlmig_source *s);
+    /*
+     * Rolling back before GO: resume the suspended guest here (xl:
+     * libxl_domain_resume(suspend_cancel=1)).  Called only when the
+     * suspend hook marked the guest suspended.  0 or a negative errno.
+     */
+    int (*resume)(void *opaque, struct xlmig_source *s);
+    /*
+     * After GO: the destination runs the guest; destroy the copy here (xl:
+     * libxl_domain_destroy).  The source images are still read until
+     * post-copy ends.  Optional.
+     */
+    void (*after_go)(void *opaque, struct xlmig_source *s);
+    /*
+     * After GO, before the post-copy service starts: last chance to
+     * detach (e.g. to let the caller's process exit while a child serves
+     * post-copy).  Optional.
+     */
+    void (*postcopy_start)(void *opaque, struct xlmig_source *s);
+};
+
+/*
+ * Creates a source for one migration.  The hooks are copied.  0 or
+ * -errno with err filled in.
+ */
+int xlmig_source_new(const struct xlmig_source_opts *o,
+                     const struct xlmig_source_hooks *h,
+                     struct xlmig_source **out, struct xlmig_error *err);
+/*
+ * Where progress events and log messages go (both optional; opaque is
+ * passed to them).  Call before xlmig_source_run().
+ */
+void xlmig_source_set_observer(struct xlmig_source *s, xlmig_event_fn *event,
+                               xlmig_log_fn *log, void *opaque);
+/*
+ * Adds a disk, known to the destination by name (1..64 characters of
+ * [A-Za-z0-9._-]).  vbd is borrowed until xlmig_source_free().  Its data
+ * path is opened read-only now.
+ */
+int xlmig_source_add_disk(struct xlmig_source *s, const char *name,
+                          struct xlmig_vbd *vbd);
+/*
+ * The data channel: a connected socket (rfd == wfd) or two pipe ends.
+ * Borrowed: the caller closes them after xlmig_source_free().
+ */
+int xlmig_source_set_channel(struct xlmig_source *s, int rfd, int wfd);
+/*
+ * Runs the whole migration.  Returns 0 once the destination runs the
+ * guest and holds every block; -errno if it failed before GO (the guest
+ * runs here again, the destination deleted its copy); or, after GO,
+ * XLMIG_RESULT_POSTCOPY_FAILED (the destination runs the guest but some
+ * blocks exist only in the source images: keep them;
+ * xlmig_source_stale_blocks() says how many) or
+ * XLMIG_RESULT_UNKNOWN (the hand-off's outcome is unknown).
+ */
+enum {
+    XLMIG_RESULT_POSTCOPY_FAILED = 3,
+    XLMIG_RESULT_UNKNOWN = 4,
+};
+int xlmig_source_run(struct xlmig_source *s);
+/* From the suspend hook: the guest no longer runs here (see above). */
+void xlmig_source_mark_suspended(struct xlmig_source *s);
+/*
+ * Simulated guests: their suspended state travels on the data channel.
+ * Only from the suspend hook.
+ */
+int xlmig_source_send_state(struct xlmig_source *s, const void *blob,
+                            size_t len);
+/*
+ * Asks a running migration to stop as soon as it can: before GO it rolls
+ * back.  After GO it does not stop the post-copy service (stopping it
+ * would leave the destination's stale blocks unreachable).  Safe from
+ * another thread and from a signal handler.
+ */
+void xlmig_source_cancel(struct xlmig_source *s);
+/*
+ * For hooks: records why the hook fails (the first reason recorded wins)
+ * and returns -code, for `return xlmig_source_set_error(s, EIO, ...)`.
+ */
+int xlmig_source_set_error(struct xlmig_source *s, int code,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* true once the migration has failed or was cancelled: a hook that waits
+ * (e.g. for memory to move) should give up. */
+bool xlmig_source_failed(const struct xlmig_source *s);
+/*
+ * The hand-off on the data channel (READY / GO / REPORT records), which
+ * the library runs when the handoff hook is NULL; a hook that must do
+ * something first (e.g. commit a simulated guest to the hand-off) calls
+ * it last.  Returns as the handoff hook does.
+ */
+int xlmig_source_handoff_default(struct xlmig_source *s);
+/* true once GO has been given (the guest is the destination's). */
+bool xlmig_source_past_go(const struct xlmig_source *s);
+/* Blocks that exist only on the source now (post-copy not finished). */
+uint64_t xlmig_source_stale_blocks(const struct xlmig_source *s);
+/* The reason of the last failure ("" if none). */
+const char *xlmig_source_error(const struct xlmig_source *s);
+
+/* The source's figures once run() returned (or at any time after). */
+struct xlmig_source_report {
+    bool ok;
+    bool past_go;
+    bool postcopy;              /* stale blocks were handed over */
+    unsigned ndisks;
+    uint32_t block_size;
+    double total_s;
+    double disk_downtime_ms;    /* quiesce to destination synced, -1 n/a */
+    double guest_downtime_ms;   /* suspended to GO, -1 n/a */
+    double postcopy_s;          /* GO to DONE, -1 n/a */
+    uint64_t allocated_bytes;
+    uint64_t wire_bytes;        /* both directions */
+    unsigned passes;            /* dirty passes sent, keep-up included */
+    unsigned keepup_passes;
+    uint64_t resent_blocks;
+    uint64_t final_blocks;      /* dirty at stop-copy */
+    uint64_t demanded_blocks, background_blocks;
+    uint64_t installed_blocks, overwritten_blocks;   /* destination's count */
+    uint64_t zlib_in, zlib_out, skipped_zero_bytes;
+    const char *stop_reason;    /* why PUSH stopped */
+    const char *error;          /* NULL when ok */
+};
+void xlmig_source_get_report(const struct xlmig_source *s,
+                             struct xlmig_source_report *r);
+/* The report as one line of JSON ({"event":"report",...}); like snprintf. */
+size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
+                                size_t len);
+/* Frees s; if it is still running, call xlmig_source_cancel() and wait
+ * for xlmig_source_run() to return first. */
+void xlmig_source_free(struct xlmig_source *s);
+
+/* ---- the destination ----------------------------------------------------- */
+
+#define XLMIG_MAX_DISKS 16
+#define XLMIG_MAX_NAME 64
+
+/*
+ * Where disks go: an explicit map entry for the disk's name, else
+ * target_dir/<name>.img.  The sender's names never become paths otherwise.
+ */
+struct xlmig_dest_opts {
+    const char *target_dir;             /* copied */
+    bool allow_existing;        /* write into existing files / devices */
+    /* Fork a cleanup process (before any thread of the library) that
+     * deletes what was created if this process dies before GO.  The
+     * caller must not have threads of its own when creating the handle
+     * with this set. */
+    bool janitor;
+    int accept_timeout_ms;      /* unused by the library itself */
+};
+void xlmig_dest_opts_init(struct xlmig_dest_opts *o);
+
+struct xlmig_dest;
+
+struct xlmig_dest_hooks {
+    void *opaque;
+    /*
+     * Every target exists (created or checked): attach a VBD to each with
+     * xlmig_dest_attach_vbd() if the gates need one now (e.g. start the
+     * paused guest's backends).  Optional.
+     */
+    int (*targets_ready)(void *opaque, struct xlmig_dest *d);
+    /* A simulated guest's state arrived.  Optional. */
+    int (*guest_state)(void *opaque, struct xlmig_dest *d, const void *blob,
+                       size_t len);
+    /*
+     * Stop-copy is flushed and the gates armed: tell the source we are
+     * ready and wait for GO.  0: GO came; negative errno: no GO (roll
+     * back).  NULL: READY / GO records on the data channel.
+     */
+    int (*handoff)(void *opaque, struct xlmig_dest *d);
+    /*
+     * GO came: run the guest here.  0, or a negative errno: the library
+     * then removes this copy and tells the source to resume (if handoff
+     * is NULL, with the REPORT record; else the hook tells it itself).
+     */
+    int (*start_guest)(void *opaque, struct xlmig_dest *d);
+    /* Before GO: undo what targets_ready did (stop the backends). */
+    void (*rollback)(void *opaque, struct xlmig_dest *d);
+};
+
+int xlmig_dest_new(const struct xlmig_dest_opts *o,
+                   const struct xlmig_dest_hooks *h, struct xlmig_dest **out,
+                   struct xlmig_error *err);
+/* As xlmig_source_set_observer(). */
+void xlmig_dest_set_observer(struct xlmig_dest *d, xlmig_event_fn *event,
+                             xlmig_log_fn *log, void *opaque);
+/* Adds name=path to the placement map (checked). */
+int xlmig_dest_map(struct xlmig_dest *d, const char *name, const char *path);
+int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd);
+/*
+ * Runs the destination side.  0 when the guest runs here with every
+ * block; -errno if it failed before the guest started here (what was
+ * created is deleted); XLMIG_RESULT_POSTCOPY_FAILED if it runs here but
+ * blocks are missing (they wait in the gate; the source must keep its
+ * images; xlmig_dest_stale_blocks() says how many).
+ */
+int xlmig_dest_run(struct xlmig_dest *d);
+/* After negotiation (in targets_ready and later). */
+unsigned xlmig_dest_disk_count(const struct xlmig_dest *d);
+const char *xlmig_dest_disk_name(const struct xlmig_dest *d, unsigned i);
+const char *xlmig_dest_disk_path(const struct xlmig_dest *d, unsigned i);
+/* The VBD serving disk i here (borrowed until xlmig_dest_free()). */
+void xlmig_dest_attach_vbd(struct xlmig_dest *d, unsigned i,
+                           struct xlmig_vbd *vbd);
+/* Register a process the janitor terminates if we die before GO. */
+int xlmig_dest_janitor_add_pid(struct xlmig_dest *d, int pid);
+int xlmig_dest_janitor_add_file(struct xlmig_dest *d, const char *path);
+/* As xlmig_source_handoff_default(), the destination's side. */
+int xlmig_dest_handoff_default(struct xlmig_dest *d);
+/* For hooks, as xlmig_source_set_error(). */
+int xlmig_dest_set_error(struct xlmig_dest *d, int code, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
+/* Safe from another thread and from a signal handler (see source). */
+void xlmig_dest_cancel(struct xlmig_dest *d);
+bool xlmig_dest_past_go(const struct xlmig_dest *d);
+uint64_t xlmig_dest_stale_blocks(const struct xlmig_dest *d);
+const char *xlmig_dest_error(const struct xlmig_dest *d);
+
+struct xlmig_dest_report {
+    bool ok;
+    bool past_go;
+    unsigned ndisks;
+    uint64_t data_bytes, zero_bytes;
+    uint64_t stale_blocks;      /* handed over at stop-copy */
+    uint64_t installed, refused, demanded;
+    double postcopy_s;
+    const char *error;
+};
+void xlmig_dest_get_report(const struct xlmig_dest *d,
+                           struct xlmig_dest_report *r);
+size_t xlmig_dest_report_json(const struct xlmig_dest *d, char *buf,
+                              size_t len);
+void xlmig_dest_free(struct xlmig_dest *d);
+
+/* ---- simulated guests ------------------------------------------------------
+ *
+ * `xlmig-vbdsim serve` runs a guest workload on its VBD (tagged writes,
+ * checked reads).  These drive it through a VBD opened with
+ * xlmig_vbd_sim_open(); each returns 0 or -errno (xlmig_vbd_error()).
+ */
+
+/* Source: stops the guest; its state (free() it) is to be sent with
+ * xlmig_source_send_state().  Idempotent while suspended. */
+int xlmig_sim_guest_suspend(struct xlmig_vbd *v, void **blob, size_t *len);
+/* Source rollback: the suspended guest runs on. */
+int xlmig_sim_guest_resume(struct xlmig_vbd *v);
+/* Source, before GO: from now on the daemon never resumes the guest by
+ * itself when the migration tool goes away. */
+int xlmig_sim_guest_handoff(struct xlmig_vbd *v);
+/* Destination: loads a state; the guest stays paused. */
+int xlmig_sim_guest_load(struct xlmig_vbd *v, const void *blob, size_t len);
+/* Destination: starts the loaded guest. */
+int xlmig_sim_guest_unpause(struct xlmig_vbd *v);
+/* Asks the daemon to exit. */
+int xlmig_sim_shutdown(struct xlmig_vbd *v);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * The source side's internals: the state of a struct xlmig_source and the
+ * functions its files share, grouped by the file that defines them.
+ *
+ *   src_session.c    handle life cycle, failure, events, the send helpers
+ *   src_reply.c      the thread reading the destination's records
+ *   src_negotiate.c  HELLO, DISK / DISK_ACK, the send pipeline
+ *   src_push.c       full pass, dirty passes, keep-up
+ *   src_stopcopy.c   quiesce, final snapshot, blocks or the stale bitmap
+ *   src_handoff.c    READY / GO / REPORT on the data channel
+ *   src_pull.c       the post-copy service
+ *   src_report.c     the final figures
+ *   src_run.c        the state machine: the phases in order, the hooks,
+ *                    rollback
+ */
+#ifndef XLMIG_SRC_INTERNAL_H
+#define XLMIG_SRC_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "conn.h"
+#include "err.h"
+#include "image.h"
+#include "policy.h"
+#include "progress.h"
+#include "sendq.h"
+#include "vbd.h"
+#include "wire.h"
+#include "xlmig.h"
+
+struct src_disk {
+    uint32_t id;
+    char name[XLMIG_MAX_NAME + 1];
+    struct xlmig_vbd *vbd;
+    struct xlmig_image img;
+    struct xlmig_sq_disk sq;
+    uint64_t nblocks;
+    uint64_t allocated;
+    bool dest_zeroed;
+    bool tracking;
+    bool quiesced;
+    struct xlmig_bitmap *pending;       /* dirty, not yet queued */
+    struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
+};
+
+struct src_demand {
+    uint32_t disk;
+    uint64_t start, count;
+};
+
+struct src_stats {
+    uint64_t t_start, t_push_done, t_suspended, t_stopcopy_start,
+             t_stopcopy_done, t_go, t_done;    /* ns, 0 = not reached */
+    unsigned passes;                           /* dirty passes sent */
+    unsigned keepup_passes;                    /* of which during keep-up */
+    enum xlmig_conv_verdict verdict;
+    uint64_t allocated_bytes;
+    uint64_t resent_blocks;                    /* in dirty passes */
+    uint64_t final_blocks;                     /* dirty at stop-copy */
+    bool postcopy;
+    uint64_t demanded_blocks, background_blocks;
+    struct xlmig_done done;                    /* from the destination */
+};
+
+struct xlmig_source {
+    struct xlmig_source_opts o;
+    struct xlmig_source_hooks h;
+    struct xlmig_emitter em;
+    struct xlmig_conn conn;
+    bool have_channel;
+    struct xlmig_sendq *q;
+    uint64_t features;
+    struct src_disk disks[XLMIG_MAX_DISKS];
+    unsigned ndisks;
+    struct src_stats st;
+    struct xlmig_conv conv;
+    bool guest_suspended;
+
+    pthread_t keepup_thread;
+    bool keepup_running, keepup_stop;
+    pthread_t reply_thread;
+    bool reply_running;
+    int wake[2];                /* stops the reply thread's reads */
+    pthread_t cancel_thread;
+    bool cancel_running;
+    int cancel_pipe[2];         /* [1] written by xlmig_source_cancel */
+    volatile sig_atomic_t cancelled;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    uint64_t sync_seq, sync_acked;
+    bool got_ready, got_report, got_done, finished;
+    int32_t report;
+    struct src_demand *dq;
+    size_t dq_len, dq_cap;
+    bool failed;
+    struct xlmig_error err;
+};
+
+/* src_session.c */
+int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void src_event(struct xlmig_source *s, struct xlmig_event *ev);
+/* Waits for *flag (set by the reply thread) with the ack timeout. */
+int src_wait(struct xlmig_source *s, bool *flag, const char *what);
+int src_queue_record(struct xlmig_source *s, const void *rec, size_t len);
+int src_queue_extent(struct xlmig_source *s, struct src_disk *d,
+                     uint64_t first, uint64_t count, uint8_t origin,
+                     bool skip_zero);
+int src_flush(struct xlmig_source *s);
+int src_phase(struct xlmig_source *s, uint32_t phase, uint32_t pass,
+              uint64_t remaining);
+/* Waits until the destination has written everything queued. */
+int src_sync(struct xlmig_source *s);
+uint64_t src_pending_blocks(struct xlmig_source *s);
+/* ORs every disk's dirty set into its pending bitmap. */
+int src_snapshot_all(struct xlmig_source *s);
+/* Disk bytes per second the pipeline achieves (0 = not known yet). */
+double src_rate(struct xlmig_source *s);
+/* Quiesce off, tracking off (before GO, and at the end). */
+void src_release_backend(struct xlmig_source *s);
+
+/* src_reply.c */
+int src_reply_start(struct xlmig_source *s);
+void src_reply_stop(struct xlmig_source *s);
+
+/* src_negotiate.c */
+int src_negotiate(struct xlmig_source *s);
+
+/* src_push.c */
+int src_push(struct xlmig_source *s);
+/*
+ * Keep-up: after PUSH converged, keep sending dirty blocks in the
+ * background while the toolstack moves the guest's memory.
+ */
+int src_keepup_start(struct xlmig_source *s);
+int src_keepup_stop(struct xlmig_source *s);
+/* One dirty pass over the pending sets (also keep-up's). */
+int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks);
+
+/* src_stopcopy.c */
+int src_stopcopy(struct xlmig_source *s);
+
+/* src_handoff.c */
+int src_handoff_datachan(struct xlmig_source *s);
+
+/* src_pull.c */
+int src_pull(struct xlmig_source *s);
+
+/* src_report.c: public functions only */
+
+/* src_run.c: public functions only */
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * Negotiation: HELLO both ways, one DISK record per disk, the
+ * destination's DISK_ACKs once its targets exist; then the send pipeline
+ * and the reply thread start.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <stdio.h>
+
+#include "src_internal.h"
+
+static int recv_now(struct xlmig_source *s, struct xlmig_rec *r,
+                    const char *what)
+{
+    int rc = xlmig_conn_recv(&s->conn, r);
+    struct xlmig_error_rec e;
+    struct xlmig_error err;
+
+    if (rc == -2 && s->cancelled)
+        return src_fail(s, ECANCELED, "cancelled");
+    if (rc < 0)
+        return src_fail(s, EIO, "waiting for %s: %s", what, s->conn.err.msg);
+    if (rc == 0)
+        return src_fail(s, ECONNRESET, "the destination closed the channel "
+                        "before %s", what);
+    if (r->type == XLMIG_REC_ERROR) {
+        if (xlmig_dec_error(r, &e, &err) < 0)
+            return src_fail(s, EPROTO, "the destination failed: %s", err.msg);
+        return src_fail(s, e.code ? (int)e.code : EIO, "destination: %s",
+                        e.reason);
+    }
+    return 0;
+}
+
+int src_negotiate(struct xlmig_source *s)
+{
+    uint8_t buf[XLMIG_HDR_LEN + 128];
+    struct xlmig_hello h = { 1, XLMIG_VERSION, XLMIG_F_ALL,
+                             XLMIG_ROLE_SENDER }, peer;
+    struct xlmig_rec r;
+    struct xlmig_error err;
+    bool acked[XLMIG_MAX_DISKS] = { false };
+    struct xlmig_event ev = xlmig_event_make("phase", "negotiate");
+    int rc;
+
+    src_event(s, &ev);
+    if (!s->ndisks)
+        return src_fail(s, EINVAL, "no disk to migrate");
+    if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
+        return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
+    if ((rc = recv_now(s, &r, "the destination's HELLO")) < 0)
+        return rc;
+    if (xlmig_dec_hello(&r, &peer, &err) < 0)
+        return src_fail(s, EPROTO, "bad HELLO from the destination: %s",
+                        err.msg);
+    if (peer.role != XLMIG_ROLE_RECEIVER)
+        return src_fail(s, EPROTO, "the peer is not a destination");
+    if (peer.version_min > XLMIG_VERSION)
+        return src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol "
+                        "versions %u..%u, we speak 1..%u", peer.version_min,
+                        peer.version_max, XLMIG_VERSION);
+    s->features = peer.features & XLMIG_F_ALL;
+
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        struct src_disk *d = &s->disks[i];
+        struct xlmig_disk dr = { .id = d->id, .count = s->ndisks,
+                                 .block_size = s->o.block_size,
+                                 .size = d->img.size,
+                                 .allocated = d->allocated };
+
+        snprintf(dr.name, sizeof(dr.name), "%s", d->name);
+        if (xlmig_conn_send(&s->conn, buf, xlmig_enc_disk(buf, &dr)) < 0)
+            return src_fail(s, EIO, "sending DISK: %s", s->conn.err.msg);
+    }
+    for (unsigned n = 0; n < s->ndisks; n++) {
+        struct xlmig_disk_ack a;
+
+        if ((rc = recv_now(s, &r, "disk acknowledgements")) < 0)
+            return rc;
+        if (xlmig_dec_disk_ack(&r, &a, &err) < 0)
+            return src_fail(s, EPROTO, "bad DISK_ACK: %s", err.msg);
+        if (a.id >= s->ndisks || acked[a.id])
+            return src_fail(s, EPROTO, "the destination acknowledged disk "
+                            "%u twice or that we never sent", a.id);
+        acked[a.id] = true;
+        s->disks[a.id].dest_zeroed = a.flags & XLMIG_ACK_ZEROED;
+    }
+
+    s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
+                           s->features);
+    if (!s->q)
+        return src_fail(s, ENOMEM, "out of memory for the send queue");
+    return src_reply_start(s);
+}

@@ -1,0 +1,173 @@
+/*
+ * The source's state machine:
+ *
+ *   negotiate -> PUSH -> keep-up + suspend hook -> stop-copy -> hand-off
+ *      |           |              |                   |           |
+ *      +-----------+--------------+-------------------+-----------+
+ *      | before GO, any failure: tell the destination, release the VBDs,
+ *      | resume the guest if it was suspended (rollback)
+ *      v
+ *   after GO: after_go hook, post-copy service until DONE
+ *
+ * A cancel (xlmig_source_cancel) before GO is a failure like any other.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stdio.h>
+
+#include "src_internal.h"
+
+void xlmig_source_cancel(struct xlmig_source *s)
+{
+    s->cancelled = 1;
+    if (write(s->cancel_pipe[1], "c", 1) < 0) {
+        /* Full pipe: a cancel is already pending. */
+    }
+}
+
+bool xlmig_source_failed(const struct xlmig_source *s)
+{
+    return s->failed || s->cancelled;
+}
+
+int xlmig_source_handoff_default(struct xlmig_source *s)
+{
+    return src_handoff_datachan(s);
+}
+
+void xlmig_source_mark_suspended(struct xlmig_source *s)
+{
+    if (!s->guest_suspended) {
+        s->guest_suspended = true;
+        s->st.t_suspended = xlmig_now_ns();
+    }
+}
+
+/* Turns a cancel into a failure (before GO) and wakes the readers. */
+static void *cancel_main(void *arg)
+{
+    struct xlmig_source *s = arg;
+    struct pollfd p = { .fd = s->cancel_pipe[0], .events = POLLIN };
+    char c;
+
+    for (;;) {
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+            ;
+        if (read(s->cancel_pipe[0], &c, 1) <= 0 || c == 'q')
+            return NULL;
+        if (!s->st.t_go) {
+            src_fail(s, ECANCELED, "cancelled");
+            if (write(s->wake[1], "x", 1) < 0) {
+                /* The reply thread is being stopped anyway. */
+            }
+        }
+    }
+}
+
+static void cancel_thread_stop(struct xlmig_source *s)
+{
+    if (!s->cancel_running)
+        return;
+    if (write(s->cancel_pipe[1], "q", 1) < 0) {
+        /* cannot happen: the thread drains the pipe */
+    }
+    pthread_join(s->cancel_thread, NULL);
+    s->cancel_running = false;
+}
+
+/* Before GO: the guest continues here, nothing is lost. */
+static int rollback(struct xlmig_source *s)
+{
+    struct xlmig_event ev = xlmig_event_make("error", NULL);
+    int code = s->err.code ? s->err.code : EIO;
+
+    src_keepup_stop(s);
+    if (s->have_channel)
+        xlmig_conn_send_error(&s->conn, code, "source aborted: %s",
+                              s->err.msg);
+    src_release_backend(s);
+    if (s->guest_suspended && s->h.resume) {
+        int rc = s->h.resume(s->h.opaque, s);
+
+        if (rc < 0)
+            xlmig_logf(&s->em, XLMIG_LOG_ERROR, "resuming the guest failed "
+                       "(%s): it is suspended here and nowhere else",
+                       strerror(-rc));
+        else
+            s->guest_suspended = false;
+    }
+    ev.message = s->err.msg;
+    src_event(s, &ev);
+    return -code;
+}
+
+static int before_go(struct xlmig_source *s)
+{
+    int rc;
+
+    if ((rc = src_negotiate(s)) < 0 || (rc = src_push(s)) < 0 ||
+        (rc = src_keepup_start(s)) < 0)
+        return rc;
+    rc = s->h.suspend(s->h.opaque, s);
+    if (rc < 0)
+        return s->failed ? -s->err.code
+                         : src_fail(s, -rc, "suspending the guest failed");
+    if (s->failed)
+        return -s->err.code;
+    return src_stopcopy(s);
+}
+
+static int after_go(struct xlmig_source *s)
+{
+    if (!s->st.t_go)
+        s->st.t_go = xlmig_now_ns();
+    s->guest_suspended = false;
+    if (s->h.after_go)
+        s->h.after_go(s->h.opaque, s);
+    if (s->h.postcopy_start)
+        s->h.postcopy_start(s->h.opaque, s);
+    return src_pull(s);
+}
+
+int xlmig_source_run(struct xlmig_source *s)
+{
+    int rc;
+
+    if (!s->have_channel)
+        return src_fail(s, EINVAL, "no data channel");
+    if (pthread_create(&s->cancel_thread, NULL, cancel_main, s) == 0)
+        s->cancel_running = true;
+    rc = before_go(s);
+    if (rc < 0) {
+        rc = rollback(s);
+        goto out;
+    }
+    rc = s->h.handoff ? s->h.handoff(s->h.opaque, s)
+                      : src_handoff_datachan(s);
+    if (rc < 0 || rc == XLMIG_HANDOFF_REFUSED) {
+        if (!s->failed)
+            src_fail(s, rc < 0 ? -rc : EIO, "the hand-off failed");
+        s->st.t_go = 0;
+        rc = rollback(s);
+        goto out;
+    }
+    if (rc == XLMIG_HANDOFF_UNKNOWN) {
+        /*
+         * GO may have reached the destination: serve post-copy in case it
+         * runs the guest.  Its DONE proves it does; without DONE nobody
+         * knows (the data channel broke as well).
+         */
+        xlmig_logf(&s->em, XLMIG_LOG_ERROR, "the hand-off's outcome is "
+                   "unknown: serving post-copy in case the destination "
+                   "runs the guest");
+        rc = after_go(s) < 0 ? XLMIG_RESULT_UNKNOWN : 0;
+        goto out;
+    }
+    rc = after_go(s) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
+out:
+    cancel_thread_stop(s);
+    return rc;
+}

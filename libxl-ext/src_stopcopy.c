@@ -1,0 +1,159 @@
+/*
+ * Stop-and-copy, with the guest suspended: quiesce every VBD (nothing in
+ * flight), take the exact final dirty set, and either send those blocks
+ * now or hand them over as the stale bitmap post-copy will serve; then
+ * wait until the destination has written it all (and armed its gates).
+ * Also the simulated guest's state, which travels on the data channel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include <stdio.h>
+
+#include "src_internal.h"
+
+int xlmig_source_send_state(struct xlmig_source *s, const void *blob,
+                            size_t len)
+{
+    const size_t chunk = XLMIG_SENDQ_MAX_RECORD - XLMIG_HDR_LEN - 64;
+    uint8_t *buf;
+    struct xlmig_state_end end = { .total = len,
+                                   .crc = (uint32_t)crc32(0, Z_NULL, 0) };
+    const uint8_t *p = blob;
+    int rc = 0;
+
+    if (!s->q)
+        return src_fail(s, EINVAL, "guest state before negotiation");
+    if (!(s->features & XLMIG_F_SIM_STATE))
+        return src_fail(s, EPROTONOSUPPORT, "the destination does not "
+                        "accept guest state");
+    buf = malloc(XLMIG_SENDQ_MAX_RECORD);
+    if (!buf)
+        return src_fail(s, ENOMEM, "out of memory");
+    for (size_t off = 0; off < len && !rc; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        end.crc = (uint32_t)crc32(end.crc, p + off, (uInt)n);
+        rc = src_queue_record(s, buf, xlmig_enc_blob(buf, XLMIG_REC_STATE,
+                                                     p + off, (uint32_t)n));
+    }
+    if (!rc)
+        rc = src_queue_record(s, buf, xlmig_enc_state_end(buf, &end));
+    free(buf);
+    return rc;
+}
+
+static int send_bitmap(struct xlmig_source *s, struct src_disk *d)
+{
+    const uint32_t max = 32768;
+    struct xlmig_extent *e = malloc(max * sizeof(*e));
+    uint8_t *buf = malloc(XLMIG_HDR_LEN + 8 + max * XLMIG_EXTENT_LEN);
+    struct xlmig_bitmap_end end = { .disk = d->id, .total = 0 };
+    uint64_t pos = 0;
+    uint32_t n = 0;
+    int rc = 0;
+
+    if (!e || !buf) {
+        free(e);
+        free(buf);
+        return src_fail(s, ENOMEM, "out of memory");
+    }
+    while (!rc) {
+        bool more = xlmig_bitmap_next_extent(d->stale, &pos, 0, &e[n]);
+        if (more) {
+            end.total += e[n].count;
+            n++;
+        }
+        if (n && (n == max || !more)) {
+            rc = src_queue_record(s, buf,
+                                  xlmig_enc_extents(buf, XLMIG_REC_BITMAP,
+                                                    d->id, e, n));
+            n = 0;
+        }
+        if (!more)
+            break;
+    }
+    if (!rc)
+        rc = src_queue_record(s, buf, xlmig_enc_bitmap_end(buf, &end));
+    free(e);
+    free(buf);
+    return rc;
+}
+
+static int quiesce_all(struct xlmig_source *s)
+{
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        struct src_disk *d = &s->disks[i];
+        int rc = d->vbd->ops->quiesce(d->vbd, s->o.quiesce_timeout_ms);
+
+        if (rc < 0)
+            return src_fail(s, -rc, "disk %s: quiesce failed: %s", d->name,
+                            d->vbd->err.msg);
+        d->quiesced = true;
+    }
+    return 0;
+}
+
+int src_stopcopy(struct xlmig_source *s)
+{
+    struct xlmig_event ev = xlmig_event_make("stopcopy", "stopcopy");
+    uint64_t final_bytes;
+    double rate, eta;
+    bool send_blocks;
+    int rc;
+
+    if ((rc = src_keepup_stop(s)) < 0)
+        return rc;
+    s->st.t_stopcopy_start = xlmig_now_ns();
+    if (!s->st.t_suspended)
+        s->st.t_suspended = s->st.t_stopcopy_start;
+    if ((rc = quiesce_all(s)) < 0)
+        return rc;
+    /* No request in flight any more: this snapshot is exact. */
+    if ((rc = src_snapshot_all(s)) < 0)
+        return rc;
+    s->st.final_blocks = src_pending_blocks(s);
+    final_bytes = s->st.final_blocks * s->o.block_size;
+    rate = src_rate(s);
+    eta = xlmig_conv_eta(final_bytes, rate);
+    send_blocks = !s->o.postcopy || !(s->features & XLMIG_F_POSTCOPY) ||
+                  final_bytes == 0 ||
+                  (rate > 0 && eta * 1000.0 <= s->o.max_downtime_ms);
+    s->st.postcopy = !send_blocks;
+
+    ev.remaining_blocks = (int64_t)s->st.final_blocks;
+    ev.remaining_bytes = (int64_t)final_bytes;
+    ev.expected_downtime_ms = send_blocks ? eta * 1000.0 : 0;
+    ev.message = send_blocks ? "sending the remaining blocks now"
+                             : "handing the stale bitmap over (post-copy)";
+    src_event(s, &ev);
+
+    if ((rc = src_phase(s, XLMIG_PHASE_STOPCOPY, 0, s->st.final_blocks)) < 0)
+        return rc;
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        struct src_disk *d = &s->disks[i];
+        uint64_t pos = 0;
+        struct xlmig_extent e;
+
+        if (send_blocks) {
+            while (xlmig_bitmap_next_extent(d->pending, &pos, 0, &e))
+                if ((rc = src_queue_extent(s, d, e.start, e.count,
+                                           XLMIG_ORIGIN_STOPCOPY,
+                                           false)) < 0)
+                    return rc;
+            xlmig_bitmap_clear_all(d->pending);
+        } else {
+            /* The pending set becomes the stale set post-copy pushes. */
+            d->stale = d->pending;
+            d->pending = xlmig_bitmap_new(d->nblocks);
+            if (!d->pending)
+                return src_fail(s, ENOMEM, "out of memory");
+            if ((rc = send_bitmap(s, d)) < 0)
+                return rc;
+        }
+    }
+    if ((rc = src_sync(s)) < 0)
+        return rc;
+    s->st.t_stopcopy_done = xlmig_now_ns();
+    return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * What the commands show of a migration: the library's events as JSON
+ * lines on stdout (--json) and as a human progress line on stderr (unless
+ * --quiet), and its log messages on stderr.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define HUMAN_INTERVAL_S 0.25
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cli_out_init(struct cli_out *o, bool json, bool quiet)
+{
+    memset(o, 0, sizeof(*o));
+    o->json = json;
+    o->quiet = quiet;
+    o->tty = isatty(2) == 1;
+    o->last_human = -1;
+}
+
+static void human(struct cli_out *o, const struct xlmig_event *ev)
+{
+    bool tick = !strcmp(ev->event, "progress");
+
+    /* Ticks are rate-limited and only drawn on a terminal. */
+    if (tick && (!o->tty || ev->t - o->last_human < HUMAN_INTERVAL_S))
+        return;
+    o->last_human = ev->t;
+    fprintf(stderr, "%s[%6.1fs] %s %-9s", o->tty ? "\r\033[K" : "", ev->t,
+            ev->role, ev->phase ? ev->phase : ev->event);
+    if (ev->pass >= 0)
+        fprintf(stderr, " pass %d", ev->pass);
+    if (ev->remaining_bytes >= 0)
+        fprintf(stderr, " remaining %.1f MiB",
+                (double)ev->remaining_bytes / 1048576.0);
+    if (ev->rate_Bps > 0)
+        fprintf(stderr, " at %.1f MB/s", ev->rate_Bps / 1e6);
+    if (ev->eta_s >= 0)
+        fprintf(stderr, " eta %.1fs", ev->eta_s);
+    if (ev->expected_downtime_ms >= 0)
+        fprintf(stderr, " downtime~%.0fms", ev->expected_downtime_ms);
+    if (ev->message)
+        fprintf(stderr, " %s", ev->message);
+    if (!tick || !o->tty)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void cli_on_event(void *opaque, const struct xlmig_event *ev)
+{
+    struct cli_out *o = opaque;
+
+    pthread_mutex_lock(&out_lock);
+    if (o->json) {
+        char line[2048];
+
+        xlmig_event_json(ev, line, sizeof(line));
+        printf("%s\n", line);
+        fflush(stdout);
+    }
+    if (!o->quiet)
+        human(o, ev);
+    pthread_mutex_unlock(&out_lock);
+}
+
+void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg)
+{
+    struct cli_out *o = opaque;
+
+    if (o->quiet && level < XLMIG_LOG_WARN)
+        return;
+    pthread_mutex_lock(&out_lock);
+    fprintf(stderr, "%sxlmig: %s%s\n", o->tty ? "\r\033[K" : "",
+            level == XLMIG_LOG_WARN ? "warning: " : "", msg);
+    pthread_mutex_unlock(&out_lock);
+}

@@ -1,0 +1,56 @@
+/*
+ * Ctrl-C, SIGTERM, SIGHUP: before the hand-off the migration rolls back
+ * (the guest runs on at the source); after it, the library carries on --
+ * stopping post-copy would strand the destination's stale blocks -- and
+ * the command says so.  A second signal is not special: rolling back or
+ * finishing is what ends the command.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "cli.h"
+
+static struct xlmig_source *src;
+static struct xlmig_dest *dst;
+static volatile sig_atomic_t seen;
+
+static void on_signal(int sig)
+{
+    seen = sig;
+    if (src)
+        xlmig_source_cancel(src);
+    if (dst)
+        xlmig_dest_cancel(dst);
+}
+
+static void install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+void cli_signals_source(struct xlmig_source *s)
+{
+    src = s;
+    install();
+}
+
+void cli_signals_dest(struct xlmig_dest *d)
+{
+    dst = d;
+    install();
+}
+
+int cli_signal_seen(void)
+{
+    return seen;
+}
