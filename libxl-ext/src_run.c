@@ -120,12 +120,14 @@ static int before_go(struct xlmig_source *s)
     return src_stopcopy(s);
 }
 
-static int after_go(struct xlmig_source *s)
+/* known: the destination said it runs the guest (else: we cannot tell,
+ * and the copy here is left as it is). */
+static int after_go(struct xlmig_source *s, bool known)
 {
     if (!s->st.t_go)
         s->st.t_go = xlmig_now_ns();
     s->guest_suspended = false;
-    if (s->h.after_go)
+    if (known && s->h.after_go)
         s->h.after_go(s->h.opaque, s);
     if (s->h.postcopy_start)
         s->h.postcopy_start(s->h.opaque, s);
@@ -163,10 +165,10 @@ int xlmig_source_run(struct xlmig_source *s)
         xlmig_logf(&s->em, XLMIG_LOG_ERROR, "the hand-off's outcome is "
                    "unknown: serving post-copy in case the destination "
                    "runs the guest");
-        rc = after_go(s) < 0 ? XLMIG_RESULT_UNKNOWN : 0;
+        rc = after_go(s, false) < 0 ? XLMIG_RESULT_UNKNOWN : 0;
         goto out;
     }
-    rc = after_go(s) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
+    rc = after_go(s, true) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
 out:
     cancel_thread_stop(s);
     return rc;

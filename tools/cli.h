@@ -12,6 +12,9 @@
 int cmd_send(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_migrate_sender(int argc, char **argv);
+int cmd_migrate_receive(int argc, char **argv);
+int cmd_jobinfo(int argc, char **argv);
 
 /*
  * Migration is background work: below the guests' own I/O path (blkback,
@@ -30,6 +33,9 @@ struct cli_out {
 void cli_out_init(struct cli_out *o, bool json, bool quiet);
 void cli_on_event(void *opaque, const struct xlmig_event *ev);
 void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg);
+/* As cli_on_log, but xl's own lines ("xl: ...", xflow.h) verbatim. */
+void cli_on_xl_log(void *opaque, enum xlmig_log_level level,
+                   const char *msg);
 
 /* cli_report.c */
 void cli_print_source_report(FILE *f, const struct xlmig_source_report *r);

@@ -79,3 +79,17 @@ void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg)
             level == XLMIG_LOG_WARN ? "warning: " : "", msg);
     pthread_mutex_unlock(&out_lock);
 }
+
+/* The Xen flows: xl's own lines ("xl: ...") as xl prints them. */
+void cli_on_xl_log(void *opaque, enum xlmig_log_level level, const char *msg)
+{
+    struct cli_out *o = opaque;
+
+    if (strncmp(msg, "xl: ", 4)) {
+        cli_on_log(opaque, level, msg);
+        return;
+    }
+    pthread_mutex_lock(&out_lock);
+    fprintf(stderr, "%s%s\n", o->tty ? "\r\033[K" : "", msg + 4);
+    pthread_mutex_unlock(&out_lock);
+}

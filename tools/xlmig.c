@@ -7,13 +7,11 @@
  *   xlmig send / receive     the disk engine with simulated guests
  *   xlmig sim report|verify|stop SOCKET...
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#ifdef HAVE_XEN
-#include "cmd_migrate_common.h"
-#endif
 
 struct subcommand {
     const char *name;
@@ -46,6 +44,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A peer that went away is an error the commands report. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

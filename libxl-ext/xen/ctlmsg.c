@@ -7,7 +7,7 @@
 #include "ctlmsg.h"
 #include "xlproto.h"
 
-#include "xerr.h"
+#include "err.h"
 
 static const char magic[8] = { 'X', 'L', 'M', 'I', 'G', 'C', 'T', 'L' };
 
@@ -122,27 +122,27 @@ static void w_name(struct wr *w, const char *s)
     w_bytes(w, s, n);
 }
 
-static int r_name(struct rd *r, char *out, char *err)
+static int r_name(struct rd *r, char *out, struct xlmig_error *err)
 {
     size_t n = (size_t)r_le(r, 1);
     const uint8_t *p = r_bytes(r, n);
 
     if (!p)
-        return ERR("message truncated in a disk name");
+        return xlmig_fail(err, EIO, "message truncated in a disk name");
     memcpy(out, p, n);
     out[n] = '\0';
     if (!xlmig_disk_name_ok(out))
-        return ERR("disk name is not acceptable (1-64 of [A-Za-z0-9._-], "
+        return xlmig_fail(err, EIO, "disk name is not acceptable (1-64 of [A-Za-z0-9._-], "
                    "not starting with '.')");
     return 0;
 }
 
-static int w_reason(struct wr *w, const struct xctl_msg *m, char *err)
+static int w_reason(struct wr *w, const struct xctl_msg *m, struct xlmig_error *err)
 {
     size_t n = strnlen(m->reason, sizeof(m->reason));
 
     if (n > XLMIG_MAX_REASON)
-        return ERR("reason too long");
+        return xlmig_fail(err, EIO, "reason too long");
     w_le(w, m->code, 4);
     w_le(w, n, 2);
     w_bytes(w, m->reason, n);
@@ -151,7 +151,7 @@ static int w_reason(struct wr *w, const struct xctl_msg *m, char *err)
 
 /* ---- encode ---- */
 
-size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
+size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, struct xlmig_error *err)
 {
     struct wr w = { out + XCTL_HDR_LEN, 0, XCTL_MAX_BODY, false };
     uint32_t crc;
@@ -159,11 +159,11 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
     switch (m->type) {
     case XCTL_OFFER:
         if (m->flags & ~XCTL_F_ALL) {
-            ERR("OFFER: unknown flags");
+            xlmig_fail(err, EIO, "OFFER: unknown flags");
             return 0;
         }
         if (!m->ndisks || m->ndisks > XCTL_MAX_DISKS) {
-            ERR("OFFER: %u disks (1..%d)", m->ndisks, XCTL_MAX_DISKS);
+            xlmig_fail(err, EIO, "OFFER: %u disks (1..%d)", m->ndisks, XCTL_MAX_DISKS);
             return 0;
         }
         w_le(&w, m->flags, 4);
@@ -172,7 +172,7 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
             const struct xctl_disk *d = &m->disks[i];
             if (!xlmig_disk_name_ok(d->name) ||
                 (d->kind != XCTL_KIND_FILE && d->kind != XCTL_KIND_BLOCK)) {
-                ERR("OFFER: disk %u is not acceptable", i);
+                xlmig_fail(err, EIO, "OFFER: disk %u is not acceptable", i);
                 return 0;
             }
             w_name(&w, d->name);
@@ -183,7 +183,7 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
     case XCTL_ACCEPT:
         if (m->ndisks > XCTL_MAX_DISKS ||
             (m->chan != XCTL_CHAN_SSH && m->chan != XCTL_CHAN_TCP)) {
-            ERR("ACCEPT: bad disk count or channel");
+            xlmig_fail(err, EIO, "ACCEPT: bad disk count or channel");
             return 0;
         }
         w_le(&w, m->flags, 4);
@@ -196,7 +196,7 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
             size_t pl = strnlen(d->path, sizeof(d->path));
             if (!xlmig_disk_name_ok(d->name) || pl > XCTL_MAX_PATH ||
                 !text_ok(d->path, pl)) {
-                ERR("ACCEPT: disk %u is not acceptable", i);
+                xlmig_fail(err, EIO, "ACCEPT: disk %u is not acceptable", i);
                 return 0;
             }
             w_name(&w, d->name);
@@ -212,11 +212,11 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
     case XCTL_MEMORY:
         break;
     default:
-        ERR("unknown control message type %u", m->type);
+        xlmig_fail(err, EIO, "unknown control message type %u", m->type);
         return 0;
     }
     if (w.over) {
-        ERR("%s does not fit in %d bytes", xctl_type_name(m->type),
+        xlmig_fail(err, EIO, "%s does not fit in %d bytes", xctl_type_name(m->type),
             XCTL_MAX_BODY);
         return 0;
     }
@@ -236,26 +236,26 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err)
 
 /* ---- decode ---- */
 
-long xctl_peek_len(const uint8_t *h, char *err)
+long xctl_peek_len(const uint8_t *h, struct xlmig_error *err)
 {
     uint32_t len = 0;
     uint16_t ver = (uint16_t)(h[8] | h[9] << 8);
 
     if (memcmp(h, magic, 8))
-        return ERR("not an xlmig control message (is the other end "
+        return xlmig_fail(err, EIO, "not an xlmig control message (is the other end "
                    "xlmig with --with-storage?)");
     if (ver != XCTL_VERSION)
-        return ERR("control message version %u, we speak %u", ver,
+        return xlmig_fail(err, EIO, "control message version %u, we speak %u", ver,
                    XCTL_VERSION);
     for (int i = 0; i < 4; i++)
         len |= (uint32_t)h[12 + i] << (8 * i);
     if (len > XCTL_MAX_BODY)
-        return ERR("control message body of %u bytes is over %d", len,
+        return xlmig_fail(err, EIO, "control message body of %u bytes is over %d", len,
                    XCTL_MAX_BODY);
     return (long)len;
 }
 
-static int r_reason(struct rd *r, struct xctl_msg *m, char *err)
+static int r_reason(struct rd *r, struct xctl_msg *m, struct xlmig_error *err)
 {
     size_t n;
     const uint8_t *p;
@@ -263,19 +263,19 @@ static int r_reason(struct rd *r, struct xctl_msg *m, char *err)
     m->code = (uint32_t)r_le(r, 4);
     n = (size_t)r_le(r, 2);
     if (n > XLMIG_MAX_REASON)
-        return ERR("reason of %zu bytes is over %d", n, XLMIG_MAX_REASON);
+        return xlmig_fail(err, EIO, "reason of %zu bytes is over %d", n, XLMIG_MAX_REASON);
     p = r_bytes(r, n);
     if (!p)
-        return ERR("message truncated in its reason");
+        return xlmig_fail(err, EIO, "message truncated in its reason");
     memcpy(m->reason, p, n);
     m->reason[n] = '\0';
     if (!text_ok(m->reason, n))
-        return ERR("reason contains control characters");
+        return xlmig_fail(err, EIO, "reason contains control characters");
     return 0;
 }
 
 int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
-                char *err)
+                struct xlmig_error *err)
 {
     struct rd r;
     long blen;
@@ -283,12 +283,12 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
 
     memset(m, 0, sizeof(*m));
     if (len < XCTL_HDR_LEN + 4)
-        return ERR("control message truncated");
+        return xlmig_fail(err, EIO, "control message truncated");
     blen = xctl_peek_len(buf, err);
     if (blen < 0)
-        return -1;
+        return -err->code;
     if ((size_t)blen + XCTL_HDR_LEN + 4 != len)
-        return ERR("control message length does not match its frame");
+        return xlmig_fail(err, EIO, "control message length does not match its frame");
     crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), buf,
                           (uInt)(XCTL_HDR_LEN + (size_t)blen));
     want = 0;
@@ -296,7 +296,7 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
         want |= (uint32_t)buf[XCTL_HDR_LEN + (size_t)blen + (size_t)i]
                 << (8 * i);
     if (crc != want)
-        return ERR("control message checksum mismatch");
+        return xlmig_fail(err, EIO, "control message checksum mismatch");
     m->type = (uint16_t)(buf[10] | buf[11] << 8);
     r = (struct rd){ buf + XCTL_HDR_LEN, (size_t)blen, 0, false };
 
@@ -305,27 +305,27 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
         m->flags = (uint32_t)r_le(&r, 4);
         m->ndisks = (uint32_t)r_le(&r, 4);
         if (m->flags & ~XCTL_F_ALL)
-            return ERR("OFFER has unknown flags 0x%x",
+            return xlmig_fail(err, EIO, "OFFER has unknown flags 0x%x",
                        m->flags & ~XCTL_F_ALL);
         if (!m->ndisks || m->ndisks > XCTL_MAX_DISKS)
-            return ERR("OFFER names %u disks (1..%d)", m->ndisks,
+            return xlmig_fail(err, EIO, "OFFER names %u disks (1..%d)", m->ndisks,
                        XCTL_MAX_DISKS);
         for (uint32_t i = 0; i < m->ndisks; i++) {
             struct xctl_disk *d = &m->disks[i];
             if (r_name(&r, d->name, err) < 0)
-                return -1;
+                return -err->code;
             d->kind = (uint8_t)r_le(&r, 1);
             d->size = r_le(&r, 8);
             if (d->kind != XCTL_KIND_FILE && d->kind != XCTL_KIND_BLOCK)
-                return ERR("OFFER: disk %s has unknown kind %u", d->name,
+                return xlmig_fail(err, EIO, "OFFER: disk %s has unknown kind %u", d->name,
                            d->kind);
             if (!d->size || d->size % 512)
-                return ERR("OFFER: disk %s has size %llu (a non-zero "
+                return xlmig_fail(err, EIO, "OFFER: disk %s has size %llu (a non-zero "
                            "multiple of 512 expected)", d->name,
                            (unsigned long long)d->size);
             for (uint32_t j = 0; j < i; j++)
                 if (!strcmp(m->disks[j].name, d->name))
-                    return ERR("OFFER names disk %s twice", d->name);
+                    return xlmig_fail(err, EIO, "OFFER names disk %s twice", d->name);
         }
         break;
     case XCTL_ACCEPT: {
@@ -338,79 +338,79 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
             memcpy(m->token, t, XCTL_TOKEN_LEN);
         m->ndisks = (uint32_t)r_le(&r, 4);
         if (m->chan != XCTL_CHAN_SSH && m->chan != XCTL_CHAN_TCP)
-            return ERR("ACCEPT names unknown data channel %u", m->chan);
+            return xlmig_fail(err, EIO, "ACCEPT names unknown data channel %u", m->chan);
         if (m->chan == XCTL_CHAN_TCP && !m->port)
-            return ERR("ACCEPT: TCP data channel without a port");
+            return xlmig_fail(err, EIO, "ACCEPT: TCP data channel without a port");
         if (m->ndisks > XCTL_MAX_DISKS)
-            return ERR("ACCEPT names %u disks", m->ndisks);
+            return xlmig_fail(err, EIO, "ACCEPT names %u disks", m->ndisks);
         for (uint32_t i = 0; i < m->ndisks; i++) {
             struct xctl_disk *d = &m->disks[i];
             size_t pl;
             const uint8_t *p;
             if (r_name(&r, d->name, err) < 0)
-                return -1;
+                return -err->code;
             pl = (size_t)r_le(&r, 2);
             if (pl > XCTL_MAX_PATH)
-                return ERR("ACCEPT: target path of %zu bytes", pl);
+                return xlmig_fail(err, EIO, "ACCEPT: target path of %zu bytes", pl);
             p = r_bytes(&r, pl);
             if (!p)
                 break;
             memcpy(d->path, p, pl);
             d->path[pl] = '\0';
             if (!text_ok(d->path, pl))
-                return ERR("ACCEPT: target path with control characters");
+                return xlmig_fail(err, EIO, "ACCEPT: target path with control characters");
         }
         break;
     }
     case XCTL_REFUSE:
     case XCTL_ABORT:
         if (r_reason(&r, m, err) < 0)
-            return -1;
+            return -err->code;
         break;
     case XCTL_MEMORY:
         break;
     default:
-        return ERR("unknown control message type %u", m->type);
+        return xlmig_fail(err, EIO, "unknown control message type %u", m->type);
     }
     if (r.short_)
-        return ERR("%s truncated", xctl_type_name(m->type));
+        return xlmig_fail(err, EIO, "%s truncated", xctl_type_name(m->type));
     if (r.off != r.n)
-        return ERR("%s has %zu trailing bytes", xctl_type_name(m->type),
+        return xlmig_fail(err, EIO, "%s has %zu trailing bytes", xctl_type_name(m->type),
                    r.n - r.off);
     return 0;
 }
 
 /* ---- I/O ---- */
 
-int xctl_send(int fd, const struct xctl_msg *m, char *err)
+int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err)
 {
     uint8_t *buf = malloc(XCTL_HDR_LEN + XCTL_MAX_BODY + 4);
     size_t n;
     int rc = -1;
 
     if (!buf)
-        return ERR("out of memory");
+        return xlmig_fail(err, EIO, "out of memory");
     n = xctl_encode(m, buf, err);
     if (n) {
         rc = xlp_write_all(fd, buf, n);
         if (rc < 0)
-            ERR("control channel: sending %s: %s", xctl_type_name(m->type),
+            xlmig_fail(err, errno, "control channel: sending %s: %s", xctl_type_name(m->type),
                 strerror(errno));
     }
     free(buf);
     return rc;
 }
 
-int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, char *err)
+int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, struct xlmig_error *err)
 {
     uint8_t *buf = malloc(XCTL_HDR_LEN + XCTL_MAX_BODY + 4);
     long blen;
     int rc = -1;
 
     if (!buf)
-        return ERR("out of memory");
+        return xlmig_fail(err, EIO, "out of memory");
     if (xlp_read_all(fd, buf, XCTL_HDR_LEN) < 0) {
-        ERR("control channel: %s", errno == ECONNRESET
+        xlmig_fail(err, errno, "control channel: %s", errno == ECONNRESET
                 ? "the peer closed it" : strerror(errno));
         goto out;
     }
@@ -418,18 +418,18 @@ int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, char *err)
     if (blen < 0)
         goto out;
     if (xlp_read_all(fd, buf + XCTL_HDR_LEN, (size_t)blen + 4) < 0) {
-        ERR("control channel: message truncated: %s", strerror(errno));
+        xlmig_fail(err, errno, "control channel: message truncated: %s", strerror(errno));
         goto out;
     }
     if (xctl_decode(buf, XCTL_HDR_LEN + (size_t)blen + 4, m, err) < 0)
         goto out;
     if (want && m->type != want) {
         if (m->type == XCTL_REFUSE || m->type == XCTL_ABORT)
-            ERR("the %s %s: %s", m->type == XCTL_REFUSE ? "destination"
+            xlmig_fail(err, EIO, "the %s %s: %s", m->type == XCTL_REFUSE ? "destination"
                                                          : "source",
                 m->type == XCTL_REFUSE ? "refused" : "aborted", m->reason);
         else
-            ERR("control channel: expected %s, got %s",
+            xlmig_fail(err, EIO, "control channel: expected %s, got %s",
                 xctl_type_name(want), xctl_type_name(m->type));
         goto out;
     }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "wire.h"
 
 #define XCTL_VERSION 1
@@ -62,21 +63,21 @@ struct xctl_msg {
 
 /* Encodes m into out (XCTL_HDR_LEN + XCTL_MAX_BODY + 4 bytes); returns the
  * length, or 0 with err when m does not fit the rules. */
-size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, char *err);
+size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, struct xlmig_error *err);
 /*
  * Decodes one whole frame of exactly len bytes.  Everything is checked:
  * magic, version, type, bounds, CRC, names, counts, trailing bytes.
  */
 int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
-                char *err);
+                struct xlmig_error *err);
 /* Body length announced by a header, or -1 (err) if the header is bad. */
-long xctl_peek_len(const uint8_t *hdr, char *err);
+long xctl_peek_len(const uint8_t *hdr, struct xlmig_error *err);
 
 /* Blocking I/O on the control channel. */
-int xctl_send(int fd, const struct xctl_msg *m, char *err);
+int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err);
 /* Reads one message; if want != 0 any other type is an error (REFUSE and
  * ABORT are reported as errors with their reason). */
-int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, char *err);
+int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, struct xlmig_error *err);
 
 /* The session id as 32 hex characters (the ssh helper's socket name). */
 void xctl_session_hex(const uint8_t *token, char out[33]);

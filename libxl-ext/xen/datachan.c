@@ -12,20 +12,19 @@
 
 #include "ctlmsg.h"
 #include "datachan.h"
-#include "status.h"
-#include "xerr.h"
+#include "err.h"
 
-int dch_spawn(const char *cmd, pid_t *pid, char *err)
+int dch_spawn(const char *cmd, pid_t *pid, struct xlmig_error *err)
 {
     int sv[2];
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return ERR("socketpair: %s", strerror(errno));
+        return xlmig_fail(err, errno, "socketpair: %s", strerror(errno));
     *pid = fork();
     if (*pid < 0) {
         close(sv[0]);
         close(sv[1]);
-        return ERR("fork: %s", strerror(errno));
+        return xlmig_fail(err, errno, "fork: %s", strerror(errno));
     }
     if (*pid == 0) {
         dup2(sv[1], 0);
@@ -38,45 +37,44 @@ int dch_spawn(const char *cmd, pid_t *pid, char *err)
     return sv[0];
 }
 
-static int session_path(const char *session, char *path, size_t len,
-                        char *err)
+static int session_path(const char *rundir, const char *session, char *path,
+                        size_t len, struct xlmig_error *err)
 {
     if (!xctl_session_ok(session))
-        return ERR("bad data channel session id");
-    if ((size_t)snprintf(path, len, "%s/%s.sock", XST_RUNDIR, session) >=
-        len)
-        return ERR("session path too long");
+        return xlmig_fail(err, EINVAL, "bad data channel session id");
+    if ((size_t)snprintf(path, len, "%s/%s.sock", rundir, session) >= len)
+        return xlmig_fail(err, ENAMETOOLONG, "session path too long");
     return 0;
 }
 
-int dch_session_listen(const char *session, char *path, size_t len,
-                       char *err)
+int dch_session_listen(const char *rundir, const char *session, char *path,
+                       size_t len, struct xlmig_error *err)
 {
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     struct stat st;
     int fd;
 
-    if (session_path(session, path, len, err) < 0)
-        return -1;
-    if (mkdir(XST_RUNDIR, 0700) < 0 && errno != EEXIST)
-        return ERR("%s: %s", XST_RUNDIR, strerror(errno));
+    if (session_path(rundir, session, path, len, err) < 0)
+        return -err->code;
+    if (mkdir(rundir, 0700) < 0 && errno != EEXIST)
+        return xlmig_fail(err, errno, "%s: %s", rundir, strerror(errno));
     /* Only root may hand us a channel: the directory says so. */
-    if (stat(XST_RUNDIR, &st) < 0 || !S_ISDIR(st.st_mode) ||
+    if (stat(rundir, &st) < 0 || !S_ISDIR(st.st_mode) ||
         st.st_uid != geteuid() || (st.st_mode & 077))
-        return ERR("%s must be a directory owned by us, mode 0700",
-                   XST_RUNDIR);
+        return xlmig_fail(err, EPERM, "%s must be a directory owned by us, "
+                          "mode 0700", rundir);
     if (strlen(path) >= sizeof(a.sun_path))
-        return ERR("session path too long");
+        return xlmig_fail(err, EIO, "session path too long");
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return ERR("socket: %s", strerror(errno));
+        return xlmig_fail(err, errno, "socket: %s", strerror(errno));
     unlink(path);
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         listen(fd, 4) < 0) {
-        ERR("%s: %s", path, strerror(errno));
+        xlmig_fail(err, errno, "%s: %s", path, strerror(errno));
         close(fd);
-        return -1;
+        return -err->code;
     }
     return fd;
 }
@@ -90,7 +88,7 @@ int dch_send_fds(int sock, const void *msg, size_t len, const int *fds,
     ssize_t n;
 
     if (nfds > 4)
-        return -1;
+        return -EINVAL;
     if (nfds) {
         struct cmsghdr *c;
         memset(cbuf, 0, sizeof(cbuf));
@@ -123,7 +121,7 @@ ssize_t dch_recv_fds(int sock, void *msg, size_t len, int *fds, int *nfds)
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n < 0)
-        return -1;
+        return -errno;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
          c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -141,7 +139,7 @@ ssize_t dch_recv_fds(int sock, void *msg, size_t len, int *fds, int *nfds)
 }
 
 int dch_session_accept(int lfd, int timeout_ms, int *rfd, int *wfd,
-                       int *hold, char *err)
+                       int *hold, struct xlmig_error *err)
 {
     struct pollfd p = { .fd = lfd, .events = POLLIN };
     struct ucred cred;
@@ -154,7 +152,7 @@ int dch_session_accept(int lfd, int timeout_ms, int *rfd, int *wfd,
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc <= 0)
-            return ERR("the data channel did not arrive within %d s (did "
+            return xlmig_fail(err, EIO, "the data channel did not arrive within %d s (did "
                        "the source's second ssh session start?)",
                        timeout_ms / 1000);
         c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -180,28 +178,23 @@ int dch_session_accept(int lfd, int timeout_ms, int *rfd, int *wfd,
     }
 }
 
-int dch_helper(const char *session)
+int dch_helper(const char *rundir, const char *session,
+               struct xlmig_error *err)
 {
     struct sockaddr_un a = { .sun_family = AF_UNIX };
-    char path[108], err[XLMIG_ERRLEN], b;
+    char path[108], b;
     int fd, fds[2] = { 0, 1 };
 
-    if (session_path(session, path, sizeof(path), err) < 0) {
-        fprintf(stderr, "xlmig: %s\n", err);
-        return 2;
-    }
+    if (session_path(rundir, session, path, sizeof(path), err) < 0)
+        return -err->code;
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        fprintf(stderr, "xlmig: data channel: no migration waits for "
-                "session %s here (%s)\n", session, strerror(errno));
-        return 1;
-    }
-    if (dch_send_fds(fd, "XDCH", 4, fds, 2) < 0) {
-        fprintf(stderr, "xlmig: data channel: handing over: %s\n",
-                strerror(errno));
-        return 1;
-    }
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+        return xlmig_fail(err, errno, "data channel: no migration waits for "
+                          "session %s here (%s)", session, strerror(errno));
+    if (dch_send_fds(fd, "XDCH", 4, fds, 2) < 0)
+        return xlmig_fail(err, errno, "data channel: handing over: %s",
+                          strerror(errno));
     /* Our stdin/stdout now belong to the receiver; ssh keeps the session
      * while we live, so wait until the receiver lets go. */
     close(0);

@@ -18,19 +18,21 @@
 #include <sys/types.h>
 
 /* sh -c cmd with one end of a socketpair as its stdin and stdout. */
-int dch_spawn(const char *cmd, pid_t *pid, char *err);
+int dch_spawn(const char *cmd, pid_t *pid, struct xlmig_error *err);
 
 /* Destination: the session's listening socket (path filled in). */
-int dch_session_listen(const char *session, char *path, size_t len,
-                       char *err);
+int dch_session_listen(const char *rundir, const char *session, char *path,
+                       size_t len,
+                       struct xlmig_error *err);
 /*
  * Waits for the helper (root only), takes its two fds; *hold is the
  * connection to close when the channel is no longer needed.
  */
 int dch_session_accept(int lfd, int timeout_ms, int *rfd, int *wfd,
-                       int *hold, char *err);
+                       int *hold, struct xlmig_error *err);
 /* The helper: returns an exit status. */
-int dch_helper(const char *session);
+int dch_helper(const char *rundir, const char *session,
+               struct xlmig_error *err);
 
 /* Sends / receives fds with a small message on a Unix socket. */
 int dch_send_fds(int sock, const void *msg, size_t len, const int *fds,

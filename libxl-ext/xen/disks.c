@@ -10,7 +10,7 @@
 
 #include "disks.h"
 
-#include "xerr.h"
+#include "err.h"
 
 /* statfs f_type values (linux/magic.h and the file systems' own). */
 static const struct { long magic; const char *name; } netfs[] = {
@@ -36,7 +36,7 @@ int xdisk_probe_host(const char *path, struct xprobe_result *r)
     r->kind = 0;
     r->netfs = NULL;
     if (stat(path, &st) < 0)
-        return -1;
+        return -errno;
     if (S_ISBLK(st.st_mode))
         r->kind = XCTL_KIND_BLOCK;
     else if (S_ISREG(st.st_mode))
@@ -52,7 +52,7 @@ int xdisk_probe_host(const char *path, struct xprobe_result *r)
 /* ---- option lists ---- */
 
 static int parse_list(char (*out)[XLMIG_MAX_NAME + 1], unsigned *n,
-                      const char *arg, const char *opt, char *err)
+                      const char *arg, const char *opt, struct xlmig_error *err)
 {
     const char *p = arg;
 
@@ -62,27 +62,27 @@ static int parse_list(char (*out)[XLMIG_MAX_NAME + 1], unsigned *n,
         char name[XLMIG_MAX_NAME + 1];
 
         if (!l || l > XLMIG_MAX_NAME)
-            return ERR("%s: bad disk name in '%s'", opt, arg);
+            return xlmig_fail(err, EIO, "%s: bad disk name in '%s'", opt, arg);
         memcpy(name, p, l);
         name[l] = '\0';
         if (!xlmig_disk_name_ok(name))
-            return ERR("%s: '%s' is not a vdev", opt, name);
+            return xlmig_fail(err, EIO, "%s: '%s' is not a vdev", opt, name);
         for (unsigned i = 0; i < *n; i++)
             if (!strcmp(out[i], name))
-                return ERR("%s: %s given twice", opt, name);
+                return xlmig_fail(err, EIO, "%s: %s given twice", opt, name);
         if (*n == XLMIG_XEN_MAX_DISKS)
-            return ERR("%s: too many disks", opt);
+            return xlmig_fail(err, EIO, "%s: too many disks", opt);
         snprintf(out[(*n)++], XLMIG_MAX_NAME + 1, "%s", name);
         p += l;
         if (*p == ',' && !*++p)
-            return ERR("%s: trailing comma in '%s'", opt, arg);
+            return xlmig_fail(err, EIO, "%s: trailing comma in '%s'", opt, arg);
     }
     if (!*n)
-        return ERR("%s: empty list", opt);
+        return xlmig_fail(err, EIO, "%s: empty list", opt);
     return 0;
 }
 
-int xsel_parse_storage(struct xsel *s, const char *arg, char *err)
+int xdisk_parse_storage(struct xsel *s, const char *arg, struct xlmig_error *err)
 {
     if (!strcmp(arg, "local")) {
         s->mode = XSEL_LOCAL;
@@ -97,7 +97,7 @@ int xsel_parse_storage(struct xsel *s, const char *arg, char *err)
     return parse_list(s->list, &s->nlist, arg, "--storage", err);
 }
 
-int xsel_parse_shared(struct xsel *s, const char *arg, char *err)
+int xdisk_parse_shared(struct xsel *s, const char *arg, struct xlmig_error *err)
 {
     return parse_list(s->shared, &s->nshared, arg, "--shared", err);
 }
@@ -146,7 +146,7 @@ static const char *unmigratable(const libxl_device_disk *d)
 }
 
 static int classify(const libxl_device_disk *d, const struct xsel *sel,
-                    xdisk_probe_fn *probe, struct xdisk *x, char *err)
+                    xdisk_probe_fn *probe, struct xdisk *x, struct xlmig_error *err)
 {
     bool wanted;
     const char *why;
@@ -158,7 +158,7 @@ static int classify(const libxl_device_disk *d, const struct xsel *sel,
                                                   : XDISK_EMPTY;
         snprintf(x->why, sizeof(x->why), "CD-ROM drive");
         if (sel->mode == XSEL_LIST && in_list(sel->list[0], sel->nlist, x->vdev))
-            return ERR("disk %s is a CD-ROM drive: not migrated", x->vdev);
+            return xlmig_fail(err, EIO, "disk %s is a CD-ROM drive: not migrated", x->vdev);
         return 0;
     }
     probed = d->pdev_path && probe(d->pdev_path, &pr) == 0;
@@ -191,19 +191,19 @@ static int classify(const libxl_device_disk *d, const struct xsel *sel,
     }
 
     if (!d->pdev_path || !*d->pdev_path)
-        return ERR("disk %s has no path", x->vdev);
+        return xlmig_fail(err, EIO, "disk %s has no path", x->vdev);
     if ((why = unmigratable(d)))
-        return ERR("disk %s cannot be migrated: %s; if the destination "
+        return xlmig_fail(err, EIO, "disk %s cannot be migrated: %s; if the destination "
                    "reaches the same storage, mark it --shared %s", x->vdev,
                    why, x->vdev);
     if (!script_is_block(d->script))
-        return ERR("disk %s uses script=%s: only local disks (script "
+        return xlmig_fail(err, EIO, "disk %s uses script=%s: only local disks (script "
                    "block) can be copied", x->vdev, d->script);
     if (!probed)
-        return ERR("disk %s: %s: %s", x->vdev, d->pdev_path,
+        return xlmig_fail(err, EIO, "disk %s: %s: %s", x->vdev, d->pdev_path,
                    strerror(errno ? errno : ENOENT));
     if (!pr.kind)
-        return ERR("disk %s: %s is neither a regular file nor a block "
+        return xlmig_fail(err, EIO, "disk %s: %s is neither a regular file nor a block "
                    "device", x->vdev, d->pdev_path);
     x->kind = pr.kind;
     x->action = XDISK_MIGRATE;
@@ -214,16 +214,16 @@ static int classify(const libxl_device_disk *d, const struct xsel *sel,
 
 int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
                  xdisk_probe_fn *probe, struct xdisk *out, unsigned *n,
-                 char *err)
+                 struct xlmig_error *err)
 {
     int migrate = 0;
 
     *n = 0;
     if (cfg->num_disks > XLMIG_XEN_MAX_DISKS)
-        return ERR("the guest has %d disks; xlmig handles at most %d",
+        return xlmig_fail(err, EIO, "the guest has %d disks; xlmig handles at most %d",
                    cfg->num_disks, XLMIG_XEN_MAX_DISKS);
     if (sel->mode == XSEL_ALL && sel->nshared)
-        return ERR("--storage=all and --shared contradict each other");
+        return xlmig_fail(err, EIO, "--storage=all and --shared contradict each other");
     for (int i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *d = &cfg->disks[i];
         struct xdisk *x = &out[*n];
@@ -231,19 +231,19 @@ int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
         memset(x, 0, sizeof(*x));
         x->index = i;
         if (!d->vdev || !xlmig_disk_name_ok(d->vdev))
-            return ERR("disk %d has a vdev ('%s') xlmig cannot name", i,
+            return xlmig_fail(err, EIO, "disk %d has a vdev ('%s') xlmig cannot name", i,
                        d->vdev ? d->vdev : "");
         snprintf(x->vdev, sizeof(x->vdev), "%s", d->vdev);
         for (unsigned j = 0; j < *n; j++)
             if (!strcmp(out[j].vdev, x->vdev))
-                return ERR("vdev %s appears twice in the configuration",
+                return xlmig_fail(err, EIO, "vdev %s appears twice in the configuration",
                            x->vdev);
         if (d->pdev_path && strlen(d->pdev_path) >= sizeof(x->path))
-            return ERR("disk %s: path too long", x->vdev);
+            return xlmig_fail(err, EIO, "disk %s: path too long", x->vdev);
         snprintf(x->path, sizeof(x->path), "%s",
                  d->pdev_path ? d->pdev_path : "");
         if (classify(d, sel, probe, x, err) < 0)
-            return -1;
+            return -err->code;
         if (x->action == XDISK_MIGRATE)
             migrate++;
         (*n)++;
@@ -254,7 +254,7 @@ int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
             for (unsigned j = 0; j < *n; j++)
                 found |= !strcmp(out[j].vdev, sel->list[i]);
             if (!found)
-                return ERR("--storage names %s, which the guest does not "
+                return xlmig_fail(err, EIO, "--storage names %s, which the guest does not "
                            "have", sel->list[i]);
         }
     for (unsigned i = 0; i < sel->nshared; i++) {
@@ -262,13 +262,13 @@ int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
         for (unsigned j = 0; j < *n; j++)
             found |= !strcmp(out[j].vdev, sel->shared[i]);
         if (!found)
-            return ERR("--shared names %s, which the guest does not have",
+            return xlmig_fail(err, EIO, "--shared names %s, which the guest does not have",
                        sel->shared[i]);
     }
     return migrate;
 }
 
-int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, char *err)
+int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, struct xlmig_error *err)
 {
     XLU_Config *c = xlu_cfg_init(stderr, file);
     XLU_ConfigList *list;
@@ -276,9 +276,9 @@ int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, char *err)
     int n = 0, rc = -1;
 
     if (!c)
-        return ERR("out of memory");
+        return xlmig_fail(err, EIO, "out of memory");
     if (xlu_cfg_readfile(c, file)) {
-        ERR("%s: cannot parse it as an xl.cfg file", file);
+        xlmig_fail(err, EIO, "%s: cannot parse it as an xl.cfg file", file);
         goto out;
     }
     if (!xlu_cfg_get_string(c, "name", &name, 0))
@@ -288,12 +288,12 @@ int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, char *err)
         goto out;
     }
     if (n > XLMIG_XEN_MAX_DISKS) {
-        ERR("%s: %d disks, at most %d", file, n, XLMIG_XEN_MAX_DISKS);
+        xlmig_fail(err, EIO, "%s: %d disks, at most %d", file, n, XLMIG_XEN_MAX_DISKS);
         goto out;
     }
     cfg->disks = calloc((size_t)n, sizeof(*cfg->disks));
     if (!cfg->disks) {
-        ERR("out of memory");
+        xlmig_fail(err, EIO, "out of memory");
         goto out;
     }
     for (int i = 0; i < n; i++) {
@@ -303,11 +303,11 @@ int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, char *err)
         libxl_device_disk_init(d);
         cfg->num_disks = i + 1;
         if (!spec) {
-            ERR("%s: disk %d is not a string", file, i);
+            xlmig_fail(err, EIO, "%s: disk %d is not a string", file, i);
             goto out;
         }
         if (xlu_disk_parse(c, 1, &spec, d)) {
-            ERR("%s: disk %d: cannot parse '%s'", file, i, spec);
+            xlmig_fail(err, EIO, "%s: disk %d: cannot parse '%s'", file, i, spec);
             goto out;
         }
     }

@@ -27,6 +27,7 @@
 
 #include <libxl.h>
 
+#include "err.h"
 #include "ctlmsg.h"
 #include "wire.h"
 
@@ -67,8 +68,8 @@ typedef int xdisk_probe_fn(const char *path, struct xprobe_result *r);
 xdisk_probe_fn xdisk_probe_host;
 
 /* "--storage" and "--shared" arguments; -1 with err on a bad list. */
-int xsel_parse_storage(struct xsel *s, const char *arg, char *err);
-int xsel_parse_shared(struct xsel *s, const char *arg, char *err);
+int xdisk_parse_storage(struct xsel *s, const char *arg, struct xlmig_error *err);
+int xdisk_parse_shared(struct xsel *s, const char *arg, struct xlmig_error *err);
 
 /*
  * Classifies every disk of cfg into out[0..*n).  Returns the number of
@@ -77,10 +78,10 @@ int xsel_parse_shared(struct xsel *s, const char *arg, char *err);
  */
 int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
                  xdisk_probe_fn *probe, struct xdisk *out, unsigned *n,
-                 char *err);
+                 struct xlmig_error *err);
 
 /* Parses the `disk = [...]` list of an xl.cfg file with libxlutil into
  * cfg->disks (only disks: xl's own parser is not a library). */
-int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, char *err);
+int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, struct xlmig_error *err);
 
 #endif

@@ -1,6 +1,12 @@
+/*
+ * The disk-engine process (engine.h): the parent's side of its protocol,
+ * and the child, which runs the library's state machine with hooks that
+ * ask the parent to do what needs libxl.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,563 +18,640 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "datachan.h"
 #include "engine.h"
-#include "receiver.h"
 #include "status.h"
-#include "xerr.h"
 #include "xvbd.h"
 
-#define LOGDIR "/var/log/xlmig"
-
-void em_init(struct em_msg *m, uint32_t cmd)
+void eng_msg_init(struct eng_msg *m, uint32_t cmd)
 {
     memset(m, 0, sizeof(*m));
     m->cmd = cmd;
 }
 
-/* ---- parent side ---- */
+/* ---- the parent's side ---- */
 
-int eng_send(struct eng *e, const struct em_msg *m, const int *fds,
-             int nfds, char *err)
+int eng_send(struct eng *e, const struct eng_msg *m, const int *fds,
+             int nfds, struct xlmig_error *err)
 {
     if (dch_send_fds(e->sock, m, sizeof(*m), fds, nfds) < 0)
-        return ERR("the disk engine is gone: %s", strerror(errno));
+        return xlmig_fail(err, EPIPE, "the disk engine is gone: %s",
+                          strerror(errno));
     return 0;
 }
 
-int eng_reply(struct eng *e, struct em_msg *r, int timeout_ms, char *err)
+int eng_recv(struct eng *e, struct eng_msg *m, int timeout_ms,
+             struct xlmig_error *err)
 {
     struct pollfd p = { .fd = e->sock, .events = POLLIN };
     int nfds = 0, rc;
     ssize_t n;
 
-    while ((rc = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-        ;
+    rc = poll(&p, 1, timeout_ms);
+    if (rc < 0)
+        return xlmig_fail(err, errno, "poll: %s", strerror(errno));
     if (rc == 0)
-        return ERR("the disk engine did not answer within %d s",
-                   timeout_ms / 1000);
-    n = dch_recv_fds(e->sock, r, sizeof(*r), NULL, &nfds);
-    if (n != (ssize_t)sizeof(*r))
-        return ERR("the disk engine died (see its messages above)");
-    r->text[sizeof(r->text) - 1] = '\0';
-    if (r->cmd == EM_FAIL)
-        return ERR("%s", r->text);
+        return xlmig_fail(err, ETIMEDOUT, "the disk engine did not answer "
+                          "within %d s", timeout_ms / 1000);
+    n = dch_recv_fds(e->sock, m, sizeof(*m), NULL, &nfds);
+    if (n != (ssize_t)sizeof(*m))
+        return xlmig_fail(err, ECONNRESET, "the disk engine died (see its "
+                          "messages above)");
+    m->text[sizeof(m->text) - 1] = '\0';
     return 0;
 }
 
-int eng_call(struct eng *e, uint32_t cmd, uint32_t flags, const char *text,
-             struct em_msg *reply, char *err)
+int eng_answer(struct eng *e, uint32_t cmd, int32_t result, const char *text)
 {
-    struct em_msg m, r;
+    struct eng_msg m;
 
-    em_init(&m, cmd);
-    m.flags = flags;
-    if (text)
-        snprintf(m.text, sizeof(m.text), "%s", text);
-    if (eng_send(e, &m, NULL, 0, err) < 0 ||
-        eng_reply(e, reply ? reply : &r, -1, err) < 0)
-        return -1;
-    return 0;
+    eng_msg_init(&m, cmd);
+    m.result = result;
+    snprintf(m.text, sizeof(m.text), "%s", text ? text : "");
+    return dch_send_fds(e->sock, &m, sizeof(m), NULL, 0);
 }
 
-/* ---- engine side: shared ---- */
+void eng_close(struct eng *e)
+{
+    if (e->sock >= 0)
+        close(e->sock);
+    e->sock = -1;
+}
+
+/* ---- the child: shared ---- */
 
 struct ectx {
     int sock;
+    enum eng_role role;
+    struct xflow_observer obs;
     struct xst st;
-    struct xlmig_progress prog;
-    char uuid[40], domname[128];
-    struct em_msg disks[XLMIG_MAX_DISKS];      /* EM_DISK / EM_MAP */
+    struct eng_msg disks[XLMIG_MAX_DISKS];     /* ENG_DISK / ENG_MAP */
     unsigned ndisks;
-    /* destination: the command thread's view */
+    struct eng_msg setup;
+    struct xlmig_source *src;
+    struct xlmig_dest *dst;
+    struct xlmig_vbd *lazy[XLMIG_MAX_DISKS];    /* destination */
+
+    /* The control thread reads the parent; hooks wait here for answers. */
+    pthread_t ctl;
+    bool ctl_running;
     pthread_mutex_t lock;
     pthread_cond_t cv;
-    bool attached, go, abort, undo_after_go;
-    uint32_t domid;
-    uint32_t devids[XLMIG_MAX_DISKS];
-    int abort_pipe[2];
+    bool have_answer, parent_gone, attached, past_go;
+    struct eng_msg answer, attach;
 };
 
-static void reply(struct ectx *c, uint32_t cmd, const char *text,
-                  const struct em_msg *extra)
+/* Events go to xenstore and to the front's observer. */
+static void on_event(void *opaque, const struct xlmig_event *ev)
 {
-    struct em_msg m;
+    struct ectx *c = opaque;
 
-    if (extra)
-        m = *extra;
-    else
-        em_init(&m, cmd);
-    m.cmd = cmd;
-    snprintf(m.text, sizeof(m.text), "%s", text ? text : "");
-    dch_send_fds(c->sock, &m, sizeof(m), NULL, 0);
+    xst_progress_hook(&c->st, ev);
+    if (c->obs.event)
+        c->obs.event(c->obs.opaque, ev);
 }
 
-/* Returns the command, 0 on the parent's EOF, -1 on error. */
-static int next_cmd(struct ectx *c, struct em_msg *m, int *fds, int *nfds)
+static void on_log(void *opaque, enum xlmig_log_level level, const char *msg)
 {
-    ssize_t n = dch_recv_fds(c->sock, m, sizeof(*m), fds, nfds);
+    struct ectx *c = opaque;
 
-    if (n == 0)
-        return 0;
-    if (n != (ssize_t)sizeof(*m))
-        return -1;
-    m->text[sizeof(m->text) - 1] = '\0';
-    m->name[sizeof(m->name) - 1] = '\0';
-    m->path[sizeof(m->path) - 1] = '\0';
-    return (int)m->cmd;
+    if (c->obs.log)
+        c->obs.log(c->obs.opaque, level, msg);
+}
+
+static void logf_(struct ectx *c, enum xlmig_log_level level,
+                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void logf_(struct ectx *c, enum xlmig_log_level level,
+                  const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    on_log(c, level, msg);
+}
+
+static void cancel_run(struct ectx *c)
+{
+    if (c->src)
+        xlmig_source_cancel(c->src);
+    if (c->dst)
+        xlmig_dest_cancel(c->dst);
+}
+
+static void *ctl_main(void *arg)
+{
+    struct ectx *c = arg;
+    struct eng_msg m;
+    int nfds;
+
+    for (;;) {
+        ssize_t n;
+
+        nfds = 0;
+        n = dch_recv_fds(c->sock, &m, sizeof(m), NULL, &nfds);
+        pthread_mutex_lock(&c->lock);
+        if (n != (ssize_t)sizeof(m)) {
+            /* The parent is gone: before GO, that is an abort. */
+            c->parent_gone = true;
+            pthread_cond_broadcast(&c->cv);
+            bool go = c->past_go;
+            pthread_mutex_unlock(&c->lock);
+            if (!go)
+                cancel_run(c);
+            return NULL;
+        }
+        m.text[sizeof(m.text) - 1] = '\0';
+        if (m.cmd == ENG_ATTACH && m.ndevids <= XLMIG_MAX_DISKS) {
+            c->attach = m;
+            c->attached = true;
+            /* jobinfo: the domain the guest will run as here */
+            xst_set(&c->st, "domid", "%u", m.domid);
+            xst_flush(&c->st);
+        } else if (m.cmd == ENG_CANCEL) {
+            pthread_mutex_unlock(&c->lock);
+            cancel_run(c);
+            continue;
+        } else if (m.cmd >= ENG_OK) {
+            c->answer = m;
+            c->have_answer = true;
+        }
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+/*
+ * Asks the parent and waits (bounded) for its answer.  Returns the
+ * answer's command (ENG_OK, ENG_FAIL, ...) with *a filled in, or a
+ * negative errno with the reason in a->text.
+ */
+static int ask(struct ectx *c, struct eng_msg *req, int wait_s,
+               struct eng_msg *a)
+{
+    struct timespec until;
+    int rc = 0;
+
+    pthread_mutex_lock(&c->lock);
+    c->have_answer = false;
+    pthread_mutex_unlock(&c->lock);
+    if (c->parent_gone ||
+        dch_send_fds(c->sock, req, sizeof(*req), NULL, 0) < 0) {
+        snprintf(a->text, sizeof(a->text), "the migration process is gone");
+        return -EPIPE;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_s;
+    pthread_mutex_lock(&c->lock);
+    while (!c->have_answer && !c->parent_gone && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&c->cv, &c->lock, &until);
+    if (c->have_answer) {
+        *a = c->answer;
+        rc = (int)a->cmd;
+    } else {
+        snprintf(a->text, sizeof(a->text), c->parent_gone
+                 ? "the migration process is gone"
+                 : "the migration process did not answer within %d s",
+                 wait_s);
+        rc = c->parent_gone ? -EPIPE : -ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int ask_simple(struct ectx *c, uint32_t cmd, int wait_s,
+                      struct eng_msg *a)
+{
+    struct eng_msg req;
+
+    eng_msg_init(&req, cmd);
+    return ask(c, &req, wait_s, a);
 }
 
 /* After GO nobody reads our terminal any more: log to a file. */
 static void to_log(struct ectx *c, const char *role, bool postcopy)
 {
-    char path[300];
+    char path[600];
     int fd;
 
-    mkdir(LOGDIR, 0700);
-    snprintf(path, sizeof(path), "%s/%s.%s.log", LOGDIR, c->uuid, role);
+    mkdir(c->setup.logdir, 0700);
+    snprintf(path, sizeof(path), "%s/%s.%s.log", c->setup.logdir,
+             c->setup.uuid, role);
     fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        fprintf(stderr, "xlmig: %s %s in the background; log: %s, "
-                "status: xlmig jobinfo %s\n", role,
-                postcopy ? "post-copy continues" : "finishing", path,
-                c->domname);
-        dup2(fd, 2);
-        close(fd);
-    }
-    c->prog.human = NULL;
-}
-
-/* ---- source ---- */
-
-/* Before GO, the parent's death must stop a long PUSH: shut the data
- * channel down, which fails whatever the engine is doing. */
-struct hup_watch {
-    int sock, data;
-    int stop[2];
-    pthread_t th;
-    bool running;
-};
-
-static void *hup_main(void *arg)
-{
-    struct hup_watch *h = arg;
-    struct pollfd p[2] = { { .fd = h->sock, .events = POLLRDHUP },
-                           { .fd = h->stop[0], .events = POLLIN } };
-
-    while (poll(p, 2, -1) < 0 && errno == EINTR)
-        ;
-    if (!(p[1].revents & POLLIN) && (p[0].revents & (POLLHUP | POLLRDHUP))) {
-        fprintf(stderr, "xlmig: the migration process died: stopping the "
-                "disk transfer\n");
-        shutdown(h->data, SHUT_RDWR);
-    }
-    return NULL;
-}
-
-static void hup_start(struct hup_watch *h, int sock, int data)
-{
-    h->sock = sock;
-    h->data = data;
-    h->running = pipe(h->stop) == 0 &&
-                 pthread_create(&h->th, NULL, hup_main, h) == 0;
-}
-
-static void hup_stop(struct hup_watch *h)
-{
-    if (!h->running)
+    if (fd < 0)
         return;
-    if (write(h->stop[1], "x", 1) < 0) {
-        /* the thread also ends on the parent's hangup */
-    }
-    pthread_join(h->th, NULL);
-    close(h->stop[0]);
-    close(h->stop[1]);
-    h->running = false;
+    logf_(c, XLMIG_LOG_INFO, "%s %s in the background; log: %s, status: "
+          "xlmig jobinfo %s", role, postcopy ? "post-copy continues"
+                                            : "finishing", path,
+          c->setup.domname);
+    dup2(fd, 2);
+    close(fd);
 }
 
-static int src_open_vbds(struct ectx *c, const struct em_msg *setup,
-                         struct xlmig_vbd **v, char *err)
+static void send_end(struct ectx *c, int result, const char *text)
+{
+    struct eng_msg m;
+
+    if (c->parent_gone)
+        return;
+    eng_msg_init(&m, ENG_END);
+    m.result = result;
+    snprintf(m.text, sizeof(m.text), "%s", text);
+    dch_send_fds(c->sock, &m, sizeof(m), NULL, 0);
+}
+
+/* ---- the child: source ---- */
+
+static int h_suspend(void *opaque, struct xlmig_source *s)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+    int rc = ask_simple(c, ENG_SUSPEND, ENG_WAIT_SUSPEND_S, &a);
+
+    if (rc == ENG_OK || (rc > 0 && (a.flags & ENG_F_SUSPENDED)))
+        xlmig_source_mark_suspended(s);
+    if (rc == ENG_OK)
+        return 0;
+    return xlmig_source_set_error(s, rc < 0 ? -rc : EIO, "%s", a.text);
+}
+
+static int h_handoff(void *opaque, struct xlmig_source *s)
+{
+    struct ectx *c = opaque;
+    struct xlmig_source_report r;
+    struct eng_msg req, a;
+    int rc;
+
+    xlmig_source_get_report(s, &r);
+    eng_msg_init(&req, ENG_HANDOFF);
+    req.postcopy = r.postcopy;
+    req.final_blocks = r.final_blocks;
+    rc = ask(c, &req, ENG_WAIT_HANDOFF_S, &a);
+    switch (rc) {
+    case ENG_OK:
+        pthread_mutex_lock(&c->lock);
+        c->past_go = true;
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    case ENG_REFUSED:
+        xlmig_source_set_error(s, EIO, "%s", a.text);
+        return XLMIG_HANDOFF_REFUSED;
+    case ENG_UNKNOWN:
+        pthread_mutex_lock(&c->lock);
+        c->past_go = true;
+        pthread_mutex_unlock(&c->lock);
+        logf_(c, XLMIG_LOG_ERROR, "%s", a.text);
+        return XLMIG_HANDOFF_UNKNOWN;
+    default:
+        return xlmig_source_set_error(s, rc < 0 ? -rc : EIO, "%s", a.text);
+    }
+}
+
+static int h_resume(void *opaque, struct xlmig_source *s)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+    int rc = ask_simple(c, ENG_RESUME, ENG_WAIT_SHORT_S, &a);
+
+    (void)s;
+    if (rc == ENG_OK)
+        return 0;
+    logf_(c, XLMIG_LOG_ERROR, "resuming the guest: %s", a.text);
+    return rc < 0 ? rc : -EIO;
+}
+
+static void h_after_go(void *opaque, struct xlmig_source *s)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+
+    (void)s;
+    if (ask_simple(c, ENG_AFTER_GO, ENG_WAIT_SHORT_S, &a) != ENG_OK)
+        logf_(c, XLMIG_LOG_WARN, "the migration process: %s", a.text);
+}
+
+static void h_src_postcopy(void *opaque, struct xlmig_source *s)
+{
+    struct ectx *c = opaque;
+    struct xlmig_source_report r;
+
+    xlmig_source_get_report(s, &r);
+    xst_set(&c->st, "state", "%s", r.postcopy ? "postcopy" : "active");
+    xst_flush(&c->st);
+    to_log(c, "source", r.postcopy);
+}
+
+static int open_source_vbds(struct ectx *c, struct xlmig_vbd **v,
+                            struct xlmig_error *err)
 {
     for (unsigned i = 0; i < c->ndisks; i++) {
-        struct em_msg *d = &c->disks[i];
+        struct eng_msg *d = &c->disks[i];
+        struct xlmig_vbd *in;
+        int rc;
 
-        if (setup->flags & EM_NOTRACK) {
+        if (c->setup.flags & ENG_F_NOTRACK) {
             v[i] = xvbd_notrack(d->path, err);
         } else {
-            char e2[256];
-            struct xlmig_vbd *in = xlmig_vbd_blkback_open(setup->domid,
-                                                          d->devid, e2,
-                                                          sizeof(e2));
-            if (!in)
-                return ERR("disk %s: %s (is the patched xen-blkback "
-                           "loaded?)", d->name, e2);
+            rc = xlmig_vbd_blkback_open(c->setup.domid, d->devid, &in, err);
+            if (rc < 0)
+                return xlmig_fail(err, -rc, "disk %s: %s (is the patched "
+                                  "xen-blkback loaded?)", d->name, err->msg);
+            /* Post-copy reads the image, not the loop device that goes
+             * with the source domain. */
             v[i] = xvbd_wrap(in, d->path, err);
             if (!v[i])
                 in->ops->close(in);
         }
         if (!v[i])
-            return -1;
+            return -err->code;
     }
     return 0;
 }
 
-static int run_source(struct ectx *c, const struct em_msg *setup, int data)
+static void src_finish(struct ectx *c, struct xlmig_source *s, int rc)
 {
-    struct xlmig_vbd *vbds[XLMIG_MAX_DISKS] = { NULL };
-    struct xlmig_sender_opts o = setup->so;
-    struct xlmig_sender s;
-    struct hup_watch hw = { 0 };
-    struct em_msg m, out;
-    char err[XLMIG_ERRLEN];
-    int status = 1, cmd, nfds;
+    char line[4096];
 
-    o.progress = &c->prog;
-    o.idle_timeout_s = setup->idle_timeout_s;
-    memset(&s, 0, sizeof(s));
-    if (src_open_vbds(c, setup, vbds, err) < 0) {
-        reply(c, EM_FAIL, err, NULL);
-        goto out_vbds;
-    }
-    if (xlmig_sender_init(&s, &o, data, data) < 0)
-        goto failed;
-    for (unsigned i = 0; i < c->ndisks; i++)
-        if (xlmig_sender_add_disk(&s, c->disks[i].name, vbds[i]) < 0)
-            goto failed;
-    hup_start(&hw, c->sock, data);
-    if (xlmig_sender_negotiate(&s) < 0)
-        goto failed;
-    hup_stop(&hw);
-    reply(c, EM_OK, NULL, NULL);
-
-    for (;;) {
-        nfds = 0;
-        cmd = next_cmd(c, &m, NULL, &nfds);
-        if (cmd <= 0 || cmd == EM_ABORT) {
-            snprintf(s.err, sizeof(s.err), "%s", cmd == EM_ABORT
-                     ? m.text : "the migration process died");
-            goto failed;
-        }
-        hup_start(&hw, c->sock, data);
-        if (cmd == EM_PUSH) {
-            if (xlmig_sender_push(&s) < 0 ||
-                xlmig_sender_keepup_start(&s) < 0)
-                goto failed;
-        } else if (cmd == EM_STOPCOPY) {
-            /* From here until GO the destination only answers: a silent
-             * one must not hold the suspended guest forever. */
-            s.conn.recv_timeout_ms = setup->idle_timeout_s * 1000;
-            if (xlmig_sender_stopcopy(&s) < 0)
-                goto failed;
-        } else if (cmd == EM_GO) {
-            break;
-        } else {
-            snprintf(s.err, sizeof(s.err), "unexpected command %d", cmd);
-            goto failed;
-        }
-        hup_stop(&hw);
-        em_init(&out, EM_OK);
-        out.postcopy = s.st.postcopy;
-        out.final_blocks = s.st.final_blocks;
-        reply(c, EM_OK, NULL, &out);
-    }
-
-    /* GO: from here the destination runs the guest.  Post-copy may push
-     * for longer than the idle timeout without hearing from it, so the
-     * receive timeout goes; the pull loop has its own idle rule (no
-     * traffic either way). */
-    hup_stop(&hw);
-    s.conn.recv_timeout_ms = -1;
-    s.st.t_go = xlmig_now_ns();
-    xst_set(&c->st, "state", "%s", s.st.postcopy ? "postcopy" : "active");
-    xst_flush(&c->st);
-    reply(c, EM_OK, NULL, NULL);
-    close(c->sock);
-    c->sock = -1;
-    if (s.st.postcopy)
-        to_log(c, "source", true);
-    if (xlmig_sender_pull(&s) < 0) {
-        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
-                "on the destination; blocks it has not received exist only "
-                "in the source image(s): keep them.\n", s.err);
-        xst_set(&c->st, "state", "failed");
-        xst_set(&c->st, "message", "POST-COPY FAILED: %s; keep the source "
-                "images", s.err);
-        status = 3;
-    } else {
-        status = 0;
+    if (rc == 0) {
         xst_set(&c->st, "state", "completed");
-        if (setup->flags & EM_REMOVE_SOURCE)
+        if (c->setup.flags & ENG_F_REMOVE_SOURCE)
             for (unsigned i = 0; i < c->ndisks; i++)
                 if (c->disks[i].kind == 1 && unlink(c->disks[i].path) == 0)
-                    fprintf(stderr, "xlmig: removed %s\n",
-                            c->disks[i].path);
+                    logf_(c, XLMIG_LOG_INFO, "removed %s",
+                          c->disks[i].path);
+    } else if (rc < 0) {
+        xst_set(&c->st, "state", "rolled-back");
+        xst_set(&c->st, "message", "%s", xlmig_source_error(s));
+    } else {
+        xst_set(&c->st, "state", "failed");
+        xst_set(&c->st, "message", "POST-COPY FAILED: %s; %llu block(s) "
+                "exist only in the source images: keep them",
+                xlmig_source_error(s),
+                (unsigned long long)xlmig_source_stale_blocks(s));
+        logf_(c, XLMIG_LOG_ERROR, "POST-COPY FAILED: %s; the guest runs on "
+              "the destination; %llu block(s) it has not received exist "
+              "only in the source image(s): keep them",
+              xlmig_source_error(s),
+              (unsigned long long)xlmig_source_stale_blocks(s));
     }
     xst_flush(&c->st);
-    xlmig_sender_report(&s, stderr, false);
-    /* The same, one line, for scripts (wire_bytes, postcopy, ...). */
-    xlmig_sender_report(&s, stderr, true);
-    goto done;
-
-failed:
-    hup_stop(&hw);
-    xlmig_sender_abort(&s, s.err);
-    xst_set(&c->st, "state", "rolled-back");
-    xst_set(&c->st, "message", "%s", s.err);
-    xst_flush(&c->st);
-    if (s.q)
-        xlmig_sender_report(&s, stderr, true);
-    if (c->sock >= 0)
-        reply(c, EM_FAIL, s.err, NULL);
-done:
-    xlmig_sender_destroy(&s);
-out_vbds:
-    for (unsigned i = 0; i < c->ndisks; i++)
-        if (vbds[i])
-            vbds[i]->ops->close(vbds[i]);
-    return status;
+    /* One line, for scripts (wire_bytes, postcopy, ...). */
+    xlmig_source_report_json(s, line, sizeof(line));
+    logf_(c, XLMIG_LOG_INFO, "%s", line);
 }
 
-/* ---- destination ---- */
-
-static void *dst_cmd_main(void *arg)
+static int run_source(struct ectx *c, int data)
 {
-    struct ectx *c = arg;
-    struct em_msg m;
-    int cmd, nfds;
+    struct xlmig_vbd *vbds[XLMIG_MAX_DISKS] = { NULL };
+    struct xlmig_source_hooks h = {
+        .opaque = c, .suspend = h_suspend, .handoff = h_handoff,
+        .resume = h_resume, .after_go = h_after_go,
+        .postcopy_start = h_src_postcopy,
+    };
+    struct xlmig_error err;
+    int rc;
 
-    for (;;) {
-        nfds = 0;
-        cmd = next_cmd(c, &m, NULL, &nfds);
-        pthread_mutex_lock(&c->lock);
-        if (cmd == EM_ATTACH && m.ndevids <= XLMIG_MAX_DISKS) {
-            /* jobinfo: the domain the guest will run as here */
-            xst_set(&c->st, "domid", "%u", m.domid);
-            xst_flush(&c->st);
-            c->domid = m.domid;
-            memcpy(c->devids, m.devids, sizeof(c->devids));
-            c->attached = true;
-        } else if (cmd == EM_GO && !c->abort) {
-            c->go = true;
-        } else {
-            /* ABORT, EOF, garbage: before GO all roll back. */
-            if (cmd == EM_ABORT && (m.flags & EM_UNDO_AFTER_GO))
-                c->undo_after_go = true;
-            if (!c->go || c->undo_after_go) {
-                c->abort = true;
-                if (write(c->abort_pipe[1], "x", 1) < 0) {
-                    /* one byte into an empty pipe */
-                }
-            }
-        }
-        pthread_cond_broadcast(&c->cv);
-        pthread_mutex_unlock(&c->lock);
-        if (cmd <= 0 || cmd == EM_ABORT || cmd == EM_GO)
-            return NULL;
+    if ((rc = open_source_vbds(c, vbds, &err)) < 0 ||
+        (rc = xlmig_source_new(&c->setup.so, &h, &c->src, &err)) < 0) {
+        send_end(c, rc, err.msg);
+        goto out;
     }
+    xlmig_source_set_observer(c->src, on_event, on_log, c);
+    rc = xlmig_source_set_channel(c->src, data, data);
+    for (unsigned i = 0; i < c->ndisks && !rc; i++)
+        rc = xlmig_source_add_disk(c->src, c->disks[i].name, vbds[i]);
+    rc = rc ? rc : xlmig_source_run(c->src);
+    src_finish(c, c->src, rc);
+    send_end(c, rc, xlmig_source_error(c->src));
+out:
+    xlmig_source_free(c->src);
+    for (unsigned i = 0; i < c->ndisks; i++)
+        xlmig_vbd_close(vbds[i]);
+    return rc == 0 ? 0 : rc < 0 ? 1 : 3;
 }
 
+/* ---- the child: destination ---- */
+
+/* A lazy VBD's first use: the domain exists once the parent says so. */
 static struct xlmig_vbd *dst_resolve(void *opaque, unsigned index,
-                                     char *err, size_t errlen)
+                                     struct xlmig_error *err)
 {
     struct ectx *c = opaque;
     struct timespec until;
     struct xlmig_vbd *v;
-    char e2[256];
+    uint32_t domid, devid;
+    int rc = 0;
 
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 900;
+    until.tv_sec += ENG_WAIT_ATTACH_S;
     pthread_mutex_lock(&c->lock);
-    while (!c->attached && !c->abort)
-        if (pthread_cond_timedwait(&c->cv, &c->lock, &until) == ETIMEDOUT)
-            break;
+    while (!c->attached && !c->parent_gone && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&c->cv, &c->lock, &until);
     if (!c->attached) {
         pthread_mutex_unlock(&c->lock);
-        snprintf(err, errlen, "the destination domain was not created");
+        xlmig_fail(err, ETIMEDOUT, "the destination domain was not created");
         return NULL;
     }
+    domid = c->attach.domid;
+    devid = c->attach.devids[index];
     pthread_mutex_unlock(&c->lock);
-    v = xlmig_vbd_blkback_open(c->domid, c->devids[index], e2, sizeof(e2));
-    if (!v)
-        snprintf(err, errlen, "domain %u device %u: %s (is the patched "
-                 "xen-blkback loaded?)", c->domid, c->devids[index], e2);
+    rc = xlmig_vbd_blkback_open(domid, devid, &v, err);
+    if (rc < 0) {
+        xlmig_fail(err, -rc, "domain %u device %u: %s (is the patched "
+                   "xen-blkback loaded?)", domid, devid, err->msg);
+        return NULL;
+    }
     return v;
 }
 
-static int run_dest(struct ectx *c, const struct em_msg *setup, int rfd,
-                    int wfd, int hold)
+static int h_targets(void *opaque, struct xlmig_dest *d)
 {
-    struct xlmig_target_policy pol;
-    struct xlmig_receiver r;
-    struct xlmig_vbd *lazy[XLMIG_RECV_MAX_DISKS] = { NULL };
-    pthread_t th;
-    char err[XLMIG_ERRLEN];
-    int status = 1;
-    bool go;
+    struct ectx *c = opaque;
+    struct xlmig_error err;
 
-    memset(&pol, 0, sizeof(pol));
-    pol.allow_existing = setup->allow_existing;
-    for (unsigned i = 0; i < c->ndisks && i < XLMIG_MAX_MAP; i++) {
-        snprintf(pol.map[i].name, sizeof(pol.map[i].name), "%s",
-                 c->disks[i].name);
-        snprintf(pol.map[i].path, sizeof(pol.map[i].path), "%s",
-                 c->disks[i].path);
-        pol.nmap++;
+    for (unsigned i = 0; i < xlmig_dest_disk_count(d); i++) {
+        struct xlmig_vbd *v = xvbd_lazy(dst_resolve, c, i,
+                                        xlmig_dest_disk_path(d, i), &err);
+        if (!v)
+            return xlmig_dest_set_error(d, err.code, "%s", err.msg);
+        xlmig_dest_attach_vbd(d, i, v);
+        c->lazy[i] = v;
     }
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    if (pipe(c->abort_pipe) < 0) {
-        reply(c, EM_FAIL, "pipe failed", NULL);
-        return 1;
-    }
-    if (xlmig_receiver_init(&r, &pol, NULL, &c->prog, rfd, wfd) < 0 ||
-        xlmig_receiver_negotiate(&r) < 0) {
-        xlmig_receiver_abort(&r, r.err);
-        reply(c, EM_FAIL, r.err, NULL);
-        goto out;
-    }
-    for (unsigned i = 0; i < r.ndisks; i++) {
-        lazy[i] = xvbd_lazy(dst_resolve, c, i, r.disks[i].path, err);
-        if (!lazy[i]) {
-            xlmig_receiver_abort(&r, err);
-            reply(c, EM_FAIL, err, NULL);
-            goto out;
-        }
-        xlmig_receiver_attach_vbd(&r, i, lazy[i]);
-    }
-    r.conn.wake_fd = c->abort_pipe[0];
-    reply(c, EM_OK, NULL, NULL);
-    if (pthread_create(&th, NULL, dst_cmd_main, c)) {
-        xlmig_receiver_abort(&r, "cannot start a thread");
-        goto out;
-    }
+    return 0;
+}
 
-    if (xlmig_receiver_receive(&r) < 0) {
+static int h_dst_handoff(void *opaque, struct xlmig_dest *d)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+    int rc = ask_simple(c, ENG_READY, ENG_WAIT_HANDOFF_S, &a);
+
+    if (rc == ENG_OK) {
         pthread_mutex_lock(&c->lock);
-        bool aborted = c->abort;
+        c->past_go = true;
         pthread_mutex_unlock(&c->lock);
-        xlmig_receiver_abort(&r, aborted ? "the migration was aborted"
-                                         : r.err);
-        reply(c, EM_FAIL, r.err, NULL);
-        pthread_join(th, NULL);
-        goto out;
+        return 0;
     }
-    reply(c, EM_SYNCED, NULL, NULL);
+    return xlmig_dest_set_error(d, rc < 0 ? -rc : EIO, "%s", a.text);
+}
 
-    pthread_mutex_lock(&c->lock);
-    while (!c->go && !c->abort)
-        pthread_cond_wait(&c->cv, &c->lock);
-    go = c->go && !c->abort;
-    pthread_mutex_unlock(&c->lock);
-    if (!go) {
-        xlmig_receiver_abort(&r, "the destination rolled back");
-        reply(c, EM_OK, NULL, NULL);
-        pthread_join(th, NULL);
-        goto out;
-    }
-    pthread_join(th, NULL);
-    r.got_go = true;
-    r.st.t_go = xlmig_now_ns();
-    r.conn.wake_fd = -1;
+static int h_start(void *opaque, struct xlmig_dest *d)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+    int rc = ask_simple(c, ENG_START, ENG_WAIT_SHORT_S, &a);
+    bool gated = false;
+
+    if (rc != ENG_OK)
+        return xlmig_dest_set_error(d, rc < 0 ? -rc : EIO, "%s", a.text);
     xst_set(&c->st, "state", "postcopy");
     xst_flush(&c->st);
-    close(c->sock);
-    c->sock = -1;
-    {
-        bool gated = false;
-        for (unsigned i = 0; i < r.ndisks; i++)
-            gated |= r.disks[i].gate_on;
-        to_log(c, "destination", gated);
+    gated = xlmig_dest_stale_blocks(d) > 0;
+    to_log(c, "destination", gated);
+    return 0;
+}
+
+static void h_rollback(void *opaque, struct xlmig_dest *d)
+{
+    struct ectx *c = opaque;
+    struct eng_msg a;
+
+    (void)d;
+    if (ask_simple(c, ENG_ROLLBACK, ENG_WAIT_SHORT_S, &a) != ENG_OK)
+        logf_(c, XLMIG_LOG_WARN, "the migration process: %s", a.text);
+}
+
+static int run_dest(struct ectx *c, int rfd, int wfd, int hold)
+{
+    struct xlmig_dest_hooks h = {
+        .opaque = c, .targets_ready = h_targets, .handoff = h_dst_handoff,
+        .start_guest = h_start, .rollback = h_rollback,
+    };
+    struct xlmig_dest_opts o;
+    struct xlmig_error err;
+    char line[4096];
+    int rc;
+
+    xlmig_dest_opts_init(&o);
+    o.allow_existing = c->setup.allow_existing;
+    if ((rc = xlmig_dest_new(&o, &h, &c->dst, &err)) < 0) {
+        send_end(c, rc, err.msg);
+        return 1;
     }
-    if (xlmig_receiver_pull(&r) < 0) {
-        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\n", r.err);
-        xst_set(&c->st, "state", "failed");
-        xst_set(&c->st, "message", "POST-COPY FAILED: %s", r.err);
-        status = 3;
-    } else {
-        xst_set(&c->st, "state", "completed");
-        status = 0;
-    }
+    xlmig_dest_set_observer(c->dst, on_event, on_log, c);
+    for (unsigned i = 0; i < c->ndisks && !rc; i++)
+        rc = xlmig_dest_map(c->dst, c->disks[i].name, c->disks[i].path);
+    rc = rc ? rc : xlmig_dest_set_channel(c->dst, rfd, wfd);
+    rc = rc ? rc : xlmig_dest_run(c->dst);
+    xst_set(&c->st, "state", "%s", rc == 0 ? "completed"
+                                   : rc < 0 ? "rolled-back" : "failed");
+    if (rc)
+        xst_set(&c->st, "message", "%s", xlmig_dest_error(c->dst));
     xst_flush(&c->st);
-    xlmig_receiver_report(&r, stderr, false);
-    xlmig_receiver_report(&r, stderr, true);
-out:
-    xlmig_receiver_destroy(&r);
-    for (unsigned i = 0; i < XLMIG_RECV_MAX_DISKS; i++)
-        if (lazy[i])
-            lazy[i]->ops->close(lazy[i]);
+    if (rc > 0)
+        logf_(c, XLMIG_LOG_ERROR, "POST-COPY FAILED: %s",
+              xlmig_dest_error(c->dst));
+    xlmig_dest_report_json(c->dst, line, sizeof(line));
+    logf_(c, XLMIG_LOG_INFO, "%s", line);
+    send_end(c, rc, xlmig_dest_error(c->dst));
+    xlmig_dest_free(c->dst);
+    for (unsigned i = 0; i < XLMIG_MAX_DISKS; i++)
+        xlmig_vbd_close(c->lazy[i]);
     if (hold >= 0)
         close(hold);
-    return status;
+    return rc == 0 ? 0 : rc < 0 ? 1 : 3;
 }
 
 /* ---- the child ---- */
 
-static int engine_main(int sock, enum eng_role role)
+static int setup_child(struct ectx *c, int *fds, int *nfds)
 {
-    struct ectx *c = calloc(1, sizeof(*c));
-    struct em_msg m;
-    int fds[3] = { -1, -1, -1 }, nfds, cmd, status = 1;
+    struct eng_msg m;
+    int cmd;
 
-    if (!c)
-        return 1;
-    c->sock = sock;
     for (;;) {
-        nfds = 3;
-        cmd = next_cmd(c, &m, fds, &nfds);
-        if (cmd == EM_DISK || cmd == EM_MAP) {
-            if (c->ndisks == XLMIG_MAX_DISKS)
-                return 1;
+        ssize_t n;
+
+        *nfds = 3;
+        n = dch_recv_fds(c->sock, &m, sizeof(m), fds, nfds);
+        if (n != (ssize_t)sizeof(m))
+            return -1;          /* the parent gave up before setting us up */
+        m.text[sizeof(m.text) - 1] = '\0';
+        m.name[sizeof(m.name) - 1] = '\0';
+        m.path[sizeof(m.path) - 1] = '\0';
+        cmd = (int)m.cmd;
+        if ((cmd == ENG_DISK || cmd == ENG_MAP) &&
+            c->ndisks < XLMIG_MAX_DISKS) {
             c->disks[c->ndisks++] = m;
             continue;
         }
-        break;
+        if (cmd != ENG_SETUP || *nfds < 1)
+            return -1;
+        c->setup = m;
+        c->setup.uuid[sizeof(c->setup.uuid) - 1] = '\0';
+        c->setup.domname[sizeof(c->setup.domname) - 1] = '\0';
+        c->setup.rundir[sizeof(c->setup.rundir) - 1] = '\0';
+        c->setup.logdir[sizeof(c->setup.logdir) - 1] = '\0';
+        return 0;
     }
-    if (cmd != EM_SETUP || nfds < 1) {
-        free(c);
-        return 1;           /* the parent gave up before setting us up */
-    }
+}
+
+static int engine_main(struct ectx *c)
+{
+    int fds[3] = { -1, -1, -1 }, nfds = 0, status;
+
+    if (setup_child(c, fds, &nfds) < 0)
+        return 1;
     /* The engine copies disks in dom0 beside blkback's kthreads and the
      * device models that serve the guests: it yields to them. */
-    if (m.nice > 0 && setpriority(PRIO_PROCESS, 0, m.nice) < 0)
-        fprintf(stderr, "xlmig: cannot lower priority to nice %d: %s\n",
-                m.nice, strerror(errno));
-    snprintf(c->uuid, sizeof(c->uuid), "%s", m.uuid);
-    snprintf(c->domname, sizeof(c->domname), "%s", m.domname);
-    xst_open(&c->st, c->uuid, role == ENG_SOURCE ? "source"
-                                                 : "destination");
-    xst_set(&c->st, "name", "%s", c->domname);
-    xst_set(&c->st, "domid", "%u", m.domid);
+    if (c->setup.nice > 0 && setpriority(PRIO_PROCESS, 0, c->setup.nice) < 0)
+        logf_(c, XLMIG_LOG_WARN, "cannot lower priority to nice %d: %s",
+              c->setup.nice, strerror(errno));
+    xst_open(&c->st, c->setup.rundir, c->setup.uuid,
+             c->role == ENG_SOURCE ? "source" : "destination", true);
+    xst_set(&c->st, "name", "%s", c->setup.domname);
+    xst_set(&c->st, "domid", "%u", c->setup.domid);
     xst_set(&c->st, "state", "active");
-    xst_set(&c->st, "peer", "%s", m.text);
+    xst_set(&c->st, "peer", "%s", c->setup.text);
     xst_set(&c->st, "disks", "%u", c->ndisks);
     xst_flush(&c->st);
-    xlmig_progress_init(&c->prog, role == ENG_SOURCE ? "source"
-                                                     : "destination",
-                        (m.flags & EM_QUIET) ? NULL : stderr, NULL);
-    c->prog.hook = xst_progress_hook;
-    c->prog.hook_opaque = &c->st;
-    if (role == ENG_SOURCE)
-        status = run_source(c, &m, fds[0]);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->ctl_running = pthread_create(&c->ctl, NULL, ctl_main, c) == 0;
+    if (!c->ctl_running) {
+        send_end(c, -EAGAIN, "cannot start the engine's control thread");
+        return 1;
+    }
+    if (c->role == ENG_SOURCE)
+        status = run_source(c, fds[0]);
     else
-        status = run_dest(c, &m, fds[0], nfds > 1 ? fds[1] : fds[0],
+        status = run_dest(c, fds[0], nfds > 1 ? fds[1] : fds[0],
                           nfds > 2 ? fds[2] : -1);
     xst_close(&c->st);
-    free(c);
+    /* The control thread ends with the parent's socket. */
+    shutdown(c->sock, SHUT_RDWR);
+    pthread_join(c->ctl, NULL);
     return status;
 }
 
-int eng_spawn(struct eng *e, enum eng_role role, char *err)
+int eng_spawn(struct eng *e, enum eng_role role,
+              const struct xflow_observer *obs, struct xlmig_error *err)
 {
     int sv[2];
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return ERR("socketpair: %s", strerror(errno));
+        return xlmig_fail(err, errno, "socketpair: %s", strerror(errno));
     e->pid = fork();
     if (e->pid < 0)
-        return ERR("fork: %s", strerror(errno));
+        return xlmig_fail(err, errno, "fork: %s", strerror(errno));
     if (e->pid == 0) {
         int nul = open("/dev/null", O_RDWR);
+        struct ectx *c = calloc(1, sizeof(*c));
+        sigset_t none;
 
         close(sv[0]);
         /* Not the control channel's: its end must close with our parent. */
@@ -579,10 +662,20 @@ int eng_spawn(struct eng *e, enum eng_role role, char *err)
                 close(nul);
         }
         setsid();
+        /* Our own process: the parent's Ctrl-C reaches us as a CANCEL,
+         * and post-copy must survive the terminal going away. */
         signal(SIGPIPE, SIG_IGN);
         signal(SIGINT, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
-        _exit(engine_main(sv[1], role));
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (!c)
+            _exit(1);
+        c->sock = sv[1];
+        c->role = role;
+        if (obs)
+            c->obs = *obs;
+        _exit(engine_main(c));
     }
     close(sv[1]);
     e->sock = sv[0];

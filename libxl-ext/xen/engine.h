@@ -1,23 +1,25 @@
 /*
- * The disk-engine process.  The xlmig migrate / migrate-receive process
- * forks it first thing, before libxl_ctx_alloc and before any thread
- * (fork and threads do not mix), and drives it over a SOCK_SEQPACKET pair:
+ * The disk-engine process of the Xen flows.  xsrc_migrate() and
+ * xdst_receive() fork it first thing, before libxl_ctx_alloc and before any
+ * thread (fork and threads do not mix); it runs the library's state machine
+ * (xlmig_source_run / xlmig_dest_run) while the parent, which owns libxl
+ * and xl's control channel, does what the hooks ask, over a SOCK_SEQPACKET
+ * pair of struct eng_msg:
  *
- *   source       DISK* SETUP(data fd) -> OK   negotiated, targets exist
- *                PUSH -> OK                   converged; keep-up running
- *                STOPCOPY -> OK               quiesced, final data synced
- *                GO -> OK                     then serves post-copy alone
- *                ABORT -> OK                  rolls back (before GO)
- *   destination  MAP* SETUP(data fds) -> OK   targets created
- *                ATTACH(domid, devids)        the domain exists: gates can arm
- *                -> SYNCED | FAIL             stop-copy flushed, gates armed
- *                GO                           pulls alone until DONE
- *                ABORT                        deletes the targets
+ *   parent -> engine       DISK* | MAP*, SETUP(data fds), ATTACH, CANCEL
+ *   engine -> parent       source: SUSPEND, HANDOFF, RESUME, AFTER_GO
+ *   (requests, one at a   destination: READY, START, ROLLBACK
+ *    time; the parent      each answered OK / FAIL (/ REFUSED / UNKNOWN);
+ *    answers each)         END(result) when the engine's run is over before
+ *                          the parent was let go
  *
  * The engine calls setsid() so that it outlives its parent: after GO the
  * source's xl is gone and the source domain destroyed, and the engine
- * serves post-copy from the image file until DONE or its idle timeout.
- * Before GO, the parent's death is an abort.
+ * serves post-copy from the image files until DONE.  Before GO, the
+ * parent's death (EOF) cancels the migration.
+ *
+ * Every wait is bounded (ENG_WAIT_*): a parent that does not answer a
+ * request in time fails the hook, which rolls the migration back.
  */
 #ifndef XLMIG_XEN_ENGINE_H
 #define XLMIG_XEN_ENGINE_H
@@ -26,41 +28,53 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "sender.h"
-#include "target.h"
+#include "err.h"
+#include "xflow.h"
+#include "xlmig.h"
 
-enum em_cmd {
-    EM_DISK = 1, EM_MAP, EM_SETUP, EM_PUSH, EM_STOPCOPY, EM_GO, EM_ABORT,
-    EM_ATTACH,
-    EM_OK = 100, EM_FAIL, EM_SYNCED,
+enum eng_cmd {
+    /* parent -> engine */
+    ENG_DISK = 1, ENG_MAP, ENG_SETUP, ENG_ATTACH, ENG_CANCEL,
+    /* engine -> parent */
+    ENG_SUSPEND = 20, ENG_HANDOFF, ENG_RESUME, ENG_AFTER_GO,
+    ENG_READY = 30, ENG_START, ENG_ROLLBACK,
+    ENG_END = 40,
+    /* parent's answers */
+    ENG_OK = 100, ENG_FAIL, ENG_REFUSED, ENG_UNKNOWN,
 };
 
-#define EM_NOTRACK (1u << 0)            /* source: stock blkback */
-#define EM_REMOVE_SOURCE (1u << 1)      /* source: delete images after DONE */
-#define EM_QUIET (1u << 2)              /* no human progress on stderr */
-#define EM_UNDO_AFTER_GO (1u << 3)      /* ABORT: the dest guest never ran */
+/* Bounds of the engine's waits for its parent, in seconds. */
+#define ENG_WAIT_SUSPEND_S 3600 /* the whole memory pre-copy */
+#define ENG_WAIT_HANDOFF_S 300  /* READY, GO, REPORT on xl's channel */
+#define ENG_WAIT_SHORT_S 120    /* resume, destroy, rename, unpause */
+#define ENG_WAIT_ATTACH_S 900   /* destination: the domain's creation */
 
-struct em_msg {
+#define ENG_F_NOTRACK (1u << 0)         /* source: stock blkback */
+#define ENG_F_REMOVE_SOURCE (1u << 1)   /* source: delete images after DONE */
+#define ENG_F_SUSPENDED (1u << 2)       /* FAIL to SUSPEND: guest suspended */
+
+struct eng_msg {
     uint32_t cmd;
     uint32_t flags;
+    int32_t result;
     char text[XLMIG_ERRLEN];
-    /* EM_DISK / EM_MAP: one entry */
+    /* ENG_DISK / ENG_MAP: one disk */
     char name[XLMIG_MAX_NAME + 1];
     char path[4096];
     uint32_t devid;
     uint8_t kind;
-    /* EM_SETUP */
-    struct xlmig_sender_opts so;        /* progress pointer ignored */
+    /* ENG_SETUP */
+    struct xlmig_source_opts so;
     bool allow_existing;
     uint32_t domid;
     char uuid[40];
     char domname[128];
-    int idle_timeout_s;
+    char rundir[256], logdir[256];
     int nice;                           /* > 0: lower the engine's priority */
-    /* EM_ATTACH */
+    /* ENG_ATTACH */
     uint32_t ndevids;
     uint32_t devids[XLMIG_MAX_DISKS];
-    /* replies */
+    /* ENG_HANDOFF (information for the parent's messages) */
     bool postcopy;
     uint64_t final_blocks;
 };
@@ -72,16 +86,22 @@ struct eng {
     pid_t pid;
 };
 
-/* Forks the engine; returns in the parent only (the child exits). */
-int eng_spawn(struct eng *e, enum eng_role role, char *err);
-int eng_send(struct eng *e, const struct em_msg *m, const int *fds,
-             int nfds, char *err);
-/* Waits for a reply (timeout_ms < 0: forever); EM_FAIL is returned as -1
- * with its text in err. */
-int eng_reply(struct eng *e, struct em_msg *r, int timeout_ms, char *err);
-/* Sends a bare command and waits for EM_OK. */
-int eng_call(struct eng *e, uint32_t cmd, uint32_t flags, const char *text,
-             struct em_msg *reply, char *err);
-void em_init(struct em_msg *m, uint32_t cmd);
+/*
+ * Forks the engine; returns in the parent only.  obs (copied) is what the
+ * engine reports its progress and log messages to, in the child.
+ */
+int eng_spawn(struct eng *e, enum eng_role role, const struct xflow_observer
+              *obs, struct xlmig_error *err);
+void eng_msg_init(struct eng_msg *m, uint32_t cmd);
+int eng_send(struct eng *e, const struct eng_msg *m, const int *fds,
+             int nfds, struct xlmig_error *err);
+/* The engine's next message (timeout_ms < 0: until one comes or the
+ * parent's cancel flag is raised); -ECONNRESET when the engine is gone. */
+int eng_recv(struct eng *e, struct eng_msg *m, int timeout_ms,
+             struct xlmig_error *err);
+/* Answers the engine's current request. */
+int eng_answer(struct eng *e, uint32_t cmd, int32_t result,
+               const char *text);
+void eng_close(struct eng *e);
 
 #endif

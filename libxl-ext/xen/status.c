@@ -12,15 +12,16 @@
 #include "conn.h"
 #include "status.h"
 
-void xst_open(struct xst *s, const char *uuid, const char *role)
+void xst_open(struct xst *s, const char *rundir, const char *uuid,
+              const char *role, bool xenstore)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->base, sizeof(s->base), "%s/%s/%s", XST_ROOT, uuid, role);
-    snprintf(s->file, sizeof(s->file), "%s/%s.%s.status", XST_RUNDIR, uuid,
+    snprintf(s->file, sizeof(s->file), "%s/%s.%s.status", rundir, uuid,
              role);
     pthread_mutex_init(&s->lock, NULL);
-    mkdir(XST_RUNDIR, 0700);
-    s->xs = xs_open(0);
+    mkdir(rundir, 0700);
+    s->xs = xenstore ? xs_open(0) : NULL;
     if (s->xs)
         xs_rm(s->xs, XBT_NULL, s->base);
     xst_set(s, "pid", "%ld", (long)getpid());
@@ -168,9 +169,8 @@ static void set_num(struct xst *s, const char *key, double v, bool integer)
         xst_set_locked(s, key, "%.3f", v);
 }
 
-void xst_progress_hook(void *opaque, const struct xlmig_progress_ev *ev)
+void xst_progress_hook(struct xst *s, const struct xlmig_event *ev)
 {
-    struct xst *s = opaque;
     bool urgent = strcmp(ev->event, "progress") != 0;
 
     pthread_mutex_lock(&s->lock);

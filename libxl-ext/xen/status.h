@@ -3,7 +3,7 @@
  * on both hosts, mirrored from the engine's progress events.
  *
  *   /local/domain/0/xlmig/<uuid>/<role>/KEY     role: source | destination
- *   /run/xlmig/<uuid>.<role>.status             the same KEY=VALUE lines
+ *   <rundir>/<uuid>.<role>.status  the same KEY=VALUE lines (/run/xlmig)
  *
  * Keyed by the domain's UUID, the one name that is the same on both hosts
  * and survives the renames (<name>--incoming, --migratedaway) and the
@@ -21,16 +21,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "progress.h"
 
 #define XST_ROOT "/local/domain/0/xlmig"
-#define XST_RUNDIR "/run/xlmig"
 #define XST_MAX_KEYS 32
 
 struct xst {
     void *xs;                   /* struct xs_handle * */
     char base[160];             /* XST_ROOT/<uuid>/<role> */
-    char file[160];
+    char file[512];
     struct { char key[32]; char val[256]; } kv[XST_MAX_KEYS];
     unsigned nkv;
     char gone[XST_MAX_KEYS][32];        /* keys to remove at the next flush */
@@ -39,9 +39,11 @@ struct xst {
     pthread_mutex_t lock;       /* engine threads report concurrently */
 };
 
-/* Opens xenstore (if it can: status then goes only to the file) and
- * clears the previous job's keys for this UUID and role. */
-void xst_open(struct xst *s, const char *uuid, const char *role);
+/* Opens xenstore (if asked and it can: else the status goes only to the
+ * file in rundir) and clears the previous job's keys for this UUID and
+ * role. */
+void xst_open(struct xst *s, const char *rundir, const char *uuid,
+              const char *role, bool xenstore);
 void xst_set(struct xst *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Writes what changed (xenstore in one transaction, the file whole). */
@@ -49,10 +51,10 @@ void xst_flush(struct xst *s);
 void xst_close(struct xst *s);
 /* Removes a key (e.g. an ETA that no longer applies). */
 void xst_unset(struct xst *s, const char *key);
-/* A progress hook: mirrors every event, flushing at most 4 times a second
+/* Mirrors a progress event, flushing at most 4 times a second
  * except on phase changes.  A new phase drops the previous one's message,
  * remaining counts, ETA and expected downtime; "done" leaves nothing
  * remaining. */
-void xst_progress_hook(void *opaque, const struct xlmig_progress_ev *ev);
+void xst_progress_hook(struct xst *s, const struct xlmig_event *ev);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "tpolicy.h"
 
-#include "xerr.h"
+#include "err.h"
 
 bool xtp_path_clean(const char *path)
 {
@@ -30,22 +30,22 @@ bool xtp_path_clean(const char *path)
     return true;
 }
 
-int xtp_add_map(struct xtpolicy *p, const char *spec, char *err)
+int xtp_add_map(struct xtpolicy *p, const char *spec, struct xlmig_error *err)
 {
     struct xlmig_target_policy tmp;
 
     memset(&tmp, 0, sizeof(tmp));
     if (xlmig_target_add_map(&tmp, spec, err) < 0)
-        return -1;
+        return -err->code;
     if (!xlmig_disk_name_ok(tmp.map[0].name))
-        return ERR("--map %s: '%s' is not a vdev", spec, tmp.map[0].name);
+        return xlmig_fail(err, EIO, "--map %s: '%s' is not a vdev", spec, tmp.map[0].name);
     if (!xtp_path_clean(tmp.map[0].path))
-        return ERR("--map %s: the path must be absolute and clean", spec);
+        return xlmig_fail(err, EIO, "--map %s: the path must be absolute and clean", spec);
     for (unsigned i = 0; i < p->nmap; i++)
         if (!strcmp(p->map[i].name, tmp.map[0].name))
-            return ERR("--map: %s mapped twice", tmp.map[0].name);
+            return xlmig_fail(err, EIO, "--map: %s mapped twice", tmp.map[0].name);
     if (p->nmap == XLMIG_MAX_MAP)
-        return ERR("too many --map (at most %d)", XLMIG_MAX_MAP);
+        return xlmig_fail(err, EIO, "too many --map (at most %d)", XLMIG_MAX_MAP);
     p->map[p->nmap++] = tmp.map[0];
     return 0;
 }
@@ -75,7 +75,7 @@ static void safe_base(const char *src, const char *vdev, char *out,
 }
 
 static int check_same_path(const char *path, uint8_t kind, bool check_host,
-                           char *err)
+                           struct xlmig_error *err)
 {
     struct stat st;
     char dir[PATH_MAX];
@@ -85,13 +85,13 @@ static int check_same_path(const char *path, uint8_t kind, bool check_host,
         if (!check_host)
             return 0;
         if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
-            return ERR("%s is a block device on the source but not here: "
+            return xlmig_fail(err, EIO, "%s is a block device on the source but not here: "
                        "create it first (e.g. lvcreate) or choose "
                        "--target-dir / --map", path);
         return 0;
     }
     if (under(path, "/dev") || under(path, "/proc") || under(path, "/sys"))
-        return ERR("refusing to create an image under /dev, /proc or "
+        return xlmig_fail(err, EIO, "refusing to create an image under /dev, /proc or "
                    "/sys (%s)", path);
     if (!check_host)
         return 0;
@@ -102,7 +102,7 @@ static int check_same_path(const char *path, uint8_t kind, bool check_host,
     else
         *slash = '\0';
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return ERR("directory %s does not exist here: create it or choose "
+        return xlmig_fail(err, EIO, "directory %s does not exist here: create it or choose "
                    "--target-dir / --map", dir);
     return 0;
 }
@@ -110,20 +110,20 @@ static int check_same_path(const char *path, uint8_t kind, bool check_host,
 int xtp_choose(const struct xtpolicy *p, libxl_domain_config *cfg,
                const struct xctl_msg *offer, bool check_host,
                struct xlmig_target_policy *ep, struct xctl_msg *acc,
-               char *err)
+               struct xlmig_error *err)
 {
     memset(ep, 0, sizeof(*ep));
     ep->allow_existing = p->allow_existing;
     acc->ndisks = 0;
     if (p->target_dir && !xtp_path_clean(p->target_dir))
-        return ERR("--target-dir %s: must be absolute and clean",
+        return xlmig_fail(err, EIO, "--target-dir %s: must be absolute and clean",
                    p->target_dir);
     for (unsigned i = 0; i < p->nmap; i++) {
         bool offered = false;
         for (uint32_t k = 0; k < offer->ndisks; k++)
             offered |= !strcmp(offer->disks[k].name, p->map[i].name);
         if (!offered)
-            return ERR("--map names %s, which is not being migrated",
+            return xlmig_fail(err, EIO, "--map names %s, which is not being migrated",
                        p->map[i].name);
     }
 
@@ -137,15 +137,15 @@ int xtp_choose(const struct xtpolicy *p, libxl_domain_config *cfg,
         for (int i = 0; i < cfg->num_disks; i++)
             if (cfg->disks[i].vdev && !strcmp(cfg->disks[i].vdev, od->name)) {
                 if (d)
-                    return ERR("vdev %s appears twice in the configuration",
+                    return xlmig_fail(err, EIO, "vdev %s appears twice in the configuration",
                                od->name);
                 d = &cfg->disks[i];
             }
         if (!d)
-            return ERR("the source offers disk %s, which its configuration "
+            return xlmig_fail(err, EIO, "the source offers disk %s, which its configuration "
                        "does not have", od->name);
         if (d->is_cdrom || !d->pdev_path || !*d->pdev_path)
-            return ERR("disk %s is a CD-ROM or has no path", od->name);
+            return xlmig_fail(err, EIO, "disk %s is a CD-ROM or has no path", od->name);
         for (unsigned i = 0; i < p->nmap; i++)
             if (!strcmp(p->map[i].name, od->name))
                 mapped = p->map[i].path;
@@ -157,22 +157,22 @@ int xtp_choose(const struct xtpolicy *p, libxl_domain_config *cfg,
             safe_base(d->pdev_path, od->name, base, sizeof(base));
             if ((size_t)snprintf(path, sizeof(path), "%s/%s", p->target_dir,
                                  base) >= sizeof(path))
-                return ERR("target path for %s too long", od->name);
+                return xlmig_fail(err, EIO, "target path for %s too long", od->name);
         } else {
             if (!xtp_path_clean(d->pdev_path))
-                return ERR("disk %s: the source path '%s' is not an absolute "
+                return xlmig_fail(err, EIO, "disk %s: the source path '%s' is not an absolute "
                            "clean path; choose --target-dir or --map",
                            od->name, d->pdev_path);
             if (check_same_path(d->pdev_path, od->kind, check_host, err) < 0)
-                return -1;
+                return -err->code;
             snprintf(path, sizeof(path), "%s", d->pdev_path);
         }
         if (strlen(path) > XCTL_MAX_PATH)
-            return ERR("target path for %s is over %d bytes", od->name,
+            return xlmig_fail(err, EIO, "target path for %s is over %d bytes", od->name,
                        XCTL_MAX_PATH);
         for (unsigned j = 0; j < ep->nmap; j++)
             if (!strcmp(ep->map[j].path, path))
-                return ERR("disks %s and %s would both go to %s: use --map",
+                return xlmig_fail(err, EIO, "disks %s and %s would both go to %s: use --map",
                            ep->map[j].name, od->name, path);
         snprintf(ep->map[ep->nmap].name, sizeof(ep->map[0].name), "%s",
                  od->name);
@@ -188,7 +188,7 @@ int xtp_choose(const struct xtpolicy *p, libxl_domain_config *cfg,
         /* libxl stats pdev_path early: the config names the target. */
         dup = strdup(path);
         if (!dup)
-            return ERR("out of memory");
+            return xlmig_fail(err, EIO, "out of memory");
         free(d->pdev_path);
         d->pdev_path = dup;
     }

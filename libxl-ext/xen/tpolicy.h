@@ -21,6 +21,7 @@
 
 #include <libxl.h>
 
+#include "err.h"
 #include "ctlmsg.h"
 #include "target.h"
 
@@ -32,7 +33,7 @@ struct xtpolicy {
 };
 
 /* "--map VDEV=PATH"; -1 with err if malformed. */
-int xtp_add_map(struct xtpolicy *p, const char *spec, char *err);
+int xtp_add_map(struct xtpolicy *p, const char *spec, struct xlmig_error *err);
 /* An absolute path without "", ".", ".." or empty components, or control
  * characters, shorter than PATH_MAX. */
 bool xtp_path_clean(const char *path);
@@ -47,6 +48,6 @@ bool xtp_path_clean(const char *path);
 int xtp_choose(const struct xtpolicy *p, libxl_domain_config *cfg,
                const struct xctl_msg *offer, bool check_host,
                struct xlmig_target_policy *ep, struct xctl_msg *acc,
-               char *err);
+               struct xlmig_error *err);
 
 #endif

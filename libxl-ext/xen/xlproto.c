@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "xlproto.h"
 
 const char xlp_banner[] =
@@ -19,7 +20,6 @@ const size_t xlp_report_len = sizeof(xlp_report);
 /* 32 bytes, with an embedded NUL: compared with memcmp, never as a string. */
 static const char magic[XLP_MAGIC_LEN] = "Xen saved domain, xl format\n \0 \r";
 
-#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
 int xlp_write_all(int fd, const void *buf, size_t len)
 {
@@ -30,7 +30,7 @@ int xlp_write_all(int fd, const void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return -1;
+            return errno ? -errno : -EIO;
         p += n;
         len -= (size_t)n;
     }
@@ -48,7 +48,7 @@ int xlp_read_all(int fd, void *buf, size_t len)
         if (n == 0)
             errno = ECONNRESET;
         if (n <= 0)
-            return -1;
+            return errno ? -errno : -EIO;
         p += n;
         len -= (size_t)n;
     }
@@ -56,18 +56,18 @@ int xlp_read_all(int fd, void *buf, size_t len)
 }
 
 int xlp_expect(int fd, const char *msg, size_t len, const char *what,
-               char *err, size_t errlen)
+               struct xlmig_error *err)
 {
     char buf[128];
 
     if (len > sizeof(buf))
-        return ERR("internal: message too long");
+        return xlmig_fail(err, EIO, "internal: message too long");
     if (xlp_read_all(fd, buf, len) < 0)
-        return ERR("migration stream: reading the %s: %s", what,
+        return xlmig_fail(err, errno, "migration stream: reading the %s: %s", what,
                    errno == ECONNRESET ? "the peer closed the stream"
                                        : strerror(errno));
     if (memcmp(buf, msg, len))
-        return ERR("migration stream contained unexpected data instead of "
+        return xlmig_fail(err, EIO, "migration stream contained unexpected data instead of "
                    "the %s", what);
     return 0;
 }
@@ -85,13 +85,13 @@ static uint32_t get32(const uint8_t *p)
     return v;
 }
 
-int xlp_write_header(int fd, const char *json, char *err, size_t errlen)
+int xlp_write_header(int fd, const char *json, struct xlmig_error *err)
 {
     size_t clen = strlen(json) + 1;
     uint8_t hdr[XLP_HDR_LEN + 4];
 
     if (clen > XLP_MAX_CONFIG)
-        return ERR("domain configuration too large (%zu bytes)", clen);
+        return xlmig_fail(err, EIO, "domain configuration too large (%zu bytes)", clen);
     memset(hdr, 0, sizeof(hdr));
     memcpy(hdr, magic, XLP_MAGIC_LEN);
     put32(hdr + 32, XLP_BYTEORDER);
@@ -101,38 +101,37 @@ int xlp_write_header(int fd, const char *json, char *err, size_t errlen)
     put32(hdr + 48, (uint32_t)clen);
     if (xlp_write_all(fd, hdr, sizeof(hdr)) < 0 ||
         xlp_write_all(fd, json, clen) < 0)
-        return ERR("migration stream: writing the header: %s",
+        return xlmig_fail(err, errno, "migration stream: writing the header: %s",
                    strerror(errno));
     return 0;
 }
 
 int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
-                     uint32_t *optlen, char *err, size_t errlen)
+                     uint32_t *optlen, struct xlmig_error *err)
 {
     if (hlen < XLP_HDR_LEN)
-        return ERR("save header truncated");
+        return xlmig_fail(err, EIO, "save header truncated");
     if (memcmp(hdr, magic, XLP_MAGIC_LEN))
-        return ERR("stream has the wrong magic number: not an xl stream");
+        return xlmig_fail(err, EIO, "stream has the wrong magic number: not an xl stream");
     if (get32(hdr + 32) != XLP_BYTEORDER)
-        return ERR("stream has the wrong byte order");
+        return xlmig_fail(err, EIO, "stream has the wrong byte order");
     *flags = get32(hdr + 36);
     if (*flags & ~(XLP_FLAG_JSON | XLP_FLAG_STREAMV2))
-        return ERR("stream has unsupported mandatory flags 0x%x",
+        return xlmig_fail(err, EIO, "stream has unsupported mandatory flags 0x%x",
                    *flags & ~(XLP_FLAG_JSON | XLP_FLAG_STREAMV2));
     if (!(*flags & XLP_FLAG_JSON) || !(*flags & XLP_FLAG_STREAMV2))
-        return ERR("stream must carry a JSON config and a v2 stream "
+        return xlmig_fail(err, EIO, "stream must carry a JSON config and a v2 stream "
                    "(flags 0x%x)", *flags);
     if (get32(hdr + 40))
-        return ERR("stream has unsupported optional flags");
+        return xlmig_fail(err, EIO, "stream has unsupported optional flags");
     *optlen = get32(hdr + 44);
     if (*optlen < 4 || *optlen > XLP_MAX_CONFIG + 4)
-        return ERR("stream's optional data length %u is out of range",
+        return xlmig_fail(err, EIO, "stream's optional data length %u is out of range",
                    *optlen);
     return 0;
 }
 
-int xlp_read_header(int fd, char **json, uint32_t *flags, char *err,
-                    size_t errlen)
+int xlp_read_header(int fd, char **json, uint32_t *flags, struct xlmig_error *err)
 {
     uint8_t hdr[XLP_HDR_LEN];
     uint32_t optlen, clen;
@@ -140,16 +139,16 @@ int xlp_read_header(int fd, char **json, uint32_t *flags, char *err,
 
     *json = NULL;
     if (xlp_read_all(fd, hdr, sizeof(hdr)) < 0)
-        return ERR("migration stream: reading the header: %s",
+        return xlmig_fail(err, errno, "migration stream: reading the header: %s",
                    strerror(errno));
-    if (xlp_parse_header(hdr, sizeof(hdr), flags, &optlen, err, errlen) < 0)
-        return -1;
+    if (xlp_parse_header(hdr, sizeof(hdr), flags, &optlen, err) < 0)
+        return -err->code;
     opt = malloc(optlen + 1);
     if (!opt)
-        return ERR("out of memory");
+        return xlmig_fail(err, EIO, "out of memory");
     if (xlp_read_all(fd, opt, optlen) < 0) {
         free(opt);
-        return ERR("migration stream: reading the config: %s",
+        return xlmig_fail(err, errno, "migration stream: reading the config: %s",
                    strerror(errno));
     }
     clen = get32(opt);
@@ -157,7 +156,7 @@ int xlp_read_header(int fd, char **json, uint32_t *flags, char *err,
     if (clen < 2 || clen != optlen - 4 || opt[4 + clen - 1] != '\0' ||
         memchr(opt + 4, '\0', clen - 1)) {
         free(opt);
-        return ERR("stream's config is malformed (%u bytes in %u)", clen,
+        return xlmig_fail(err, EIO, "stream's config is malformed (%u bytes in %u)", clen,
                    optlen);
     }
     memmove(opt, opt + 4, clen);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 extern const char xlp_banner[];         /* sent without its NUL */
 extern const char xlp_ready[];          /* sent with its NUL */
 extern const char xlp_go[];
@@ -39,19 +41,18 @@ int xlp_read_all(int fd, void *buf, size_t len);
 
 /* Reads exactly len bytes and compares: 0 on a match, -1 (err says). */
 int xlp_expect(int fd, const char *msg, size_t len, const char *what,
-               char *err, size_t errlen);
+               struct xlmig_error *err);
 
 /* The save header with the config as xl's save_domain_core_writeconfig
  * lays it out (host byte order: both ends are x86). */
-int xlp_write_header(int fd, const char *json, char *err, size_t errlen);
+int xlp_write_header(int fd, const char *json, struct xlmig_error *err);
 /*
  * Reads a header as xl's create_domain does; *json is malloc'd and
  * NUL-terminated; *flags gets the mandatory flags.
  */
-int xlp_read_header(int fd, char **json, uint32_t *flags, char *err,
-                    size_t errlen);
+int xlp_read_header(int fd, char **json, uint32_t *flags, struct xlmig_error *err);
 /* Parses a header + optional data already in memory (for tests). */
 int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
-                     uint32_t *optlen, char *err, size_t errlen);
+                     uint32_t *optlen, struct xlmig_error *err);
 
 #endif

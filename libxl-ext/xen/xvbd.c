@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "xerr.h"
+#include "err.h"
 #include "xvbd.h"
 
 struct wrap {
@@ -32,11 +32,11 @@ static struct xlmig_vbd *inner(struct xlmig_vbd *v)
     struct wrap *w = W(v);
 
     if (!w->inner && w->resolve) {
-        w->inner = w->resolve(w->opaque, w->index, v->err, sizeof(v->err));
+        w->inner = w->resolve(w->opaque, w->index, &v->err);
         if (w->inner)
             w->resolve = NULL;
     } else if (!w->inner) {
-        snprintf(v->err, sizeof(v->err), "no block backend");
+        xlmig_fail(&v->err, ENODEV, "no block backend");
     }
     return w->inner;
 }
@@ -49,7 +49,7 @@ static struct xlmig_vbd *inner(struct xlmig_vbd *v)
             return -ENODEV;                                             \
         rc_ = in_->ops->call;                                           \
         if (rc_ < 0)                                                    \
-            snprintf((v)->err, sizeof((v)->err), "%s", in_->err);       \
+            xlmig_fail_from(&(v)->err, &in_->err, NULL);                \
         return rc_;                                                     \
     } while (0)
 
@@ -124,7 +124,7 @@ static uint64_t path_size(const char *path)
 }
 
 static struct xlmig_vbd *new_vbd(const struct xlmig_vbd_ops *ops,
-                                 const char *data_path, char *err)
+                                 const char *data_path, struct xlmig_error *err)
 {
     struct xlmig_vbd *v = calloc(1, sizeof(*v));
     struct wrap *w = calloc(1, sizeof(*w));
@@ -133,7 +133,7 @@ static struct xlmig_vbd *new_vbd(const struct xlmig_vbd_ops *ops,
         free(v ? v->data_path : NULL);
         free(v);
         free(w);
-        xerr(err, "out of memory");
+        xlmig_fail(err, EIO, "out of memory");
         return NULL;
     }
     v->ops = ops;
@@ -143,7 +143,7 @@ static struct xlmig_vbd *new_vbd(const struct xlmig_vbd_ops *ops,
 }
 
 struct xlmig_vbd *xvbd_wrap(struct xlmig_vbd *in, const char *data_path,
-                            char *err)
+                            struct xlmig_error *err)
 {
     struct xlmig_vbd *v = new_vbd(&wrap_ops, data_path, err);
 
@@ -154,7 +154,7 @@ struct xlmig_vbd *xvbd_wrap(struct xlmig_vbd *in, const char *data_path,
 
 struct xlmig_vbd *xvbd_lazy(xvbd_resolve_fn *fn, void *opaque,
                             unsigned index, const char *data_path,
-                            char *err)
+                            struct xlmig_error *err)
 {
     struct xlmig_vbd *v = new_vbd(&wrap_ops, data_path, err);
 
@@ -215,7 +215,7 @@ static int n_unquiesce(struct xlmig_vbd *v)
 
 static int n_nogate(struct xlmig_vbd *v)
 {
-    snprintf(v->err, sizeof(v->err), "no post-copy gate without the "
+    xlmig_fail(&v->err, ENOTSUP, "no post-copy gate without the "
              "patched blkback");
     return -ENOTSUP;
 }
@@ -264,12 +264,12 @@ static const struct xlmig_vbd_ops notrack_ops = {
     .stats = n_stats, .close = n_close,
 };
 
-struct xlmig_vbd *xvbd_notrack(const char *data_path, char *err)
+struct xlmig_vbd *xvbd_notrack(const char *data_path, struct xlmig_error *err)
 {
     struct xlmig_vbd *v = new_vbd(&notrack_ops, data_path, err);
 
     if (v && !v->size) {
-        xerr(err, "%s: cannot read its size", data_path);
+        xlmig_fail(err, EIO, "%s: cannot read its size", data_path);
         n_close(v);
         return NULL;
     }

@@ -18,17 +18,18 @@
 
 #include <stdint.h>
 
+#include "err.h"
 #include "vbd.h"
 
 struct xlmig_vbd *xvbd_wrap(struct xlmig_vbd *inner, const char *data_path,
-                            char *err);
-struct xlmig_vbd *xvbd_notrack(const char *data_path, char *err);
+                            struct xlmig_error *err);
+struct xlmig_vbd *xvbd_notrack(const char *data_path, struct xlmig_error *err);
 
 /* Returns the real VBD for disk index, or NULL with err (abort, timeout). */
 typedef struct xlmig_vbd *xvbd_resolve_fn(void *opaque, unsigned index,
-                                          char *err, size_t errlen);
+                                          struct xlmig_error *err);
 struct xlmig_vbd *xvbd_lazy(xvbd_resolve_fn *fn, void *opaque,
                             unsigned index, const char *data_path,
-                            char *err);
+                            struct xlmig_error *err);
 
 #endif

@@ -17,7 +17,7 @@
 #include "tpolicy.h"
 
 static libxl_ctx *ctx;
-static char err[XLMIG_ERRLEN];
+static struct xlmig_error err;
 
 static const char *sample(const char *name)
 {
@@ -39,7 +39,7 @@ static int fake_probe(const char *path, struct xprobe_result *r)
 static void load_cfg(const char *name, libxl_domain_config *c)
 {
     libxl_domain_config_init(c);
-    assert_int_equal(xdisk_load_xlcfg(sample(name), c, err), 0);
+    assert_int_equal(xdisk_load_xlcfg(sample(name), c, &err), 0);
 }
 
 static void load_json(const char *name, libxl_domain_config *c)
@@ -81,7 +81,7 @@ static void test_file_and_phy_local(void **state)
     (void)state;
     load_cfg("g1-file-phy.cfg", &c);
     assert_string_equal(c.c_info.name, "g1");
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 2);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 2);
     assert_int_equal(n, 2);
     assert_string_equal(d[0].vdev, "xvda");
     assert_string_equal(d[0].path, "/var/lib/xen/images/g1.img");
@@ -100,7 +100,7 @@ static void test_mixed_shared(void **state)
 
     (void)state;
     load_cfg("g2-mixed.cfg", &c);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 1);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 1);
     assert_int_equal(n, 5);
     assert_int_equal(d[0].action, XDISK_MIGRATE);       /* local image */
     assert_int_equal(d[1].action, XDISK_SHARED);        /* block-iscsi */
@@ -111,30 +111,30 @@ static void test_mixed_shared(void **state)
     assert_int_equal(d[4].action, XDISK_EMPTY);         /* empty CD-ROM */
 
     /* --shared marks the local one shared too: nothing left to move. */
-    assert_int_equal(xsel_parse_shared(&sel, "xvda", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 0);
+    assert_int_equal(xdisk_parse_shared(&sel, "xvda", &err), 0);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 0);
     assert_int_equal(d[0].action, XDISK_SHARED);
 
     /* An explicit list: exactly those; the iSCSI one cannot be copied. */
     memset(&sel, 0, sizeof(sel));
-    assert_int_equal(xsel_parse_storage(&sel, "xvda,xvdc", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 2);
+    assert_int_equal(xdisk_parse_storage(&sel, "xvda,xvdc", &err), 0);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 2);
     assert_int_equal(d[2].action, XDISK_MIGRATE);
     assert_int_equal(d[1].action, XDISK_SHARED);
-    assert_int_equal(xsel_parse_storage(&sel, "xvdb", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "script"));
-    assert_int_equal(xsel_parse_storage(&sel, "hdc", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "CD-ROM"));
-    assert_int_equal(xsel_parse_storage(&sel, "xvdz", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "does not have"));
+    assert_int_equal(xdisk_parse_storage(&sel, "xvdb", &err), 0);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "script"));
+    assert_int_equal(xdisk_parse_storage(&sel, "hdc", &err), 0);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "CD-ROM"));
+    assert_int_equal(xdisk_parse_storage(&sel, "xvdz", &err), 0);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "does not have"));
 
     /* all: the NFS image too, but not the iSCSI LUN. */
     memset(&sel, 0, sizeof(sel));
-    assert_int_equal(xsel_parse_storage(&sel, "all", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
+    assert_int_equal(xdisk_parse_storage(&sel, "all", &err), 0);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
     libxl_domain_config_dispose(&c);
 }
 
@@ -147,11 +147,11 @@ static void test_qcow_refused(void **state)
 
     (void)state;
     load_cfg("g3-qcow.cfg", &c);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "xvdb"));
-    assert_non_null(strstr(err, "--shared xvdb"));
-    assert_int_equal(xsel_parse_shared(&sel, "xvdb", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 1);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "xvdb"));
+    assert_non_null(strstr(err.msg, "--shared xvdb"));
+    assert_int_equal(xdisk_parse_shared(&sel, "xvdb", &err), 0);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 1);
     libxl_domain_config_dispose(&c);
 }
 
@@ -164,19 +164,19 @@ static void test_json_retrieved(void **state)
 
     (void)state;
     load_json("g1-retrieved.json", &c);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 2);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 2);
     assert_int_equal(d[0].kind, XCTL_KIND_FILE);
     assert_int_equal(d[1].kind, XCTL_KIND_BLOCK);
     libxl_domain_config_dispose(&c);
 
     load_json("g6-qdisk.json", &c);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "blkback"));
-    assert_int_equal(xsel_parse_shared(&sel, "xvdb", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "driver domain"));
-    assert_int_equal(xsel_parse_shared(&sel, "xvdc", err), 0);
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), 1);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "blkback"));
+    assert_int_equal(xdisk_parse_shared(&sel, "xvdb", &err), 0);
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "driver domain"));
+    assert_int_equal(xdisk_parse_shared(&sel, "xvdc", &err), 0);
+    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, &err), 1);
     libxl_domain_config_dispose(&c);
 }
 
@@ -190,8 +190,8 @@ static void test_json_hostile_vdev(void **state)
     (void)state;
     load_json("g5-hostile.json", &c);
     /* "../../etc" cannot be a name on the wire. */
-    assert_int_equal(xdisk_select(&c, &sel, fake_probe, d, &n, err), -1);
-    assert_non_null(strstr(err, "vdev"));
+    assert_true(xdisk_select(&c, &sel, fake_probe, d, &n, &err) < 0);
+    assert_non_null(strstr(err.msg, "vdev"));
     libxl_domain_config_dispose(&c);
 }
 
@@ -201,14 +201,14 @@ static void test_option_lists(void **state)
 
     (void)state;
     memset(&s, 0, sizeof(s));
-    assert_int_equal(xsel_parse_storage(&s, "local", err), 0);
+    assert_int_equal(xdisk_parse_storage(&s, "local", &err), 0);
     assert_int_equal(s.mode, XSEL_LOCAL);
-    assert_int_equal(xsel_parse_storage(&s, "xvda,", err), -1);
-    assert_int_equal(xsel_parse_storage(&s, ",xvda", err), -1);
-    assert_int_equal(xsel_parse_storage(&s, "xvda,xvda", err), -1);
-    assert_int_equal(xsel_parse_storage(&s, "../x", err), -1);
-    assert_int_equal(xsel_parse_storage(&s, "", err), -1);
-    assert_int_equal(xsel_parse_storage(&s, "xvda,xvdb", err), 0);
+    assert_true(xdisk_parse_storage(&s, "xvda,", &err) < 0);
+    assert_true(xdisk_parse_storage(&s, ",xvda", &err) < 0);
+    assert_true(xdisk_parse_storage(&s, "xvda,xvda", &err) < 0);
+    assert_true(xdisk_parse_storage(&s, "../x", &err) < 0);
+    assert_true(xdisk_parse_storage(&s, "", &err) < 0);
+    assert_int_equal(xdisk_parse_storage(&s, "xvda,xvdb", &err), 0);
     assert_int_equal(s.nlist, 2);
 }
 
@@ -242,7 +242,7 @@ static void test_policy_same_path(void **state)
     memset(&p, 0, sizeof(p));
     load_json("g1-retrieved.json", &c);
     o = offer_for(&c);
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), 0);
+    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, &err), 0);
     assert_int_equal(ep.nmap, 2);
     assert_string_equal(ep.map[0].name, "xvda");
     assert_string_equal(ep.map[0].path, "/var/lib/xen/images/g1.img");
@@ -251,8 +251,8 @@ static void test_policy_same_path(void **state)
     assert_int_equal(acc.ndisks, 2);
     /* Neither /var/lib/xen/images nor /dev/vg0/g1-data exists on this
      * test host: refused, with advice. */
-    assert_int_equal(xtp_choose(&p, &c, &o, true, &ep, &acc, err), -1);
-    assert_non_null(strstr(err, "here"));
+    assert_true(xtp_choose(&p, &c, &o, true, &ep, &acc, &err) < 0);
+    assert_non_null(strstr(err.msg, "here"));
     libxl_domain_config_dispose(&c);
 }
 
@@ -268,8 +268,8 @@ static void test_policy_target_dir_and_map(void **state)
     p.target_dir = "/srv/migrated";
     load_json("g1-retrieved.json", &c);
     o = offer_for(&c);
-    assert_int_equal(xtp_add_map(&p, "xvdb=/dev/vg1/g1-data", err), 0);
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), 0);
+    assert_int_equal(xtp_add_map(&p, "xvdb=/dev/vg1/g1-data", &err), 0);
+    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, &err), 0);
     assert_string_equal(ep.map[0].path, "/srv/migrated/g1.img");
     assert_string_equal(ep.map[1].path, "/dev/vg1/g1-data");
     /* The config the destination hands libxl names the targets. */
@@ -279,14 +279,14 @@ static void test_policy_target_dir_and_map(void **state)
     libxl_domain_config_dispose(&c);
 
     /* A map for a disk not offered, a relative map, a dirty map. */
-    assert_int_equal(xtp_add_map(&p, "xvdc=relative.img", err), -1);
-    assert_int_equal(xtp_add_map(&p, "xvdc=/a/../b.img", err), -1);
-    assert_int_equal(xtp_add_map(&p, "../x=/a/b.img", err), -1);
-    assert_int_equal(xtp_add_map(&p, "xvdb=/dev/other", err), -1);
-    assert_int_equal(xtp_add_map(&p, "xvdz=/srv/z.img", err), 0);
+    assert_true(xtp_add_map(&p, "xvdc=relative.img", &err) < 0);
+    assert_true(xtp_add_map(&p, "xvdc=/a/../b.img", &err) < 0);
+    assert_true(xtp_add_map(&p, "../x=/a/b.img", &err) < 0);
+    assert_true(xtp_add_map(&p, "xvdb=/dev/other", &err) < 0);
+    assert_int_equal(xtp_add_map(&p, "xvdz=/srv/z.img", &err), 0);
     load_json("g1-retrieved.json", &c);
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), -1);
-    assert_non_null(strstr(err, "not being migrated"));
+    assert_true(xtp_choose(&p, &c, &o, false, &ep, &acc, &err) < 0);
+    assert_non_null(strstr(err.msg, "not being migrated"));
     libxl_domain_config_dispose(&c);
 }
 
@@ -309,7 +309,7 @@ static void test_policy_hostile_paths(void **state)
         snprintf(o.disks[0].name, sizeof(o.disks[0].name), "%s", vdevs[i]);
         o.disks[0].kind = XCTL_KIND_FILE;
         o.disks[0].size = 4096;
-        assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), -1);
+        assert_true(xtp_choose(&p, &c, &o, false, &ep, &acc, &err) < 0);
     }
     /* A target directory confines them all, names sanitized. */
     p.target_dir = "/srv/in";
@@ -321,7 +321,7 @@ static void test_policy_hostile_paths(void **state)
         o.disks[i].size = 4096;
     }
     o.ndisks = 4;
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), 0);
+    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, &err), 0);
     assert_string_equal(ep.map[0].path, "/srv/in/shadow");
     assert_string_equal(ep.map[1].path, "/srv/in/x.img");
     assert_string_equal(ep.map[2].path, "/srv/in/path.img");
@@ -340,10 +340,10 @@ static void test_policy_hostile_paths(void **state)
     snprintf(o.disks[0].name, sizeof(o.disks[0].name), "xvdb");
     o.disks[0].kind = XCTL_KIND_FILE;
     o.disks[0].size = 4096;
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), -1);
+    assert_true(xtp_choose(&p, &c, &o, false, &ep, &acc, &err) < 0);
     /* An offered disk the config does not have. */
     snprintf(o.disks[0].name, sizeof(o.disks[0].name), "xvdq");
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), -1);
+    assert_true(xtp_choose(&p, &c, &o, false, &ep, &acc, &err) < 0);
     libxl_domain_config_dispose(&c);
 }
 
@@ -358,10 +358,10 @@ static void test_policy_collision(void **state)
     memset(&p, 0, sizeof(p));
     load_json("g1-retrieved.json", &c);
     o = offer_for(&c);
-    assert_int_equal(xtp_add_map(&p, "xvda=/srv/same.img", err), 0);
-    assert_int_equal(xtp_add_map(&p, "xvdb=/srv/same.img", err), 0);
-    assert_int_equal(xtp_choose(&p, &c, &o, false, &ep, &acc, err), -1);
-    assert_non_null(strstr(err, "both"));
+    assert_int_equal(xtp_add_map(&p, "xvda=/srv/same.img", &err), 0);
+    assert_int_equal(xtp_add_map(&p, "xvdb=/srv/same.img", &err), 0);
+    assert_true(xtp_choose(&p, &c, &o, false, &ep, &acc, &err) < 0);
+    assert_non_null(strstr(err.msg, "both"));
     libxl_domain_config_dispose(&c);
 }
 

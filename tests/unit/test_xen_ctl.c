@@ -16,7 +16,7 @@
 #include "ctlmsg.h"
 #include "xlproto.h"
 
-static char err[XLMIG_ERRLEN];
+static struct xlmig_error err;
 static uint8_t buf[XCTL_HDR_LEN + XCTL_MAX_BODY + 4];
 
 static struct xctl_msg offer(void)
@@ -51,9 +51,9 @@ static void test_offer_roundtrip(void **state)
     size_t n;
 
     (void)state;
-    n = xctl_encode(&m, buf, err);
+    n = xctl_encode(&m, buf, &err);
     assert_true(n > XCTL_HDR_LEN);
-    assert_int_equal(xctl_decode(buf, n, &d, err), 0);
+    assert_int_equal(xctl_decode(buf, n, &d, &err), 0);
     assert_int_equal(d.type, XCTL_OFFER);
     assert_int_equal(d.flags, XCTL_F_POSTCOPY);
     assert_int_equal(d.ndisks, 2);
@@ -78,9 +78,9 @@ static void test_accept_roundtrip(void **state)
     m.ndisks = 1;
     snprintf(m.disks[0].name, sizeof(m.disks[0].name), "xvda");
     snprintf(m.disks[0].path, sizeof(m.disks[0].path), "/srv/g1 disk.img");
-    n = xctl_encode(&m, buf, err);
+    n = xctl_encode(&m, buf, &err);
     assert_true(n > 0);
-    assert_int_equal(xctl_decode(buf, n, &d, err), 0);
+    assert_int_equal(xctl_decode(buf, n, &d, &err), 0);
     assert_int_equal(d.port, 40123);
     assert_memory_equal(d.token, m.token, XCTL_TOKEN_LEN);
     assert_string_equal(d.disks[0].path, "/srv/g1 disk.img");
@@ -91,11 +91,11 @@ static void test_accept_roundtrip(void **state)
 
     /* TCP without a port, an unknown channel. */
     m.port = 0;
-    n = xctl_encode(&m, buf, err);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    n = xctl_encode(&m, buf, &err);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     m.port = 1;
     m.chan = 9;
-    assert_int_equal(xctl_encode(&m, buf, err), 0);
+    assert_int_equal(xctl_encode(&m, buf, &err), 0);
 }
 
 static void test_refuse_abort_memory(void **state)
@@ -108,21 +108,21 @@ static void test_refuse_abort_memory(void **state)
     m.type = XCTL_REFUSE;
     m.code = 28;
     snprintf(m.reason, sizeof(m.reason), "no space left for xvda");
-    n = xctl_encode(&m, buf, err);
-    assert_int_equal(xctl_decode(buf, n, &d, err), 0);
+    n = xctl_encode(&m, buf, &err);
+    assert_int_equal(xctl_decode(buf, n, &d, &err), 0);
     assert_int_equal(d.code, 28);
     assert_string_equal(d.reason, "no space left for xvda");
     m.type = XCTL_MEMORY;
-    n = xctl_encode(&m, buf, err);
+    n = xctl_encode(&m, buf, &err);
     assert_int_equal(n, XCTL_HDR_LEN + 4);
-    assert_int_equal(xctl_decode(buf, n, &d, err), 0);
+    assert_int_equal(xctl_decode(buf, n, &d, &err), 0);
     assert_int_equal(d.type, XCTL_MEMORY);
 }
 
 static void test_malformed(void **state)
 {
     struct xctl_msg m = offer(), d;
-    size_t n = xctl_encode(&m, buf, err);
+    size_t n = xctl_encode(&m, buf, &err);
     uint8_t copy[sizeof(buf)];
 
     (void)state;
@@ -130,64 +130,64 @@ static void test_malformed(void **state)
     /* Bad magic (stock xl's libxl stream would start "Xen"...). */
     buf[0] = 'Y';
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
-    assert_non_null(strstr(err, "not an xlmig control"));
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "not an xlmig control"));
     /* Version 2. */
     memcpy(buf, copy, n);
     buf[8] = 2;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
-    assert_non_null(strstr(err, "version"));
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "version"));
     /* CRC. */
     memcpy(buf, copy, n);
     buf[XCTL_HDR_LEN + 3] ^= 1;
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
-    assert_non_null(strstr(err, "checksum"));
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "checksum"));
     /* Truncated frame, frame longer than announced. */
     memcpy(buf, copy, n);
-    assert_int_equal(xctl_decode(buf, n - 1, &d, err), -1);
-    assert_int_equal(xctl_decode(buf, 10, &d, err), -1);
+    assert_true(xctl_decode(buf, n - 1, &d, &err) < 0);
+    assert_true(xctl_decode(buf, 10, &d, &err) < 0);
     /* Body length over the bound. */
     buf[14] = 0xff;
-    assert_true(xctl_peek_len(buf, err) < 0);
+    assert_true(xctl_peek_len(buf, &err) < 0);
     /* Unknown type. */
     memcpy(buf, copy, n);
     buf[10] = 77;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     /* Unknown flags. */
     memcpy(buf, copy, n);
     buf[XCTL_HDR_LEN] |= 0x80;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     /* 0 disks, 17 disks (count field at body offset 4). */
     memcpy(buf, copy, n);
     buf[XCTL_HDR_LEN + 4] = 0;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     buf[XCTL_HDR_LEN + 4] = 17;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     /* A disk name that would climb out of a directory: "../a". */
     memcpy(buf, copy, n);
     memcpy(buf + XCTL_HDR_LEN + 9, "../a", 4);
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
-    assert_non_null(strstr(err, "name"));
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "name"));
     /* Unknown kind, size 0. */
     memcpy(buf, copy, n);
     buf[XCTL_HDR_LEN + 13] = 3;
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     memcpy(buf, copy, n);
     memset(buf + XCTL_HDR_LEN + 14, 0, 8);
     reseal(buf, n);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
     /* The same disk twice. */
     m.disks[1] = m.disks[0];
-    n = xctl_encode(&m, buf, err);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
-    assert_non_null(strstr(err, "twice"));
+    n = xctl_encode(&m, buf, &err);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "twice"));
 }
 
 static void test_trailing_and_reason(void **state)
@@ -199,18 +199,18 @@ static void test_trailing_and_reason(void **state)
     memset(&m, 0, sizeof(m));
     m.type = XCTL_ABORT;
     snprintf(m.reason, sizeof(m.reason), "x");
-    n = xctl_encode(&m, buf, err);
+    n = xctl_encode(&m, buf, &err);
     /* One more body byte, with the length and CRC made consistent. */
     memmove(buf + n, buf + n - 4, 4);
     buf[n - 4] = 'y';
     buf[12]++;
     reseal(buf, n + 1);
-    assert_int_equal(xctl_decode(buf, n + 1, &d, err), -1);
-    assert_non_null(strstr(err, "trailing"));
+    assert_true(xctl_decode(buf, n + 1, &d, &err) < 0);
+    assert_non_null(strstr(err.msg, "trailing"));
     /* A reason with an escape sequence is not shown to anyone. */
     snprintf(m.reason, sizeof(m.reason), "bad\x1b[2J");
-    n = xctl_encode(&m, buf, err);
-    assert_int_equal(xctl_decode(buf, n, &d, err), -1);
+    n = xctl_encode(&m, buf, &err);
+    assert_true(xctl_decode(buf, n, &d, &err) < 0);
 }
 
 /* Every single-byte change of a valid frame, resealed: no crash, and a
@@ -218,7 +218,7 @@ static void test_trailing_and_reason(void **state)
 static void test_mutations(void **state)
 {
     struct xctl_msg m = offer(), d;
-    size_t n = xctl_encode(&m, buf, err);
+    size_t n = xctl_encode(&m, buf, &err);
     uint8_t copy[sizeof(buf)];
 
     (void)state;
@@ -228,7 +228,7 @@ static void test_mutations(void **state)
             memcpy(buf, copy, n);
             buf[i] = (uint8_t)v;
             reseal(buf, n);
-            if (xctl_decode(buf, n, &d, err) == 0 && d.type == XCTL_OFFER) {
+            if (xctl_decode(buf, n, &d, &err) == 0 && d.type == XCTL_OFFER) {
                 assert_true(d.ndisks >= 1 && d.ndisks <= XCTL_MAX_DISKS);
                 for (uint32_t k = 0; k < d.ndisks; k++)
                     assert_true(xlmig_disk_name_ok(d.disks[k].name));
@@ -243,18 +243,18 @@ static void test_pipe_io(void **state)
 
     (void)state;
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(xctl_send(p[1], &m, err), 0);
-    assert_int_equal(xctl_recv(p[0], &d, XCTL_OFFER, err), 0);
+    assert_int_equal(xctl_send(p[1], &m, &err), 0);
+    assert_int_equal(xctl_recv(p[0], &d, XCTL_OFFER, &err), 0);
     assert_int_equal(d.ndisks, 2);
     /* A REFUSE where an ACCEPT is awaited carries its reason. */
     memset(&m, 0, sizeof(m));
     m.type = XCTL_REFUSE;
     snprintf(m.reason, sizeof(m.reason), "disk full");
-    assert_int_equal(xctl_send(p[1], &m, err), 0);
-    assert_int_equal(xctl_recv(p[0], &d, XCTL_ACCEPT, err), -1);
-    assert_non_null(strstr(err, "disk full"));
+    assert_int_equal(xctl_send(p[1], &m, &err), 0);
+    assert_true(xctl_recv(p[0], &d, XCTL_ACCEPT, &err) < 0);
+    assert_non_null(strstr(err.msg, "disk full"));
     close(p[1]);
-    assert_int_equal(xctl_recv(p[0], &d, 0, err), -1);
+    assert_true(xctl_recv(p[0], &d, 0, &err) < 0);
     close(p[0]);
 }
 
@@ -271,15 +271,15 @@ static void test_xl_header(void **state)
 
     (void)state;
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(xlp_write_header(p[1], json, err, sizeof(err)), 0);
-    assert_int_equal(xlp_read_header(p[0], &got, &flags, err, sizeof(err)),
+    assert_int_equal(xlp_write_header(p[1], json, &err), 0);
+    assert_int_equal(xlp_read_header(p[0], &got, &flags, &err),
                      0);
     assert_string_equal(got, json);
     assert_int_equal(flags, XLP_FLAG_JSON | XLP_FLAG_STREAMV2);
     free(got);
 
     /* Byte layout as xl writes it: magic, 0x01020304, flags 3, 0, len. */
-    assert_int_equal(xlp_write_header(p[1], json, err, sizeof(err)), 0);
+    assert_int_equal(xlp_write_header(p[1], json, &err), 0);
     n = read(p[0], raw, sizeof(raw));
     assert_int_equal(n, XLP_HDR_LEN + 4 + (ssize_t)strlen(json) + 1);
     assert_memory_equal(raw, "Xen saved domain, xl format\n \0 \r", 32);
@@ -287,27 +287,22 @@ static void test_xl_header(void **state)
     assert_int_equal(raw[36], 3);
     assert_int_equal(raw[44], 4 + strlen(json) + 1);
     assert_int_equal(raw[48], strlen(json) + 1);
-    assert_int_equal(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, err,
-                                      sizeof(err)), 0);
+    assert_int_equal(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, &err), 0);
     raw[31] = 'x';
-    assert_int_equal(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, err,
-                                      sizeof(err)), -1);
+    assert_true(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, &err) < 0);
     raw[31] = '\r';
     raw[36] = 7;        /* an unknown mandatory flag */
-    assert_int_equal(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, err,
-                                      sizeof(err)), -1);
+    assert_true(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, &err) < 0);
     raw[36] = 3;
     raw[47] = 0x7f;     /* 2 GiB of config */
-    assert_int_equal(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, err,
-                                      sizeof(err)), -1);
+    assert_true(xlp_parse_header(raw, XLP_HDR_LEN, &flags, &optlen, &err) < 0);
 
     /* A config that does not end in NUL where its length says. */
     raw[47] = 0;
     raw[44] = 4 + 3;
     memcpy(raw + 48, "\x03\0\0\0abc", 7);
     assert_int_equal(write(p[1], raw, 48 + 7), 48 + 7);
-    assert_int_equal(xlp_read_header(p[0], &got, &flags, err, sizeof(err)),
-                     -1);
+    assert_true(xlp_read_header(p[0], &got, &flags, &err) < 0);
     close(p[0]);
     close(p[1]);
 }
@@ -325,10 +320,10 @@ static void test_fixed_messages(void **state)
     assert_int_equal(pipe(p), 0);
     assert_int_equal(xlp_write_all(p[1], xlp_ready, xlp_ready_len), 0);
     assert_int_equal(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready",
-                                err, sizeof(err)), 0);
+                                &err), 0);
     assert_int_equal(xlp_write_all(p[1], xlp_go, xlp_ready_len), 0);
-    assert_int_equal(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready",
-                                err, sizeof(err)), -1);
+    assert_true(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready",
+                                &err) < 0);
     close(p[0]);
     close(p[1]);
 }

@@ -31,8 +31,9 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "err.h"
 #include "vbd.h"
-#include "../blkback-patch/src/uapi/xen/blkback_migrate.h"
+#include "../../blkback-patch/src/uapi/xen/blkback_migrate.h"
 
 #define BB_DEVICE "/dev/xen/blkback-migrate"
 #define BB_OPEN_WAIT_MS 10000   /* for hotplug and blkback to attach the VBD */
@@ -51,15 +52,15 @@ static int fail(struct xlmig_vbd *v, int err, const char *fmt, ...)
 
 static int fail(struct xlmig_vbd *v, int err, const char *fmt, ...)
 {
+    char msg[XLMIG_ERRLEN];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(v->err, sizeof(v->err), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (err && n >= 0 && (size_t)n < sizeof(v->err))
-        snprintf(v->err + n, sizeof(v->err) - n, ": %s", strerror(err));
-    return -(err ? err : EIO);
+    if (err)
+        return xlmig_fail(&v->err, err, "%s: %s", msg, strerror(err));
+    return xlmig_fail(&v->err, EIO, "%s", msg);
 }
 
 static struct bb *bb(struct xlmig_vbd *v)
@@ -443,8 +444,8 @@ static char *devnode(unsigned int maj, unsigned int min, uint64_t *bytes)
     return node;
 }
 
-struct xlmig_vbd *xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
-                                         char *err, size_t errlen)
+int xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
+                           struct xlmig_vbd **out, struct xlmig_error *err)
 {
     struct blkback_mig_bind bind = { .domid = domid, .devid = devid };
     struct xlmig_vbd *v = calloc(1, sizeof(*v));
@@ -454,11 +455,11 @@ struct xlmig_vbd *xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
     long deadline;
     int rc;
 
+    *out = NULL;
     if (!v || !b) {
-        snprintf(err, errlen, "out of memory");
         free(v);
         free(b);
-        return NULL;
+        return xlmig_fail(err, ENOMEM, "out of memory");
     }
     v->ops = &bb_ops;
     v->priv = b;
@@ -515,10 +516,11 @@ struct xlmig_vbd *xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
         fail(v, -rc, "binding to VBD %" PRIu32 "/%" PRIu32, domid, devid);
         goto out;
     }
-    return v;
+    *out = v;
+    return 0;
 
 out:
-    snprintf(err, errlen, "%s", v->err);
+    xlmig_fail_from(err, &v->err, NULL);
     bb_close(v);
-    return NULL;
+    return -err->code;
 }

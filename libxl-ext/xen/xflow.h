@@ -1,0 +1,107 @@
+/*
+ * The Xen flows as the xlmig command calls them: `xlmig migrate
+ * --with-storage` (xsrc_migrate), `xlmig migrate-receive --with-storage`
+ * (xdst_receive, and xdst_data_helper for the ssh data channel) and
+ * `xlmig jobinfo` (xjob_find).  This header includes no Xen header: the
+ * command parses options into these structs; libxl, xenstore and the
+ * engine process stay behind it (libxl-ext/xen/).
+ *
+ * The flows report what xl would print, and the engine's progress,
+ * through an observer.  Messages logged at XLMIG_LOG_INFO with the
+ * prefix "xl: " are xl's own lines (e.g. "xl: migration sender: Target has
+ * acknowledged transfer."): a front printing them drops the prefix.
+ */
+#ifndef XLMIG_XEN_XFLOW_H
+#define XLMIG_XEN_XFLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "xlmig.h"
+
+struct xflow_observer {
+    xlmig_event_fn *event;
+    xlmig_log_fn *log;
+    void *opaque;
+};
+
+#define XFLOW_RUNDIR "/run/xlmig"       /* status files, ssh sessions */
+#define XFLOW_LOGDIR "/var/log/xlmig"   /* engines' logs after GO */
+
+/* ---- source: xlmig migrate --with-storage DOMAIN HOST ---- */
+
+struct xsrc_opts {
+    const char *config;         /* -C: JSON, or xl.cfg (via xl -N) */
+    const char *ssh;            /* -s (default "ssh"; "": HOST is it) */
+    const char *data_host;      /* TCP: connect here */
+    bool daemonize_off, pause, preserve_domid, debug;
+    bool tcp;                   /* --data=tcp */
+    bool notrack;               /* stock blkback: whole disks at stop-copy */
+    bool remove_source;         /* delete source images after DONE */
+    int verbose;
+    int nice;
+    const char *storage;        /* --storage=local|all|VDEV,... */
+    const char *shared;         /* --shared=VDEV,... */
+    struct xlmig_source_opts so;
+    char fwd[8192];             /* the destination's options, quoted */
+    const char *rundir, *logdir;        /* NULL: the defaults above */
+};
+
+void xsrc_opts_init(struct xsrc_opts *o);
+/* Forwards "--opt=value" (value NULL: "--opt") to migrate-receive. */
+int xsrc_fwd_add(struct xsrc_opts *o, const char *opt, const char *val,
+                 struct xlmig_error *err);
+/* Checks what can be checked before anything is contacted. */
+int xsrc_check(const struct xsrc_opts *o, struct xlmig_error *err);
+/*
+ * Migrates DOMAIN and its disks to HOST.  Returns an exit status: 0 (the
+ * guest runs there; post-copy may go on in the background), 1 (failed,
+ * the guest runs here), 3 (the hand-off's outcome is unknown).
+ */
+int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
+                 const char *host, const struct xflow_observer *obs);
+
+/* ---- destination: xlmig migrate-receive --with-storage ---- */
+
+struct xdst_opts {
+    bool debug, pause;
+    int verbose;
+    int nice;
+    const char *data_port;      /* TCP: listen here (default any) */
+    const char *target_dir;
+    const char *maps[XLMIG_MAX_DISKS];  /* VDEV=PATH */
+    unsigned nmaps;
+    bool allow_existing;
+    const char *rundir, *logdir;
+    int rfd, wfd;               /* xl's channel: stdin, stdout */
+};
+
+void xdst_opts_init(struct xdst_opts *o);
+int xdst_check(const struct xdst_opts *o, struct xlmig_error *err);
+/* Exit status as xsrc_migrate(). */
+int xdst_receive(const struct xdst_opts *o, const struct xflow_observer *obs);
+/* The ssh data channel's helper on the destination (--data-channel). */
+int xdst_data_helper(const char *session, const char *rundir,
+                     struct xlmig_error *err);
+
+/* ---- jobinfo ---- */
+
+#define XJOB_MAX_KEYS 48
+
+struct xjob {
+    char uuid[40], role[16];
+    struct { char k[32]; char v[256]; } kv[XJOB_MAX_KEYS];
+    unsigned n;
+};
+
+/*
+ * The recorded storage migrations of DOMAIN (a name, with or without the
+ * migration's --incoming / --migratedaway suffix, a domid or a UUID) on
+ * this host, from xenstore or, without it, from rundir's status files.
+ */
+unsigned xjob_find(const char *domain, const char *rundir,
+                   struct xjob *jobs, unsigned max);
+const char *xjob_get(const struct xjob *j, const char *key);
+
+#endif
