@@ -37,3 +37,8 @@ void xlmig_error_clear(struct xlmig_error *e)
     e->code = 0;
     e->msg[0] = '\0';
 }
+
+const char *xlmig_version(void)
+{
+    return PACKAGE_VERSION;
+}

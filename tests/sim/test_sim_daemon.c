@@ -68,7 +68,7 @@ static struct xlmig_sim_report report(struct xlmig_vbd *v)
     struct xlmig_sim_report r;
 
     if (xlmig_sim_guest_report(v, &r))
-        fail_msg("report: %s", v->err);
+        fail_msg("report: %s", v->err.msg);
     return r;
 }
 
@@ -77,14 +77,14 @@ static struct xlmig_vbd_stats stats(struct xlmig_vbd *v)
     struct xlmig_vbd_stats st;
 
     if (v->ops->stats(v, &st))
-        fail_msg("stats: %s", v->err);
+        fail_msg("stats: %s", v->err.msg);
     return st;
 }
 
 #define OK(v, call) do { \
         int rc_ = (call); \
         if (rc_ < 0) \
-            fail_msg("%s: %d: %s", #call, rc_, (v)->err); \
+            fail_msg("%s: %d: %s", #call, rc_, (v)->err.msg); \
     } while (0)
 
 /* ---- tracking ---------------------------------------------------------- */
@@ -284,7 +284,7 @@ static void install(struct puller *p, uint64_t start, uint64_t count,
         int got = p->v->ops->claim(p->v, start, n, mask);
 
         if (got < 0)
-            fail_msg("claim: %s", p->v->err);
+            fail_msg("claim: %s", p->v->err.msg);
         for (uint32_t i = 0; i < n; i++) {
             off_t off = (off_t)((start + i) * p->bs);
 
@@ -322,7 +322,7 @@ static void serve_demand(struct puller *p, uint64_t ms)
             continue;
         n = p->v->ops->wanted_pop(p->v, e, 64);
         if (n < 0)
-            fail_msg("wanted pop: %s", p->v->err);
+            fail_msg("wanted pop: %s", p->v->err.msg);
         for (int i = 0; i < n; i++) {
             p->demanded += e[i].count;
             install(p, e[i].start, e[i].count, NULL);
