@@ -1,11 +1,11 @@
-#include <stdio.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "compress.h"
 #include "conn.h"
-#include "wire.h"
 #include "err.h"
+#include "wire.h"
 
 #define SAMPLE_BYTES 8192
 /* Below this gain the CPU and latency are not worth it. */

@@ -5,10 +5,9 @@
  * from the source never lands on a block the guest has written here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <stdio.h>
 
 #include "dst_internal.h"
 
@@ -157,4 +156,13 @@ uint64_t dst_gate_stale(struct xlmig_dest *r, uint64_t *over)
         *over += vs.overwritten;
     }
     return total;
+}
+
+uint64_t xlmig_dest_stale_blocks(const struct xlmig_dest *d)
+{
+    uint64_t over;
+
+    if (!d->got_go)
+        return 0;
+    return dst_gate_stale((struct xlmig_dest *)d, &over);
 }

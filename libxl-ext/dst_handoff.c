@@ -4,7 +4,6 @@
  * source whether the guest runs here.
  */
 #include <errno.h>
-
 #include <stdio.h>
 
 #include "dst_internal.h"

@@ -4,9 +4,8 @@
  * (or checked) -- then the targets_ready hook, then the DISK_ACKs.
  */
 #include <errno.h>
-#include <string.h>
-
 #include <stdio.h>
+#include <string.h>
 
 #include "dst_internal.h"
 

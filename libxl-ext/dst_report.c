@@ -1,7 +1,6 @@
 /* The destination's final figures, as a struct and as one JSON line. */
-#include <string.h>
-
 #include <stdio.h>
+#include <string.h>
 
 #include "dst_internal.h"
 

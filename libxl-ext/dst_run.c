@@ -12,8 +12,8 @@
  *   guest running here: post-copy until nothing is stale, DONE
  */
 #include <errno.h>
-
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "dst_internal.h"
 
@@ -69,4 +69,30 @@ int xlmig_dest_run(struct xlmig_dest *d)
     if (d->have_janitor)
         xlmig_janitor_keep(&d->janitor);
     return dst_pull(d) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
+}
+
+void xlmig_dest_free(struct xlmig_dest *d)
+{
+    if (!d)
+        return;
+    dst_stop_watcher(d);
+    for (unsigned i = 0; i < d->ndisks; i++) {
+        xlmig_image_close(&d->disks[i].img);
+        xlmig_bitmap_free(d->disks[i].stale);
+        xlmig_bitmap_free(d->disks[i].remaining);
+    }
+    xlmig_inflater_end(&d->inflater);
+    free(d->inbuf);
+    free(d->state);
+    if (d->have_channel)
+        xlmig_conn_destroy(&d->conn);
+    /* run() decided to keep or undo; if it never ran, undo. */
+    if (d->have_janitor)
+        xlmig_janitor_undo(&d->janitor);
+    for (int i = 0; i < 2; i++)
+        if (d->cancel_pipe[i] >= 0)
+            close(d->cancel_pipe[i]);
+    pthread_mutex_destroy(&d->vbd_lock);
+    pthread_mutex_destroy(&d->err_lock);
+    free(d);
 }

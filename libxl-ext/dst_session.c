@@ -210,15 +210,6 @@ const char *xlmig_dest_error(const struct xlmig_dest *d)
     return d->failed ? d->err.msg : "";
 }
 
-uint64_t xlmig_dest_stale_blocks(const struct xlmig_dest *d)
-{
-    uint64_t over;
-
-    if (!d->got_go)
-        return 0;
-    return dst_gate_stale((struct xlmig_dest *)d, &over);
-}
-
 void dst_abort(struct xlmig_dest *d)
 {
     struct xlmig_event ev = xlmig_event_make("error", NULL);
@@ -241,28 +232,3 @@ void dst_abort(struct xlmig_dest *d)
     dst_event(d, &ev);
 }
 
-void xlmig_dest_free(struct xlmig_dest *d)
-{
-    if (!d)
-        return;
-    dst_stop_watcher(d);
-    for (unsigned i = 0; i < d->ndisks; i++) {
-        xlmig_image_close(&d->disks[i].img);
-        xlmig_bitmap_free(d->disks[i].stale);
-        xlmig_bitmap_free(d->disks[i].remaining);
-    }
-    xlmig_inflater_end(&d->inflater);
-    free(d->inbuf);
-    free(d->state);
-    if (d->have_channel)
-        xlmig_conn_destroy(&d->conn);
-    /* run() decided to keep or undo; if it never ran, undo. */
-    if (d->have_janitor)
-        xlmig_janitor_undo(&d->janitor);
-    for (int i = 0; i < 2; i++)
-        if (d->cancel_pipe[i] >= 0)
-            close(d->cancel_pipe[i]);
-    pthread_mutex_destroy(&d->vbd_lock);
-    pthread_mutex_destroy(&d->err_lock);
-    free(d);
-}

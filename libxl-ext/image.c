@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "image.h"
 #include "wire.h"
-#include "err.h"
 
 
 int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,

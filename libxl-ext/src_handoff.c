@@ -4,7 +4,6 @@
  * point of no return -- and wait for the destination's REPORT.
  */
 #include <errno.h>
-
 #include <stdio.h>
 
 #include "src_internal.h"

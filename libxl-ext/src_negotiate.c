@@ -4,9 +4,8 @@
  * and the reply thread start.
  */
 #include <errno.h>
-#include <string.h>
-
 #include <stdio.h>
+#include <string.h>
 
 #include "src_internal.h"
 

@@ -5,9 +5,8 @@
  * behind at most a couple of small background extents.
  */
 #include <errno.h>
-#include <time.h>
-
 #include <stdio.h>
+#include <time.h>
 
 #include "src_internal.h"
 

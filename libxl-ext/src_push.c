@@ -4,12 +4,10 @@
  * convergence policy says stop.  What is dirty then stays in the pending
  * bitmaps for stop-and-copy.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include <errno.h>
-
-#include <stdio.h>
 
 #include "src_internal.h"
 

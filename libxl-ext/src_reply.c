@@ -4,11 +4,10 @@
  * waits for it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <stdio.h>
 
 #include "src_internal.h"
 

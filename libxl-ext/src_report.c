@@ -1,7 +1,6 @@
 /* The source's final figures, as a struct and as one JSON line. */
-#include <string.h>
-
 #include <stdio.h>
+#include <string.h>
 
 #include "src_internal.h"
 

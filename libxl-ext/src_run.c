@@ -13,10 +13,10 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <stdio.h>
 
 #include "src_internal.h"
 
@@ -172,4 +172,35 @@ int xlmig_source_run(struct xlmig_source *s)
 out:
     cancel_thread_stop(s);
     return rc;
+}
+
+void xlmig_source_free(struct xlmig_source *s)
+{
+    if (!s)
+        return;
+    src_keepup_stop(s);
+    pthread_mutex_lock(&s->lock);
+    s->finished = true;
+    pthread_mutex_unlock(&s->lock);
+    src_reply_stop(s);
+    xlmig_sendq_free(s->q);
+    s->q = NULL;
+    src_release_backend(s);
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        xlmig_image_close(&s->disks[i].img);
+        xlmig_bitmap_free(s->disks[i].pending);
+        xlmig_bitmap_free(s->disks[i].stale);
+    }
+    free(s->dq);
+    if (s->have_channel)
+        xlmig_conn_destroy(&s->conn);
+    for (int i = 0; i < 2; i++) {
+        if (s->wake[i] >= 0)
+            close(s->wake[i]);
+        if (s->cancel_pipe[i] >= 0)
+            close(s->cancel_pipe[i]);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cv);
+    free(s);
 }

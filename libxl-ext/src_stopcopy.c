@@ -6,10 +6,9 @@
  * Also the simulated guest's state, which travels on the data channel.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
-
-#include <stdio.h>
 
 #include "src_internal.h"
 

@@ -8,8 +8,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "target.h"
 #include "err.h"
+#include "target.h"
 
 
 int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
@@ -23,8 +23,8 @@ int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
     n = (size_t)(eq - spec);
     if (n > XLMIG_MAX_NAME)
         return xlmig_fail(err, EIO, "bad mapping '%s': name too long", spec);
-    if (p->nmap == XLMIG_MAX_MAP)
-        return xlmig_fail(err, EIO, "too many mappings (at most %d)", XLMIG_MAX_MAP);
+    if (p->nmap == XLMIG_MAX_DISKS)
+        return xlmig_fail(err, EIO, "too many mappings (at most %d)", XLMIG_MAX_DISKS);
     if (eq[1] != '/')
         return xlmig_fail(err, EIO, "bad mapping '%s': the path must be absolute", spec);
     if (strlen(eq + 1) >= sizeof(p->map[0].path))

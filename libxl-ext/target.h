@@ -14,7 +14,6 @@
 #include "wire.h"
 #include "err.h"
 
-#define XLMIG_MAX_MAP 16
 
 struct xlmig_target_map {
     char name[XLMIG_MAX_NAME + 1];
@@ -23,7 +22,7 @@ struct xlmig_target_map {
 
 struct xlmig_target_policy {
     const char *target_dir;     /* DIR/<name>.img */
-    struct xlmig_target_map map[XLMIG_MAX_MAP];
+    struct xlmig_target_map map[XLMIG_MAX_DISKS];
     unsigned nmap;
     /* Use an existing target (a block device big enough, or a file) rather
      * than refusing; an existing target is never deleted on rollback. */

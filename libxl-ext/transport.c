@@ -250,39 +250,65 @@ int xlmig_tcp_send_token(int fd, const uint8_t *token,
     return 0;
 }
 
-pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd,
-                  struct xlmig_error *err)
+/* The two ends the child's stdin and stdout get, and ours. */
+static int make_ends(bool one_socket, int ours[2], int theirs[2],
+                     struct xlmig_error *err)
 {
-    int to_child[2], from_child[2];
-    pid_t pid;
+    int a[2], b[2];
 
-    if (pipe2(to_child, O_CLOEXEC) < 0)
+    if (one_socket) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0)
+            return xlmig_fail(err, errno, "socketpair: %s", strerror(errno));
+        ours[0] = ours[1] = a[0];
+        theirs[0] = theirs[1] = a[1];
+        return 0;
+    }
+    if (pipe2(a, O_CLOEXEC) < 0)
         return xlmig_fail(err, errno, "pipe: %s", strerror(errno));
-    if (pipe2(from_child, O_CLOEXEC) < 0) {
-        close(to_child[0]);
-        close(to_child[1]);
+    if (pipe2(b, O_CLOEXEC) < 0) {
+        close(a[0]);
+        close(a[1]);
         return xlmig_fail(err, errno, "pipe: %s", strerror(errno));
     }
+    ours[0] = b[0];             /* we read the child's stdout */
+    ours[1] = a[1];             /* we write its stdin */
+    theirs[0] = a[0];
+    theirs[1] = b[1];
+    return 0;
+}
+
+static void close_ends(int e[2])
+{
+    close(e[0]);
+    if (e[1] != e[0])
+        close(e[1]);
+}
+
+pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, bool one_socket,
+                  struct xlmig_error *err)
+{
+    int ours[2] = { -1, -1 }, theirs[2] = { -1, -1 }, rc;
+    pid_t pid;
+
+    if ((rc = make_ends(one_socket, ours, theirs, err)) < 0)
+        return rc;
     pid = fork();
     if (pid < 0) {
         xlmig_fail(err, errno, "fork: %s", strerror(errno));
-        for (int i = 0; i < 2; i++) {
-            close(to_child[i]);
-            close(from_child[i]);
-        }
+        close_ends(ours);
+        close_ends(theirs);
         return -err->code;
     }
     if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
+        dup2(theirs[0], 0);
+        dup2(theirs[1], 1);
         signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    close(to_child[0]);
-    close(from_child[1]);
-    *wfd = to_child[1];
-    *rfd = from_child[0];
+    close_ends(theirs);
+    *rfd = ours[0];
+    *wfd = ours[1];
     return pid;
 }
 
@@ -306,7 +332,7 @@ int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
         *rfd = *wfd = fd;
         return 0;
     case XLMIG_EP_CMD:
-        *child = xlmig_spawn(ep->cmd, rfd, wfd, err);
+        *child = xlmig_spawn(ep->cmd, rfd, wfd, false, err);
         return *child < 0 ? *child : 0;
     case XLMIG_EP_LISTEN:
         lfd = xlmig_tcp_listen(ep->host, ep->port, &port, err);

@@ -7,6 +7,7 @@
 #ifndef XLMIG_TRANSPORT_H
 #define XLMIG_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,8 +41,12 @@ int xlmig_tcp_accept(int lfd, int timeout_ms, const uint8_t *token,
                      struct xlmig_error *err);
 /* Sends the token on a fresh connection. */
 int xlmig_tcp_send_token(int fd, const uint8_t *token, struct xlmig_error *err);
-/* Runs `sh -c cmd` with pipes on its stdin/stdout. */
-pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, struct xlmig_error *err);
+/*
+ * Runs `sh -c cmd` with its stdin and stdout connected to us: two pipes,
+ * or with one_socket one socketpair end for both (*rfd == *wfd).
+ */
+pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, bool one_socket,
+                  struct xlmig_error *err);
 /* Opens an endpoint as a sender would (connect / spawn / fds). */
 int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
                         pid_t *child, int accept_timeout_ms,

@@ -153,7 +153,47 @@ static int cmd_mkimage(int argc, char **argv)
 
 /* ---- serve ------------------------------------------------------------- */
 
-static int cmd_serve(int argc, char **argv)
+struct serve_args {
+    struct sim_server_cfg cfg;
+    struct sim_workload_cfg wl;
+    char path[PATH_MAX];
+    unsigned io_threads;
+    bool paused, fresh;
+};
+
+static void serve_opt(struct serve_args *a, int c, const char **image)
+{
+    switch (c) {
+    case 'i': *image = optarg; break;
+    case 'k': a->cfg.socket_path = optarg; break;
+    case 'd': a->cfg.dest = true; break;
+    case 'p': a->paused = true; break;
+    case 'F': a->fresh = true; break;
+    case 'w':
+        if (!sim_workload_parse(optarg, &a->wl.kind))
+            die("--workload: '%s' is not random, seq or hotspot", optarg);
+        break;
+    case 'r': a->wl.write_rate = size_arg("--write-rate", optarg); break;
+    case 'R': a->wl.read_pct = (uint32_t)uint_arg("--read-pct", optarg, 0,
+                                                  95); break;
+    case 'q': a->wl.qd = (uint32_t)uint_arg("--qd", optarg, 1, 256); break;
+    case 'z': a->wl.io_size = (uint32_t)size_arg("--io-size", optarg); break;
+    case 'H': a->wl.hot_pct = (uint32_t)uint_arg("--hot-pct", optarg, 1,
+                                                 100); break;
+    case 'A': a->wl.hot_area_pct = (uint32_t)uint_arg("--hot-area-pct",
+                                                      optarg, 1, 100); break;
+    case 'S': a->wl.seed = uint_arg("--seed", optarg, 0, UINT64_MAX); break;
+    case 'T': a->io_threads = (unsigned)uint_arg("--io-threads", optarg, 1,
+                                                 64); break;
+    case 'X': a->cfg.test_hooks = true; break;
+    case 'v': sim_verbose = 1; break;
+    case 'h': usage(0);
+    /* fall through */
+    default: usage(2);
+    }
+}
+
+static void serve_args(int argc, char **argv, struct serve_args *a)
 {
     static const struct option opts[] = {
         { "image", required_argument, NULL, 'i' },
@@ -175,56 +215,68 @@ static int cmd_serve(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
-    struct sim_server_cfg cfg = { 0 };
-    struct sim_workload_cfg wl;
     const char *image = NULL;
-    char path[PATH_MAX], err[256];
-    unsigned io_threads = 4;
-    bool paused = false, fresh = false;
-    struct sim_backend *b;
-    struct sim_guest *g;
-    sigset_t sigs;
-    int c, rc, lfd;
+    int c;
 
-    sim_workload_defaults(&wl);
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i': image = optarg; break;
-        case 'k': cfg.socket_path = optarg; break;
-        case 'd': cfg.dest = true; break;
-        case 'p': paused = true; break;
-        case 'F': fresh = true; break;
-        case 'w':
-            if (!sim_workload_parse(optarg, &wl.kind))
-                die("--workload: '%s' is not random, seq or hotspot", optarg);
-            break;
-        case 'r': wl.write_rate = size_arg("--write-rate", optarg); break;
-        case 'R': wl.read_pct = (uint32_t)uint_arg("--read-pct", optarg, 0,
-                                                   95); break;
-        case 'q': wl.qd = (uint32_t)uint_arg("--qd", optarg, 1, 256); break;
-        case 'z': wl.io_size = (uint32_t)size_arg("--io-size", optarg); break;
-        case 'H': wl.hot_pct = (uint32_t)uint_arg("--hot-pct", optarg, 1,
-                                                  100); break;
-        case 'A': wl.hot_area_pct = (uint32_t)uint_arg("--hot-area-pct",
-                                                       optarg, 1, 100); break;
-        case 'S': wl.seed = uint_arg("--seed", optarg, 0, UINT64_MAX); break;
-        case 'T': io_threads = (unsigned)uint_arg("--io-threads", optarg, 1,
-                                                  64); break;
-        case 'X': cfg.test_hooks = true; break;
-        case 'v': sim_verbose = 1; break;
-        case 'h': usage(0);
-        /* fall through */
-        default: usage(2);
-        }
-    }
+    memset(a, 0, sizeof(*a));
+    a->io_threads = 4;
+    sim_workload_defaults(&a->wl);
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1)
+        serve_opt(a, c, &image);
     if (optind != argc)
         die("serve: unexpected argument '%s'", argv[optind]);
-    if (!image || !cfg.socket_path)
+    if (!image || !a->cfg.socket_path)
         die("serve: --image and --socket are required");
-    if (!realpath(image, path))
+    if (!realpath(image, a->path))
         die("serve: %s: %s", image, strerror(errno));
-    cfg.image_path = path;
+    a->cfg.image_path = a->path;
+}
 
+/* The source's guest: the image's layout, then the workload (unless
+ * paused).  0, or -errno with err. */
+static int start_guest(struct serve_args *a, struct sim_backend *b,
+                       struct sim_guest *g, char *err, size_t errlen)
+{
+    struct sim_layout l;
+    int rc = sim_layout_read_super(&l, sim_backend_fd(b), err, errlen);
+
+    if (!rc) {
+        rc = sim_guest_init(g, &l.p, &a->wl, !a->fresh, err, errlen);
+        sim_layout_free(&l);
+    }
+    if (!rc && !a->paused)
+        rc = sim_guest_unpause(g, err, errlen);
+    if (!rc)
+        sim_log("guest: %s workload, %" PRIu64 " bytes/s of writes, %"
+                PRIu32 "%% reads, QD %" PRIu32 ", %" PRIu32
+                "-byte requests%s", sim_workload_name(a->wl.kind),
+                a->wl.write_rate, a->wl.read_pct, a->wl.qd, a->wl.io_size,
+                a->paused ? " (paused)" : "");
+    return rc;
+}
+
+static void final_report(struct sim_guest *g)
+{
+    struct xlmig_sim_report r;
+    char text[2048];
+
+    sim_guest_report(g, &r);
+    if (r.state != XLMIG_SIM_GUEST_EMPTY) {
+        xlmig_sim_report_format(&r, text, sizeof(text));
+        fprintf(stderr, "%s", text);
+    }
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct serve_args a;
+    struct sim_backend *b;
+    struct sim_guest *g;
+    char err[256];
+    sigset_t sigs;
+    int rc, lfd;
+
+    serve_args(argc, argv, &a);
     /* Before any thread exists: signals are taken by the server's
      * signalfd, and a vanished client must not kill us. */
     sigemptyset(&sigs);
@@ -234,56 +286,31 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    lfd = sim_server_listen(cfg.socket_path, err, sizeof(err));
+    lfd = sim_server_listen(a.cfg.socket_path, err, sizeof(err));
     if (lfd < 0)
         die("serve: %s", err);
-    rc = sim_backend_open(&b, path, io_threads, err, sizeof(err));
+    rc = sim_backend_open(&b, a.path, a.io_threads, err, sizeof(err));
     if (rc) {
         close(lfd);
-        unlink(cfg.socket_path);
+        unlink(a.cfg.socket_path);
         die("serve: %s", err);
     }
-    rc = sim_guest_new(&g, b, cfg.test_hooks);
-    if (rc)
+    if (sim_guest_new(&g, b, a.cfg.test_hooks))
         die("serve: out of memory");
-    if (!cfg.dest) {
-        struct sim_layout l;
-
-        rc = sim_layout_read_super(&l, sim_backend_fd(b), err, sizeof(err));
-        if (!rc) {
-            rc = sim_guest_init(g, &l.p, &wl, !fresh, err, sizeof(err));
-            sim_layout_free(&l);
-        }
-        if (!rc && !paused)
-            rc = sim_guest_unpause(g, err, sizeof(err));
-        if (rc) {
-            close(lfd);
-            unlink(cfg.socket_path);
-            sim_backend_close(b);
-            sim_guest_free(g);
-            die("serve: %s: %s", path, err);
-        }
-        sim_log("guest: %s workload, %" PRIu64 " bytes/s of writes, %" PRIu32
-                "%% reads, QD %" PRIu32 ", %" PRIu32 "-byte requests%s",
-                sim_workload_name(wl.kind), wl.write_rate, wl.read_pct, wl.qd,
-                wl.io_size, paused ? " (paused)" : "");
+    if (!a.cfg.dest && (rc = start_guest(&a, b, g, err, sizeof(err)))) {
+        close(lfd);
+        unlink(a.cfg.socket_path);
+        sim_backend_close(b);
+        sim_guest_free(g);
+        die("serve: %s: %s", a.path, err);
     }
-    rc = sim_server_run(&cfg, lfd, b, g, err, sizeof(err));
+    rc = sim_server_run(&a.cfg, lfd, b, g, err, sizeof(err));
     if (rc) {
         sim_backend_shutdown(b);
         sim_guest_halt(g);
     }
     sim_backend_close(b);
-    {
-        struct xlmig_sim_report r;
-        char text[2048];
-
-        sim_guest_report(g, &r);
-        if (r.state != XLMIG_SIM_GUEST_EMPTY) {
-            xlmig_sim_report_format(&r, text, sizeof(text));
-            fprintf(stderr, "%s", text);
-        }
-    }
+    final_report(g);
     sim_guest_free(g);
     if (rc)
         die("serve: %s", err);

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "ctlmsg.h"
+#include "le.h"
 #include "xlproto.h"
 
 #include "err.h"
@@ -33,8 +34,7 @@ static void w_le(struct wr *w, uint64_t v, int bytes)
 {
     uint8_t b[8];
 
-    for (int i = 0; i < bytes; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    xlmig_put_le(b, v, bytes);
     w_bytes(w, b, (size_t)bytes);
 }
 
@@ -60,13 +60,8 @@ static const uint8_t *r_bytes(struct rd *r, size_t n)
 static uint64_t r_le(struct rd *r, int bytes)
 {
     const uint8_t *b = r_bytes(r, (size_t)bytes);
-    uint64_t v = 0;
 
-    if (!b)
-        return 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
+    return b ? xlmig_get_le(b, bytes) : 0;
 }
 
 /* ---- helpers ---- */
@@ -162,8 +157,8 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, struct xlmig_error *e
             xlmig_fail(err, EIO, "OFFER: unknown flags");
             return 0;
         }
-        if (!m->ndisks || m->ndisks > XCTL_MAX_DISKS) {
-            xlmig_fail(err, EIO, "OFFER: %u disks (1..%d)", m->ndisks, XCTL_MAX_DISKS);
+        if (!m->ndisks || m->ndisks > XLMIG_MAX_DISKS) {
+            xlmig_fail(err, EIO, "OFFER: %u disks (1..%d)", m->ndisks, XLMIG_MAX_DISKS);
             return 0;
         }
         w_le(&w, m->flags, 4);
@@ -181,7 +176,7 @@ size_t xctl_encode(const struct xctl_msg *m, uint8_t *out, struct xlmig_error *e
         }
         break;
     case XCTL_ACCEPT:
-        if (m->ndisks > XCTL_MAX_DISKS ||
+        if (m->ndisks > XLMIG_MAX_DISKS ||
             (m->chan != XCTL_CHAN_SSH && m->chan != XCTL_CHAN_TCP)) {
             xlmig_fail(err, EIO, "ACCEPT: bad disk count or channel");
             return 0;
@@ -307,9 +302,9 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
         if (m->flags & ~XCTL_F_ALL)
             return xlmig_fail(err, EIO, "OFFER has unknown flags 0x%x",
                        m->flags & ~XCTL_F_ALL);
-        if (!m->ndisks || m->ndisks > XCTL_MAX_DISKS)
+        if (!m->ndisks || m->ndisks > XLMIG_MAX_DISKS)
             return xlmig_fail(err, EIO, "OFFER names %u disks (1..%d)", m->ndisks,
-                       XCTL_MAX_DISKS);
+                       XLMIG_MAX_DISKS);
         for (uint32_t i = 0; i < m->ndisks; i++) {
             struct xctl_disk *d = &m->disks[i];
             if (r_name(&r, d->name, err) < 0)
@@ -341,7 +336,7 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
             return xlmig_fail(err, EIO, "ACCEPT names unknown data channel %u", m->chan);
         if (m->chan == XCTL_CHAN_TCP && !m->port)
             return xlmig_fail(err, EIO, "ACCEPT: TCP data channel without a port");
-        if (m->ndisks > XCTL_MAX_DISKS)
+        if (m->ndisks > XLMIG_MAX_DISKS)
             return xlmig_fail(err, EIO, "ACCEPT names %u disks", m->ndisks);
         for (uint32_t i = 0; i < m->ndisks; i++) {
             struct xctl_disk *d = &m->disks[i];

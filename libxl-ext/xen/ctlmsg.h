@@ -21,7 +21,6 @@
 #define XCTL_VERSION 1
 #define XCTL_HDR_LEN 16
 #define XCTL_MAX_BODY 16384
-#define XCTL_MAX_DISKS 16
 #define XCTL_MAX_PATH 1024              /* display only: bounded hard */
 #define XCTL_TOKEN_LEN 32
 
@@ -53,7 +52,7 @@ struct xctl_msg {
     uint16_t type;
     uint32_t flags;                     /* OFFER, ACCEPT */
     uint32_t ndisks;
-    struct xctl_disk disks[XCTL_MAX_DISKS];
+    struct xctl_disk disks[XLMIG_MAX_DISKS];
     uint8_t chan;                       /* ACCEPT: enum xctl_chan */
     uint16_t port;                      /* ACCEPT, tcp */
     uint8_t token[XCTL_TOKEN_LEN];      /* ACCEPT: session or tcp secret */

@@ -14,29 +14,6 @@
 #include "datachan.h"
 #include "err.h"
 
-int dch_spawn(const char *cmd, pid_t *pid, struct xlmig_error *err)
-{
-    int sv[2];
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return xlmig_fail(err, errno, "socketpair: %s", strerror(errno));
-    *pid = fork();
-    if (*pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return xlmig_fail(err, errno, "fork: %s", strerror(errno));
-    }
-    if (*pid == 0) {
-        dup2(sv[1], 0);
-        dup2(sv[1], 1);
-        signal(SIGPIPE, SIG_DFL);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(sv[1]);
-    return sv[0];
-}
-
 static int session_path(const char *rundir, const char *session, char *path,
                         size_t len, struct xlmig_error *err)
 {

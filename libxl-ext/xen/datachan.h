@@ -17,8 +17,6 @@
 
 #include <sys/types.h>
 
-/* sh -c cmd with one end of a socketpair as its stdin and stdout. */
-int dch_spawn(const char *cmd, pid_t *pid, struct xlmig_error *err);
 
 /* Destination: the session's listening socket (path filled in). */
 int dch_session_listen(const char *rundir, const char *session, char *path,

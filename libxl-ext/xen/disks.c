@@ -70,7 +70,7 @@ static int parse_list(char (*out)[XLMIG_MAX_NAME + 1], unsigned *n,
         for (unsigned i = 0; i < *n; i++)
             if (!strcmp(out[i], name))
                 return xlmig_fail(err, EIO, "%s: %s given twice", opt, name);
-        if (*n == XLMIG_XEN_MAX_DISKS)
+        if (*n == XLMIG_MAX_DISKS)
             return xlmig_fail(err, EIO, "%s: too many disks", opt);
         snprintf(out[(*n)++], XLMIG_MAX_NAME + 1, "%s", name);
         p += l;
@@ -219,9 +219,9 @@ int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
     int migrate = 0;
 
     *n = 0;
-    if (cfg->num_disks > XLMIG_XEN_MAX_DISKS)
+    if (cfg->num_disks > XLMIG_MAX_DISKS)
         return xlmig_fail(err, EIO, "the guest has %d disks; xlmig handles at most %d",
-                   cfg->num_disks, XLMIG_XEN_MAX_DISKS);
+                   cfg->num_disks, XLMIG_MAX_DISKS);
     if (sel->mode == XSEL_ALL && sel->nshared)
         return xlmig_fail(err, EIO, "--storage=all and --shared contradict each other");
     for (int i = 0; i < cfg->num_disks; i++) {
@@ -287,8 +287,8 @@ int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, struct xlmig_er
         rc = 0;         /* no disk at all */
         goto out;
     }
-    if (n > XLMIG_XEN_MAX_DISKS) {
-        xlmig_fail(err, EIO, "%s: %d disks, at most %d", file, n, XLMIG_XEN_MAX_DISKS);
+    if (n > XLMIG_MAX_DISKS) {
+        xlmig_fail(err, EIO, "%s: %d disks, at most %d", file, n, XLMIG_MAX_DISKS);
         goto out;
     }
     cfg->disks = calloc((size_t)n, sizeof(*cfg->disks));

@@ -31,7 +31,6 @@
 #include "ctlmsg.h"
 #include "wire.h"
 
-#define XLMIG_XEN_MAX_DISKS 16
 
 enum xdisk_action {
     XDISK_MIGRATE,
@@ -52,9 +51,9 @@ enum xsel_mode { XSEL_LOCAL, XSEL_ALL, XSEL_LIST };
 
 struct xsel {
     enum xsel_mode mode;
-    char list[XLMIG_XEN_MAX_DISKS][XLMIG_MAX_NAME + 1];
+    char list[XLMIG_MAX_DISKS][XLMIG_MAX_NAME + 1];
     unsigned nlist;
-    char shared[XLMIG_XEN_MAX_DISKS][XLMIG_MAX_NAME + 1];
+    char shared[XLMIG_MAX_DISKS][XLMIG_MAX_NAME + 1];
     unsigned nshared;
 };
 

@@ -44,8 +44,8 @@ int xtp_add_map(struct xtpolicy *p, const char *spec, struct xlmig_error *err)
     for (unsigned i = 0; i < p->nmap; i++)
         if (!strcmp(p->map[i].name, tmp.map[0].name))
             return xlmig_fail(err, EIO, "--map: %s mapped twice", tmp.map[0].name);
-    if (p->nmap == XLMIG_MAX_MAP)
-        return xlmig_fail(err, EIO, "too many --map (at most %d)", XLMIG_MAX_MAP);
+    if (p->nmap == XLMIG_MAX_DISKS)
+        return xlmig_fail(err, EIO, "too many --map (at most %d)", XLMIG_MAX_DISKS);
     p->map[p->nmap++] = tmp.map[0];
     return 0;
 }

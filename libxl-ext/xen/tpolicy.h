@@ -27,7 +27,7 @@
 
 struct xtpolicy {
     const char *target_dir;
-    struct xlmig_target_map map[XLMIG_MAX_MAP];
+    struct xlmig_target_map map[XLMIG_MAX_DISKS];
     unsigned nmap;
     bool allow_existing;
 };

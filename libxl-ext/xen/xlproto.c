@@ -72,12 +72,12 @@ int xlp_expect(int fd, const char *msg, size_t len, const char *what,
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
+static void put_host32(uint8_t *p, uint32_t v)
 {
     memcpy(p, &v, 4);           /* xl writes host order; byteorder tells */
 }
 
-static uint32_t get32(const uint8_t *p)
+static uint32_t get_host32(const uint8_t *p)
 {
     uint32_t v;
 
@@ -94,11 +94,11 @@ int xlp_write_header(int fd, const char *json, struct xlmig_error *err)
         return xlmig_fail(err, EIO, "domain configuration too large (%zu bytes)", clen);
     memset(hdr, 0, sizeof(hdr));
     memcpy(hdr, magic, XLP_MAGIC_LEN);
-    put32(hdr + 32, XLP_BYTEORDER);
-    put32(hdr + 36, XLP_FLAG_STREAMV2 | XLP_FLAG_JSON);
-    put32(hdr + 40, 0);
-    put32(hdr + 44, (uint32_t)(4 + clen));
-    put32(hdr + 48, (uint32_t)clen);
+    put_host32(hdr + 32, XLP_BYTEORDER);
+    put_host32(hdr + 36, XLP_FLAG_STREAMV2 | XLP_FLAG_JSON);
+    put_host32(hdr + 40, 0);
+    put_host32(hdr + 44, (uint32_t)(4 + clen));
+    put_host32(hdr + 48, (uint32_t)clen);
     if (xlp_write_all(fd, hdr, sizeof(hdr)) < 0 ||
         xlp_write_all(fd, json, clen) < 0)
         return xlmig_fail(err, errno, "migration stream: writing the header: %s",
@@ -113,18 +113,18 @@ int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
         return xlmig_fail(err, EIO, "save header truncated");
     if (memcmp(hdr, magic, XLP_MAGIC_LEN))
         return xlmig_fail(err, EIO, "stream has the wrong magic number: not an xl stream");
-    if (get32(hdr + 32) != XLP_BYTEORDER)
+    if (get_host32(hdr + 32) != XLP_BYTEORDER)
         return xlmig_fail(err, EIO, "stream has the wrong byte order");
-    *flags = get32(hdr + 36);
+    *flags = get_host32(hdr + 36);
     if (*flags & ~(XLP_FLAG_JSON | XLP_FLAG_STREAMV2))
         return xlmig_fail(err, EIO, "stream has unsupported mandatory flags 0x%x",
                    *flags & ~(XLP_FLAG_JSON | XLP_FLAG_STREAMV2));
     if (!(*flags & XLP_FLAG_JSON) || !(*flags & XLP_FLAG_STREAMV2))
         return xlmig_fail(err, EIO, "stream must carry a JSON config and a v2 stream "
                    "(flags 0x%x)", *flags);
-    if (get32(hdr + 40))
+    if (get_host32(hdr + 40))
         return xlmig_fail(err, EIO, "stream has unsupported optional flags");
-    *optlen = get32(hdr + 44);
+    *optlen = get_host32(hdr + 44);
     if (*optlen < 4 || *optlen > XLP_MAX_CONFIG + 4)
         return xlmig_fail(err, EIO, "stream's optional data length %u is out of range",
                    *optlen);
@@ -151,7 +151,7 @@ int xlp_read_header(int fd, char **json, uint32_t *flags, struct xlmig_error *er
         return xlmig_fail(err, errno, "migration stream: reading the config: %s",
                    strerror(errno));
     }
-    clen = get32(opt);
+    clen = get_host32(opt);
     /* The config must fill the optional data and end with its NUL. */
     if (clen < 2 || clen != optlen - 4 || opt[4 + clen - 1] != '\0' ||
         memchr(opt + 4, '\0', clen - 1)) {

@@ -237,7 +237,7 @@ static int preamble(struct xsrc *m, const char *json, struct xlmig_error *err)
     m->rune = make_rune(m, "");
     if (!m->rune)
         return xlmig_fail(err, ENOMEM, "out of memory");
-    m->child = xlmig_spawn(m->rune, &m->recv_fd, &m->send_fd, err);
+    m->child = xlmig_spawn(m->rune, &m->recv_fd, &m->send_fd, false, err);
     if (m->child < 0)
         return (int)m->child;
     rc = xlp_expect(m->recv_fd, xlp_banner, xlp_banner_len, "banner", err);
@@ -272,16 +272,16 @@ static int open_data(struct xsrc *m, struct xlmig_error *err)
         return fd;
     } else {
         char hex[33], extra[64], *rune;
-        int fd;
+        int fd, same;
 
         xctl_session_hex(m->acc.token, hex);
         snprintf(extra, sizeof(extra), " --data-channel %s", hex);
         rune = make_rune(m, extra);
         if (!rune)
             return xlmig_fail(err, ENOMEM, "out of memory");
-        fd = dch_spawn(rune, &m->dchild, err);
+        m->dchild = xlmig_spawn(rune, &fd, &same, true, err);
         free(rune);
-        return fd;
+        return m->dchild < 0 ? (int)m->dchild : fd;
     }
 }
 

@@ -75,7 +75,7 @@ static void test_file_and_phy_local(void **state)
 {
     libxl_domain_config c;
     struct xsel sel = { .mode = XSEL_LOCAL };
-    struct xdisk d[XLMIG_XEN_MAX_DISKS];
+    struct xdisk d[XLMIG_MAX_DISKS];
     unsigned n;
 
     (void)state;
@@ -95,7 +95,7 @@ static void test_mixed_shared(void **state)
 {
     libxl_domain_config c;
     struct xsel sel = { .mode = XSEL_LOCAL };
-    struct xdisk d[XLMIG_XEN_MAX_DISKS];
+    struct xdisk d[XLMIG_MAX_DISKS];
     unsigned n;
 
     (void)state;
@@ -142,7 +142,7 @@ static void test_qcow_refused(void **state)
 {
     libxl_domain_config c;
     struct xsel sel = { .mode = XSEL_LOCAL };
-    struct xdisk d[XLMIG_XEN_MAX_DISKS];
+    struct xdisk d[XLMIG_MAX_DISKS];
     unsigned n;
 
     (void)state;
@@ -159,7 +159,7 @@ static void test_json_retrieved(void **state)
 {
     libxl_domain_config c;
     struct xsel sel = { .mode = XSEL_LOCAL };
-    struct xdisk d[XLMIG_XEN_MAX_DISKS];
+    struct xdisk d[XLMIG_MAX_DISKS];
     unsigned n;
 
     (void)state;
@@ -184,7 +184,7 @@ static void test_json_hostile_vdev(void **state)
 {
     libxl_domain_config c;
     struct xsel sel = { .mode = XSEL_LOCAL };
-    struct xdisk d[XLMIG_XEN_MAX_DISKS];
+    struct xdisk d[XLMIG_MAX_DISKS];
     unsigned n;
 
     (void)state;

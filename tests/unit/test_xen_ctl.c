@@ -229,7 +229,7 @@ static void test_mutations(void **state)
             buf[i] = (uint8_t)v;
             reseal(buf, n);
             if (xctl_decode(buf, n, &d, &err) == 0 && d.type == XCTL_OFFER) {
-                assert_true(d.ndisks >= 1 && d.ndisks <= XCTL_MAX_DISKS);
+                assert_true(d.ndisks >= 1 && d.ndisks <= XLMIG_MAX_DISKS);
                 for (uint32_t k = 0; k < d.ndisks; k++)
                     assert_true(xlmig_disk_name_ok(d.disks[k].name));
             }
