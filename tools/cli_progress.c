@@ -24,7 +24,7 @@ struct cli_pev cli_pev_none(const char *event, const char *phase)
     };
 }
 
-struct cli_pev cli_pev_from(const struct xlmig_progress_ev *ev)
+struct cli_pev cli_pev_from(const struct xlmig_event *ev)
 {
     struct cli_pev p = cli_pev_none(ev->event, ev->phase);
 
@@ -37,6 +37,8 @@ struct cli_pev cli_pev_from(const struct xlmig_progress_ev *ev)
     p.rate_Bps = ev->rate_Bps;
     p.eta_s = ev->eta_s;
     p.expected_downtime_ms = ev->expected_downtime_ms;
+    p.total_bytes = ev->total_bytes;
+    p.wire_rate_Bps = ev->wire_rate_Bps;
     /* When the engine gains the proposed fields, copy them here. */
     return p;
 }
@@ -626,6 +628,16 @@ void cli_progress_format(struct cli_pstate *st, const struct cli_pev *ev,
     memset(out, 0, sizeof(*out));
     if (width < 2)
         width = 2;
+    if (is(ev->event, "warning")) {
+        /* A line of its own; the phase's line carries on below it. */
+        snprintf(out->done, sizeof(out->done), "%s  warning: %s", st->role,
+                 ev->message ? ev->message : "(no text)");
+        if (strlen(out->done) > limit)
+            out->done[limit] = '\0';
+        if (st->key[0] && strcmp(st->key, "closed"))
+            render(st, t, width, false, false, out->live, sizeof(out->live));
+        return;
+    }
     /* The phase on screen ends: leave its final line. */
     if (newkey && st->key[0] && strcmp(st->key, "closed"))
         render(st, t, width, true, strcmp(key, "error") != 0, out->done,

@@ -27,8 +27,10 @@
  * Bytes use binary units (MiB), rates decimal ones (MB/s), as the options.
  *
  * cli_progress_format() is pure (event + state + time + width -> text);
- * the writer (cli_progress_term_*) owns the clock, the terminal and the
- * rate limit, and can be installed as the xlmig_progress hook.
+ * the writer (cli_progress_term_*) owns the terminal and the rate limit,
+ * and can be installed as the library's event callback (xlmig_event_fn).
+ * A "warning" event prints its own line and leaves the phase's line as it
+ * is.
  */
 #ifndef XLMIG_CLI_PROGRESS_H
 #define XLMIG_CLI_PROGRESS_H
@@ -38,22 +40,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "progress.h"
+#include "xlmig.h"
 
 /*
- * The event fields the display reads: those of struct xlmig_progress_ev,
- * then the ones proposed to the engine (absent today).  Numbers < 0 and
- * NULL strings mean "not given".
+ * The event fields the display reads: those of struct xlmig_event, then
+ * the ones proposed to the engine (absent today).  Numbers < 0 and NULL
+ * strings mean "not given".  (struct xlmig_event has total_bytes and
+ * wire_rate_Bps; the engine does not fill them yet.)
  */
 struct cli_pev {
     const char *event, *phase, *message;
     int pass;
     int64_t remaining_blocks, remaining_bytes, sent_bytes, wire_bytes;
     double rate_Bps, eta_s, expected_downtime_ms;
-    /* proposed */
-    int64_t total_bytes, total_blocks;  /* the phase's (pass's) whole set */
-    int64_t block_size;
+    int64_t total_bytes;                /* the phase's (pass's) whole set */
     double wire_rate_Bps;
+    /* proposed */
+    int64_t total_blocks;
+    int64_t block_size;
     int64_t demanded_blocks, background_blocks, installed_blocks;
     int max_passes;
     double downtime_budget_ms;
@@ -62,7 +66,7 @@ struct cli_pev {
 /* An event with nothing given. */
 struct cli_pev cli_pev_none(const char *event, const char *phase);
 /* The fields an engine event has today; the proposed ones stay absent. */
-struct cli_pev cli_pev_from(const struct xlmig_progress_ev *ev);
+struct cli_pev cli_pev_from(const struct xlmig_event *ev);
 
 #define CLI_PLINE 512
 
@@ -123,12 +127,12 @@ struct cli_progress_term {
 void cli_progress_term_init(struct cli_progress_term *w, FILE *f,
                             const char *role, double budget_ms,
                             int max_passes);
-/* An event at time t (tests pass their own clock). */
+/* An event at time t (seconds since the start). */
 void cli_progress_term_event(struct cli_progress_term *w,
                              const struct cli_pev *ev, double t);
-/* As an xlmig_progress hook (hook_opaque = the writer). */
-void cli_progress_term_hook(void *opaque,
-                            const struct xlmig_progress_ev *ev);
+/* As the library's event callback (xlmig_event_fn; opaque = the
+ * writer): the event's own time stamp, else the writer's clock. */
+void cli_progress_term_hook(void *opaque, const struct xlmig_event *ev);
 /* Ends a live line before something else is printed (the report). */
 void cli_progress_term_finish(struct cli_progress_term *w);
 void cli_progress_term_destroy(struct cli_progress_term *w);

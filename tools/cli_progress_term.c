@@ -89,12 +89,13 @@ void cli_progress_term_event(struct cli_progress_term *w,
     pthread_mutex_unlock(&w->lock);
 }
 
-void cli_progress_term_hook(void *opaque, const struct xlmig_progress_ev *ev)
+void cli_progress_term_hook(void *opaque, const struct xlmig_event *ev)
 {
     struct cli_progress_term *w = opaque;
     struct cli_pev p = cli_pev_from(ev);
 
-    cli_progress_term_event(w, &p, (double)(now_ns() - w->t0_ns) * 1e-9);
+    cli_progress_term_event(w, &p, ev->t >= 0 ? ev->t
+                                   : (double)(now_ns() - w->t0_ns) * 1e-9);
 }
 
 void cli_progress_term_finish(struct cli_progress_term *w)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cli_progress.h"
+#include "progress.h"
 
 #define has(s, sub)                                                         \
     do {                                                                    \
@@ -361,6 +362,48 @@ static void test_error(void **state)
     has(o.live, "error: (no reason given)");
 }
 
+/* A warning gets its own line; the phase's line carries on.  The
+ * library's explicit "keepup" phase is a phase like the others. */
+static void test_warning_keepup(void **state)
+{
+    struct cli_pstate st;
+    struct cli_pout o;
+    struct cli_pev e = ev("phase", "push");
+
+    (void)state;
+    cli_progress_init(&st, "source", 50, 30);
+    e.remaining_bytes = 1000;
+    fmt(&st, e, 0, &o);
+    fmt(&st, push_tick(250, 750, 700, 1000, 0.25), 1, &o);
+    e = ev("warning", NULL);
+    e.message = "the link is slower than the guest writes";
+    fmt(&st, e, 1.1, &o);
+    has(o.done, "source  warning: the link is slower than the guest writes");
+    has(o.live, "source  push");
+    has(o.live, " 75.0%");
+    assert_false(o.live_is_final);
+
+    e = ev("progress", "keepup");
+    e.pass = 5;
+    e.remaining_bytes = 4096;
+    e.sent_bytes = 750;
+    fmt(&st, e, 2, &o);
+    has(o.done, "push");
+    has(o.done, "100.0%");
+    has(o.live, "keep-up");
+    has(o.live, "0.0/4.0 KiB");
+    e.remaining_bytes = 1024;
+    fmt(&st, e, 2.5, &o);
+    has(o.live, " 75.0%");
+    e = ev("stopcopy", "stopcopy");
+    e.remaining_blocks = 0;
+    e.remaining_bytes = 0;
+    e.message = "sending the remaining blocks now";
+    fmt(&st, e, 3, &o);
+    has(o.done, "keep-up");
+    has(o.live, "0 blocks (0 B)  sending the remaining blocks now");
+}
+
 /* A "remaining" that grows does not take the bar back. */
 static void test_monotonic(void **state)
 {
@@ -495,7 +538,7 @@ static void test_writer_log(void **state)
 
 static void test_adapter(void **state)
 {
-    struct xlmig_progress_ev x = xlmig_progress_ev("pass", "dirty");
+    struct xlmig_event x = xlmig_event_make("pass", "dirty");
     struct cli_pev p;
 
     (void)state;
@@ -508,6 +551,8 @@ static void test_adapter(void **state)
     x.eta_s = 0.5;
     x.expected_downtime_ms = 0.4;
     x.message = "m";
+    x.total_bytes = 99;
+    x.wire_rate_Bps = 3e6;
     p = cli_pev_from(&x);
     assert_string_equal(p.event, "pass");
     assert_string_equal(p.phase, "dirty");
@@ -519,8 +564,10 @@ static void test_adapter(void **state)
     assert_int_equal(p.wire_bytes, 5);
     assert_true(p.rate_Bps == 1e6 && p.eta_s == 0.5 &&
                 p.expected_downtime_ms == 0.4);
-    assert_true(p.total_bytes < 0 && p.total_blocks < 0 &&
-                p.block_size < 0 && p.wire_rate_Bps < 0 &&
+    assert_int_equal(p.total_bytes, 99);
+    assert_true(p.wire_rate_Bps == 3e6);
+    /* Not in struct xlmig_event (yet): absent. */
+    assert_true(p.total_blocks < 0 && p.block_size < 0 &&
                 p.demanded_blocks < 0 && p.background_blocks < 0 &&
                 p.installed_blocks < 0 && p.max_passes < 0 &&
                 p.downtime_budget_ms < 0);
@@ -534,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_proposed_fields),
         cmocka_unit_test(test_absent_fields),
         cmocka_unit_test(test_error),
+        cmocka_unit_test(test_warning_keepup),
         cmocka_unit_test(test_monotonic),
         cmocka_unit_test(test_widths),
         cmocka_unit_test(test_writer_tty),
