@@ -1,7 +1,7 @@
 #!/bin/sh
 # One byte of the stream is flipped in transit: the receiver's checksum
 # catches it, says so, and both sides roll back.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 32M 16M
 start_source src --write-rate 2M
 start_receiver

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The data connection is cut mid-PUSH: both sides give up cleanly.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 32M 16M
 start_source src --write-rate 2M
 start_receiver

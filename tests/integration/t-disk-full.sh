@@ -2,7 +2,7 @@
 # The destination file system is too small: refused up front when the
 # allocated size does not fit; stopped cleanly when writes run out of room
 # half-way (the guest keeps writing new blocks during PUSH).
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
 mkdir -p "$T/dst"
 mount -t tmpfs -o size=6m xlmig-test "$T/dst" || { echo "SKIP: no tmpfs"; exit 77; }

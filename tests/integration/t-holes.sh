@@ -1,7 +1,7 @@
 #!/bin/sh
 # A mostly sparse image in small chunks: holes are skipped, not sent, and
 # stay holes on the target.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 256M 8M --chunk 64K
 start_source src --write-rate 1M
 start_receiver

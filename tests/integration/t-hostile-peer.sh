@@ -1,7 +1,7 @@
 #!/bin/sh
 # A hostile or broken sender: every malformed record is refused with a
 # clear error, and the receiver leaves nothing behind.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 for case in traversal data-out-of-range data-short-payload bad-zlib \
             unknown-type postcopy-early garbage truncated; do
     start_receiver

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Hot-spot writes (most I/O to a small area): re-dirtied blocks converge.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 64M 32M
 start_source src --workload hotspot --write-rate 6M
 sleep 1

@@ -1,7 +1,7 @@
 #!/bin/sh
 # An idle guest: one full pass, nothing dirty at stop-copy, no post-copy,
 # and the wire carries about what is allocated.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 64M 24M
 # A running guest that does not write (one block per hour).
 start_source src --write-rate 1 --read-pct 0

@@ -2,7 +2,7 @@
 # Keep-up: while the guest's memory would be migrating (here 3 s), the disk
 # engine sends dirty blocks only when they no longer fit the downtime
 # budget; when the guest out-writes the link it sends none at all.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 32M 8M
 start_source src --write-rate 3M
 start_receiver

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Either side dies during post-copy (after GO): the other side reports the
 # failure loudly, naming the blocks that exist only on the source.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 for victim in sender receiver; do
     mkimage src 8M 4M
     start_source src --write-rate 8M

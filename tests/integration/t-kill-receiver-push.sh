@@ -2,7 +2,7 @@
 # The receiver is killed (SIGKILL) during PUSH: the sender rolls back, the
 # guest runs on at the source with its disk intact, and the receiver's
 # janitor removes the half-written target and the destination VBD.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 32M 16M
 start_source src --write-rate 2M
 start_receiver

@@ -2,7 +2,7 @@
 # The receiver is killed while stop-and-copy sends the last blocks (guest
 # suspended at the source): the sender resumes the guest, nothing is lost,
 # nothing is left at the destination.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 8M 4M
 start_source src --write-rate 8M
 start_receiver

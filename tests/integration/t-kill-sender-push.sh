@@ -1,7 +1,7 @@
 #!/bin/sh
 # The sender is killed during PUSH: the receiver sees the channel die,
 # removes what it created; the guest never stopped at the source.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 32M 16M
 start_source src --write-rate 2M
 start_receiver

@@ -2,7 +2,7 @@
 # The sender is killed after it suspended the guest, before GO: the
 # simulated VBD (the "hypervisor") sees the suspending client vanish
 # without committing to GO and resumes the guest; the receiver rolls back.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 8M 4M
 start_source src --write-rate 8M
 start_receiver

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Three disks of one guest migrate together, each checked on its own.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 for d in a b c; do
     mkimage "$d" 32M 12M --seed "$(printf '%d' "'$d")"
     start_source "$d" --write-rate 2M

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Same overload as t-postcopy, but --no-postcopy: everything is sent during
 # the downtime (long), nothing is left on the source after GO.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 8M 4M
 start_source src --write-rate 8M
 sleep 0.5

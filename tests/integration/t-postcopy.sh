@@ -3,7 +3,7 @@
 # so the stale bitmap is handed over and post-copy finishes the disk while
 # the guest runs (and reads) on the destination.  Block size 16 KiB makes
 # the guest's 4 KiB writes partial blocks for the gate.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 8M 4M
 start_source src --write-rate 8M --read-pct 40
 sleep 0.5

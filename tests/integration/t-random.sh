@@ -1,7 +1,7 @@
 #!/bin/sh
 # A guest writing random 4 KiB blocks: dirty passes, a short stop-copy,
 # the guest continues on the destination and its checker passes there.
-. "$XLMIG_TESTS/lib.sh"
+. "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 mkimage src 64M 32M
 start_source src --write-rate 4M --read-pct 30
 sleep 1
