@@ -33,6 +33,8 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
     c->timeout_ms = 120000;
     c->recv_timeout_ms = -1;
     c->wake_fd = -1;
+    c->hb_pipe[0] = c->hb_pipe[1] = -1;
+    c->peer_stale = XLMIG_HB_NO_STALE;
     c->rcap = RBUF_SIZE;
     c->rbuf = malloc(c->rcap);
     if (!c->rbuf)
@@ -52,6 +54,7 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
 
 void xlmig_conn_destroy(struct xlmig_conn *c)
 {
+    xlmig_conn_heartbeat_stop(c);
     free(c->rbuf);
     c->rbuf = NULL;
     pthread_mutex_destroy(&c->wlock);
@@ -88,8 +91,16 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
         if (rc < 0)
             return -1;
         if (rc > 0) {
+            struct xlmig_heartbeat hb;
+
             c->rstart += used;
-            return 1;
+            if (rec->type != XLMIG_REC_HEARTBEAT)
+                return 1;
+            if (xlmig_dec_heartbeat(rec, &hb, &c->err) < 0)
+                return -1;
+            c->peer_stale = hb.stale;
+            c->hb_in++;
+            continue;
         }
         /* Need more: make room for a whole maximal record, then read. */
         if (c->rcap - c->rstart < XLMIG_HDR_LEN + XLMIG_MAX_BODY) {
@@ -274,4 +285,65 @@ void xlmig_conn_linger(struct xlmig_conn *c, int timeout_ms)
         if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
             return;
     }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    struct xlmig_conn *c = arg;
+    struct pollfd p = { .fd = c->hb_pipe[0], .events = POLLIN };
+
+    for (;;) {
+        uint8_t rec[XLMIG_HDR_LEN + 16];
+        struct xlmig_heartbeat hb;
+        int rc;
+
+        do
+            rc = poll(&p, 1, c->hb_interval_ms);
+        while (rc < 0 && errno == EINTR);
+        if (rc != 0)
+            return NULL;                /* stopped */
+        hb.seq = ++c->hb_seq;
+        hb.stale = c->hb_stale ? c->hb_stale(c->hb_opaque)
+                               : XLMIG_HB_NO_STALE;
+        if (xlmig_conn_send(c, rec, xlmig_enc_heartbeat(rec, &hb)) < 0)
+            return NULL;
+    }
+}
+
+int xlmig_conn_heartbeat_start(struct xlmig_conn *c, int interval_ms,
+                               uint64_t (*stale)(void *opaque),
+                               void *opaque)
+{
+    if (c->hb_running)
+        return 0;
+    if (pipe2(c->hb_pipe, O_CLOEXEC) < 0)
+        return xlmig_fail(&c->err, errno, "pipe: %s", strerror(errno));
+    c->hb_interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    c->hb_stale = stale;
+    c->hb_opaque = opaque;
+    if (pthread_create(&c->hb_thread, NULL, heartbeat_main, c)) {
+        close(c->hb_pipe[0]);
+        close(c->hb_pipe[1]);
+        c->hb_pipe[0] = c->hb_pipe[1] = -1;
+        return xlmig_fail(&c->err, EAGAIN, "cannot start the heartbeat "
+                          "thread");
+    }
+    c->hb_running = true;
+    return 0;
+}
+
+void xlmig_conn_heartbeat_stop(struct xlmig_conn *c)
+{
+    if (c->hb_running) {
+        if (write(c->hb_pipe[1], "x", 1) < 0) {
+            /* cannot fail: one byte into an empty pipe */
+        }
+        pthread_join(c->hb_thread, NULL);
+        c->hb_running = false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (c->hb_pipe[i] >= 0) {
+            close(c->hb_pipe[i]);
+            c->hb_pipe[i] = -1;
+        }
 }

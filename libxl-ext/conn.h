@@ -34,6 +34,18 @@ struct xlmig_conn {
     uint64_t tokens_at_ns;
     uint64_t blocked_ns;        /* time spent waiting to write */
 
+    /* Heartbeats (xlmig_conn_heartbeat_start): sent by a thread of their
+     * own, consumed by xlmig_conn_recv. */
+    pthread_t hb_thread;
+    bool hb_running;
+    int hb_pipe[2];
+    int hb_interval_ms;
+    uint64_t (*hb_stale)(void *opaque);
+    void *hb_opaque;
+    uint64_t hb_seq;
+    _Atomic uint64_t hb_in;             /* heartbeats received */
+    _Atomic uint64_t peer_stale;        /* what the last one announced */
+
     struct xlmig_error err;     /* why the last call failed */
 };
 
@@ -44,7 +56,9 @@ void xlmig_conn_set_limit(struct xlmig_conn *c, uint64_t bytes_per_sec);
 /*
  * Next record: 1 and *rec (valid until the next call), 0 on a clean end of
  * stream at a record boundary, -1 on error (c->err says what), -2 when
- * wake_fd became readable.
+ * wake_fd became readable.  HEARTBEAT records are consumed here (counted
+ * in hb_in, the peer's stale count kept in peer_stale), never returned;
+ * with recv_timeout_ms >= 0, a peer silent that long is an error.
  */
 int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec);
 /*
@@ -64,6 +78,16 @@ void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
  * the ERROR record we sent before the peer could read it.
  */
 void xlmig_conn_linger(struct xlmig_conn *c, int timeout_ms);
+
+/*
+ * Sends a HEARTBEAT every interval_ms from a thread of its own, carrying
+ * stale(opaque) (NULL: XLMIG_HB_NO_STALE), until stopped or a send fails
+ * (the channel's other users see that failure).  0 or -errno.
+ */
+int xlmig_conn_heartbeat_start(struct xlmig_conn *c, int interval_ms,
+                               uint64_t (*stale)(void *opaque),
+                               void *opaque);
+void xlmig_conn_heartbeat_stop(struct xlmig_conn *c);
 
 uint64_t xlmig_now_ns(void);
 

@@ -38,7 +38,8 @@ int dst_arm_gates(struct xlmig_dest *r)
                              "backend to gate them", d->name);
         }
         d->remaining = xlmig_bitmap_new(d->nblocks);
-        if (!d->remaining) {
+        d->want = xlmig_bitmap_new(d->nblocks);
+        if (!d->remaining || !d->want) {
             free(e);
             return dst_fail(r, EIO, "out of memory");
         }
@@ -119,7 +120,6 @@ int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
                 return dst_fail(r, EIO, "disk %s: installing fetched blocks: %s",
                                  k->name, err.msg);
             }
-            xlmig_bitmap_clear_range(k->remaining, first + i, j - i);
             i = j;
         }
         pthread_mutex_lock(&r->vbd_lock);
@@ -128,6 +128,12 @@ int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
         if (rc < 0)
             return dst_fail(r, EIO, "disk %s: commit failed: %s", k->name,
                              k->vbd->err.msg);
+        /* Every block of the range is current now: installed here, or
+         * written by the guest first (the claim left those out). */
+        pthread_mutex_lock(&r->want_lock);
+        xlmig_bitmap_clear_range(k->remaining, first, n);
+        xlmig_bitmap_clear_range(k->want, first, n);
+        pthread_mutex_unlock(&r->want_lock);
         __atomic_fetch_add(&r->st.installed, (uint64_t)claimed,
                            __ATOMIC_RELAXED);
         r->st.refused += n - (uint32_t)claimed;

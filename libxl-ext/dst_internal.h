@@ -49,6 +49,7 @@ struct dst_disk {
     bool bitmap_ended;
     bool gate_on;
     struct xlmig_bitmap *remaining;     /* post-copy: not installed by us */
+    struct xlmig_bitmap *want;  /* demanded, not installed (want_lock) */
 };
 
 struct dst_stats {
@@ -69,6 +70,8 @@ struct xlmig_dest {
     uint64_t features;
     struct dst_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
+    int peer_timeout_ms, recover_timeout_s;
+    uint8_t token[XLMIG_SESSION_TOKEN_LEN];     /* to resume post-copy */
     bool in_stopcopy;
     bool got_go;
     bool guest_started;
@@ -82,6 +85,7 @@ struct xlmig_dest {
 
     pthread_mutex_t vbd_lock;   /* backends' clients are not thread-safe */
     pthread_mutex_t err_lock;   /* failed, err */
+    pthread_mutex_t want_lock;  /* disks[].want, next_rfd/next_wfd */
     pthread_t watcher;
     bool watcher_running;
     int wake[2];                /* stops the watcher */
@@ -90,6 +94,11 @@ struct xlmig_dest {
     bool done_sent;
     bool failed;
     struct xlmig_error err;
+
+    /* Post-copy paused: why the channel broke, what replaces it. */
+    struct xlmig_error chan_err;
+    bool own_fds;               /* rfd/wfd came from a recovery: ours */
+    int next_rfd, next_wfd;     /* xlmig_dest_recover_channel() */
 };
 
 /* dst_session.c */
@@ -125,8 +134,21 @@ uint64_t dst_gate_stale(struct xlmig_dest *d, uint64_t *overwritten);
 void dst_gates_off(struct xlmig_dest *d);
 
 /* dst_pull.c */
+/* What the heartbeats announce: blocks the gates hold stale (after GO). */
+uint64_t dst_heartbeat_stale(void *opaque);
 int dst_pull(struct xlmig_dest *d);
+int dst_start_watcher(struct xlmig_dest *d);
 void dst_stop_watcher(struct xlmig_dest *d);
+int dst_send_pull_req(struct xlmig_dest *d, uint32_t disk,
+                      const struct xlmig_extent *e, uint32_t n);
+/* PULL_REQs for the blocks of set still missing on that disk. */
+int dst_request_set(struct xlmig_dest *d, unsigned disk,
+                    const struct xlmig_bitmap *set);
+
+/* dst_recover.c */
+/* Paused post-copy: 0 resumed, 1 nothing stale and no source (finish
+ * alone), < 0 not resumed within the recovery timeout. */
+int dst_recover(struct xlmig_dest *d);
 
 /* dst_handoff.c */
 int dst_handoff_datachan(struct xlmig_dest *d);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dst_internal.h"
+#include "transport.h"
 
 static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
 {
@@ -76,6 +77,11 @@ int dst_negotiate(struct xlmig_dest *r)
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return dst_fail(r, r->conn.err.code, "sending HELLO: %s",
                         r->conn.err.msg);
+    /* Alive whatever we do (creating targets, waiting for the domain). */
+    if ((r->features & XLMIG_F_HEARTBEAT) &&
+        xlmig_conn_heartbeat_start(&r->conn, r->peer_timeout_ms / 6,
+                                   dst_heartbeat_stale, r) < 0)
+        return dst_fail(r, r->conn.err.code, "%s", r->conn.err.msg);
 
     /* n DISK records, then the targets exist, then n acks. */
     for (unsigned i = 0, n = 1; i < n; i++) {
@@ -103,6 +109,16 @@ int dst_negotiate(struct xlmig_dest *r)
                                                  ? XLMIG_ACK_ZEROED : 0 };
         if (xlmig_conn_send(&r->conn, buf, xlmig_enc_disk_ack(buf, &a)) < 0)
             return dst_fail(r, r->conn.err.code, "sending DISK_ACK: %s",
+                            r->conn.err.msg);
+    }
+    /* The secret a source must show to resume a broken post-copy. */
+    if (r->features & XLMIG_F_RECOVER) {
+        if (xlmig_random_token(r->token, &err) < 0)
+            return dst_fail(r, err.code, "%s", err.msg);
+        if (xlmig_conn_send(&r->conn, buf,
+                            xlmig_enc_token(buf, XLMIG_REC_SESSION,
+                                            r->token)) < 0)
+            return dst_fail(r, r->conn.err.code, "sending SESSION: %s",
                             r->conn.err.msg);
     }
     return 0;

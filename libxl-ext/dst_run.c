@@ -80,12 +80,20 @@ void xlmig_dest_free(struct xlmig_dest *d)
         xlmig_image_close(&d->disks[i].img);
         xlmig_bitmap_free(d->disks[i].stale);
         xlmig_bitmap_free(d->disks[i].remaining);
+        xlmig_bitmap_free(d->disks[i].want);
     }
     xlmig_inflater_end(&d->inflater);
     free(d->inbuf);
     free(d->state);
-    if (d->have_channel)
+    if (d->have_channel) {
+        xlmig_conn_heartbeat_stop(&d->conn);
+        if (d->own_fds) {
+            close(d->conn.rfd);
+            if (d->conn.wfd != d->conn.rfd)
+                close(d->conn.wfd);
+        }
         xlmig_conn_destroy(&d->conn);
+    }
     /* run() decided to keep or undo; if it never ran, undo. */
     if (d->have_janitor)
         xlmig_janitor_undo(&d->janitor);
@@ -94,5 +102,6 @@ void xlmig_dest_free(struct xlmig_dest *d)
             close(d->cancel_pipe[i]);
     pthread_mutex_destroy(&d->vbd_lock);
     pthread_mutex_destroy(&d->err_lock);
+    pthread_mutex_destroy(&d->want_lock);
     free(d);
 }

@@ -15,6 +15,8 @@ void xlmig_dest_opts_init(struct xlmig_dest_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->accept_timeout_ms = 600000;
+    o->peer_timeout_ms = 30000;
+    o->recover_timeout_s = 3600;
 }
 
 int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
@@ -58,6 +60,9 @@ int xlmig_dest_new(const struct xlmig_dest_opts *o,
     struct xlmig_dest *d;
 
     *out = NULL;
+    if (o->peer_timeout_ms < 600 || o->recover_timeout_s < 0)
+        return xlmig_fail(err, EINVAL, "bad timeouts: peer %d ms (>= 600)",
+                          o->peer_timeout_ms);
     d = calloc(1, sizeof(*d));
     if (!d)
         return xlmig_fail(err, ENOMEM, "out of memory");
@@ -74,12 +79,16 @@ int xlmig_dest_new(const struct xlmig_dest_opts *o,
         d->policy.target_dir = d->target_dir;
     }
     d->policy.allow_existing = o->allow_existing;
+    d->peer_timeout_ms = o->peer_timeout_ms;
+    d->recover_timeout_s = o->recover_timeout_s;
     if (h)
         d->h = *h;
     xlmig_emitter_init(&d->em, "destination", NULL, NULL, NULL);
     d->st.t_start = xlmig_now_ns();
     pthread_mutex_init(&d->vbd_lock, NULL);
     pthread_mutex_init(&d->err_lock, NULL);
+    pthread_mutex_init(&d->want_lock, NULL);
+    d->next_rfd = d->next_wfd = -1;
     d->inbuf = xlmig_alloc_io(XLMIG_MAX_DATA);
     if (!d->inbuf || pipe(d->cancel_pipe) < 0) {
         xlmig_fail(err, errno ? errno : ENOMEM, "cannot set up: %s",
@@ -127,6 +136,8 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd)
     if (xlmig_conn_init(&d->conn, rfd, wfd) < 0)
         return dst_fail(d, ENOMEM, "out of memory");
     d->conn.wake_fd = d->cancel_pipe[0];
+    d->conn.recv_timeout_ms = d->peer_timeout_ms;
+    d->conn.timeout_ms = d->peer_timeout_ms;
     d->have_channel = true;
     return 0;
 }

@@ -53,6 +53,7 @@ struct xlmig_sendq {
     bool filling;               /* the newest job still takes extents */
     bool stop;
     bool failed;
+    bool channel;               /* the writer failed, not a worker */
     struct xlmig_error err;
 
     struct xlmig_sendq_stats stats;
@@ -325,6 +326,8 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
+            if (!q->failed)
+                q->channel = true;
             set_failed(q, &q->conn->err);
             break;
         }
@@ -537,6 +540,16 @@ void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s)
     s->link_Bps = q->link.est_Bps;
     s->send_Bps = q->link.input_Bps;
     pthread_mutex_unlock(&q->lock);
+}
+
+bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q)
+{
+    bool c;
+
+    pthread_mutex_lock(&q->lock);
+    c = q->failed && q->channel;
+    pthread_mutex_unlock(&q->lock);
+    return c;
 }
 
 const char *xlmig_sendq_error(struct xlmig_sendq *q)

@@ -61,6 +61,8 @@ void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth);
 unsigned xlmig_sendq_pending(struct xlmig_sendq *q);
 void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s);
 const char *xlmig_sendq_error(struct xlmig_sendq *q);
+/* The pipeline failed writing to the channel (not reading a disk). */
+bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q);
 /* Largest extent the queue takes for a block size, in blocks. */
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size);
 

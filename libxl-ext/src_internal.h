@@ -43,6 +43,7 @@ struct src_disk {
     bool dest_zeroed;
     bool tracking;
     bool quiesced;
+    bool own_vbd;                       /* opened from a session: ours */
     struct xlmig_bitmap *pending;       /* dirty, not yet queued */
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
 };
@@ -79,6 +80,8 @@ struct xlmig_source {
     struct src_stats st;
     struct xlmig_conv conv;
     bool guest_suspended;
+    uint8_t token[XLMIG_SESSION_TOKEN_LEN];     /* to resume post-copy */
+    bool have_token;
 
     pthread_t keepup_thread;
     bool keepup_running, keepup_stop;
@@ -98,6 +101,14 @@ struct xlmig_source {
     size_t dq_len, dq_cap;
     bool failed;
     struct xlmig_error err;
+
+    /* Post-copy: the channel broke (src_chan_fail); paused until a new
+     * one is resumed (src_recover.c). */
+    bool broken;
+    struct xlmig_error chan_err;
+    bool own_fds;               /* rfd/wfd came from a recovery: ours */
+    int next_rfd, next_wfd;     /* xlmig_source_recover_channel() */
+    bool resume_mode;           /* made from a session: post-copy only */
 };
 
 /* src_session.c */
@@ -120,6 +131,13 @@ uint64_t src_pending_blocks(struct xlmig_source *s);
 int src_snapshot_all(struct xlmig_source *s);
 /* Disk bytes per second the pipeline achieves (0 = not known yet). */
 double src_rate(struct xlmig_source *s);
+/*
+ * After GO, a failure of the channel (an error, silence past the peer
+ * timeout, a corrupted record) is not the migration's: post-copy pauses.
+ * Before GO it is src_fail().
+ */
+int src_chan_fail(struct xlmig_source *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Quiesce off, tracking off (before GO, and at the end). */
 void src_release_backend(struct xlmig_source *s);
 
@@ -149,6 +167,15 @@ int src_handoff_datachan(struct xlmig_source *s);
 
 /* src_pull.c */
 int src_pull(struct xlmig_source *s);
+
+/* src_recover.c */
+/* Paused post-copy: a new channel (hook or recover_channel), RESUME, the
+ * destination's stale set; 0, or -errno after the recovery timeout. */
+int src_recover(struct xlmig_source *s);
+
+/* src_resume.c */
+/* run() of a source made from a saved session. */
+int src_run_resumed(struct xlmig_source *s);
 
 /* src_report.c: public functions only */
 

@@ -60,6 +60,11 @@ int src_negotiate(struct xlmig_source *s)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     s->features = peer.features & XLMIG_F_ALL;
+    /* From here on both sides show they are alive, whatever they do. */
+    if ((s->features & XLMIG_F_HEARTBEAT) &&
+        xlmig_conn_heartbeat_start(&s->conn, s->o.peer_timeout_ms / 6, NULL,
+                                   NULL) < 0)
+        return src_fail(s, s->conn.err.code, "%s", s->conn.err.msg);
 
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct src_disk *d = &s->disks[i];
@@ -84,6 +89,14 @@ int src_negotiate(struct xlmig_source *s)
                             "%u twice or that we never sent", a.id);
         acked[a.id] = true;
         s->disks[a.id].dest_zeroed = a.flags & XLMIG_ACK_ZEROED;
+    }
+    /* The destination's secret for resuming a broken post-copy. */
+    if (s->features & XLMIG_F_RECOVER) {
+        if ((rc = recv_now(s, &r, "the session token")) < 0)
+            return rc;
+        if (xlmig_dec_token(&r, XLMIG_REC_SESSION, s->token, &err) < 0)
+            return src_fail(s, EPROTO, "bad SESSION: %s", err.msg);
+        s->have_token = true;
     }
 
     s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,

@@ -3,6 +3,10 @@
  * background, serving the destination's demand requests first, until the
  * destination says DONE.  The queue is kept shallow so that a demand waits
  * behind at most a couple of small background extents.
+ *
+ * A broken channel (an error, the peer's silence past the peer timeout, a
+ * corrupted record) does not end the service: it pauses and resumes on a
+ * new channel (src_recover.c) from the destination's current stale set.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +16,14 @@
 
 #define BACKGROUND_BYTES (64u << 10)
 #define PULL_DEPTH 2
+
+struct pull {
+    size_t head;                /* next demand in s->dq */
+    unsigned disk;              /* background cursor */
+    uint64_t cursor;
+    uint64_t last_tick;
+    bool pushed_all;
+};
 
 static bool pop_demand(struct xlmig_source *s, struct src_demand *out,
                        size_t *head)
@@ -37,58 +49,43 @@ static int serve_demand(struct xlmig_source *s, const struct src_demand *dm)
     if (d->stale)
         xlmig_bitmap_clear_range(d->stale, dm->start, dm->count);
     s->st.demanded_blocks += dm->count;
-    return src_queue_extent(s, d, dm->start, dm->count,
-                               XLMIG_ORIGIN_DEMAND, false);
+    return src_queue_extent(s, d, dm->start, dm->count, XLMIG_ORIGIN_DEMAND,
+                            false);
 }
 
-static bool next_background(struct xlmig_source *s, unsigned *disk,
-                            uint64_t *cursor, struct xlmig_extent *e)
+static bool next_background(struct xlmig_source *s, struct pull *p,
+                            struct xlmig_extent *e)
 {
     uint64_t max = BACKGROUND_BYTES / s->o.block_size;
 
     if (!max)
         max = 1;
-    while (*disk < s->ndisks) {
-        struct src_disk *d = &s->disks[*disk];
-        if (d->stale && xlmig_bitmap_next_extent(d->stale, cursor, max, e)) {
+    while (p->disk < s->ndisks) {
+        struct src_disk *d = &s->disks[p->disk];
+        if (d->stale && xlmig_bitmap_next_extent(d->stale, &p->cursor, max,
+                                                 e)) {
             xlmig_bitmap_clear_range(d->stale, e->start, e->count);
             return true;
         }
-        (*disk)++;
-        *cursor = 0;
+        p->disk++;
+        p->cursor = 0;
     }
     return false;
 }
 
-/*
- * Nothing to send: wait for a demand or DONE.  The service never runs
- * forever: with no traffic in either direction for the idle timeout (the
- * destination neither asks nor finishes), it gives up.
- */
-static int wait_for_work(struct xlmig_source *s, size_t head,
-                         uint64_t *last_in, uint64_t *last_seen)
+/* Nothing to send: wait (a second at most) for a demand, DONE or trouble.
+ * The channel's liveness is the heartbeats' business (peer timeout). */
+static void wait_for_work(struct xlmig_source *s, size_t head)
 {
     struct timespec until;
-    uint64_t now = xlmig_now_ns();
-
-    if (s->conn.bytes_in != *last_seen) {
-        *last_seen = s->conn.bytes_in;
-        *last_in = now;
-    } else if (s->o.idle_timeout_s > 0 &&
-               now - *last_in > (uint64_t)s->o.idle_timeout_s * 1000000000ull) {
-        return src_fail(s, ETIMEDOUT, "post-copy idle for %d s: the destination "
-                           "neither asks for blocks nor reports completion",
-                           s->o.idle_timeout_s);
-    }
 
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 1;
     pthread_mutex_lock(&s->lock);
-    while (!s->failed && !s->got_done && head >= s->dq_len)
+    while (!s->failed && !s->broken && !s->got_done && head >= s->dq_len)
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&s->lock);
-    return s->failed ? -s->err.code : 0;
 }
 
 /* Post-copy progress for status readers (xlmig jobinfo), twice a second:
@@ -115,78 +112,131 @@ static void pull_tick(struct xlmig_source *s, uint64_t *last)
     src_event(s, &ev);
 }
 
-int src_pull(struct xlmig_source *s)
+static bool trouble(struct xlmig_source *s)
 {
-    struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
+    return s->failed || s->broken;
+}
+
+/* One step of the service: 1 when DONE came, 0 to go on, < 0 when the
+ * service stops (s->broken: the channel, else a failure). */
+static int step(struct xlmig_source *s, struct pull *p)
+{
     uint8_t buf[XLMIG_HDR_LEN];
-    size_t head = 0;
-    unsigned disk = 0;
-    uint64_t cursor = 0, stale = 0, last_tick = 0;
-    uint64_t last_in = xlmig_now_ns(), last_seen = 0;
-    bool pushed_all = false;
+    struct src_demand dm;
+    struct xlmig_extent e;
+    bool done;
+
+    if (trouble(s))
+        return -1;
+    if (s->st.postcopy)
+        pull_tick(s, &p->last_tick);
+    pthread_mutex_lock(&s->lock);
+    done = s->got_done;
+    pthread_mutex_unlock(&s->lock);
+    if (done)
+        return 1;
+    if (pop_demand(s, &dm, &p->head))
+        return serve_demand(s, &dm) < 0 ? -1 : 0;
+    if (next_background(s, p, &e)) {
+        s->st.background_blocks += e.count;
+        return src_queue_extent(s, &s->disks[p->disk], e.start, e.count,
+                                XLMIG_ORIGIN_BACKGROUND, false) < 0 ? -1 : 0;
+    }
+    if (!p->pushed_all) {
+        p->pushed_all = true;
+        if (src_queue_record(s, buf, xlmig_enc_empty(buf,
+                                                     XLMIG_REC_PUSHED_ALL)) < 0)
+            return -1;
+        return src_flush(s) < 0 ? -1 : 0;
+    }
+    wait_for_work(s, p->head);
+    return 0;
+}
+
+static uint64_t stale_total(struct xlmig_source *s)
+{
+    uint64_t n = 0;
 
     for (unsigned i = 0; i < s->ndisks; i++)
         if (s->disks[i].stale)
-            stale += xlmig_bitmap_count(s->disks[i].stale);
-    if (s->st.postcopy) {
-        ev.remaining_blocks = (int64_t)stale;
-        ev.remaining_bytes = (int64_t)(stale * s->o.block_size);
-        src_event(s, &ev);
-        if (src_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
-            return -s->err.code;
-        xlmig_sendq_set_depth(s->q, PULL_DEPTH);
-    } else {
-        pushed_all = true;
-    }
+            n += xlmig_bitmap_count(s->disks[i].stale);
+    return n;
+}
 
-    for (;;) {
-        struct src_demand dm;
-        struct xlmig_extent e;
+/* Starts (or restarts, after a recovery) the post-copy phase. */
+static int begin(struct xlmig_source *s, struct pull *p)
+{
+    struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
+    uint64_t stale = stale_total(s);
 
-        if (s->failed)
-            return -s->err.code;
-        if (s->st.postcopy)
-            pull_tick(s, &last_tick);
-        pthread_mutex_lock(&s->lock);
-        bool done = s->got_done;
-        pthread_mutex_unlock(&s->lock);
-        if (done)
-            break;
-        if (pop_demand(s, &dm, &head)) {
-            if (serve_demand(s, &dm) < 0)
-                return -s->err.code;
-            continue;
-        }
-        if (next_background(s, &disk, &cursor, &e)) {
-            s->st.background_blocks += e.count;
-            if (src_queue_extent(s, &s->disks[disk], e.start, e.count,
-                                    XLMIG_ORIGIN_BACKGROUND, false) < 0)
-                return -s->err.code;
-            continue;
-        }
-        if (!pushed_all) {
-            if (src_queue_record(s, buf,
-                                    xlmig_enc_empty(buf,
-                                                    XLMIG_REC_PUSHED_ALL)) < 0 ||
-                src_flush(s) < 0)
-                return -s->err.code;
-            pushed_all = true;
-            continue;
-        }
-        if (wait_for_work(s, head, &last_in, &last_seen) < 0)
-            return -s->err.code;
-    }
+    *p = (struct pull){ .pushed_all = !s->st.postcopy };
+    if (!s->st.postcopy)
+        return 0;
+    ev.remaining_blocks = (int64_t)stale;
+    ev.remaining_bytes = (int64_t)(stale * s->o.block_size);
+    src_event(s, &ev);
+    if (src_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
+        return -s->err.code;
+    xlmig_sendq_set_depth(s->q, PULL_DEPTH);
+    return 0;
+}
 
-    /* The receiver closes after DONE_ACK: that EOF is expected. */
+/* DONE came: acknowledge it (the destination closes then: EOF is fine). */
+static int finish(struct xlmig_source *s)
+{
+    struct xlmig_event ev = xlmig_event_make("done", "done");
+    uint8_t buf[XLMIG_HDR_LEN];
+
     pthread_mutex_lock(&s->lock);
     s->finished = true;
     pthread_mutex_unlock(&s->lock);
-    if (src_queue_record(s, buf, xlmig_enc_empty(buf,
-                                                    XLMIG_REC_DONE_ACK)) < 0 ||
-        src_flush(s) < 0)
-        return -s->err.code;
     s->st.t_done = xlmig_now_ns();
-    ev = xlmig_event_make("done", "done");
+    if (src_queue_record(s, buf, xlmig_enc_empty(buf,
+                                                 XLMIG_REC_DONE_ACK)) < 0 ||
+        src_flush(s) < 0) {
+        /* The destination has every block and said so: a lost DONE_ACK
+         * only costs it a reconnect attempt. */
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "DONE_ACK did not go out: %s",
+                   s->err.msg);
+        s->broken = false;
+        pthread_mutex_lock(&s->lock);
+        s->failed = false;
+        pthread_mutex_unlock(&s->lock);
+    }
     src_event(s, &ev);
     return 0;
+}
+
+int src_pull(struct xlmig_source *s)
+{
+    struct pull p;
+    int rc;
+
+    if ((rc = begin(s, &p)) < 0)
+        return rc;
+    for (;;) {
+        rc = step(s, &p);
+        if (rc > 0)
+            return finish(s);
+        if (rc == 0)
+            continue;
+        if (s->failed)
+            return -s->err.code;
+        /* The channel broke.  With nothing stale there (no post-copy, or
+         * the destination's last heartbeat counted none) the destination
+         * has every block: success, with a warning. */
+        if (!s->st.postcopy || s->conn.peer_stale == 0) {
+            xlmig_logf(&s->em, XLMIG_LOG_WARN, "the data channel broke "
+                       "after the hand-off (%s), but the destination had "
+                       "every block", s->chan_err.msg);
+            s->st.t_done = xlmig_now_ns();
+            return 0;
+        }
+        /* Else pause, resume from the destination's stale set (or give
+         * up after the recovery timeout). */
+        if ((rc = src_recover(s)) < 0)
+            return rc;
+        if ((rc = begin(s, &p)) < 0)
+            return rc;
+    }
 }

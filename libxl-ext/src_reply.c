@@ -17,7 +17,7 @@ static int queue_demand(struct xlmig_source *s, const struct xlmig_rec *r)
     struct xlmig_error err;
 
     if (xlmig_dec_extents(r, &l, &err) < 0)
-        return src_fail(s, EPROTO, "bad PULL_REQ from the destination: %s",
+        return src_chan_fail(s, EPROTO, "bad PULL_REQ from the destination: %s",
                         err.msg);
     if (l.disk >= s->ndisks)
         return src_fail(s, EPROTO, "the destination asked for unknown disk "
@@ -30,7 +30,7 @@ static int queue_demand(struct xlmig_source *s, const struct xlmig_rec *r)
         if (xlmig_check_extent(e.start, e.count, s->disks[l.disk].nblocks,
                                &err) < 0) {
             pthread_mutex_unlock(&s->lock);
-            return src_fail(s, EPROTO, "bad PULL_REQ for disk %s: %s",
+            return src_chan_fail(s, EPROTO, "bad PULL_REQ for disk %s: %s",
                             s->disks[l.disk].name, err.msg);
         }
         /* A peer cannot make us hold unbounded requests. */
@@ -65,7 +65,7 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
     switch (r->type) {
     case XLMIG_REC_SYNC_ACK:
         if (xlmig_dec_u64(r, &seq, &err) < 0)
-            return src_fail(s, EPROTO, "bad SYNC_ACK: %s", err.msg);
+            return src_chan_fail(s, EPROTO, "bad SYNC_ACK: %s", err.msg);
         pthread_mutex_lock(&s->lock);
         if (seq != s->sync_seq) {
             pthread_mutex_unlock(&s->lock);
@@ -77,14 +77,14 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
         break;
     case XLMIG_REC_READY:
         if (xlmig_dec_empty(r, &err) < 0)
-            return src_fail(s, EPROTO, "bad READY: %s", err.msg);
+            return src_chan_fail(s, EPROTO, "bad READY: %s", err.msg);
         pthread_mutex_lock(&s->lock);
         s->got_ready = true;
         break;
     case XLMIG_REC_REPORT: {
         int32_t status;
         if (xlmig_dec_report(r, &status, &err) < 0)
-            return src_fail(s, EPROTO, "bad REPORT: %s", err.msg);
+            return src_chan_fail(s, EPROTO, "bad REPORT: %s", err.msg);
         pthread_mutex_lock(&s->lock);
         s->report = status;
         s->got_report = true;
@@ -95,7 +95,7 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
     case XLMIG_REC_DONE: {
         struct xlmig_done d;
         if (xlmig_dec_done(r, &d, &err) < 0)
-            return src_fail(s, EPROTO, "bad DONE: %s", err.msg);
+            return src_chan_fail(s, EPROTO, "bad DONE: %s", err.msg);
         pthread_mutex_lock(&s->lock);
         s->st.done = d;
         s->got_done = true;
@@ -110,8 +110,9 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
                         e.reason);
     }
     default:
-        return src_fail(s, EPROTO, "protocol error: unexpected %s record "
-                        "from the destination", xlmig_rec_name(r->type));
+        return src_chan_fail(s, EPROTO, "protocol error: unexpected %s "
+                             "record from the destination",
+                             xlmig_rec_name(r->type));
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
@@ -129,7 +130,8 @@ static void *reply_main(void *arg)
         if (rc == -2)
             break;
         if (rc < 0) {
-            src_fail(s, EIO, "data channel: %s", s->conn.err.msg);
+            src_chan_fail(s, s->conn.err.code, "data channel: %s",
+                          s->conn.err.msg);
             break;
         }
         if (rc == 0) {
@@ -137,8 +139,8 @@ static void *reply_main(void *arg)
             bool fine = s->finished;
             pthread_mutex_unlock(&s->lock);
             if (!fine)
-                src_fail(s, ECONNRESET, "the destination closed the data "
-                         "channel");
+                src_chan_fail(s, ECONNRESET, "the destination closed the "
+                              "data channel");
             break;
         }
         if (handle_reply(s, &r) < 0)

@@ -138,6 +138,10 @@ int xlmig_source_run(struct xlmig_source *s)
 {
     int rc;
 
+    if (s->resume_mode)
+        return src_run_resumed(s);
+    if (!s->h.suspend)
+        return src_fail(s, EINVAL, "a source needs a suspend hook");
     if (!s->have_channel)
         return src_fail(s, EINVAL, "no data channel");
     if (pthread_create(&s->cancel_thread, NULL, cancel_main, s) == 0)
@@ -190,10 +194,19 @@ void xlmig_source_free(struct xlmig_source *s)
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);
         xlmig_bitmap_free(s->disks[i].stale);
+        if (s->disks[i].own_vbd)
+            xlmig_vbd_close(s->disks[i].vbd);
     }
     free(s->dq);
-    if (s->have_channel)
+    if (s->have_channel) {
+        xlmig_conn_heartbeat_stop(&s->conn);
+        if (s->own_fds) {
+            close(s->conn.rfd);
+            if (s->conn.wfd != s->conn.rfd)
+                close(s->conn.wfd);
+        }
         xlmig_conn_destroy(&s->conn);
+    }
     for (int i = 0; i < 2; i++) {
         if (s->wake[i] >= 0)
             close(s->wake[i]);

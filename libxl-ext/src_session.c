@@ -24,7 +24,9 @@ void xlmig_source_opts_init(struct xlmig_source_opts *o)
     o->compress = XLMIG_COMPRESS_AUTO;
     o->quiesce_timeout_ms = 10000;
     o->ack_timeout_ms = 300000;
-    o->idle_timeout_s = 600;
+    o->peer_timeout_ms = 30000;
+    o->stopcopy_timeout_ms = 30000;
+    o->recover_timeout_s = 3600;
 }
 
 int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
@@ -58,6 +60,31 @@ int xlmig_source_set_error(struct xlmig_source *s, int code, const char *fmt, ..
     return src_fail(s, code, "%s", msg);
 }
 
+int src_chan_fail(struct xlmig_source *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (!s->st.t_go) {
+        pthread_mutex_unlock(&s->lock);
+        va_start(ap, fmt);
+        rc = xlmig_vfail(&s->chan_err, code, fmt, ap);
+        va_end(ap);
+        return src_fail(s, code, "%s", s->chan_err.msg);
+    }
+    if (!s->broken && !s->failed) {
+        va_start(ap, fmt);
+        xlmig_vfail(&s->chan_err, code, fmt, ap);
+        va_end(ap);
+        s->broken = true;
+    }
+    rc = -(s->chan_err.code ? s->chan_err.code : EIO);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 void src_event(struct xlmig_source *s, struct xlmig_event *ev)
 {
     xlmig_emit(&s->em, ev);
@@ -70,8 +97,8 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
     struct xlmig_source *s;
 
     *out = NULL;
-    if (!h || !h->suspend)
-        return xlmig_fail(err, EINVAL, "a source needs a suspend hook");
+    if (!h)
+        return xlmig_fail(err, EINVAL, "a source needs hooks");
     if (!xlmig_block_size_ok(o->block_size))
         return xlmig_fail(err, EINVAL, "block size %u is not a power of two "
                           "between 512 and 1048576", o->block_size);
@@ -79,6 +106,12 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
         return xlmig_fail(err, EINVAL, "bad options: max downtime %.1f ms, "
                           "%u workers (1..8)", o->max_downtime_ms,
                           o->workers);
+    if (o->peer_timeout_ms < 600 || o->stopcopy_timeout_ms < 100 ||
+        o->quiesce_timeout_ms < 1 || o->ack_timeout_ms < 1000 ||
+        o->recover_timeout_s < 0)
+        return xlmig_fail(err, EINVAL, "bad timeouts: peer %d ms (>= 600), "
+                          "stop-copy %d ms (>= 100)", o->peer_timeout_ms,
+                          o->stopcopy_timeout_ms);
     s = calloc(1, sizeof(*s));
     if (!s)
         return xlmig_fail(err, ENOMEM, "out of memory");
@@ -87,6 +120,7 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
     s->wake[0] = s->wake[1] = -1;
     s->cancel_pipe[0] = s->cancel_pipe[1] = -1;
     s->conn.rfd = s->conn.wfd = -1;
+    s->next_rfd = s->next_wfd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cv, NULL);
     xlmig_emitter_init(&s->em, "source", NULL, NULL, NULL);
@@ -115,6 +149,10 @@ int xlmig_source_set_channel(struct xlmig_source *s, int rfd, int wfd)
     if (xlmig_conn_init(&s->conn, rfd, wfd) < 0)
         return src_fail(s, ENOMEM, "out of memory");
     s->conn.wake_fd = s->wake[0];
+    /* A peer silent this long (heartbeats included), or taking no data this
+     * long, is gone. */
+    s->conn.recv_timeout_ms = s->o.peer_timeout_ms;
+    s->conn.timeout_ms = s->o.peer_timeout_ms;
     xlmig_conn_set_limit(&s->conn, s->o.bandwidth_Bps);
     s->have_channel = true;
     return 0;
@@ -164,19 +202,65 @@ int xlmig_source_add_disk(struct xlmig_source *s, const char *name,
     return 0;
 }
 
+/*
+ * How long a wait for the destination may last: the ack timeout, and
+ * while the guest is suspended before GO, what is left of the stop-copy
+ * hard limit.  *hard says which bound applies.
+ */
+static int64_t wait_bound_ms(struct xlmig_source *s, bool *hard)
+{
+    int64_t left = xlmig_source_time_left_ms(s);
+
+    *hard = left >= 0 && left < s->o.ack_timeout_ms;
+    return *hard ? left : s->o.ack_timeout_ms;
+}
+
+static void deadline(struct timespec *until, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
+}
+
+static int timed_out(struct xlmig_source *s, bool hard, int64_t ms,
+                     const char *what)
+{
+    if (hard)
+        return src_fail(s, ETIMEDOUT, "the destination did not answer "
+                        "(%s) within the stop-copy limit of %.1f s: the "
+                        "guest resumes here", what,
+                        s->o.stopcopy_timeout_ms / 1000.0);
+    return src_fail(s, ETIMEDOUT, "timed out after %.0f s waiting for %s",
+                    (double)ms / 1000.0, what);
+}
+
+int64_t xlmig_source_time_left_ms(const struct xlmig_source *s)
+{
+    uint64_t now = xlmig_now_ns(), end;
+
+    if (!s->st.t_suspended || s->st.t_go)
+        return -1;
+    end = s->st.t_suspended + (uint64_t)s->o.stopcopy_timeout_ms * 1000000ull;
+    return now >= end ? 0 : (int64_t)((end - now) / 1000000ull);
+}
+
 int src_wait(struct xlmig_source *s, bool *flag, const char *what)
 {
     struct timespec until;
+    bool hard;
+    int64_t ms = wait_bound_ms(s, &hard);
     int rc = 0;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += s->o.ack_timeout_ms / 1000;
+    deadline(&until, ms);
     pthread_mutex_lock(&s->lock);
     while (!*flag && !s->failed) {
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->lock);
-            return src_fail(s, ETIMEDOUT, "timed out after %d s waiting for "
-                            "%s", s->o.ack_timeout_ms / 1000, what);
+            return timed_out(s, hard, ms, what);
         }
     }
     if (s->failed)
@@ -189,6 +273,12 @@ static int queue_failed(struct xlmig_source *s)
 {
     const char *why = xlmig_sendq_error(s->q);
 
+    if (s->broken || s->failed)
+        return -(s->failed ? s->err.code : s->chan_err.code);
+    /* Writing to the peer failed: the channel; reading our image: ours. */
+    if (xlmig_sendq_failed_on_channel(s->q))
+        return src_chan_fail(s, EIO, "data channel: %s",
+                             why ? why : "stopped");
     return src_fail(s, EIO, "send queue: %s", why ? why : "stopped");
 }
 
@@ -208,8 +298,8 @@ int src_queue_extent(struct xlmig_source *s, struct src_disk *d,
     while (count) {
         uint32_t n = count < max ? (uint32_t)count : max;
 
-        if (s->failed)
-            return -s->err.code;
+        if (s->failed || s->broken)
+            return -EIO;
         if (xlmig_sendq_extent(s->q, &d->sq, first, n, origin,
                                skip_zero) < 0)
             return queue_failed(s);
@@ -223,7 +313,7 @@ int src_flush(struct xlmig_source *s)
 {
     if (xlmig_sendq_flush(s->q) < 0)
         return queue_failed(s);
-    return s->failed ? -s->err.code : 0;
+    return s->failed ? -s->err.code : s->broken ? -EIO : 0;
 }
 
 int src_phase(struct xlmig_source *s, uint32_t phase, uint32_t pass,
@@ -240,7 +330,8 @@ int src_sync(struct xlmig_source *s)
     uint8_t buf[XLMIG_HDR_LEN + 8];
     struct timespec until;
     uint64_t seq;
-    bool ok;
+    int64_t ms;
+    bool ok, hard;
     int rc;
 
     pthread_mutex_lock(&s->lock);
@@ -251,8 +342,8 @@ int src_sync(struct xlmig_source *s)
         rc = src_flush(s);
     if (rc)
         return rc;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += s->o.ack_timeout_ms / 1000;
+    ms = wait_bound_ms(s, &hard);
+    deadline(&until, ms);
     pthread_mutex_lock(&s->lock);
     while (s->sync_acked != seq && !s->failed)
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
@@ -260,8 +351,8 @@ int src_sync(struct xlmig_source *s)
     ok = s->sync_acked == seq;
     pthread_mutex_unlock(&s->lock);
     if (!ok && !s->failed)
-        return src_fail(s, ETIMEDOUT, "timed out waiting for the "
-                        "destination to write what was sent");
+        return timed_out(s, hard, ms, "the destination writing what was "
+                         "sent");
     return ok ? 0 : -s->err.code;
 }
 
@@ -325,9 +416,13 @@ bool xlmig_source_past_go(const struct xlmig_source *s)
 
 uint64_t xlmig_source_stale_blocks(const struct xlmig_source *s)
 {
-    /* Handed over at stop-copy and not confirmed installed (DONE). */
+    uint64_t peer = s->have_channel ? s->conn.peer_stale : XLMIG_HB_NO_STALE;
+
+    /* Handed over at stop-copy and not confirmed installed (DONE): the
+     * destination's last heartbeat says how many are still missing. */
     if (!s->st.t_go || s->st.t_done || !s->st.postcopy)
         return 0;
-    return s->st.final_blocks;
+    return peer != XLMIG_HB_NO_STALE && peer < s->st.final_blocks
+               ? peer : s->st.final_blocks;
 }
 

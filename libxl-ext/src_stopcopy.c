@@ -83,7 +83,10 @@ static int quiesce_all(struct xlmig_source *s)
 {
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct src_disk *d = &s->disks[i];
-        int rc = d->vbd->ops->quiesce(d->vbd, s->o.quiesce_timeout_ms);
+        int64_t left = xlmig_source_time_left_ms(s);
+        int t = left >= 0 && left < s->o.quiesce_timeout_ms
+                    ? (int)(left > 0 ? left : 1) : s->o.quiesce_timeout_ms;
+        int rc = d->vbd->ops->quiesce(d->vbd, t);
 
         if (rc < 0)
             return src_fail(s, -rc, "disk %s: quiesce failed: %s", d->name,

@@ -312,11 +312,33 @@ pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, bool one_socket,
     return pid;
 }
 
+int xlmig_endpoint_listen(const struct xlmig_endpoint *ep,
+                          const char *port_file, struct xlmig_error *err)
+{
+    int lfd, port = 0;
+
+    if (ep->kind != XLMIG_EP_LISTEN)
+        return xlmig_fail(err, EINVAL, "not a tcp-listen endpoint");
+    lfd = xlmig_tcp_listen(ep->host, ep->port, &port, err);
+    if (lfd < 0)
+        return lfd;
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+
+        if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f)) {
+            close(lfd);
+            return xlmig_fail(err, errno ? errno : EIO, "writing %s: %s",
+                              port_file, strerror(errno));
+        }
+    }
+    return lfd;
+}
+
 int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
                         pid_t *child, int accept_timeout_ms,
                         const char *port_file, struct xlmig_error *err)
 {
-    int fd, lfd, port = 0;
+    int fd, lfd;
 
     *child = -1;
     switch (ep->kind) {
@@ -335,17 +357,9 @@ int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
         *child = xlmig_spawn(ep->cmd, rfd, wfd, false, err);
         return *child < 0 ? *child : 0;
     case XLMIG_EP_LISTEN:
-        lfd = xlmig_tcp_listen(ep->host, ep->port, &port, err);
+        lfd = xlmig_endpoint_listen(ep, port_file, err);
         if (lfd < 0)
             return lfd;
-        if (port_file) {
-            FILE *f = fopen(port_file, "w");
-            if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f)) {
-                close(lfd);
-                return xlmig_fail(err, errno ? errno : EIO, "writing %s: %s",
-                                  port_file, strerror(errno));
-            }
-        }
         fd = xlmig_tcp_accept(lfd, accept_timeout_ms, NULL, err);
         close(lfd);
         if (fd < 0)

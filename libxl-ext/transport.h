@@ -47,6 +47,9 @@ int xlmig_tcp_send_token(int fd, const uint8_t *token, struct xlmig_error *err);
  */
 pid_t xlmig_spawn(const char *cmd, int *rfd, int *wfd, bool one_socket,
                   struct xlmig_error *err);
+/* tcp-listen: the listening socket (its port written to port_file). */
+int xlmig_endpoint_listen(const struct xlmig_endpoint *ep,
+                          const char *port_file, struct xlmig_error *err);
 /* Opens an endpoint as a sender would (connect / spawn / fds). */
 int xlmig_endpoint_open(const struct xlmig_endpoint *ep, int *rfd, int *wfd,
                         pid_t *child, int accept_timeout_ms,

@@ -30,3 +30,76 @@ const char *xlmig_vbd_error(const struct xlmig_vbd *v)
 {
     return v->err.msg;
 }
+
+/* ---- an image file and nothing else (post-copy from a saved session) ---- */
+
+static int img_unsupported(struct xlmig_vbd *v)
+{
+    return xlmig_fail(&v->err, ENOTSUP, "%s: an image file has no block "
+                      "backend", v->data_path);
+}
+
+static int img_track_start(struct xlmig_vbd *v, uint32_t bs)
+{
+    (void)bs;
+    return img_unsupported(v);
+}
+
+static int img_nothing(struct xlmig_vbd *v)
+{
+    (void)v;
+    return 0;
+}
+
+static int img_snapshot(struct xlmig_vbd *v, struct xlmig_bitmap *o,
+                        uint64_t *c)
+{
+    (void)o;
+    (void)c;
+    return img_unsupported(v);
+}
+
+static int img_quiesce(struct xlmig_vbd *v, int t)
+{
+    (void)t;
+    return img_unsupported(v);
+}
+
+static int img_stats(struct xlmig_vbd *v, struct xlmig_vbd_stats *st)
+{
+    (void)v;
+    memset(st, 0, sizeof(*st));
+    return 0;
+}
+
+static void img_close(struct xlmig_vbd *v)
+{
+    free(v->data_path);
+    free(v);
+}
+
+static const struct xlmig_vbd_ops image_ops = {
+    .name = "image",
+    .track_start = img_track_start,
+    .track_stop = img_nothing,
+    .snapshot = img_snapshot,
+    .quiesce = img_quiesce,
+    .unquiesce = img_nothing,
+    .stats = img_stats,
+    .close = img_close,
+};
+
+int xlmig_vbd_image_open(const char *path, struct xlmig_vbd **out,
+                         struct xlmig_error *err)
+{
+    struct xlmig_vbd *v = calloc(1, sizeof(*v));
+
+    *out = NULL;
+    if (!v || !(v->data_path = strdup(path))) {
+        free(v);
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    }
+    v->ops = &image_ops;
+    *out = v;
+    return 0;
+}

@@ -92,5 +92,8 @@ struct xlmig_vbd {
 };
 
 /* Backends: xlmig_vbd_sim_open(), xlmig_vbd_blkback_open() (xlmig.h). */
+/* Just an image file: what a post-copy resumed from a session reads. */
+int xlmig_vbd_image_open(const char *path, struct xlmig_vbd **out,
+                         struct xlmig_error *err);
 
 #endif

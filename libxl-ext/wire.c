@@ -32,6 +32,10 @@ const char *xlmig_rec_name(uint16_t type)
     switch (type) {
     case XLMIG_REC_HELLO: return "HELLO";
     case XLMIG_REC_ERROR: return "ERROR";
+    case XLMIG_REC_HEARTBEAT: return "HEARTBEAT";
+    case XLMIG_REC_SESSION: return "SESSION";
+    case XLMIG_REC_RESUME: return "RESUME";
+    case XLMIG_REC_RESUME_ACK: return "RESUME_ACK";
     case XLMIG_REC_DISK: return "DISK";
     case XLMIG_REC_DISK_ACK: return "DISK_ACK";
     case XLMIG_REC_DATA: return "DATA";
@@ -540,5 +544,38 @@ int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,
         return fail(err, "extent of %llu blocks at block %llu is outside "
                     "the %llu-block disk", (unsigned long long)count,
                     (unsigned long long)first, (unsigned long long)nblocks);
+    return 0;
+}
+
+size_t xlmig_enc_heartbeat(uint8_t *out, const struct xlmig_heartbeat *h)
+{
+    put64(out + XLMIG_HDR_LEN, h->seq);
+    put64(out + XLMIG_HDR_LEN + 8, h->stale);
+    return finish(out, XLMIG_REC_HEARTBEAT, 16);
+}
+
+int xlmig_dec_heartbeat(const struct xlmig_rec *r, struct xlmig_heartbeat *h,
+                        struct xlmig_error *err)
+{
+    if (want_type(r, XLMIG_REC_HEARTBEAT, err) || want_len(r, 16, err))
+        return -EPROTO;
+    h->seq = get64(r->body);
+    h->stale = get64(r->body + 8);
+    return 0;
+}
+
+size_t xlmig_enc_token(uint8_t *out, uint16_t type, const uint8_t *token)
+{
+    memcpy(out + XLMIG_HDR_LEN, token, XLMIG_SESSION_TOKEN_LEN);
+    return finish(out, type, XLMIG_SESSION_TOKEN_LEN);
+}
+
+int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
+                    struct xlmig_error *err)
+{
+    if (want_type(r, type, err) ||
+        want_len(r, XLMIG_SESSION_TOKEN_LEN, err))
+        return -EPROTO;
+    memcpy(token, r->body, XLMIG_SESSION_TOKEN_LEN);
     return 0;
 }

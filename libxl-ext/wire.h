@@ -27,8 +27,10 @@
 enum xlmig_rec_type {
     XLMIG_REC_HELLO = 0x0001,
     XLMIG_REC_ERROR = 0x0002,
+    XLMIG_REC_HEARTBEAT = 0x0003,
     XLMIG_REC_DISK = 0x0010,
     XLMIG_REC_DISK_ACK = 0x0011,
+    XLMIG_REC_SESSION = 0x0012,
     XLMIG_REC_DATA = 0x0020,
     XLMIG_REC_PHASE = 0x0030,
     XLMIG_REC_SYNC = 0x0031,
@@ -44,6 +46,8 @@ enum xlmig_rec_type {
     XLMIG_REC_READY = 0x0070,
     XLMIG_REC_GO = 0x0071,
     XLMIG_REC_REPORT = 0x0072,
+    XLMIG_REC_RESUME = 0x0080,
+    XLMIG_REC_RESUME_ACK = 0x0081,
 };
 
 enum xlmig_feature {
@@ -51,9 +55,11 @@ enum xlmig_feature {
     XLMIG_F_ZERO = 1u << 1,
     XLMIG_F_POSTCOPY = 1u << 2,
     XLMIG_F_SIM_STATE = 1u << 3,
+    XLMIG_F_HEARTBEAT = 1u << 4,
+    XLMIG_F_RECOVER = 1u << 5,
 };
 #define XLMIG_F_ALL (XLMIG_F_ZLIB | XLMIG_F_ZERO | XLMIG_F_POSTCOPY | \
-                     XLMIG_F_SIM_STATE)
+                     XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER)
 
 enum xlmig_encoding { XLMIG_ENC_RAW = 0, XLMIG_ENC_ZLIB = 1, XLMIG_ENC_ZERO = 2 };
 enum xlmig_origin {
@@ -138,6 +144,17 @@ struct xlmig_done {
     uint64_t demanded;
 };
 
+/* HEARTBEAT: sent every peer timeout / 6 by both sides. */
+struct xlmig_heartbeat {
+    uint64_t seq;
+    uint64_t stale;             /* destination: blocks still stale;
+                                 * XLMIG_HB_NO_STALE from the source */
+};
+#define XLMIG_HB_NO_STALE UINT64_MAX
+
+/* SESSION (R->S, with the DISK_ACKs) and RESUME (S->R on a new channel). */
+#define XLMIG_SESSION_TOKEN_LEN 32
+
 struct xlmig_state_end {
     uint64_t total;
     uint32_t crc;
@@ -172,6 +189,9 @@ size_t xlmig_enc_bitmap_end(uint8_t *out, const struct xlmig_bitmap_end *b);
 size_t xlmig_enc_done(uint8_t *out, const struct xlmig_done *d);
 size_t xlmig_enc_state_end(uint8_t *out, const struct xlmig_state_end *s);
 size_t xlmig_enc_report(uint8_t *out, int32_t status);
+size_t xlmig_enc_heartbeat(uint8_t *out, const struct xlmig_heartbeat *h);
+/* SESSION / RESUME: a 32-byte token. */
+size_t xlmig_enc_token(uint8_t *out, uint16_t type, const uint8_t *token);
 /* BITMAP / PULL_REQ: n extents (out holds 24 + 16n bytes). */
 size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
                          const struct xlmig_extent *e, uint32_t n);
@@ -208,6 +228,10 @@ int xlmig_dec_bitmap_end(const struct xlmig_rec *r, struct xlmig_bitmap_end *b,
 int xlmig_dec_done(const struct xlmig_rec *r, struct xlmig_done *d, struct xlmig_error *err);
 int xlmig_dec_state_end(const struct xlmig_rec *r, struct xlmig_state_end *s,
                         struct xlmig_error *err);
+int xlmig_dec_heartbeat(const struct xlmig_rec *r, struct xlmig_heartbeat *h,
+                        struct xlmig_error *err);
+int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
+                    struct xlmig_error *err);
 int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err);
 
 /* Checks an extent against a disk of nblocks blocks (overflow-safe). */

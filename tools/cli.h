@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "xlmig.h"
 
@@ -58,6 +59,19 @@ int sim_pack_states(void **blobs, const size_t *lens, unsigned n, void **out,
 /* Returns the i-th state inside a packed blob (pointers into it). */
 int sim_unpack_state(const void *blob, size_t len, unsigned i,
                      const void **state, size_t *state_len);
+
+/*
+ * After GO: the session xlmig_source_session() describes, plus
+ * "endpoint DEST", written atomically to path (mode 0600).  0 or -1
+ * (errno).
+ */
+int cli_save_session(const struct xlmig_source *s, const char *path,
+                     const char *dest);
+/* Opens ep again for a paused post-copy (tcp: connect, cmd: spawn). */
+struct xlmig_endpoint;
+int cli_reconnect(const struct xlmig_endpoint *ep, pid_t *child, int *rfd,
+                  int *wfd);
+int cmd_recover(int argc, char **argv);
 
 /* The xlmig-vbdsim next to this executable (or $XLMIG_VBDSIM). */
 const char *sim_daemon_path(void);

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "cli.h"
 #include "le.h"
+#include "transport.h"
 
 int cli_error(const char *fmt, ...)
 {
@@ -111,4 +114,52 @@ void cli_lower_priority(int nice_level)
     if (nice_level > 0 && setpriority(PRIO_PROCESS, 0, nice_level) < 0)
         fprintf(stderr, "xlmig: cannot lower priority to nice %d: %s\n",
                 nice_level, strerror(errno));
+}
+
+int cli_save_session(const struct xlmig_source *s, const char *path,
+                     const char *dest)
+{
+    char text[16384], tmp[4200];
+    size_t n = xlmig_source_session(s, text, sizeof(text));
+    FILE *f;
+    int fd;
+
+    if (n >= sizeof(text)) {
+        errno = E2BIG;
+        return -1;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    fprintf(f, "%sendpoint %s\n", text, dest);
+    if (fflush(f) || fsync(fileno(f)) || fclose(f))
+        return -1;
+    return rename(tmp, path);
+}
+
+int cli_reconnect(const struct xlmig_endpoint *ep, pid_t *child, int *rfd,
+                  int *wfd)
+{
+    struct xlmig_error e;
+    int fd;
+
+    switch (ep->kind) {
+    case XLMIG_EP_TCP:
+        fd = xlmig_tcp_connect(ep->host, ep->port, &e);
+        if (fd < 0)
+            return fd;
+        *rfd = *wfd = fd;
+        return 0;
+    case XLMIG_EP_CMD:
+        if (*child > 0)
+            waitpid(*child, NULL, WNOHANG);
+        *child = xlmig_spawn(ep->cmd, rfd, wfd, false, &e);
+        return *child < 0 ? (int)*child : 0;
+    default:
+        return -ENOTSUP;        /* given fds cannot be opened again */
+    }
 }

@@ -36,7 +36,11 @@ static void usage(FILE *f)
 "  --bandwidth=RATE   limit the data channel (100M, 1000Mbit, ...)\n"
 "  --max-downtime=MS  disk downtime budget (default 50)\n"
 "  --max-passes=N     dirty passes at most (default 30)\n"
-"  --idle-timeout=S   post-copy gives up after S idle seconds (600)\n"
+"  --peer-timeout=S   a silent peer (no data, no heartbeat) is gone after\n"
+"                     S s (30; --idle-timeout is the same)\n"
+"  --stopcopy-timeout=S  the guest resumes here if the destination has not\n"
+"                     confirmed stop-copy S s after suspend (30)\n"
+"  --recover-timeout=S  a broken post-copy is retried this long (3600)\n"
 "  --nice=N           both engines run at nice N (default 10: the guests'\n"
 "                     I/O in dom0 goes first)\n"
 "  --remove-source    delete source image files once post-copy is done\n"
@@ -66,6 +70,9 @@ static const struct option lo[] = {
     { "no-tracking", no_argument, NULL, 0x111 },
     { "quiet", no_argument, NULL, 0x112 },
     { "nice", required_argument, NULL, 0x113 },
+    { "peer-timeout", required_argument, NULL, 0x10f },
+    { "stopcopy-timeout", required_argument, NULL, 0x114 },
+    { "recover-timeout", required_argument, NULL, 0x115 },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -114,7 +121,9 @@ static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
                    ? cli_error("bad --bandwidth '%s'", optarg) : 0;
     case 0x10d: o->so.max_downtime_ms = atof(optarg); return 0;
     case 0x10e: o->so.max_passes = (unsigned)atoi(optarg); return 0;
-    case 0x10f: o->so.idle_timeout_s = atoi(optarg); return 0;
+    case 0x10f: o->so.peer_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 0x114: o->so.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 0x115: o->so.recover_timeout_s = atoi(optarg); return 0;
     case 0x110: o->remove_source = true; return 0;
     case 0x111: o->notrack = true; return 0;
     case 0x112: *quiet = true; return 0;
@@ -146,8 +155,8 @@ int cmd_migrate_sender(int argc, char **argv)
     }
     if (!rc && o->notrack)
         o->so.postcopy = false;         /* no gate without tracking either */
-    if (!rc && o->so.idle_timeout_s < 10)
-        o->so.idle_timeout_s = 10;
+    if (!rc && o->so.peer_timeout_ms < 1000)
+        rc = cli_error("--peer-timeout: at least 1 s");
     if (!rc && xsrc_check(o, &e) < 0)
         rc = cli_error("%s", e.msg);
     if (!rc) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -25,6 +26,7 @@ struct recv_args {
     const char *run_dir, *daemon, *daemon_args, *port_file, *source;
     int accept_s, nice_level;
     bool json, quiet;
+    int lfd;                    /* tcp-listen: kept for recovery */
     /* the destination VBDs, started by hook_targets */
     pid_t pids[XLMIG_MAX_DISKS];
     struct xlmig_vbd *vbds[XLMIG_MAX_DISKS];
@@ -46,6 +48,9 @@ static void usage(FILE *f)
 "  --accept-timeout S    wait at most S seconds for the sender (600)\n"
 "  --nice N             run at this nice level (default 10: the guests and\n"
 "                       their block backends come first; 0 to disable)\n"
+"  --peer-timeout S      a silent sender is gone after S s (30)\n"
+"  --recover-timeout S   a broken post-copy waits this long for the sender\n"
+"                        to come back (3600); the guest runs meanwhile\n"
 "  --json                progress events and the report as JSON on stdout\n"
 "  --quiet               no human progress on stderr\n");
 }
@@ -67,6 +72,8 @@ static int parse_opt(struct recv_args *a, int c)
     case 'j': a->json = true; return 0;
     case 'N': a->nice_level = atoi(optarg); return 0;
     case 'q': a->quiet = true; return 0;
+    case 'E': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
     default: return 2;
     }
 }
@@ -85,6 +92,8 @@ static int parse_args(int argc, char **argv, struct recv_args *a)
         { "json", no_argument, NULL, 'j' },
         { "nice", required_argument, NULL, 'N' },
         { "quiet", no_argument, NULL, 'q' },
+        { "peer-timeout", required_argument, NULL, 'E' },
+        { "recover-timeout", required_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -92,6 +101,7 @@ static int parse_args(int argc, char **argv, struct recv_args *a)
 
     xlmig_dest_opts_init(&a->o);
     a->o.janitor = true;
+    a->lfd = -1;
     a->accept_s = 600;
     a->nice_level = 10;
     a->daemon = sim_daemon_path();
@@ -249,6 +259,28 @@ static void hook_rollback(void *opaque, struct xlmig_dest *d)
     stop_vbds(opaque);
 }
 
+/* Post-copy paused: the source comes back where it came first. */
+static int hook_accept_recovery(void *opaque, struct xlmig_dest *d,
+                                int timeout_ms, int *rfd, int *wfd)
+{
+    struct recv_args *a = opaque;
+    struct xlmig_error e;
+    int fd;
+
+    (void)d;
+    if (a->lfd < 0) {
+        struct timespec t = { timeout_ms / 1000,
+                              (long)(timeout_ms % 1000) * 1000000 };
+        nanosleep(&t, NULL);
+        return -ENOTCONN;
+    }
+    fd = xlmig_tcp_accept(a->lfd, timeout_ms, NULL, &e);
+    if (fd < 0)
+        return fd;
+    *rfd = *wfd = fd;
+    return 0;
+}
+
 /* ---- the command ---- */
 
 static int verdict(struct xlmig_dest *d, int rc)
@@ -290,6 +322,7 @@ static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
     struct xlmig_dest_hooks h = {
         .opaque = a, .targets_ready = hook_targets, .guest_state = hook_state,
         .start_guest = hook_start, .rollback = hook_rollback,
+        .accept_recovery = hook_accept_recovery,
     };
     struct cli_out out;
     struct xlmig_dest *d;
@@ -318,8 +351,20 @@ static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
         }
     }
     cli_signals_dest(d);
-    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, a->accept_s * 1000,
-                            a->port_file, &e) < 0) {
+    if (ep->kind == XLMIG_EP_LISTEN) {
+        /* Kept open: a broken post-copy resumes through it. */
+        a->lfd = xlmig_endpoint_listen(ep, a->port_file, &e);
+        rfd = wfd = a->lfd < 0 ? a->lfd
+                               : xlmig_tcp_accept(a->lfd, a->accept_s * 1000,
+                                                  NULL, &e);
+        child = -1;
+        if (rfd < 0) {
+            cli_error("%s", e.msg);
+            goto out;
+        }
+    } else if (xlmig_endpoint_open(ep, &rfd, &wfd, &child,
+                                   a->accept_s * 1000, a->port_file,
+                                   &e) < 0) {
         cli_error("%s", e.msg);
         goto out;
     }
@@ -329,6 +374,8 @@ static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
 out:
     cli_signals_dest(NULL);
     xlmig_dest_free(d);
+    if (a->lfd >= 0)
+        close(a->lfd);
     for (unsigned i = 0; i < a->n; i++)
         xlmig_vbd_close(a->vbds[i]);
     return status;

@@ -32,6 +32,9 @@ struct send_args {
     int nice_level;
     double memory_s;
     const char *dest;
+    const char *session_file;
+    struct xlmig_endpoint ep;
+    pid_t child;                /* cmd: endpoints, the current one */
 };
 
 static void usage(FILE *f)
@@ -52,6 +55,12 @@ static void usage(FILE *f)
 "                       hand-off instead of shutting it down\n"
 "  --nice N             run at this nice level (default 10: the guests and\n"
 "                       their block backends come first; 0 to disable)\n"
+"  --peer-timeout S     a silent receiver is gone after S s (30)\n"
+"  --stopcopy-timeout S the guest resumes if the receiver has not confirmed\n"
+"                       stop-copy S s after suspend (30)\n"
+"  --recover-timeout S  a broken post-copy is retried this long (3600)\n"
+"  --session-file FILE  after the hand-off, save what `xlmig recover` needs\n"
+"                       to resume post-copy if this process dies\n"
 "  --json               progress events and the report as JSON on stdout\n"
 "  --quiet              no human progress on stderr\n");
 }
@@ -113,6 +122,10 @@ static int parse_opt(struct send_args *a, int c)
     case 'N': a->nice_level = atoi(optarg); return 0;
     case 'K': a->keep_source = true; return 0;
     case 'q': a->quiet = true; return 0;
+    case 'P': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 'S': a->o.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
+    case 'F': a->session_file = optarg; return 0;
     default: return 2;
     }
 }
@@ -134,6 +147,10 @@ static int parse_args(int argc, char **argv, struct send_args *a)
         { "nice", required_argument, NULL, 'N' },
         { "keep-source", no_argument, NULL, 'K' },
         { "quiet", no_argument, NULL, 'q' },
+        { "peer-timeout", required_argument, NULL, 'P' },
+        { "stopcopy-timeout", required_argument, NULL, 'S' },
+        { "recover-timeout", required_argument, NULL, 'R' },
+        { "session-file", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -247,6 +264,26 @@ static void hook_after_go(void *opaque, struct xlmig_source *s)
     }
 }
 
+/* After GO: what `xlmig recover` needs if this process dies. */
+static void hook_postcopy_start(void *opaque, struct xlmig_source *s)
+{
+    struct send_args *a = opaque;
+
+    if (a->session_file && cli_save_session(s, a->session_file, a->dest) < 0)
+        fprintf(stderr, "xlmig: warning: cannot write %s: %s\n",
+                a->session_file, strerror(errno));
+}
+
+/* Post-copy paused: the same destination again (its listener waits). */
+static int hook_reconnect(void *opaque, struct xlmig_source *s, int *rfd,
+                          int *wfd)
+{
+    struct send_args *a = opaque;
+
+    (void)s;
+    return cli_reconnect(&a->ep, &a->child, rfd, wfd);
+}
+
 /* ---- the command ---- */
 
 static int open_vbds(struct send_args *a)
@@ -289,6 +326,7 @@ static int run(struct send_args *a, int rfd, int wfd)
     struct xlmig_source_hooks h = {
         .opaque = a, .suspend = hook_suspend, .handoff = hook_handoff,
         .resume = hook_resume, .after_go = hook_after_go,
+        .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
     };
     struct xlmig_source_report rep;
     struct xlmig_source *s;
@@ -305,6 +343,8 @@ static int run(struct send_args *a, int rfd, int wfd)
     cli_signals_source(s);
     rc = rc ? rc : xlmig_source_run(s);
     rc = verdict(s, rc);
+    if (rc == 0 && a->session_file)
+        unlink(a->session_file);
     if (a->json) {
         char line[4096];
         xlmig_source_report_json(s, line, sizeof(line));
@@ -322,7 +362,7 @@ static int run(struct send_args *a, int rfd, int wfd)
 int cmd_send(int argc, char **argv)
 {
     struct send_args *a = calloc(1, sizeof(*a));
-    struct xlmig_endpoint ep;
+    struct xlmig_endpoint *ep;
     struct xlmig_error e;
     int rfd, wfd, status;
     pid_t child;
@@ -337,18 +377,19 @@ int cmd_send(int argc, char **argv)
         return status < 0 ? 0 : status;
     }
     status = 1;
-    if (xlmig_endpoint_parse(a->dest, &ep, &e) < 0) {
+    ep = &a->ep;
+    if (xlmig_endpoint_parse(a->dest, ep, &e) < 0) {
         cli_error("%s", e.msg);
         goto out;
     }
-    if (ep.kind == XLMIG_EP_LISTEN) {
+    if (ep->kind == XLMIG_EP_LISTEN) {
         cli_error("the sender connects; tcp-listen is for receive");
         goto out;
     }
     cli_lower_priority(a->nice_level);
     if (open_vbds(a))
         goto out;
-    if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
+    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
         cli_error("%s", e.msg);
         goto out;
     }

@@ -30,6 +30,8 @@ static const struct subcommand commands[] = {
 #ifndef XLMIG_NO_SIM    /* the Xen-only build while the simulator is away */
     { "send", cmd_send, "migrate simulated guests' disks to a receiver" },
     { "receive", cmd_receive, "the destination of `xlmig send`" },
+    { "recover", cmd_recover,
+      "resume a paused post-copy from a saved session" },
     { "sim", cmd_sim, "report on / verify simulated guests" },
 #endif
 };

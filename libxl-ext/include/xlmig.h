@@ -80,8 +80,10 @@ typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
  *
  * event: "phase" (a phase starts), "pass" (a dirty pass is decided),
  * "progress" (about twice a second while data moves), "stopcopy",
- * "handoff", "done", "error", "warning".  phase: "negotiate", "push",
- * "dirty", "keepup", "stopcopy", "handoff", "postcopy", "done".
+ * "handoff", "postcopy" (post-copy paused or recovering), "done",
+ * "error", "warning".  phase: "negotiate", "push", "dirty", "keepup",
+ * "stopcopy", "handoff", "postcopy", "postcopy-paused",
+ * "postcopy-recovering", "done".
  */
 struct xlmig_event {
     const char *event;
@@ -152,8 +154,24 @@ struct xlmig_source_opts {
     unsigned max_passes;        /* dirty passes at most, 0 = none (30) */
     enum xlmig_compress compress;               /* (AUTO) */
     int quiesce_timeout_ms;     /* blkback drain at stop-copy (10000) */
-    int ack_timeout_ms;         /* waiting for the destination (300000) */
-    int idle_timeout_s;         /* post-copy with no traffic (600) */
+    int ack_timeout_ms;         /* a flush or a report of the destination
+                                 * (300000) */
+    /*
+     * A peer that sends nothing (not even a heartbeat: both sides send one
+     * every peer_timeout_ms / 6) or takes no data for this long is gone
+     * (30000).
+     */
+    int peer_timeout_ms;
+    /*
+     * The guest stays suspended without a running copy anywhere at most
+     * this long: if the destination has not confirmed stop-copy and said
+     * READY by then, the guest resumes here (30000).  max_downtime_ms is
+     * the target; this is the hard limit.
+     */
+    int stopcopy_timeout_ms;
+    /* Post-copy: how long a broken link is retried (reconnect hook) and a
+     * paused post-copy waits for recovery (3600). */
+    int recover_timeout_s;
 };
 
 /* Fills o with the defaults shown above. */
@@ -218,6 +236,16 @@ struct xlmig_source_hooks {
      * post-copy).  Optional.
      */
     void (*postcopy_start)(void *opaque, struct xlmig_source *s);
+    /*
+     * Post-copy paused (the channel broke): open a new data channel to the
+     * destination (its fds become the library's, which closes them) and
+     * return 0, or a negative errno to be called again after a backoff
+     * (0.5 s doubling to 30 s) until opts.recover_timeout_s.  The old
+     * channel's fds are no longer used by the library.  Optional: without
+     * it, only xlmig_source_recover_channel() resumes.
+     */
+    int (*reconnect)(void *opaque, struct xlmig_source *s, int *rfd,
+                     int *wfd);
 };
 
 /*
@@ -259,6 +287,31 @@ enum {
     XLMIG_RESULT_UNKNOWN = 4,
 };
 int xlmig_source_run(struct xlmig_source *s);
+/*
+ * Post-copy paused: resume on this channel (now the library's).  Safe from
+ * another thread; -EBUSY if one is already waiting to be tried.
+ */
+int xlmig_source_recover_channel(struct xlmig_source *s, int rfd, int wfd);
+/*
+ * What a new engine needs to resume this migration's post-copy after this
+ * one died (disks, images, block size, the destination's secret), as text
+ * lines (write it to a file only root reads).  Meaningful after GO; like
+ * snprintf.  A front may add lines of its own that do not start with
+ * "xlmig-" keys (they are ignored when read back).
+ */
+size_t xlmig_source_session(const struct xlmig_source *s, char *buf,
+                            size_t len);
+/*
+ * A source that resumes a saved session's post-copy: xlmig_source_run()
+ * goes straight to recovery (reconnect hook / recover_channel) and serves
+ * the destination's stale blocks from the image files.  No disk is added:
+ * the session names them.
+ */
+int xlmig_source_new_resumed(const char *session,
+                             const struct xlmig_source_opts *o,
+                             const struct xlmig_source_hooks *h,
+                             struct xlmig_source **out,
+                             struct xlmig_error *err);
 /* From the suspend hook: the guest no longer runs here (see above). */
 void xlmig_source_mark_suspended(struct xlmig_source *s);
 /*
@@ -291,6 +344,12 @@ bool xlmig_source_failed(const struct xlmig_source *s);
  * it last.  Returns as the handoff hook does.
  */
 int xlmig_source_handoff_default(struct xlmig_source *s);
+/*
+ * While the guest is suspended before GO: milliseconds left of the
+ * stop-copy hard limit (a handoff hook bounds its waits with it); -1
+ * otherwise.
+ */
+int64_t xlmig_source_time_left_ms(const struct xlmig_source *s);
 /* true once GO has been given (the guest is the destination's). */
 bool xlmig_source_past_go(const struct xlmig_source *s);
 /* Blocks that exist only on the source now (post-copy not finished). */
@@ -348,6 +407,8 @@ struct xlmig_dest_opts {
      * with this set. */
     bool janitor;
     int accept_timeout_ms;      /* unused by the library itself */
+    int peer_timeout_ms;        /* as the source's (30000) */
+    int recover_timeout_s;      /* as the source's (3600) */
 };
 void xlmig_dest_opts_init(struct xlmig_dest_opts *o);
 
@@ -378,6 +439,17 @@ struct xlmig_dest_hooks {
     int (*start_guest)(void *opaque, struct xlmig_dest *d);
     /* Before GO: undo what targets_ready did (stop the backends). */
     void (*rollback)(void *opaque, struct xlmig_dest *d);
+    /*
+     * Post-copy paused (the channel broke): wait up to timeout_ms for the
+     * source's new channel (e.g. accept on the listening socket the first
+     * one came from) and return 0 with its fds (the library's from now
+     * on; it checks the session's secret), or a negative errno (-ETIMEDOUT:
+     * called again).  Optional: without it, only
+     * xlmig_dest_recover_channel() resumes.  The guest runs meanwhile; its
+     * accesses to stale blocks wait in the gate.
+     */
+    int (*accept_recovery)(void *opaque, struct xlmig_dest *d,
+                           int timeout_ms, int *rfd, int *wfd);
 };
 
 int xlmig_dest_new(const struct xlmig_dest_opts *o,
@@ -409,6 +481,8 @@ int xlmig_dest_janitor_add_pid(struct xlmig_dest *d, int pid);
 int xlmig_dest_janitor_add_file(struct xlmig_dest *d, const char *path);
 /* As xlmig_source_handoff_default(), the destination's side. */
 int xlmig_dest_handoff_default(struct xlmig_dest *d);
+/* As xlmig_source_recover_channel(). */
+int xlmig_dest_recover_channel(struct xlmig_dest *d, int rfd, int wfd);
 /* For hooks, as xlmig_source_set_error(). */
 int xlmig_dest_set_error(struct xlmig_dest *d, int code, const char *fmt,
                          ...) __attribute__((format(printf, 3, 4)));
