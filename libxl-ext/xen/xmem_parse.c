@@ -144,6 +144,11 @@ static enum xmem_event single(struct xmem_parser *p, uint64_t now,
                               const char *s)
 {
     if (!strcmp(s, "Start of stream")) {
+        if (p->state != XMEM_IDLE) {
+            /* the next save on the same ctx: start over */
+            struct xmem_model m = p->m;
+            xmem_parser_init(p, &m);
+        }
         p->state = XMEM_STARTED;
         return XMEM_EV_START;
     }

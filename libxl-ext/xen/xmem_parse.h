@@ -150,7 +150,9 @@ struct xmem_stats {
 void xmem_model_default(struct xmem_model *m);
 void xmem_parser_init(struct xmem_parser *p, const struct xmem_model *m);
 /* One logger progress() call.  Reports of other contexts than "xc" and
- * strings libxc does not send during a save are XMEM_EV_NONE. */
+ * strings libxc does not send during a save are XMEM_EV_NONE.  "Start of
+ * stream" after anything starts over (the next save on the same ctx).
+ * libxc's reports name no domain: two saves at once on one ctx mix. */
 enum xmem_event xmem_parser_feed(struct xmem_parser *p, uint64_t now_ns,
                                  const char *context, const char *doing,
                                  unsigned long done, unsigned long total);

@@ -332,6 +332,19 @@ static void test_live_migration(void **state)
     assert_int_equal(st.remaining_pages, 0);
     assert_close(st.eta_s, 0);
     assert_int_equal(xmem_logger_npasses(f->l), 6);
+
+    /* the next migration on the same ctx starts from nothing */
+    f->t += 5 * S;
+    single(f, "Start of stream");
+    xmem_logger_stats(f->l, &st);
+    assert_int_equal(st.state, XMEM_STARTED);
+    assert_int_equal(xmem_logger_npasses(f->l), 0);
+    assert_int_equal(st.sent_pages, 0);
+    assert_true(st.dirty_pps < 0);
+    pass_iter(f, 0, 1000, R);
+    xmem_logger_stats(f->l, &st);
+    assert_int_equal(st.total_pages, 1000);
+    assert_true(st.elapsed_s < 0.1);
     fx_free(f);
 }
 
