@@ -2,8 +2,9 @@
  * xconv_cap.h's operations on a real host.  Open a context of its own:
  * the cap is set from the memory progress callback, which runs inside
  * libxl's event loop on the migration's ctx (xmem_progress.h), and libxl
- * must not be re-entered on that ctx.  Give it the plain logger, not the
- * xmem wrapper.
+ * must not be re-entered on that ctx.  Its logger may be the xmem wrapper
+ * too (it only logs messages, which the wrapper serialises with the main
+ * ctx's: the stdio logger is not thread-safe).
  */
 #ifndef XLMIG_XEN_XCONV_CAP_LIBXL_H
 #define XLMIG_XEN_XCONV_CAP_LIBXL_H
