@@ -1,0 +1,174 @@
+#!/bin/sh
+# How the disk keep-up shares the link with the memory stream (not part of
+# `make check`; root, for the network namespaces and tc).
+#
+# While libxl's memory pre-copy runs, the disk engine keeps up with the
+# guest's writes on its own TCP connection over the same network.  Here a
+# bulk TCP flow stands in for the memory stream (libxl's stream is one TCP
+# connection sending as fast as it can) and runs during the keep-up window
+# of a simulated migration (`xlmig send --memory-seconds`), over a veth pair
+# between two namespaces shaped with tc tbf.  Printed per run: the bulk
+# flow's throughput against its throughput alone, what the disk engine's
+# connection carried meanwhile (TCP payload acknowledged, from ss), the
+# guest's write rate, the keep-up passes and the blocks left for stop-copy.  Scenarios are interleaved and repeated.
+#
+# usage: tests/bench/keepup_share.sh [BUILDDIR]
+# env:   SHARE_LINK=200mbit SHARE_RATES="2M 5M 10M" SHARE_REPEAT=3
+#        SHARE_BULK_S=12 SHARE_SEND_ARGS=...
+set -eu
+B=$(cd "${1:-build}" && pwd)
+XLMIG=$B/tools/xlmig
+VBDSIM=$B/tools/xlmig-vbdsim
+LINK=${SHARE_LINK:-200mbit}
+RATES=${SHARE_RATES:-"2M 5M 10M"}
+REPEAT=${SHARE_REPEAT:-3}
+BULK_S=${SHARE_BULK_S:-12}
+MEM_S=$((BULK_S + 4))
+W=$(mktemp -d /var/tmp/xmem-share.XXXXXX)
+NSA=xmem-a NSB=xmem-b
+# Copies: a rebuild during the run must not pull the binaries away.
+cp "$XLMIG" "$VBDSIM" "$W/"
+XLMIG=$W/xlmig VBDSIM=$W/xlmig-vbdsim
+export XLMIG_VBDSIM=$VBDSIM
+
+cleanup() {
+    for s in "$W"/*.sock "$W"/dst/*.sock; do
+        [ -S "$s" ] && "$VBDSIM" ctl "$s" shutdown >/dev/null 2>&1 || true
+    done
+    ip netns del $NSA 2>/dev/null || true
+    ip netns del $NSB 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECONDS WHAT TEST...: every wait is bounded
+wait_for() {
+    n=$(($1 * 20)) what=$2
+    shift 2
+    while ! "$@"; do
+        n=$((n - 1))
+        [ $n -gt 0 ] || { echo "timed out waiting for $what" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+ip netns del $NSA 2>/dev/null || true
+ip netns del $NSB 2>/dev/null || true
+ip netns add $NSA
+ip netns add $NSB
+ip link add xmem-va type veth peer name xmem-vb
+ip link set xmem-va netns $NSA
+ip link set xmem-vb netns $NSB
+ip -n $NSA addr add 10.78.0.1/24 dev xmem-va
+ip -n $NSB addr add 10.78.0.2/24 dev xmem-vb
+for ns in $NSA $NSB; do ip -n $ns link set lo up; done
+ip -n $NSA link set xmem-va up
+ip -n $NSB link set xmem-vb up
+tc -n $NSA qdisc add dev xmem-va root tbf rate $LINK burst 256kb latency 20ms
+tc -n $NSB qdisc add dev xmem-vb root tbf rate $LINK burst 256kb latency 20ms
+
+cat > "$W/bulk.py" <<'EOF'
+import socket, sys, time
+if sys.argv[1] == "recv":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[2], int(sys.argv[3]))); s.listen(1)
+    open(sys.argv[4], "w").write("ready\n")
+    c, _ = s.accept(); n = 0; t0 = None
+    while True:
+        b = c.recv(1 << 20)
+        if not b: break
+        if t0 is None: t0 = time.monotonic()
+        n += len(b)
+    print(n, time.monotonic() - t0)
+else:
+    c = socket.create_connection((sys.argv[2], int(sys.argv[3])))
+    buf = bytes(256 << 10); end = time.monotonic() + float(sys.argv[4])
+    while time.monotonic() < end: c.sendall(buf)
+    c.close()
+EOF
+
+# TCP payload bytes the disk engine's connection got acknowledged
+disk_acked() {
+    ip netns exec $NSA ss -tinH dst 10.78.0.2 dport = ":$1" |
+        grep -o 'bytes_acked:[0-9]*' | cut -d: -f2 |
+        awk '{ s += $1 } END { print s + 0 }'
+}
+
+# bulk SECONDS [DISK_PORT] -> "bytes seconds disk_bytes"
+bulk() {
+    rm -f "$W/bulk.ready"
+    ip netns exec $NSB python3 "$W/bulk.py" recv 10.78.0.2 5999 "$W/bulk.ready" \
+        > "$W/bulk.out" &
+    bp=$!
+    wait_for 10 "the bulk receiver" test -s "$W/bulk.ready"
+    d0=0
+    [ -n "${2:-}" ] && d0=$(disk_acked "$2")
+    ip netns exec $NSA python3 "$W/bulk.py" send 10.78.0.2 5999 "$1"
+    d1=0
+    [ -n "${2:-}" ] && d1=$(disk_acked "$2")
+    wait $bp
+    read -r n secs < "$W/bulk.out"
+    echo "$n $secs $((d1 - d0))"
+}
+
+field() { # field JSONLINE NAME
+    echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
+}
+
+run() { # run WRITE_RATE|alone
+    rate=$1
+    "$VBDSIM" ctl "$W/src.sock" shutdown >/dev/null 2>&1 || true
+    sleep 0.2
+    rm -rf "$W/src.img" "$W/src.sock" "$W/dst" "$W/port"
+    mkdir -p "$W/dst"
+    if [ "$rate" = alone ]; then
+        set -- $(bulk "$BULK_S")
+        printf "%-6s %9.2f %9s %9s %9s %7s %7s  %s\n" alone \
+            "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" - - - - - "$(uptime | sed 's/.*load/load/')"
+        return
+    fi
+    "$VBDSIM" mkimage "$W/src.img" --size 256M --allocated 128M --text-pct 50 >/dev/null
+    "$VBDSIM" serve --image "$W/src.img" --socket "$W/src.sock" --fresh \
+        --write-rate "$rate" --read-pct 0 > "$W/src.log" 2>&1 &
+    wait_for 10 "the simulated VBD" test -S "$W/src.sock"
+    sleep 1
+    ip netns exec $NSB "$XLMIG" receive --quiet --json --target-dir "$W/dst" \
+        --port-file "$W/port" tcp-listen:10.78.0.2:0 > "$W/recv.json" 2> "$W/recv.log" &
+    rpid=$!
+    wait_for 10 "the receiver" test -s "$W/port"
+    : > "$W/send.json"
+    ip netns exec $NSA "$XLMIG" send --quiet --json --keep-source \
+        --memory-seconds "$MEM_S" ${SHARE_SEND_ARGS:-} \
+        --vbd "sim:$W/src.sock" "tcp:10.78.0.2:$(cat "$W/port")" \
+        > "$W/send.json" 2> "$W/send.log" &
+    spid=$!
+    # PUSH converged (the verdict's pass event): keep-up runs from here
+    n=1200
+    while ! grep -q '"event":"pass".*"message"' "$W/send.json"; do
+        kill -0 $spid 2>/dev/null || { cat "$W/send.log"; exit 1; }
+        n=$((n - 1))
+        [ $n -gt 0 ] || { echo "PUSH did not converge in 60 s" >&2; exit 1; }
+        sleep 0.05
+    done
+    set -- $(bulk "$BULK_S" "$(cat "$W/port")")
+    wait $spid || { cat "$W/send.log"; return 1; }
+    wait $rpid || { cat "$W/recv.log"; return 1; }
+    rep=$(grep '"event":"report"' "$W/send.json" | tail -n1)
+    srate=$("$XLMIG" sim report "$W/src.sock" | sed -n 's/^write rate here: \([0-9.]*\) MiB.*/\1/p' | head -n1)
+    printf "%-6s %9.2f %9.2f %9s %9s %7s %7s  %s\n" "$rate" \
+        "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" \
+        "$(echo "$3 $2" | awk '{ print $1 / $2 / 1e6 }')" "$srate" \
+        "$(field "$rep" stop_reason)" "$(field "$rep" keepup_passes)" \
+        "$(field "$rep" final_blocks)" "$(uptime | sed 's/.*load/load/')"
+    "$VBDSIM" ctl "$W/dst/xvda.sock" shutdown >/dev/null 2>&1 || true
+}
+
+echo "keep-up vs a bulk flow (the memory stream) on a $LINK veth; bulk ${BULK_S}s inside ${MEM_S}s of keep-up; image 256M (128M allocated)"
+printf "%-6s %9s %9s %9s %9s %7s %7s\n" guest bulk_MBps disk_MBps "w_MiB/s" push_end keepup final
+for i in $(seq "$REPEAT"); do
+    run alone
+    for r in $RATES; do
+        run "$r"
+    done
+done
