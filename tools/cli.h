@@ -16,6 +16,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_migrate_sender(int argc, char **argv);
 int cmd_migrate_receive(int argc, char **argv);
 int cmd_jobinfo(int argc, char **argv);
+int cmd_migrate_recover(int argc, char **argv);
 
 /*
  * Migration is background work: below the guests' own I/O path (blkback,

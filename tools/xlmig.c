@@ -26,6 +26,8 @@ static const struct subcommand commands[] = {
     { "migrate-receive", cmd_migrate_receive,
       "the destination of `xlmig migrate` (run over ssh)" },
     { "jobinfo", cmd_jobinfo, "a domain's storage migration status" },
+    { "migrate-recover", cmd_migrate_recover,
+      "resume a paused post-copy whose source engine died" },
 #endif
 #ifndef XLMIG_NO_SIM    /* the Xen-only build while the simulator is away */
     { "send", cmd_send, "migrate simulated guests' disks to a receiver" },

@@ -396,24 +396,27 @@ int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err)
     return rc;
 }
 
-int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, struct xlmig_error *err)
+int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, int timeout_ms,
+              struct xlmig_error *err)
 {
     uint8_t *buf = malloc(XCTL_HDR_LEN + XCTL_MAX_BODY + 4);
     long blen;
-    int rc = -1;
+    int rc = -1, r;
 
     if (!buf)
-        return xlmig_fail(err, EIO, "out of memory");
-    if (xlp_read_all(fd, buf, XCTL_HDR_LEN) < 0) {
-        xlmig_fail(err, errno, "control channel: %s", errno == ECONNRESET
-                ? "the peer closed it" : strerror(errno));
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    if ((r = xlp_read_all(fd, buf, XCTL_HDR_LEN, timeout_ms)) < 0) {
+        xlmig_fail(err, -r, "control channel: %s", r == -ECONNRESET
+                   ? "the peer closed it" : strerror(-r));
         goto out;
     }
     blen = xctl_peek_len(buf, err);
     if (blen < 0)
         goto out;
-    if (xlp_read_all(fd, buf + XCTL_HDR_LEN, (size_t)blen + 4) < 0) {
-        xlmig_fail(err, errno, "control channel: message truncated: %s", strerror(errno));
+    if ((r = xlp_read_all(fd, buf + XCTL_HDR_LEN, (size_t)blen + 4,
+                          timeout_ms)) < 0) {
+        xlmig_fail(err, -r, "control channel: message truncated: %s",
+                   strerror(-r));
         goto out;
     }
     if (xctl_decode(buf, XCTL_HDR_LEN + (size_t)blen + 4, m, err) < 0)
@@ -431,5 +434,5 @@ int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, struct xlmig_error *err
     rc = 0;
 out:
     free(buf);
-    return rc;
+    return rc ? -err->code : 0;
 }

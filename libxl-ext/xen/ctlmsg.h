@@ -76,7 +76,8 @@ long xctl_peek_len(const uint8_t *hdr, struct xlmig_error *err);
 int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err);
 /* Reads one message; if want != 0 any other type is an error (REFUSE and
  * ABORT are reported as errors with their reason). */
-int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, struct xlmig_error *err);
+int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, int timeout_ms,
+              struct xlmig_error *err);
 
 /* The session id as 32 hex characters (the ssh helper's socket name). */
 void xctl_session_hex(const uint8_t *token, char out[33]);

@@ -22,6 +22,8 @@
 #include "datachan.h"
 #include "engine.h"
 #include "status.h"
+#include "transport.h"
+#include "xsess.h"
 #include "xvbd.h"
 
 void eng_msg_init(struct eng_msg *m, uint32_t cmd)
@@ -92,6 +94,11 @@ struct ectx {
     struct xlmig_source *src;
     struct xlmig_dest *dst;
     struct xlmig_vbd *lazy[XLMIG_MAX_DISKS];    /* destination */
+    int listen_fd;              /* destination: recovery connections */
+    int holds[16];              /* ssh helpers' sockets, kept until exit */
+    unsigned nholds;
+    int session_fd;             /* source: the saved session, flock'd */
+    char session_path[600];
 
     /* The control thread reads the parent; hooks wait here for answers. */
     pthread_t ctl;
@@ -290,6 +297,10 @@ static int h_handoff(void *opaque, struct xlmig_source *s)
     eng_msg_init(&req, ENG_HANDOFF);
     req.postcopy = r.postcopy;
     req.final_blocks = r.final_blocks;
+    /* READY must come within the stop-copy hard limit. */
+    req.result = (int32_t)xlmig_source_time_left_ms(s);
+    if (req.result == 0)
+        req.result = 1;
     rc = ask(c, &req, ENG_WAIT_HANDOFF_S, &a);
     switch (rc) {
     case ENG_OK:
@@ -334,12 +345,40 @@ static void h_after_go(void *opaque, struct xlmig_source *s)
         logf_(c, XLMIG_LOG_WARN, "the migration process: %s", a.text);
 }
 
+/* The data channel again, as the first time (TCP with the secret, or the
+ * ssh command); its fds become the library's. */
+static int h_reconnect(void *opaque, struct xlmig_source *s, int *rfd,
+                       int *wfd)
+{
+    struct ectx *c = opaque;
+
+    (void)s;
+    return xsess_connect(&c->setup, rfd, wfd);
+}
+
+/* What `xlmig migrate-recover` needs if this engine dies: held (flock)
+ * while we live, removed when the destination has every block. */
+static void save_session(struct ectx *c, struct xlmig_source *s)
+{
+    char text[16384];
+
+    xlmig_source_session(s, text, sizeof(text));
+    c->session_fd = xsess_save(NULL, &c->setup,
+                               text, c->session_path,
+                               sizeof(c->session_path));
+    if (c->session_fd < 0)
+        logf_(c, XLMIG_LOG_WARN, "cannot save the post-copy session (%s): "
+              "if this engine dies, nothing can resume it", strerror(errno));
+}
+
 static void h_src_postcopy(void *opaque, struct xlmig_source *s)
 {
     struct ectx *c = opaque;
     struct xlmig_source_report r;
 
     xlmig_source_get_report(s, &r);
+    if (r.postcopy)
+        save_session(c, s);
     xst_set(&c->st, "state", "%s", r.postcopy ? "postcopy" : "active");
     xst_flush(&c->st);
     to_log(c, "source", r.postcopy);
@@ -410,7 +449,7 @@ static int run_source(struct ectx *c, int data)
     struct xlmig_source_hooks h = {
         .opaque = c, .suspend = h_suspend, .handoff = h_handoff,
         .resume = h_resume, .after_go = h_after_go,
-        .postcopy_start = h_src_postcopy,
+        .postcopy_start = h_src_postcopy, .reconnect = h_reconnect,
     };
     struct xlmig_error err;
     int rc;
@@ -426,6 +465,11 @@ static int run_source(struct ectx *c, int data)
         rc = xlmig_source_add_disk(c->src, c->disks[i].name, vbds[i]);
     rc = rc ? rc : xlmig_source_run(c->src);
     src_finish(c, c->src, rc);
+    if (c->session_fd >= 0) {
+        if (rc == 0)
+            unlink(c->session_path);
+        close(c->session_fd);
+    }
     send_end(c, rc, xlmig_source_error(c->src));
 out:
     xlmig_source_free(c->src);
@@ -525,11 +569,46 @@ static void h_rollback(void *opaque, struct xlmig_dest *d)
         logf_(c, XLMIG_LOG_WARN, "the migration process: %s", a.text);
 }
 
+/* Post-copy paused: the source comes back through the listener our
+ * parent handed over (TCP: the secret first; ssh: the helper's fds). */
+static int h_accept_recovery(void *opaque, struct xlmig_dest *d,
+                             int timeout_ms, int *rfd, int *wfd)
+{
+    struct ectx *c = opaque;
+    struct xlmig_error err;
+    int fd, hold = -1;
+
+    (void)d;
+    if (c->listen_fd < 0) {
+        struct timespec t = { timeout_ms / 1000,
+                              (long)(timeout_ms % 1000) * 1000000 };
+        nanosleep(&t, NULL);
+        return -ENOTCONN;
+    }
+    if (c->setup.flags & ENG_F_TCP) {
+        fd = xlmig_tcp_accept(c->listen_fd, timeout_ms, c->setup.data_token,
+                              &err);
+        if (fd < 0)
+            return fd;
+        *rfd = *wfd = fd;
+        return 0;
+    }
+    if (dch_session_accept(c->listen_fd, timeout_ms, rfd, wfd, &hold,
+                           &err) < 0)
+        return -err.code;
+    if (c->nholds < sizeof(c->holds) / sizeof(c->holds[0]))
+        c->holds[c->nholds++] = hold;
+    else
+        close(hold);
+    return 0;
+}
+
 static int run_dest(struct ectx *c, int rfd, int wfd, int hold)
 {
     struct xlmig_dest_hooks h = {
         .opaque = c, .targets_ready = h_targets, .handoff = h_dst_handoff,
         .start_guest = h_start, .rollback = h_rollback,
+        .accept_recovery = h_accept_recovery,
     };
     struct xlmig_dest_opts o;
     struct xlmig_error err;
@@ -563,6 +642,12 @@ static int run_dest(struct ectx *c, int rfd, int wfd, int hold)
         xlmig_vbd_close(c->lazy[i]);
     if (hold >= 0)
         close(hold);
+    for (unsigned i = 0; i < c->nholds; i++)
+        close(c->holds[i]);
+    if (c->listen_fd >= 0)
+        close(c->listen_fd);
+    if (c->setup.sock_path[0])
+        unlink(c->setup.sock_path);
     return rc == 0 ? 0 : rc < 0 ? 1 : 3;
 }
 
@@ -576,7 +661,7 @@ static int setup_child(struct ectx *c, int *fds, int *nfds)
     for (;;) {
         ssize_t n;
 
-        *nfds = 3;
+        *nfds = 4;
         n = dch_recv_fds(c->sock, &m, sizeof(m), fds, nfds);
         if (n != (ssize_t)sizeof(m))
             return -1;          /* the parent gave up before setting us up */
@@ -596,16 +681,23 @@ static int setup_child(struct ectx *c, int *fds, int *nfds)
         c->setup.domname[sizeof(c->setup.domname) - 1] = '\0';
         c->setup.rundir[sizeof(c->setup.rundir) - 1] = '\0';
         c->setup.logdir[sizeof(c->setup.logdir) - 1] = '\0';
+        c->setup.data_host[sizeof(c->setup.data_host) - 1] = '\0';
+        c->setup.data_rune[sizeof(c->setup.data_rune) - 1] = '\0';
+        c->setup.sock_path[sizeof(c->setup.sock_path) - 1] = '\0';
         return 0;
     }
 }
 
 static int engine_main(struct ectx *c)
 {
-    int fds[3] = { -1, -1, -1 }, nfds = 0, status;
+    int fds[4] = { -1, -1, -1, -1 }, nfds = 0, status;
 
+    c->listen_fd = c->session_fd = -1;
     if (setup_child(c, fds, &nfds) < 0)
         return 1;
+    /* The destination's parent hands its data listener over last. */
+    if (c->role == ENG_DEST && nfds == ((c->setup.flags & ENG_F_TCP) ? 2 : 4))
+        c->listen_fd = fds[--nfds];
     /* The engine copies disks in dom0 beside blkback's kthreads and the
      * device models that serve the guests: it yields to them. */
     if (c->setup.nice > 0 && setpriority(PRIO_PROCESS, 0, c->setup.nice) < 0)

@@ -6,7 +6,8 @@
  * and xl's control channel, does what the hooks ask, over a SOCK_SEQPACKET
  * pair of struct eng_msg:
  *
- *   parent -> engine       DISK* | MAP*, SETUP(data fds), ATTACH, CANCEL
+ *   parent -> engine       DISK* | MAP*, SETUP(data fds [, listener]),
+ *                          ATTACH, CANCEL
  *   engine -> parent       source: SUSPEND, HANDOFF, RESUME, AFTER_GO
  *   (requests, one at a   destination: READY, START, ROLLBACK
  *    time; the parent      each answered OK / FAIL (/ REFUSED / UNKNOWN);
@@ -20,6 +21,13 @@
  *
  * Every wait is bounded (ENG_WAIT_*): a parent that does not answer a
  * request in time fails the hook, which rolls the migration back.
+ *
+ * Post-copy survives a broken data channel: the source engine reconnects
+ * (TCP with the one-time secret, or the ssh command again) and the
+ * destination engine accepts on the listener its parent handed over; the
+ * source engine saves its session in XFLOW_STATEDIR/<uuid>.session (held
+ * with an flock while it lives) so that `xlmig migrate-recover` can start
+ * a new one if it dies.
  */
 #ifndef XLMIG_XEN_ENGINE_H
 #define XLMIG_XEN_ENGINE_H
@@ -45,13 +53,15 @@ enum eng_cmd {
 
 /* Bounds of the engine's waits for its parent, in seconds. */
 #define ENG_WAIT_SUSPEND_S 3600 /* the whole memory pre-copy */
-#define ENG_WAIT_HANDOFF_S 300  /* READY, GO, REPORT on xl's channel */
+#define ENG_WAIT_HANDOFF_S 330  /* READY, GO, REPORT on xl's channel:
+                                 * longer than the parent's own bounds */
 #define ENG_WAIT_SHORT_S 120    /* resume, destroy, rename, unpause */
 #define ENG_WAIT_ATTACH_S 900   /* destination: the domain's creation */
 
 #define ENG_F_NOTRACK (1u << 0)         /* source: stock blkback */
 #define ENG_F_REMOVE_SOURCE (1u << 1)   /* source: delete images after DONE */
 #define ENG_F_SUSPENDED (1u << 2)       /* FAIL to SUSPEND: guest suspended */
+#define ENG_F_TCP (1u << 3)             /* SETUP: the data channel is TCP */
 
 struct eng_msg {
     uint32_t cmd;
@@ -71,6 +81,14 @@ struct eng_msg {
     char domname[128];
     char rundir[256], logdir[256];
     int nice;                           /* > 0: lower the engine's priority */
+    /* SETUP, how the data channel is opened again after a break: source:
+     * TCP host/port + the one-time secret, or the ssh command; destination:
+     * its listening socket (the last fd) and, for ssh, its path. */
+    char data_host[256];
+    uint16_t data_port;
+    uint8_t data_token[32];
+    char data_rune[2048];
+    char sock_path[108];
     /* ENG_ATTACH */
     uint32_t ndevids;
     uint32_t devids[XLMIG_MAX_DISKS];

@@ -148,13 +148,15 @@ static int negotiate(struct xdst *m, struct xlmig_error *err)
     xlx_say(m->obs, "migration target: Ready to receive domain.");
     if ((rc = xlp_write_all(m->o->wfd, xlp_banner, xlp_banner_len)) < 0)
         return xlmig_fail(err, -rc, "writing the banner: %s", strerror(-rc));
-    if ((rc = xlp_read_header(m->o->rfd, &m->json, &m->flags, err)) < 0)
+    if ((rc = xlp_read_header(m->o->rfd, &m->json, &m->flags,
+                              XLP_WAIT_PEER_MS, err)) < 0)
         return rc;
     if (libxl_domain_config_from_json(m->x.ctx, &m->dc, m->json))
         return xlmig_fail(err, EINVAL, "bad config");
     xlx_uuid_string(&m->dc.c_info.uuid, m->uuid);
     /* Storage negotiation: our policy decides every target. */
-    if ((rc = xctl_recv(m->o->rfd, &m->offer, XCTL_OFFER, err)) < 0)
+    if ((rc = xctl_recv(m->o->rfd, &m->offer, XCTL_OFFER, XLP_WAIT_PEER_MS,
+                        err)) < 0)
         return rc;
     memset(&m->acc, 0, sizeof(m->acc));
     m->acc.type = XCTL_ACCEPT;
@@ -192,13 +194,19 @@ static int start_engine(struct xdst *m, struct xlmig_error *err)
     } else {
         nfds = dch_session_accept(m->lfd, 120000, &fds[0], &fds[1], &fds[2],
                                   err) < 0 ? 0 : 3;
-        unlink(m->sock_path);
     }
-    close(m->lfd);
-    m->lfd = -1;
     if (!nfds)
         return -err->code;
+    /* The listener goes to the engine: a broken post-copy resumes
+     * through it (the engine removes the session's socket at the end). */
+    fds[nfds++] = m->lfd;
     eng_msg_init(&s, ENG_SETUP);
+    if (m->acc.chan == XCTL_CHAN_TCP) {
+        s.flags |= ENG_F_TCP;
+        memcpy(s.data_token, m->acc.token, sizeof(s.data_token));
+    } else {
+        snprintf(s.sock_path, sizeof(s.sock_path), "%s", m->sock_path);
+    }
     s.allow_existing = m->pol.allow_existing;
     s.nice = m->o->nice;
     snprintf(s.uuid, sizeof(s.uuid), "%s", m->uuid);
@@ -212,6 +220,9 @@ static int start_engine(struct xdst *m, struct xlmig_error *err)
     rc = eng_send(&m->eng, &s, fds, nfds, err);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
+    m->lfd = -1;
+    if (rc == 0)
+        m->sock_path[0] = '\0';        /* the engine's now */
     for (unsigned i = 0; i < m->ep.nmap && rc == 0; i++)
         xlx_log(m->obs, XLMIG_LOG_INFO, "disk %s -> %s", m->ep.map[i].name,
                 m->ep.map[i].path);
@@ -236,7 +247,8 @@ static int wait_memory(struct xdst *m, struct xlmig_error *err)
             xlmig_fail(err, EIO, "disk engine: %s", e.text);
         return -err->code;
     }
-    return xctl_recv(m->o->rfd, &msg, XCTL_MEMORY, err);
+    /* The source has started the memory stream: bounded like any peer. */
+    return xctl_recv(m->o->rfd, &msg, XCTL_MEMORY, XLP_WAIT_PEER_MS, err);
 }
 
 static int disk_devids(struct xdst *m, struct eng_msg *a)
@@ -305,7 +317,8 @@ static void on_ready(struct xdst *m)
         eng_answer(&m->eng, ENG_FAIL, -EPIPE, "sending READY failed");
         return;
     }
-    if (xlp_expect(m->o->rfd, xlp_go, xlp_go_len, "GO message", &err) < 0) {
+    if (xlp_expect(m->o->rfd, xlp_go, xlp_go_len, "GO message",
+                   XLP_WAIT_GO_MS, &err) < 0) {
         eng_answer(&m->eng, ENG_FAIL, -err.code, err.msg);
         return;
     }

@@ -28,6 +28,7 @@ struct xflow_observer {
 
 #define XFLOW_RUNDIR "/run/xlmig"       /* status files, ssh sessions */
 #define XFLOW_LOGDIR "/var/log/xlmig"   /* engines' logs after GO */
+#define XFLOW_STATEDIR "/var/lib/xlmig" /* post-copy sessions (recovery) */
 
 /* ---- source: xlmig migrate --with-storage DOMAIN HOST ---- */
 
@@ -84,6 +85,26 @@ int xdst_receive(const struct xdst_opts *o, const struct xflow_observer *obs);
 /* The ssh data channel's helper on the destination (--data-channel). */
 int xdst_data_helper(const char *session, const char *rundir,
                      struct xlmig_error *err);
+
+/* ---- migrate-recover: resume a paused post-copy ---- */
+
+struct xrec_opts {
+    const char *data_host;      /* another way to the destination (TCP) */
+    int data_port;              /* 0: the session's */
+    const char *ssh;            /* ssh data channel: another command */
+    struct xlmig_source_opts so;        /* timeouts, bandwidth */
+    const char *statedir;               /* NULL: XFLOW_STATEDIR */
+};
+
+void xrec_opts_init(struct xrec_opts *o);
+/*
+ * On the source host: if the engine serving DOMAIN's post-copy still runs,
+ * says so (it keeps trying by itself); else starts serving it here from
+ * the saved session until the destination has every block.  Exit status:
+ * 0 done (or an engine is on it), 1 nothing to recover, 3 failed.
+ */
+int xrec_recover(const char *domain, const struct xrec_opts *o,
+                 const struct xflow_observer *obs);
 
 /* ---- jobinfo ---- */
 

@@ -1,9 +1,11 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "err.h"
 #include "xlproto.h"
 
@@ -37,12 +39,27 @@ int xlp_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int xlp_read_all(int fd, void *buf, size_t len)
+int xlp_read_all(int fd, void *buf, size_t len, int timeout_ms)
 {
+    uint64_t end = xlmig_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms)
+                                    * 1000000ull;
     char *p = buf;
 
     while (len) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n;
+
+        if (timeout_ms >= 0) {
+            uint64_t now = xlmig_now_ns();
+            struct pollfd pf = { .fd = fd, .events = POLLIN };
+            int rc = now >= end ? 0
+                                : poll(&pf, 1, (int)((end - now) / 1000000ull));
+
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc == 0)
+                return -(errno = ETIMEDOUT);
+        }
+        n = read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0)
@@ -56,16 +73,19 @@ int xlp_read_all(int fd, void *buf, size_t len)
 }
 
 int xlp_expect(int fd, const char *msg, size_t len, const char *what,
-               struct xlmig_error *err)
+               int timeout_ms, struct xlmig_error *err)
 {
     char buf[128];
+    int rc;
 
     if (len > sizeof(buf))
         return xlmig_fail(err, EIO, "internal: message too long");
-    if (xlp_read_all(fd, buf, len) < 0)
-        return xlmig_fail(err, errno, "migration stream: reading the %s: %s", what,
-                   errno == ECONNRESET ? "the peer closed the stream"
-                                       : strerror(errno));
+    if ((rc = xlp_read_all(fd, buf, len, timeout_ms)) < 0)
+        return xlmig_fail(err, -rc, "migration stream: reading the %s: %s",
+                          what, rc == -ECONNRESET
+                                ? "the peer closed the stream"
+                                : rc == -ETIMEDOUT
+                                ? "nothing came in time" : strerror(-rc));
     if (memcmp(buf, msg, len))
         return xlmig_fail(err, EIO, "migration stream contained unexpected data instead of "
                    "the %s", what);
@@ -131,25 +151,27 @@ int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
     return 0;
 }
 
-int xlp_read_header(int fd, char **json, uint32_t *flags, struct xlmig_error *err)
+int xlp_read_header(int fd, char **json, uint32_t *flags, int timeout_ms,
+                    struct xlmig_error *err)
 {
     uint8_t hdr[XLP_HDR_LEN];
     uint32_t optlen, clen;
     uint8_t *opt;
+    int rc;
 
     *json = NULL;
-    if (xlp_read_all(fd, hdr, sizeof(hdr)) < 0)
-        return xlmig_fail(err, errno, "migration stream: reading the header: %s",
-                   strerror(errno));
+    if ((rc = xlp_read_all(fd, hdr, sizeof(hdr), timeout_ms)) < 0)
+        return xlmig_fail(err, -rc, "migration stream: reading the header: "
+                          "%s", strerror(-rc));
     if (xlp_parse_header(hdr, sizeof(hdr), flags, &optlen, err) < 0)
         return -err->code;
     opt = malloc(optlen + 1);
     if (!opt)
         return xlmig_fail(err, EIO, "out of memory");
-    if (xlp_read_all(fd, opt, optlen) < 0) {
+    if ((rc = xlp_read_all(fd, opt, optlen, timeout_ms)) < 0) {
         free(opt);
-        return xlmig_fail(err, errno, "migration stream: reading the config: %s",
-                   strerror(errno));
+        return xlmig_fail(err, -rc, "migration stream: reading the config: "
+                          "%s", strerror(-rc));
     }
     clen = get_host32(opt);
     /* The config must fill the optional data and end with its NUL. */

@@ -31,17 +31,25 @@ extern const size_t xlp_banner_len, xlp_ready_len, xlp_go_len,
 #define XLP_HDR_LEN 48
 #define XLP_BYTEORDER 0x01020304u
 #define XLP_FLAG_JSON (1u << 0)
+/* Bounds of the waits on xl's channel (ms): the peer's answers, its
+ * report after GO, the destination's wait for GO after READY. */
+#define XLP_WAIT_PEER_MS 120000
+#define XLP_WAIT_REPORT_MS 120000
+#define XLP_WAIT_GO_MS 300000
+
 #define XLP_FLAG_STREAMV2 (1u << 1)
 #define XLP_MAX_CONFIG (16u << 20)      /* a JSON config larger is refused */
 
 /* Whole-buffer I/O on blocking fds (EINTR retried). 0, or -1 with errno
  * (EPIPE-like 0 bytes read: errno = ECONNRESET). */
 int xlp_write_all(int fd, const void *buf, size_t len);
-int xlp_read_all(int fd, void *buf, size_t len);
+/* Reads len bytes within timeout_ms (< 0: no bound); 0 or -errno
+ * (-ETIMEDOUT, -ECONNRESET at EOF). */
+int xlp_read_all(int fd, void *buf, size_t len, int timeout_ms);
 
 /* Reads exactly len bytes and compares: 0 on a match, -1 (err says). */
 int xlp_expect(int fd, const char *msg, size_t len, const char *what,
-               struct xlmig_error *err);
+               int timeout_ms, struct xlmig_error *err);
 
 /* The save header with the config as xl's save_domain_core_writeconfig
  * lays it out (host byte order: both ends are x86). */
@@ -50,7 +58,8 @@ int xlp_write_header(int fd, const char *json, struct xlmig_error *err);
  * Reads a header as xl's create_domain does; *json is malloc'd and
  * NUL-terminated; *flags gets the mandatory flags.
  */
-int xlp_read_header(int fd, char **json, uint32_t *flags, struct xlmig_error *err);
+int xlp_read_header(int fd, char **json, uint32_t *flags, int timeout_ms,
+                    struct xlmig_error *err);
 /* Parses a header + optional data already in memory (for tests). */
 int xlp_parse_header(const uint8_t *hdr, size_t hlen, uint32_t *flags,
                      uint32_t *optlen, struct xlmig_error *err);

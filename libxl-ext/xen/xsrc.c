@@ -240,13 +240,15 @@ static int preamble(struct xsrc *m, const char *json, struct xlmig_error *err)
     m->child = xlmig_spawn(m->rune, &m->recv_fd, &m->send_fd, false, err);
     if (m->child < 0)
         return (int)m->child;
-    rc = xlp_expect(m->recv_fd, xlp_banner, xlp_banner_len, "banner", err);
+    rc = xlp_expect(m->recv_fd, xlp_banner, xlp_banner_len, "banner",
+                    XLP_WAIT_PEER_MS, err);
     if (rc < 0)
         return xlmig_fail(err, -rc, "%s (command run was: %s )", err->msg,
                           m->rune);
     if ((rc = xlp_write_header(m->send_fd, json, err)) < 0 ||
         (rc = xctl_send(m->send_fd, &m->offer, err)) < 0 ||
-        (rc = xctl_recv(m->recv_fd, &m->acc, XCTL_ACCEPT, err)) < 0)
+        (rc = xctl_recv(m->recv_fd, &m->acc, XCTL_ACCEPT, XLP_WAIT_PEER_MS,
+                         err)) < 0)
         return rc;
     for (uint32_t i = 0; i < m->acc.ndisks; i++)
         xlx_log(m->obs, XLMIG_LOG_INFO, "%s -> %s:%s", m->acc.disks[i].name,
@@ -285,14 +287,47 @@ static int open_data(struct xsrc *m, struct xlmig_error *err)
     }
 }
 
+/* How the engine opens the data channel again if it breaks after GO. */
+static int data_again(struct xsrc *m, struct eng_msg *s,
+                      struct xlmig_error *err)
+{
+    if (m->acc.chan == XCTL_CHAN_TCP) {
+        const char *at = strrchr(m->host, '@');
+
+        s->flags |= ENG_F_TCP;
+        snprintf(s->data_host, sizeof(s->data_host), "%s",
+                 m->o->data_host ? m->o->data_host : at ? at + 1 : m->host);
+        s->data_port = m->acc.port;
+        memcpy(s->data_token, m->acc.token, sizeof(s->data_token));
+    } else {
+        char hex[33], extra[64], *rune;
+
+        xctl_session_hex(m->acc.token, hex);
+        snprintf(extra, sizeof(extra), " --data-channel %s", hex);
+        rune = make_rune(m, extra);
+        if (!rune)
+            return xlmig_fail(err, ENOMEM, "out of memory");
+        if (strlen(rune) >= sizeof(s->data_rune)) {
+            free(rune);
+            return xlmig_fail(err, E2BIG, "the ssh command is too long");
+        }
+        strcpy(s->data_rune, rune);
+        free(rune);
+    }
+    return 0;
+}
+
 static int setup_engine(struct xsrc *m, int data, struct xlmig_error *err)
 {
     struct eng_msg s;
+    int rc;
 
     eng_msg_init(&s, ENG_SETUP);
+    if ((rc = data_again(m, &s, err)) < 0)
+        return rc;
     s.so = m->o->so;
-    s.flags = (m->o->notrack ? ENG_F_NOTRACK : 0) |
-              (m->o->remove_source ? ENG_F_REMOVE_SOURCE : 0);
+    s.flags |= (m->o->notrack ? ENG_F_NOTRACK : 0) |
+               (m->o->remove_source ? ENG_F_REMOVE_SOURCE : 0);
     s.domid = m->domid;
     s.nice = m->o->nice;
     snprintf(s.uuid, sizeof(s.uuid), "%s", m->uuid);
@@ -351,8 +386,10 @@ static int on_handoff(struct xsrc *m, const struct eng_msg *req)
     xlx_log(m->obs, XLMIG_LOG_INFO, "disks stopped and copied (%llu blocks "
             "%s)", (unsigned long long)req->final_blocks,
             req->postcopy ? "left for post-copy" : "sent");
+    /* Within what is left of the stop-copy hard limit (the engine says):
+     * past it the guest resumes here. */
     if (xlp_expect(m->recv_fd, xlp_ready, xlp_ready_len, "ready message",
-                   &err) < 0)
+                   req->result > 0 ? req->result : XLP_WAIT_PEER_MS, &err) < 0)
         return eng_answer(&m->eng, ENG_FAIL, -err.code, err.msg), 0;
     xlx_say(m->obs, "migration sender: Target has acknowledged transfer.");
     if (asprintf(&m->away, "%s--migratedaway", m->name) < 0 ||
@@ -363,8 +400,9 @@ static int on_handoff(struct xsrc *m, const struct eng_msg *req)
     xlx_say(m->obs, "migration sender: Giving target permission to start.");
     if (xlp_write_all(m->send_fd, xlp_go, xlp_go_len) < 0 ||
         xlp_expect(m->recv_fd, xlp_report, xlp_report_len,
-                   "success/failure report message", &err) < 0 ||
-        xlp_read_all(m->recv_fd, &rc_buf, 1) < 0) {
+                   "success/failure report message", XLP_WAIT_REPORT_MS,
+                   &err) < 0 ||
+        xlp_read_all(m->recv_fd, &rc_buf, 1, XLP_WAIT_REPORT_MS) < 0) {
         xlx_say(m->obs, " ** Migration failed during final handshake **\n"
                 "Domain state is now undefined !\nPlease CHECK AT BOTH ENDS "
                 "for running instances, before renaming and\n resuming at "
@@ -383,7 +421,8 @@ static int on_handoff(struct xsrc *m, const struct eng_msg *req)
                 "(status code %d).", rc_buf);
         /* The destination destroys its copy, then lets us resume. */
         if (xlp_expect(m->recv_fd, xlp_go, xlp_go_len,
-                       "permission for sender to resume", &err) < 0) {
+                       "permission for sender to resume", XLP_WAIT_REPORT_MS,
+                       &err) < 0) {
             eng_answer(&m->eng, ENG_UNKNOWN, -EIO, err.msg);
             return 3;
         }

@@ -2,6 +2,7 @@
  * The control-channel storage negotiation (ctlmsg.c) and xl's save header
  * (xlproto.c): round trips, and malformed input rejected.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "conn.h"
 #include "ctlmsg.h"
 #include "xlproto.h"
 
@@ -244,17 +246,17 @@ static void test_pipe_io(void **state)
     (void)state;
     assert_int_equal(pipe(p), 0);
     assert_int_equal(xctl_send(p[1], &m, &err), 0);
-    assert_int_equal(xctl_recv(p[0], &d, XCTL_OFFER, &err), 0);
+    assert_int_equal(xctl_recv(p[0], &d, XCTL_OFFER, 1000, &err), 0);
     assert_int_equal(d.ndisks, 2);
     /* A REFUSE where an ACCEPT is awaited carries its reason. */
     memset(&m, 0, sizeof(m));
     m.type = XCTL_REFUSE;
     snprintf(m.reason, sizeof(m.reason), "disk full");
     assert_int_equal(xctl_send(p[1], &m, &err), 0);
-    assert_true(xctl_recv(p[0], &d, XCTL_ACCEPT, &err) < 0);
+    assert_true(xctl_recv(p[0], &d, XCTL_ACCEPT, 1000, &err) < 0);
     assert_non_null(strstr(err.msg, "disk full"));
     close(p[1]);
-    assert_true(xctl_recv(p[0], &d, 0, &err) < 0);
+    assert_true(xctl_recv(p[0], &d, 0, 1000, &err) < 0);
     close(p[0]);
 }
 
@@ -272,7 +274,7 @@ static void test_xl_header(void **state)
     (void)state;
     assert_int_equal(pipe(p), 0);
     assert_int_equal(xlp_write_header(p[1], json, &err), 0);
-    assert_int_equal(xlp_read_header(p[0], &got, &flags, &err),
+    assert_int_equal(xlp_read_header(p[0], &got, &flags, 1000, &err),
                      0);
     assert_string_equal(got, json);
     assert_int_equal(flags, XLP_FLAG_JSON | XLP_FLAG_STREAMV2);
@@ -302,7 +304,7 @@ static void test_xl_header(void **state)
     raw[44] = 4 + 3;
     memcpy(raw + 48, "\x03\0\0\0abc", 7);
     assert_int_equal(write(p[1], raw, 48 + 7), 48 + 7);
-    assert_true(xlp_read_header(p[0], &got, &flags, &err) < 0);
+    assert_true(xlp_read_header(p[0], &got, &flags, 1000, &err) < 0);
     close(p[0]);
     close(p[1]);
 }
@@ -319,11 +321,38 @@ static void test_fixed_messages(void **state)
     assert_int_equal(xlp_report_len, 39);
     assert_int_equal(pipe(p), 0);
     assert_int_equal(xlp_write_all(p[1], xlp_ready, xlp_ready_len), 0);
-    assert_int_equal(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready",
+    assert_int_equal(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready", 1000,
                                 &err), 0);
     assert_int_equal(xlp_write_all(p[1], xlp_go, xlp_ready_len), 0);
-    assert_true(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready",
+    assert_true(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready", 1000,
                                 &err) < 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A silent peer on xl's channel: every read is bounded. */
+static void test_silent_peer(void **state)
+{
+    uint64_t t0;
+    struct xctl_msg d;
+    char b;
+    int p[2];
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    t0 = xlmig_now_ns();
+    assert_int_equal(xlp_expect(p[0], xlp_go, xlp_go_len, "GO", 200, &err),
+                     -ETIMEDOUT);
+    assert_non_null(strstr(err.msg, "GO"));
+    assert_int_equal(xctl_recv(p[0], &d, XCTL_MEMORY, 200, &err),
+                     -ETIMEDOUT);
+    /* Part of a message, then silence: still bounded. */
+    assert_int_equal(write(p[1], "X", 1), 1);
+    assert_int_equal(xlp_read_all(p[0], &b, 1, 200), 0);
+    assert_int_equal(write(p[1], xlp_go, 10), 10);
+    assert_int_equal(xlp_expect(p[0], xlp_go, xlp_go_len, "GO", 200, &err),
+                     -ETIMEDOUT);
+    assert_true(xlmig_now_ns() - t0 < 2000000000ull);
     close(p[0]);
     close(p[1]);
 }
@@ -340,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_pipe_io),
         cmocka_unit_test(test_xl_header),
         cmocka_unit_test(test_fixed_messages),
+        cmocka_unit_test(test_silent_peer),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
