@@ -34,6 +34,8 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
     c->recv_timeout_ms = -1;
     c->wake_fd = -1;
     c->hb_pipe[0] = c->hb_pipe[1] = -1;
+    if (pipe2(c->intr_pipe, O_CLOEXEC) < 0)
+        return -1;
     c->peer_stale = XLMIG_HB_NO_STALE;
     c->rcap = RBUF_SIZE;
     c->rbuf = malloc(c->rcap);
@@ -55,6 +57,11 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
 void xlmig_conn_destroy(struct xlmig_conn *c)
 {
     xlmig_conn_heartbeat_stop(c);
+    for (int i = 0; i < 2; i++)
+        if (c->intr_pipe[i] >= 0) {
+            close(c->intr_pipe[i]);
+            c->intr_pipe[i] = -1;
+        }
     free(c->rbuf);
     c->rbuf = NULL;
     pthread_mutex_destroy(&c->wlock);
@@ -78,6 +85,29 @@ static int wait_fd(int fd, short events, int timeout_ms)
         rc = poll(&p, 1, timeout_ms);
     while (rc < 0 && errno == EINTR);
     return rc;
+}
+
+/* Room to write within timeout_ms: 1; none: 0; interrupted: -1. */
+static int wait_writable(struct xlmig_conn *c, int timeout_ms, bool intr)
+{
+    struct pollfd p[2] = { { .fd = c->wfd, .events = POLLOUT },
+                           { .fd = c->intr_pipe[0], .events = POLLIN } };
+    int rc;
+
+    do
+        rc = poll(p, intr ? 2 : 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    if (intr && (p[1].revents & POLLIN))
+        return -1;
+    return rc > 0;
+}
+
+void xlmig_conn_interrupt(struct xlmig_conn *c)
+{
+    c->interrupted = true;
+    if (c->intr_pipe[1] >= 0 && write(c->intr_pipe[1], "x", 1) < 0) {
+        /* already readable */
+    }
 }
 
 int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
@@ -204,24 +234,27 @@ static void rate_wait(struct xlmig_conn *c, size_t n)
     c->tokens -= (double)n;
 }
 
-int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
+/* Called with wlock held.  intr: give up when interrupted. */
+static int send_locked(struct xlmig_conn *c, const uint8_t *p, size_t len,
+                       bool intr)
 {
-    const uint8_t *p = buf;
-    int rc = 0;
-
-    pthread_mutex_lock(&c->wlock);
     while (len) {
         size_t chunk = len < WRITE_CHUNK ? len : WRITE_CHUNK;
         uint64_t t0 = xlmig_now_ns();
         ssize_t n;
+        int w;
 
+        if (intr && c->interrupted)
+            return xlmig_fail(&c->err, ECANCELED, "the channel was given "
+                              "up");
         rate_wait(c, chunk);
-        if (wait_fd(c->wfd, POLLOUT, c->timeout_ms) == 0) {
-            xlmig_fail(&c->err, ETIMEDOUT, "peer accepted nothing for %d s",
-                       c->timeout_ms / 1000);
-            rc = -1;
-            break;
-        }
+        w = wait_writable(c, c->timeout_ms, intr);
+        if (w < 0)
+            return xlmig_fail(&c->err, ECANCELED, "the channel was given "
+                              "up");
+        if (w == 0)
+            return xlmig_fail(&c->err, ETIMEDOUT, "peer accepted nothing "
+                              "for %d s", c->timeout_ms / 1000);
         do
             n = write_nosig(c, p, chunk);
         while (n < 0 && errno == EINTR);
@@ -231,12 +264,9 @@ int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
                 c->tokens += (double)chunk;
             continue;
         }
-        if (n < 0) {
-            xlmig_fail(&c->err, errno, "writing to peer: %s",
-                     strerror(errno));
-            rc = -1;
-            break;
-        }
+        if (n < 0)
+            return xlmig_fail(&c->err, errno, "writing to peer: %s",
+                              strerror(errno));
         /* A short write returns unused tokens on the next refill. */
         if (c->limit_Bps)
             c->tokens += (double)(chunk - (size_t)n);
@@ -244,8 +274,17 @@ int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
         len -= (size_t)n;
         c->bytes_out += (uint64_t)n;
     }
+    return 0;
+}
+
+int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len)
+{
+    int rc;
+
+    pthread_mutex_lock(&c->wlock);
+    rc = send_locked(c, buf, len, true);
     pthread_mutex_unlock(&c->wlock);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
@@ -262,9 +301,11 @@ void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
     va_end(ap);
     n = xlmig_enc_error(rec, (uint32_t)code, reason);
     /* Don't hang on a peer that stopped reading. */
+    pthread_mutex_lock(&c->wlock);
     c->timeout_ms = 2000;
-    xlmig_conn_send(c, rec, n);
+    send_locked(c, rec, n, false);
     c->timeout_ms = saved;
+    pthread_mutex_unlock(&c->wlock);
 }
 
 void xlmig_conn_linger(struct xlmig_conn *c, int timeout_ms)

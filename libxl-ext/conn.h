@@ -46,6 +46,10 @@ struct xlmig_conn {
     _Atomic uint64_t hb_in;             /* heartbeats received */
     _Atomic uint64_t peer_stale;        /* what the last one announced */
 
+    /* xlmig_conn_interrupt(): blocked and later sends fail at once. */
+    int intr_pipe[2];
+    _Atomic bool interrupted;
+
     struct xlmig_error err;     /* why the last call failed */
 };
 
@@ -68,6 +72,13 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec);
  * writing thread (and a SIGPIPE it raised consumed).
  */
 int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len);
+/*
+ * Makes every send blocked on this channel (the send pipeline, heartbeats)
+ * and every later one fail at once -- but xlmig_conn_send_error(), which
+ * still gets its own short bound.  For rolling back or giving a channel up
+ * without waiting out a stalled peer.
+ */
+void xlmig_conn_interrupt(struct xlmig_conn *c);
 /* Sends an ERROR record, ignoring failures (the channel may be gone). */
 void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
                            ...) __attribute__((format(printf, 3, 4)));

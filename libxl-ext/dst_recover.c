@@ -53,6 +53,7 @@ static void teardown(struct xlmig_dest *d)
 {
     if (!d->have_channel)
         return;
+    xlmig_conn_interrupt(&d->conn);
     xlmig_conn_heartbeat_stop(&d->conn);
     if (d->own_fds) {
         close(d->conn.rfd);

@@ -86,6 +86,7 @@ void xlmig_dest_free(struct xlmig_dest *d)
     free(d->inbuf);
     free(d->state);
     if (d->have_channel) {
+        xlmig_conn_interrupt(&d->conn);
         xlmig_conn_heartbeat_stop(&d->conn);
         if (d->own_fds) {
             close(d->conn.rfd);

@@ -31,6 +31,8 @@ int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
         xlmig_vfail(&d->err, code, fmt, ap);
         va_end(ap);
         d->failed = true;
+        if (d->have_channel)
+            xlmig_conn_interrupt(&d->conn);
     }
     rc = -d->err.code;
     pthread_mutex_unlock(&d->err_lock);
@@ -226,6 +228,7 @@ void dst_abort(struct xlmig_dest *d)
     struct xlmig_event ev = xlmig_event_make("error", NULL);
 
     if (d->have_channel) {
+        xlmig_conn_interrupt(&d->conn);
         xlmig_conn_send_error(&d->conn, d->err.code ? d->err.code : EIO,
                               "destination aborted: %s", d->err.msg);
         xlmig_conn_linger(&d->conn, 2000);

@@ -55,6 +55,8 @@ static void drain(int fd)
 /* The broken channel's threads and state go; its fds too if ours. */
 static void teardown(struct xlmig_source *s)
 {
+    if (s->have_channel)
+        xlmig_conn_interrupt(&s->conn);
     src_reply_stop(s);
     drain(s->wake[0]);
     xlmig_sendq_free(s->q);

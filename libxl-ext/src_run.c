@@ -84,6 +84,10 @@ static int rollback(struct xlmig_source *s)
     struct xlmig_event ev = xlmig_event_make("error", NULL);
     int code = s->err.code ? s->err.code : EIO;
 
+    /* Nothing waits out a stalled peer any more; the ERROR gets its own
+     * short bound. */
+    if (s->have_channel)
+        xlmig_conn_interrupt(&s->conn);
     src_keepup_stop(s);
     if (s->have_channel)
         xlmig_conn_send_error(&s->conn, code, "source aborted: %s",
@@ -182,6 +186,8 @@ void xlmig_source_free(struct xlmig_source *s)
 {
     if (!s)
         return;
+    if (s->have_channel)
+        xlmig_conn_interrupt(&s->conn);
     src_keepup_stop(s);
     pthread_mutex_lock(&s->lock);
     s->finished = true;

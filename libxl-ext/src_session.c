@@ -43,6 +43,9 @@ int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
         xlmig_vfail(&s->err, code, fmt, ap);
         va_end(ap);
         s->failed = true;
+        /* Nothing but an ERROR goes out now: no waiting on the peer. */
+        if (s->have_channel)
+            xlmig_conn_interrupt(&s->conn);
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
@@ -78,6 +81,8 @@ int src_chan_fail(struct xlmig_source *s, int code, const char *fmt, ...)
         xlmig_vfail(&s->chan_err, code, fmt, ap);
         va_end(ap);
         s->broken = true;
+        if (s->have_channel)
+            xlmig_conn_interrupt(&s->conn);
     }
     rc = -(s->chan_err.code ? s->chan_err.code : EIO);
     pthread_cond_broadcast(&s->cv);

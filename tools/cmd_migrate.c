@@ -121,9 +121,15 @@ static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
                    ? cli_error("bad --bandwidth '%s'", optarg) : 0;
     case 0x10d: o->so.max_downtime_ms = atof(optarg); return 0;
     case 0x10e: o->so.max_passes = (unsigned)atoi(optarg); return 0;
-    case 0x10f: o->so.peer_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 0x10f:
+        o->so.peer_timeout_ms = atoi(optarg) * 1000;
+        return xsrc_fwd_add(o, "--peer-timeout", optarg, &e) < 0
+                   ? cli_error("%s", e.msg) : 0;
     case 0x114: o->so.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 0x115: o->so.recover_timeout_s = atoi(optarg); return 0;
+    case 0x115:
+        o->so.recover_timeout_s = atoi(optarg);
+        return xsrc_fwd_add(o, "--recover-timeout", optarg, &e) < 0
+                   ? cli_error("%s", e.msg) : 0;
     case 0x110: o->remove_source = true; return 0;
     case 0x111: o->notrack = true; return 0;
     case 0x112: *quiet = true; return 0;

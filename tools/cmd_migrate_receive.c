@@ -19,6 +19,9 @@ static void usage(FILE *f)
 "  --allow-existing     write into existing target files\n"
 "  --data-port=PORT     TCP data channel: listen on PORT (default any)\n"
 "  --nice=N             the engine runs at nice N (default 10)\n"
+"  --peer-timeout=S     a silent source is gone after S s (30)\n"
+"  --recover-timeout=S  a broken post-copy waits this long for the source\n"
+"                       (3600); the guest runs meanwhile\n"
 "  --data-channel=ID    (internal) hand this ssh session to migrate-receive\n"
 "Default target: the source's path, if clean; an image's directory must\n"
 "exist, a block device must exist and be big enough.\n");
@@ -32,6 +35,8 @@ static const struct option lo[] = {
     { "data-port", required_argument, NULL, 0x104 },
     { "data-channel", required_argument, NULL, 0x105 },
     { "nice", required_argument, NULL, 0x106 },
+    { "peer-timeout", required_argument, NULL, 0x107 },
+    { "recover-timeout", required_argument, NULL, 0x108 },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -55,6 +60,8 @@ static int parse_opt(struct xdst_opts *o, int c, bool *storage,
     case 0x104: o->data_port = optarg; return 0;
     case 0x105: *session = optarg; return 0;
     case 0x106: o->nice = atoi(optarg); return 0;
+    case 0x107: o->peer_timeout_ms = atoi(optarg) * 1000; return 0;
+    case 0x108: o->recover_timeout_s = atoi(optarg); return 0;
     default: usage(stderr); return 2;
     }
 }

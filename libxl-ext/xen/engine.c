@@ -617,6 +617,10 @@ static int run_dest(struct ectx *c, int rfd, int wfd, int hold)
 
     xlmig_dest_opts_init(&o);
     o.allow_existing = c->setup.allow_existing;
+    if (c->setup.so.peer_timeout_ms > 0)
+        o.peer_timeout_ms = c->setup.so.peer_timeout_ms;
+    if (c->setup.so.recover_timeout_s > 0)
+        o.recover_timeout_s = c->setup.so.recover_timeout_s;
     if ((rc = xlmig_dest_new(&o, &h, &c->dst, &err)) < 0) {
         send_end(c, rc, err.msg);
         return 1;

@@ -53,6 +53,8 @@ void xdst_opts_init(struct xdst_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->nice = 10;
+    o->peer_timeout_ms = 30000;
+    o->recover_timeout_s = 3600;
     o->rfd = 0;
     o->wfd = 1;
 }
@@ -201,6 +203,8 @@ static int start_engine(struct xdst *m, struct xlmig_error *err)
      * through it (the engine removes the session's socket at the end). */
     fds[nfds++] = m->lfd;
     eng_msg_init(&s, ENG_SETUP);
+    s.so.peer_timeout_ms = m->o->peer_timeout_ms;
+    s.so.recover_timeout_s = m->o->recover_timeout_s;
     if (m->acc.chan == XCTL_CHAN_TCP) {
         s.flags |= ENG_F_TCP;
         memcpy(s.data_token, m->acc.token, sizeof(s.data_token));

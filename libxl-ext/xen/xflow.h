@@ -74,6 +74,8 @@ struct xdst_opts {
     const char *maps[XLMIG_MAX_DISKS];  /* VDEV=PATH */
     unsigned nmaps;
     bool allow_existing;
+    int peer_timeout_ms;        /* (30000) */
+    int recover_timeout_s;      /* (3600) */
     const char *rundir, *logdir;
     int rfd, wfd;               /* xl's channel: stdin, stdout */
 };
