@@ -68,7 +68,7 @@ int dst_arm_gates(struct xlmig_dest *r)
     return 0;
 }
 
-int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
+static int install(struct xlmig_dest *r, const struct xlmig_data *d)
 {
     unsigned long mask[XLMIG_CLAIM_WORDS];
     struct dst_disk *k;
@@ -122,6 +122,28 @@ int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
             }
             i = j;
         }
+        /* --verify: read back before the guest may see it. */
+        int vrc = claimed ? dst_verify_install(r, k, d, p, len, done, n,
+                                               mask) : 0;
+        if (vrc < 0) {
+            pthread_mutex_lock(&r->vbd_lock);
+            k->vbd->ops->unclaim(k->vbd, first, n);
+            pthread_mutex_unlock(&r->vbd_lock);
+            return -1;
+        }
+        if (vrc > 0) {
+            /* Still wrong after a rewrite: stays stale, asked for again. */
+            struct xlmig_extent again = { first, n };
+
+            pthread_mutex_lock(&r->vbd_lock);
+            k->vbd->ops->unclaim(k->vbd, first, n);
+            pthread_mutex_unlock(&r->vbd_lock);
+            if (dst_send_pull_req(r, d->disk, &again, 1) < 0)
+                return dst_fail(r, EIO, "asking again for blocks that "
+                                "failed their check: %s", r->conn.err.msg);
+            done += n;
+            continue;
+        }
         pthread_mutex_lock(&r->vbd_lock);
         int rc = claimed ? k->vbd->ops->commit(k->vbd, first, n) : 0;
         pthread_mutex_unlock(&r->vbd_lock);
@@ -140,6 +162,20 @@ int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
         done += n;
     }
     return 0;
+}
+
+int dst_install(struct xlmig_dest *r, const struct xlmig_data *d)
+{
+    int rc;
+
+    if (dst_verify_paired(r, d) < 0)
+        rc = dst_fail(r, EPROTO, "post-copy DATA for disk %u at block %llu "
+                      "does not follow its DIGEST", d->disk,
+                      (unsigned long long)d->first);
+    else
+        rc = install(r, d);
+    dst_verify_forget(r);
+    return rc;
 }
 
 uint64_t dst_gate_stale(struct xlmig_dest *r, uint64_t *over)

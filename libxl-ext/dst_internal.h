@@ -23,6 +23,7 @@
 #include "bitmap.h"
 #include "compress.h"
 #include "conn.h"
+#include "dst_verify.h"
 #include "err.h"
 #include "image.h"
 #include "janitor.h"
@@ -94,6 +95,8 @@ struct xlmig_dest {
     bool done_sent;
     bool failed;
     struct xlmig_error err;
+
+    struct dst_verifier *ver;   /* --verify (dst_verify.c), else NULL */
 
     /* Post-copy paused: why the channel broke, what replaces it. */
     struct xlmig_error chan_err;

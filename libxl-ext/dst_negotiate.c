@@ -72,7 +72,7 @@ int dst_negotiate(struct xlmig_dest *r)
         return dst_fail(r, EPROTONOSUPPORT, "the source speaks protocol "
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
-    r->features = peer.features & XLMIG_F_ALL;
+    r->features = peer.features & XLMIG_F_KNOWN;
     h.features = r->features;
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return dst_fail(r, r->conn.err.code, "sending HELLO: %s",
@@ -103,6 +103,8 @@ int dst_negotiate(struct xlmig_dest *r)
     if (r->h.targets_ready &&
         (rc = r->h.targets_ready(r->h.opaque, r)) < 0)
         return dst_fail(r, -rc, "preparing the targets failed");
+    if ((rc = dst_verify_start(r)) < 0)
+        return rc;
     for (unsigned i = 0; i < r->ndisks; i++) {
         struct xlmig_disk_ack a = { .id = i,
                                     .flags = r->disks[i].zeroed

@@ -73,6 +73,9 @@ static int send_done(struct xlmig_dest *r, uint64_t overwritten)
         if (xlmig_image_sync(&r->disks[i].img, &err) < 0)
             return dst_fail(r, err.code, "disk %s: %s", r->disks[i].name,
                             err.msg);
+    /* What the read-back found, ahead of DONE (--verify). */
+    if (dst_verify_send_result(r) < 0)
+        return -1;
     d = (struct xlmig_done){
         .installed = __atomic_load_n(&r->st.installed, __ATOMIC_RELAXED),
         .overwritten = overwritten,
@@ -254,6 +257,8 @@ static int pull_record(struct xlmig_dest *r)
             return -EPIPE;
         }
         return dst_install(r, &d) < 0 ? -r->err.code : 0;
+    case XLMIG_REC_DIGEST:
+        return dst_verify_digest(r, &rec) < 0 ? -r->err.code : 0;
     case XLMIG_REC_PUSHED_ALL:
         return rerequest(r) < 0 ? (xlmig_fail(&r->chan_err, EIO, "sending "
                                               "PULL_REQ: %s",

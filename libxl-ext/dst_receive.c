@@ -75,19 +75,22 @@ static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
         return dst_fail(r, EPROTO, "bad DATA record: %s", err.msg);
     if (d.origin != XLMIG_ORIGIN_PUSH && d.origin != XLMIG_ORIGIN_STOPCOPY)
         return dst_fail(r, EPROTO, "post-copy DATA before the hand-off");
-    if (dst_check_data(r, &d, &k, &off, &len) < 0)
+    if (dst_check_data(r, &d, &k, &off, &len) < 0 ||
+        dst_verify_before_write(r, &d) < 0)
         return -1;
     r->st.records++;
     if (d.encoding == XLMIG_ENC_ZERO) {
         if (xlmig_image_zero(&k->img, off, len, &err) < 0)
             return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
         r->st.zero_bytes += len;
-        return 0;
+        return dst_verify_after_write(r, &d);
     }
     if (dst_payload(r, &d, len, &p) < 0)
         return -1;
     if (xlmig_image_write(&k->img, p, len, off, &err) < 0)
         return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
+    if (dst_verify_after_write(r, &d) < 0)
+        return -1;
     r->st.data_bytes += len;
     /* Start writeback early so that the flushes at SYNC are short. */
     k->unflushed += len;
@@ -192,15 +195,34 @@ static int end_bitmap(struct xlmig_dest *r, const struct xlmig_rec *rec)
     return 0;
 }
 
-/* Flushes the targets (before stop-copy); after stop-copy, arms the gates. */
-static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec)
+/*
+ * Flushes the targets (before stop-copy); after stop-copy, arms the gates.
+ * With --verify, every check of what came before is done first: *again
+ * says that blocks sent in stop-copy read back wrong and the source sends
+ * them once more (without post-copy; with it, they become stale).
+ */
+static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec,
+                   bool *again)
 {
     uint8_t buf[XLMIG_HDR_LEN + 8];
     struct xlmig_error err;
     uint64_t seq;
+    bool unresolved;
 
+    *again = false;
     if (xlmig_dec_u64(rec, &seq, &err) < 0)
         return dst_fail(r, EPROTO, "bad SYNC: %s", err.msg);
+    if (dst_verify_drain(r, &unresolved) < 0)
+        return -1;
+    if (unresolved && r->in_stopcopy) {
+        /* A stale bitmap came: post-copy fetches them again. */
+        if (r->ndisks && r->disks[0].bitmap_ended) {
+            if (dst_verify_unresolved_to_stale(r) < 0)
+                return -1;
+        } else {
+            *again = true;
+        }
+    }
     /*
      * Inside the downtime, written is enough: the destination's VBD reads
      * the same page cache, and until DONE (which we send only after a
@@ -209,7 +231,7 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec)
     for (unsigned i = 0; i < r->ndisks && !r->in_stopcopy; i++)
         if (xlmig_image_sync(&r->disks[i].img, &err) < 0)
             return dst_fail(r, EIO, "disk %s: %s", r->disks[i].name, err.msg);
-    if (r->in_stopcopy && dst_arm_gates(r) < 0)
+    if (r->in_stopcopy && !*again && dst_arm_gates(r) < 0)
         return -1;
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,
                                                      seq)) < 0)
@@ -222,6 +244,7 @@ int dst_receive(struct xlmig_dest *r)
     struct xlmig_rec rec;
     struct xlmig_phase ph;
     struct xlmig_error err;
+    bool again;
 
     for (;;) {
         if (dst_next(r, &rec, r->in_stopcopy ? "stop-copy" : "PUSH") < 0)
@@ -251,6 +274,10 @@ int dst_receive(struct xlmig_dest *r)
             if (apply_data(r, &rec) < 0)
                 return -1;
             break;
+        case XLMIG_REC_DIGEST:
+            if (dst_verify_digest(r, &rec) < 0)
+                return -1;
+            break;
         case XLMIG_REC_STATE:
             if (take_state(r, &rec) < 0)
                 return -1;
@@ -268,9 +295,9 @@ int dst_receive(struct xlmig_dest *r)
                 return -1;
             break;
         case XLMIG_REC_SYNC:
-            if (do_sync(r, &rec) < 0)
+            if (do_sync(r, &rec, &again) < 0)
                 return -1;
-            if (r->in_stopcopy) {
+            if (r->in_stopcopy && !again) {
                 r->st.t_sync = xlmig_now_ns();
                 return 0;
             }

@@ -115,7 +115,7 @@ static int greet(struct xlmig_dest *d)
         return xlmig_fail(&d->chan_err, EACCES, "resuming: a source showed "
                           "the wrong session secret");
     }
-    h.features = peer.features & d->features & XLMIG_F_ALL;
+    h.features = peer.features & d->features & XLMIG_F_KNOWN;
     if (xlmig_conn_send(&d->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return xlmig_fail_from(&d->chan_err, &d->conn.err, "resuming");
     return 0;

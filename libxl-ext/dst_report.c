@@ -20,6 +20,18 @@ void xlmig_dest_get_report(const struct xlmig_dest *d,
     r->postcopy_s = d->st.t_go && d->st.t_done
                         ? (double)(d->st.t_done - d->st.t_go) * 1e-9 : -1;
     r->error = d->failed ? d->err.msg : NULL;
+    r->verify = d->ver != NULL;
+    if (r->verify) {
+        struct xlmig_verified v;
+
+        dst_verify_counts(d, &v);
+        r->verified.digests = v.checked;
+        r->verified.bytes = v.bytes;
+        r->verified.mismatched_blocks = v.mismatched;
+        r->verified.unresolved_blocks = v.unresolved;
+        r->verified.skipped = v.skipped;
+        r->verify_mismatches = dst_verify_list(d);
+    }
 }
 
 size_t xlmig_dest_report_json(const struct xlmig_dest *d, char *buf,
@@ -45,6 +57,19 @@ size_t xlmig_dest_report_json(const struct xlmig_dest *d, char *buf,
     if (r.error) {
         xlmig_json_fmt(buf, len, &p, ",\"error\":");
         xlmig_json_str(buf, len, &p, r.error);
+    }
+    if (r.verify) {
+        xlmig_json_fmt(buf, len, &p, ",\"verify\":true,\"verified_digests\":"
+                       "%llu,\"verified_bytes\":%llu,"
+                       "\"verify_mismatched_blocks\":%llu,"
+                       "\"verify_unresolved_blocks\":%llu,"
+                       "\"verify_skipped\":%llu,\"verify_mismatches\":",
+                       (unsigned long long)r.verified.digests,
+                       (unsigned long long)r.verified.bytes,
+                       (unsigned long long)r.verified.mismatched_blocks,
+                       (unsigned long long)r.verified.unresolved_blocks,
+                       (unsigned long long)r.verified.skipped);
+        xlmig_json_str(buf, len, &p, r.verify_mismatches);
     }
     xlmig_json_fmt(buf, len, &p, "}");
     return p;

@@ -26,6 +26,7 @@ static int rollback(struct xlmig_dest *d)
 {
     int code = d->err.code ? d->err.code : EIO;
 
+    dst_verify_end_push(d);
     if (d->h.rollback)
         d->h.rollback(d->h.opaque, d);
     d->got_go = false;
@@ -43,6 +44,7 @@ int xlmig_dest_run(struct xlmig_dest *d)
         return dst_fail(d, EINVAL, "no data channel");
     if ((rc = dst_negotiate(d)) < 0 || (rc = dst_receive(d)) < 0)
         return rollback(d);
+    dst_verify_end_push(d);
     rc = d->h.handoff ? d->h.handoff(d->h.opaque, d)
                       : dst_handoff_datachan(d);
     if (rc < 0) {
@@ -76,6 +78,7 @@ void xlmig_dest_free(struct xlmig_dest *d)
     if (!d)
         return;
     dst_stop_watcher(d);
+    dst_verify_stop(d);
     for (unsigned i = 0; i < d->ndisks; i++) {
         xlmig_image_close(&d->disks[i].img);
         xlmig_bitmap_free(d->disks[i].stale);

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "compress.h"
+#include "digest.h"
 #include "linkrate.h"
 #include "sendq.h"
 
@@ -13,8 +14,13 @@
 #define EXTENT_BYTES (1u << 20)
 #define MAX_JOB_EXTENTS 256
 #define REC_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
-/* Worst case: every other block zero, one record header per block. */
-#define OUT_CAP (EXTENT_BYTES + (EXTENT_BYTES / 512 + 2) * REC_OVERHEAD)
+/* Worst case: every other block zero, one record header per block, and
+ * with --verify a DIGEST record (one or two digests) before each. */
+#define DIGEST_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DIGEST_HDR_LEN + \
+                         2 * XLMIG_DIGEST_LEN)
+#define OUT_CAP (EXTENT_BYTES + (EXTENT_BYTES / 512 + 2) * \
+                 (REC_OVERHEAD + DIGEST_OVERHEAD) + \
+                 (EXTENT_BYTES / (64u << 10)) * XLMIG_DIGEST_LEN)
 
 enum job_state { JOB_FREE, JOB_FILLING, JOB_QUEUED, JOB_BUSY, JOB_DONE };
 
@@ -41,6 +47,7 @@ struct xlmig_sendq {
     struct xlmig_conn *conn;
     enum xlmig_compress mode;
     uint64_t features;
+    bool verify;                /* a DIGEST before every DATA */
     unsigned nworkers;
     pthread_t workers[8];
     pthread_t writer;
@@ -151,6 +158,23 @@ static int emit_data(struct xlmig_sendq *q, struct job *j,
     return 0;
 }
 
+/* --verify: the digests of a run as read, ahead of its DATA record. */
+static int emit_digest(struct job *j, uint64_t first, uint32_t count,
+                       const uint8_t *src, size_t len)
+{
+    uint8_t dig[XLMIG_MAX_DIGESTS * XLMIG_DIGEST_LEN];
+    uint32_t bs = j->disk.block_size, grain = xlmig_digest_grain(bs);
+    uint32_t n = xlmig_digest_count(count, grain);
+    uint8_t *p = reserve(j, XLMIG_HDR_LEN + XLMIG_DIGEST_HDR_LEN +
+                            (size_t)n * XLMIG_DIGEST_LEN);
+
+    if (!p || n > XLMIG_MAX_DIGESTS ||
+        xlmig_digest_run(src, len, bs, count, grain, dig) < 0)
+        return -1;
+    j->out_len += xlmig_enc_digest(p, j->disk.id, first, count, grain, dig);
+    return 0;
+}
+
 static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
                           const uint8_t *buf, size_t len)
 {
@@ -207,7 +231,10 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
         if (zero) {
             if (j->skip_zero)
                 j->skipped_bytes += run_len;
-            else if (emit_zero(j, first + start, i - start) < 0)
+            else if ((q->verify &&
+                      emit_digest(j, first + start, i - start, raw + boff,
+                                  run_len) < 0) ||
+                     emit_zero(j, first + start, i - start) < 0)
                 goto overflow;
             else
                 j->zero_bytes += run_len;
@@ -217,6 +244,9 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
             *compress = want_compress(q, z, raw + boff, run_len);
             *sampled = true;
         }
+        if (q->verify && emit_digest(j, first + start, i - start, raw + boff,
+                                     run_len) < 0)
+            goto overflow;
         if (emit_data(q, j, z, *compress, first + start, i - start,
                       raw + boff, run_len) < 0)
             goto overflow;
@@ -224,7 +254,7 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
     return 0;
 overflow:
     xlmig_fail(err, EOVERFLOW, "internal error: extent encoding "
-               "overflow");
+               "overflow (or no digest from libcrypto)");
     return -1;
 }
 
@@ -360,6 +390,7 @@ struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
     q->conn = c;
     q->mode = mode;
     q->features = features;
+    q->verify = features & XLMIG_F_VERIFY;
     q->nworkers = workers;
     q->depth = MAX_JOBS;
     xlmig_linkrate_init(&q->link, (double)c->limit_Bps);

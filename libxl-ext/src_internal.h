@@ -46,6 +46,20 @@ struct src_disk {
     bool own_vbd;                       /* opened from a session: ours */
     struct xlmig_bitmap *pending;       /* dirty, not yet queued */
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
+    struct xlmig_bitmap *bad;           /* --verify: read back wrong there
+                                         * (s->lock) */
+};
+
+/* --verify: what the destination's read-back said (src_verify.c). */
+struct src_verify {
+    bool on;                            /* negotiated */
+    bool got_result;                    /* its VERIFIED record came */
+    struct xlmig_verified res;
+    uint64_t mismatched_blocks;         /* from MISMATCH records */
+    uint64_t resent_blocks;             /* sent again because of them */
+    bool gave_up;                       /* failed before GO because of them */
+    char list[512];                     /* the first ones, "disk:first+n" */
+    size_t list_len;
 };
 
 struct src_demand {
@@ -109,6 +123,8 @@ struct xlmig_source {
     bool own_fds;               /* rfd/wfd came from a recovery: ours */
     int next_rfd, next_wfd;     /* xlmig_source_recover_channel() */
     bool resume_mode;           /* made from a session: post-copy only */
+
+    struct src_verify vf;
 };
 
 /* src_session.c */
@@ -176,6 +192,21 @@ int src_recover(struct xlmig_source *s);
 /* src_resume.c */
 /* run() of a source made from a saved session. */
 int src_run_resumed(struct xlmig_source *s);
+
+/* src_verify.c */
+/* After negotiation: the per-disk sets (nothing without --verify). */
+int src_verify_setup(struct xlmig_source *s);
+/* Reply thread: MISMATCH and VERIFIED records. */
+int src_verify_mismatch(struct xlmig_source *s, const struct xlmig_rec *r);
+int src_verify_result(struct xlmig_source *s, const struct xlmig_rec *r);
+/* Blocks that read back wrong join the pending sets (sent again). */
+void src_verify_requeue(struct xlmig_source *s);
+/* Stop-copy without post-copy, after its SYNC: sends blocks that read
+ * back wrong again until none do (three rounds at most, then fails). */
+int src_verify_settle(struct xlmig_source *s);
+/* "passed", "repaired", "failed", "incomplete", or NULL (not asked). */
+const char *src_verify_verdict(const struct xlmig_source *s);
+void src_verify_free(struct xlmig_source *s);
 
 /* src_report.c: public functions only */
 

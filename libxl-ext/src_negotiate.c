@@ -35,7 +35,9 @@ static int recv_now(struct xlmig_source *s, struct xlmig_rec *r,
 int src_negotiate(struct xlmig_source *s)
 {
     uint8_t buf[XLMIG_HDR_LEN + 128];
-    struct xlmig_hello h = { 1, XLMIG_VERSION, XLMIG_F_ALL,
+    struct xlmig_hello h = { 1, XLMIG_VERSION,
+                             XLMIG_F_ALL |
+                             (s->o.verify ? XLMIG_F_VERIFY : 0),
                              XLMIG_ROLE_SENDER }, peer;
     struct xlmig_rec r;
     struct xlmig_error err;
@@ -59,7 +61,7 @@ int src_negotiate(struct xlmig_source *s)
         return src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol "
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
-    s->features = peer.features & XLMIG_F_ALL;
+    s->features = peer.features & XLMIG_F_KNOWN;
     /* From here on both sides show they are alive, whatever they do. */
     if ((s->features & XLMIG_F_HEARTBEAT) &&
         xlmig_conn_heartbeat_start(&s->conn, s->o.peer_timeout_ms / 6, NULL,
@@ -99,6 +101,8 @@ int src_negotiate(struct xlmig_source *s)
         s->have_token = true;
     }
 
+    if ((rc = src_verify_setup(s)) < 0)
+        return rc;
     s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
                            s->features);
     if (!s->q)

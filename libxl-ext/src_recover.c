@@ -154,7 +154,8 @@ static int read_stale(struct xlmig_source *s, struct xlmig_bitmap **fresh)
 static int hello(struct xlmig_source *s)
 {
     uint8_t buf[XLMIG_HDR_LEN + 64];
-    struct xlmig_hello h = { 1, XLMIG_VERSION, XLMIG_F_ALL,
+    struct xlmig_hello h = { 1, XLMIG_VERSION,
+                             XLMIG_F_ALL | XLMIG_F_VERIFY,
                              XLMIG_ROLE_SENDER }, peer;
     struct xlmig_rec r;
     struct xlmig_error e;
@@ -174,7 +175,7 @@ static int hello(struct xlmig_source *s)
         !(peer.features & XLMIG_F_RECOVER))
         return xlmig_fail(&s->chan_err, EPROTO, "resuming: the peer is not "
                           "a destination that can resume");
-    s->features = peer.features & XLMIG_F_ALL;
+    s->features = peer.features & XLMIG_F_KNOWN;
     return 0;
 }
 
@@ -203,6 +204,12 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
         }
     if ((rc = hello(s)) < 0)
         goto out;
+    /* The first channel's --verify goes on (the destination's word). */
+    if ((s->features & XLMIG_F_VERIFY) && !s->vf.on) {
+        s->o.verify = true;
+        if ((rc = src_verify_setup(s)) < 0)
+            goto out;
+    }
     if ((s->features & XLMIG_F_HEARTBEAT) &&
         xlmig_conn_heartbeat_start(&s->conn, s->o.peer_timeout_ms / 6, NULL,
                                    NULL) < 0) {

@@ -92,6 +92,10 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
     }
     case XLMIG_REC_PULL_REQ:
         return queue_demand(s, r);
+    case XLMIG_REC_MISMATCH:
+        return src_verify_mismatch(s, r);
+    case XLMIG_REC_VERIFIED:
+        return src_verify_result(s, r);
     case XLMIG_REC_DONE: {
         struct xlmig_done d;
         if (xlmig_dec_done(r, &d, &err) < 0)

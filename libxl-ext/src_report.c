@@ -49,6 +49,18 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->skipped_zero_bytes = qs.skipped_bytes;
     r->stop_reason = xlmig_conv_name(st->verdict);
     r->error = s->failed ? s->err.msg : NULL;
+    r->verify_result = src_verify_verdict(s);
+    if (r->verify_result) {
+        r->verified_digests = s->vf.res.checked;
+        r->verified_bytes = s->vf.res.bytes;
+        r->verify_mismatched_blocks = s->vf.res.mismatched >
+                                      s->vf.mismatched_blocks
+                                          ? s->vf.res.mismatched
+                                          : s->vf.mismatched_blocks;
+        r->verify_unresolved_blocks = s->vf.res.unresolved;
+        r->verify_resent_blocks = s->vf.resent_blocks;
+        r->verify_mismatches = s->vf.list;
+    }
 }
 
 size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
@@ -94,6 +106,22 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
     xlmig_json_str(buf, len, &p, r.stop_reason);
+    if (r.verify_result) {
+        xlmig_json_fmt(buf, len, &p, ",\"verify\":true,\"verify_result\":");
+        xlmig_json_str(buf, len, &p, r.verify_result);
+        xlmig_json_fmt(buf, len, &p, ",\"verified_digests\":%llu,"
+                       "\"verified_bytes\":%llu,"
+                       "\"verify_mismatched_blocks\":%llu,"
+                       "\"verify_unresolved_blocks\":%llu,"
+                       "\"verify_resent_blocks\":%llu,"
+                       "\"verify_mismatches\":",
+                       (unsigned long long)r.verified_digests,
+                       (unsigned long long)r.verified_bytes,
+                       (unsigned long long)r.verify_mismatched_blocks,
+                       (unsigned long long)r.verify_unresolved_blocks,
+                       (unsigned long long)r.verify_resent_blocks);
+        xlmig_json_str(buf, len, &p, r.verify_mismatches);
+    }
     xlmig_json_fmt(buf, len, &p, "}");
     return p;
 }

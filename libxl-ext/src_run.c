@@ -196,6 +196,7 @@ void xlmig_source_free(struct xlmig_source *s)
     xlmig_sendq_free(s->q);
     s->q = NULL;
     src_release_backend(s);
+    src_verify_free(s);
     for (unsigned i = 0; i < s->ndisks; i++) {
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);

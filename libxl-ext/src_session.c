@@ -385,6 +385,8 @@ int src_snapshot_all(struct xlmig_source *s)
             return src_fail(s, EFBIG, "disk %s grew while it was being "
                             "migrated: the copy cannot be exact", d->name);
     }
+    /* --verify: what read back wrong goes again, with the dirty blocks. */
+    src_verify_requeue(s);
     return 0;
 }
 

@@ -156,6 +156,10 @@ int src_stopcopy(struct xlmig_source *s)
     }
     if ((rc = src_sync(s)) < 0)
         return rc;
+    /* --verify: blocks that read back wrong go again before GO (with
+     * post-copy, the destination fetches them again itself). */
+    if (send_blocks && (rc = src_verify_settle(s)) < 0)
+        return rc;
     s->st.t_stopcopy_done = xlmig_now_ns();
     return 0;
 }

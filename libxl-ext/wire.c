@@ -53,6 +53,12 @@ const char *xlmig_rec_name(uint16_t type)
     case XLMIG_REC_READY: return "READY";
     case XLMIG_REC_GO: return "GO";
     case XLMIG_REC_REPORT: return "REPORT";
+    case XLMIG_REC_OFFLINE: return "OFFLINE";
+    case XLMIG_REC_DIGEST: return "DIGEST";
+    case XLMIG_REC_MISMATCH: return "MISMATCH";
+    case XLMIG_REC_VERIFIED: return "VERIFIED";
+    case XLMIG_REC_PROBE: return "PROBE";
+    case XLMIG_REC_PROBE_ACK: return "PROBE_ACK";
     default: return NULL;
     }
 }
@@ -395,7 +401,7 @@ int xlmig_dec_disk_ack(const struct xlmig_rec *r, struct xlmig_disk_ack *a,
         return -EPROTO;
     a->id = get32(r->body);
     a->flags = get32(r->body + 4);
-    if (a->flags & ~XLMIG_ACK_ZEROED)
+    if (a->flags & ~(XLMIG_ACK_ZEROED | XLMIG_ACK_RESUMED))
         return fail(err, "DISK_ACK has unknown flags 0x%x", a->flags);
     return 0;
 }
@@ -466,8 +472,9 @@ int xlmig_dec_extents(const struct xlmig_rec *r, struct xlmig_extent_list *l,
     uint32_t max = r->type == XLMIG_REC_BITMAP ? XLMIG_MAX_BITMAP_EXTENTS
                                                : XLMIG_MAX_PULL_EXTENTS;
 
-    if (r->type != XLMIG_REC_BITMAP && r->type != XLMIG_REC_PULL_REQ)
-        return fail(err, "expected BITMAP or PULL_REQ, got %s",
+    if (r->type != XLMIG_REC_BITMAP && r->type != XLMIG_REC_PULL_REQ &&
+        r->type != XLMIG_REC_MISMATCH)
+        return fail(err, "expected BITMAP, PULL_REQ or MISMATCH, got %s",
                     xlmig_rec_name(r->type) ? xlmig_rec_name(r->type) : "?");
     if (r->len < 8)
         return fail(err, "%s record too short (%u bytes)",
@@ -577,5 +584,139 @@ int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
         want_len(r, XLMIG_SESSION_TOKEN_LEN, err))
         return -EPROTO;
     memcpy(token, r->body, XLMIG_SESSION_TOKEN_LEN);
+    return 0;
+}
+
+/* ---- verification and probes ---- */
+
+size_t xlmig_enc_digest(uint8_t *out, uint32_t disk, uint64_t first,
+                        uint32_t count, uint32_t grain, const uint8_t *dig)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+    uint32_t n = (count + grain - 1) / grain;
+
+    put32(b, disk);
+    put32(b + 4, count);
+    put64(b + 8, first);
+    put32(b + 16, grain);
+    put32(b + 20, n);
+    memcpy(b + XLMIG_DIGEST_HDR_LEN, dig, (size_t)n * XLMIG_DIGEST_LEN);
+    return finish(out, XLMIG_REC_DIGEST,
+                  XLMIG_DIGEST_HDR_LEN + n * XLMIG_DIGEST_LEN);
+}
+
+int xlmig_dec_digest(const struct xlmig_rec *r, struct xlmig_digest *d,
+                     struct xlmig_error *err)
+{
+    const uint8_t *b = r->body;
+
+    if (want_type(r, XLMIG_REC_DIGEST, err))
+        return -EPROTO;
+    if (r->len < XLMIG_DIGEST_HDR_LEN + XLMIG_DIGEST_LEN)
+        return fail(err, "DIGEST record too short (%u bytes)", r->len);
+    d->disk = get32(b);
+    d->count = get32(b + 4);
+    d->first = get64(b + 8);
+    d->grain = get32(b + 16);
+    d->n = get32(b + 20);
+    d->d = b + XLMIG_DIGEST_HDR_LEN;
+    if (!d->count || !d->grain || (d->grain & (d->grain - 1)))
+        return fail(err, "DIGEST covers %u blocks in grains of %u (a power "
+                    "of two)", d->count, d->grain);
+    if (d->n < 1 || d->n > XLMIG_MAX_DIGESTS ||
+        d->n != d->count / d->grain + (d->count % d->grain != 0))
+        return fail(err, "DIGEST holds %u digests for %u blocks in grains "
+                    "of %u (allowed 1..%u)", d->n, d->count, d->grain,
+                    XLMIG_MAX_DIGESTS);
+    if (r->len != XLMIG_DIGEST_HDR_LEN + (uint64_t)d->n * XLMIG_DIGEST_LEN)
+        return fail(err, "DIGEST with %u digests has a %u-byte body", d->n,
+                    r->len);
+    return 0;
+}
+
+size_t xlmig_enc_verified(uint8_t *out, const struct xlmig_verified *v)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put64(b, v->checked);
+    put64(b + 8, v->bytes);
+    put64(b + 16, v->mismatched);
+    put64(b + 24, v->unresolved);
+    put64(b + 32, v->skipped);
+    return finish(out, XLMIG_REC_VERIFIED, 40);
+}
+
+int xlmig_dec_verified(const struct xlmig_rec *r, struct xlmig_verified *v,
+                       struct xlmig_error *err)
+{
+    const uint8_t *b = r->body;
+
+    if (want_type(r, XLMIG_REC_VERIFIED, err) || want_len(r, 40, err))
+        return -EPROTO;
+    v->checked = get64(b);
+    v->bytes = get64(b + 8);
+    v->mismatched = get64(b + 16);
+    v->unresolved = get64(b + 24);
+    v->skipped = get64(b + 32);
+    if (v->unresolved > v->mismatched)
+        return fail(err, "VERIFIED counts more unresolved blocks (%llu) "
+                    "than mismatched ones (%llu)",
+                    (unsigned long long)v->unresolved,
+                    (unsigned long long)v->mismatched);
+    return 0;
+}
+
+size_t xlmig_enc_probe(uint8_t *out, const struct xlmig_probe *p)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put64(b, p->seq);
+    put64(b + 8, p->t_ns);
+    put32(b + 16, p->pad);
+    put32(b + 20, 0);
+    return finish(out, XLMIG_REC_PROBE, XLMIG_PROBE_HDR_LEN + p->pad);
+}
+
+int xlmig_dec_probe(const struct xlmig_rec *r, struct xlmig_probe *p,
+                    struct xlmig_error *err)
+{
+    const uint8_t *b = r->body;
+
+    if (want_type(r, XLMIG_REC_PROBE, err))
+        return -EPROTO;
+    if (r->len < XLMIG_PROBE_HDR_LEN)
+        return fail(err, "PROBE record too short (%u bytes)", r->len);
+    p->seq = get64(b);
+    p->t_ns = get64(b + 8);
+    p->pad = get32(b + 16);
+    if (get32(b + 20))
+        return fail(err, "PROBE reserved field is not zero");
+    if (p->pad > XLMIG_MAX_PROBE_PAD ||
+        r->len != XLMIG_PROBE_HDR_LEN + p->pad)
+        return fail(err, "PROBE says %u padding bytes in a %u-byte body "
+                    "(at most %u)", p->pad, r->len, XLMIG_MAX_PROBE_PAD);
+    return 0;
+}
+
+size_t xlmig_enc_probe_ack(uint8_t *out, const struct xlmig_probe_ack *a)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+
+    put64(b, a->seq);
+    put64(b + 8, a->t_ns);
+    put64(b + 16, a->received);
+    return finish(out, XLMIG_REC_PROBE_ACK, 24);
+}
+
+int xlmig_dec_probe_ack(const struct xlmig_rec *r, struct xlmig_probe_ack *a,
+                        struct xlmig_error *err)
+{
+    const uint8_t *b = r->body;
+
+    if (want_type(r, XLMIG_REC_PROBE_ACK, err) || want_len(r, 24, err))
+        return -EPROTO;
+    a->seq = get64(b);
+    a->t_ns = get64(b + 8);
+    a->received = get64(b + 16);
     return 0;
 }

@@ -23,6 +23,11 @@
 #define XLMIG_MAX_BITMAP_EXTENTS 65536
 #define XLMIG_MAX_PULL_EXTENTS 4096
 #define XLMIG_EXTENT_LEN 16
+#define XLMIG_DIGEST_LEN 32             /* SHA-256 */
+#define XLMIG_MAX_DIGESTS 256           /* per DIGEST record */
+#define XLMIG_DIGEST_HDR_LEN 24
+#define XLMIG_MAX_PROBE_PAD (1u << 20)  /* throwaway bytes of one PROBE */
+#define XLMIG_PROBE_HDR_LEN 24
 
 enum xlmig_rec_type {
     XLMIG_REC_HELLO = 0x0001,
@@ -31,7 +36,9 @@ enum xlmig_rec_type {
     XLMIG_REC_DISK = 0x0010,
     XLMIG_REC_DISK_ACK = 0x0011,
     XLMIG_REC_SESSION = 0x0012,
+    XLMIG_REC_OFFLINE = 0x0013,
     XLMIG_REC_DATA = 0x0020,
+    XLMIG_REC_DIGEST = 0x0021,
     XLMIG_REC_PHASE = 0x0030,
     XLMIG_REC_SYNC = 0x0031,
     XLMIG_REC_SYNC_ACK = 0x0032,
@@ -41,6 +48,8 @@ enum xlmig_rec_type {
     XLMIG_REC_PUSHED_ALL = 0x0051,
     XLMIG_REC_DONE = 0x0052,
     XLMIG_REC_DONE_ACK = 0x0053,
+    XLMIG_REC_MISMATCH = 0x0054,
+    XLMIG_REC_VERIFIED = 0x0055,
     XLMIG_REC_STATE = 0x0060,
     XLMIG_REC_STATE_END = 0x0061,
     XLMIG_REC_READY = 0x0070,
@@ -48,6 +57,8 @@ enum xlmig_rec_type {
     XLMIG_REC_REPORT = 0x0072,
     XLMIG_REC_RESUME = 0x0080,
     XLMIG_REC_RESUME_ACK = 0x0081,
+    XLMIG_REC_PROBE = 0x0090,
+    XLMIG_REC_PROBE_ACK = 0x0091,
 };
 
 enum xlmig_feature {
@@ -57,9 +68,17 @@ enum xlmig_feature {
     XLMIG_F_SIM_STATE = 1u << 3,
     XLMIG_F_HEARTBEAT = 1u << 4,
     XLMIG_F_RECOVER = 1u << 5,
+    XLMIG_F_VERIFY = 1u << 6,           /* DIGEST before every DATA */
+    XLMIG_F_OFFLINE = 1u << 7,          /* cold migration: a stopped guest */
+    XLMIG_F_ESTIMATE = 1u << 8,         /* measure only: nothing is created */
 };
+/* What a source always offers. */
 #define XLMIG_F_ALL (XLMIG_F_ZLIB | XLMIG_F_ZERO | XLMIG_F_POSTCOPY | \
                      XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER)
+/* Modes it asks for only when told to (and fails without). */
+#define XLMIG_F_MODES (XLMIG_F_VERIFY | XLMIG_F_OFFLINE | XLMIG_F_ESTIMATE)
+/* Everything this version knows: what a destination accepts. */
+#define XLMIG_F_KNOWN (XLMIG_F_ALL | XLMIG_F_MODES)
 
 enum xlmig_encoding { XLMIG_ENC_RAW = 0, XLMIG_ENC_ZLIB = 1, XLMIG_ENC_ZERO = 2 };
 enum xlmig_origin {
@@ -77,6 +96,9 @@ enum xlmig_phase_id {
 enum xlmig_role { XLMIG_ROLE_SENDER = 1, XLMIG_ROLE_RECEIVER = 2 };
 
 #define XLMIG_ACK_ZEROED 1u
+/* Offline: the target holds an earlier attempt's blocks; its BITMAP records
+ * (the blocks already there) follow the DISK_ACKs. */
+#define XLMIG_ACK_RESUMED 2u
 
 /* A record as parsed from the stream; body points into the reader. */
 struct xlmig_rec {
@@ -155,6 +177,46 @@ struct xlmig_heartbeat {
 /* SESSION (R->S, with the DISK_ACKs) and RESUME (S->R on a new channel). */
 #define XLMIG_SESSION_TOKEN_LEN 32
 
+/*
+ * DIGEST (S->R, with XLMIG_F_VERIFY): the SHA-256 of each grain of blocks
+ * of the DATA record that follows (same disk, first, count), as read from
+ * the source.  The last grain may be short.
+ */
+struct xlmig_digest {
+    uint32_t disk;
+    uint32_t count;             /* blocks covered */
+    uint64_t first;
+    uint32_t grain;             /* blocks per digest, a power of two */
+    uint32_t n;                 /* digests: ceil(count / grain) */
+    const uint8_t *d;           /* n * XLMIG_DIGEST_LEN bytes */
+};
+
+/* VERIFIED (R->S, before DONE): what the destination's read-back found. */
+struct xlmig_verified {
+    uint64_t checked;           /* digests compared */
+    uint64_t bytes;             /* bytes read back and compared */
+    uint64_t mismatched;        /* blocks in grains that did not match
+                                 * (each time) */
+    uint64_t unresolved;        /* blocks still wrong: neither written
+                                 * again and matching, nor overwritten by
+                                 * the guest */
+    uint64_t skipped;           /* grains not comparable: the guest wrote
+                                 * part of them first (post-copy) */
+};
+
+/* PROBE (S->R) and PROBE_ACK (R->S): round trips and link rate. */
+struct xlmig_probe {
+    uint64_t seq;
+    uint64_t t_ns;              /* the sender's clock, echoed */
+    uint32_t pad;               /* throwaway bytes after the header */
+};
+
+struct xlmig_probe_ack {
+    uint64_t seq;
+    uint64_t t_ns;              /* as in the PROBE */
+    uint64_t received;          /* PROBE bytes received so far */
+};
+
 struct xlmig_state_end {
     uint64_t total;
     uint32_t crc;
@@ -192,7 +254,14 @@ size_t xlmig_enc_report(uint8_t *out, int32_t status);
 size_t xlmig_enc_heartbeat(uint8_t *out, const struct xlmig_heartbeat *h);
 /* SESSION / RESUME: a 32-byte token. */
 size_t xlmig_enc_token(uint8_t *out, uint16_t type, const uint8_t *token);
-/* BITMAP / PULL_REQ: n extents (out holds 24 + 16n bytes). */
+/* DIGEST: n = ceil(count / grain) digests (out holds 40 + 32n bytes). */
+size_t xlmig_enc_digest(uint8_t *out, uint32_t disk, uint64_t first,
+                        uint32_t count, uint32_t grain, const uint8_t *dig);
+size_t xlmig_enc_verified(uint8_t *out, const struct xlmig_verified *v);
+/* PROBE: the pad bytes are already in place after the 24-byte header. */
+size_t xlmig_enc_probe(uint8_t *out, const struct xlmig_probe *p);
+size_t xlmig_enc_probe_ack(uint8_t *out, const struct xlmig_probe_ack *a);
+/* BITMAP / PULL_REQ / MISMATCH: n extents (out holds 24 + 16n bytes). */
 size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
                          const struct xlmig_extent *e, uint32_t n);
 /*
@@ -233,6 +302,14 @@ int xlmig_dec_heartbeat(const struct xlmig_rec *r, struct xlmig_heartbeat *h,
 int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
                     struct xlmig_error *err);
 int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err);
+int xlmig_dec_digest(const struct xlmig_rec *r, struct xlmig_digest *d,
+                     struct xlmig_error *err);
+int xlmig_dec_verified(const struct xlmig_rec *r, struct xlmig_verified *v,
+                       struct xlmig_error *err);
+int xlmig_dec_probe(const struct xlmig_rec *r, struct xlmig_probe *p,
+                    struct xlmig_error *err);
+int xlmig_dec_probe_ack(const struct xlmig_rec *r, struct xlmig_probe_ack *a,
+                        struct xlmig_error *err);
 
 /* Checks an extent against a disk of nblocks blocks (overflow-safe). */
 int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,

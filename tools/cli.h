@@ -44,6 +44,17 @@ void cli_print_source_report(FILE *f, const struct xlmig_source_report *r);
 void cli_print_dest_report(FILE *f, const struct xlmig_dest *d,
                            const struct xlmig_dest_report *r);
 
+/* cli_report_ext.c: verification and estimate lines after the report. */
+void cli_print_source_extra(FILE *f, const struct xlmig_source_report *r);
+void cli_print_dest_extra(FILE *f, const struct xlmig_dest_report *r);
+/*
+ * --remove-source after a migration that succeeded: deletes the source
+ * images, unless --verify was asked and did not pass (then they stay and
+ * the exit status is 4).  Returns the exit status.
+ */
+int cli_remove_sources(const struct xlmig_source_report *r,
+                       const char *const *paths, unsigned n);
+
 /* cli_signals.c: SIGINT / SIGTERM / SIGHUP cancel the migration (before
  * the hand-off) and SIGPIPE is ignored.  Pass the handle once it exists. */
 void cli_signals_source(struct xlmig_source *s);

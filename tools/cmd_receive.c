@@ -313,6 +313,7 @@ static int run(struct recv_args *a, int rfd, int wfd, struct xlmig_dest *d)
     } else {
         xlmig_dest_get_report(d, &rep);
         cli_print_dest_report(stderr, d, &rep);
+        cli_print_dest_extra(stderr, &rep);
     }
     return rc;
 }

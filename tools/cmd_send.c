@@ -28,13 +28,14 @@ struct send_args {
     struct xlmig_source_opts o;
     struct send_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
-    bool json, quiet, keep_source;
+    bool json, quiet, keep_source, remove_source;
     int nice_level;
     double memory_s;
     const char *dest;
     const char *session_file;
     struct xlmig_endpoint ep;
     pid_t child;                /* cmd: endpoints, the current one */
+    const char *paths[XLMIG_MAX_DISKS];         /* the source images */
 };
 
 static void usage(FILE *f)
@@ -61,6 +62,10 @@ static void usage(FILE *f)
 "  --recover-timeout S  a broken post-copy is retried this long (3600)\n"
 "  --session-file FILE  after the hand-off, save what `xlmig recover` needs\n"
 "                       to resume post-copy if this process dies\n"
+"  --verify             check every extent end to end (SHA-256 as read here,\n"
+"                       against what the receiver reads back from its disk)\n"
+"  --remove-source      delete the source images once the receiver has every\n"
+"                       block (refused when --verify found a mismatch)\n"
 "  --json               progress events and the report as JSON on stdout\n"
 "  --quiet              no human progress on stderr\n");
 }
@@ -126,6 +131,8 @@ static int parse_opt(struct send_args *a, int c)
     case 'S': a->o.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
     case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
     case 'F': a->session_file = optarg; return 0;
+    case 'V': a->o.verify = true; return 0;
+    case 'X': a->remove_source = true; return 0;
     default: return 2;
     }
 }
@@ -151,6 +158,8 @@ static int parse_args(int argc, char **argv, struct send_args *a)
         { "stopcopy-timeout", required_argument, NULL, 'S' },
         { "recover-timeout", required_argument, NULL, 'R' },
         { "session-file", required_argument, NULL, 'F' },
+        { "verify", no_argument, NULL, 'V' },
+        { "remove-source", no_argument, NULL, 'X' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -173,6 +182,9 @@ static int parse_args(int argc, char **argv, struct send_args *a)
         return 2;
     }
     a->dest = argv[optind];
+    if (a->remove_source && a->keep_source)
+        return cli_error("--remove-source and --keep-source exclude each "
+                         "other");
     return 0;
 }
 
@@ -290,9 +302,11 @@ static int open_vbds(struct send_args *a)
 {
     struct xlmig_error e;
 
-    for (unsigned i = 0; i < a->ndisks; i++)
+    for (unsigned i = 0; i < a->ndisks; i++) {
         if (xlmig_vbd_sim_open(a->disks[i].socket, &a->disks[i].vbd, &e) < 0)
             return cli_error("%s: %s", a->disks[i].socket, e.msg);
+        a->paths[i] = xlmig_vbd_data_path(a->disks[i].vbd);
+    }
     return 0;
 }
 
@@ -345,14 +359,17 @@ static int run(struct send_args *a, int rfd, int wfd)
     rc = verdict(s, rc);
     if (rc == 0 && a->session_file)
         unlink(a->session_file);
+    xlmig_source_get_report(s, &rep);
+    if (rc == 0 && a->remove_source)
+        rc = cli_remove_sources(&rep, a->paths, a->ndisks);
     if (a->json) {
         char line[4096];
         xlmig_source_report_json(s, line, sizeof(line));
         printf("%s\n", line);
         fflush(stdout);
     } else {
-        xlmig_source_get_report(s, &rep);
         cli_print_source_report(stderr, &rep);
+        cli_print_source_extra(stderr, &rep);
     }
     cli_signals_source(NULL);
     xlmig_source_free(s);

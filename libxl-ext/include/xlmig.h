@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 0
+#define XLMIG_API_MINOR 1
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -172,6 +172,22 @@ struct xlmig_source_opts {
     /* Post-copy: how long a broken link is retried (reconnect hook) and a
      * paused post-copy waits for recovery (3600). */
     int recover_timeout_s;
+    /*
+     * End-to-end check (false): a SHA-256 of every 64 KiB as the source
+     * reads it travels with the data; the destination reads the blocks
+     * back from its disk and compares.  What reads back wrong is sent
+     * again (before GO), or fetched again behind the gate (post-copy).
+     */
+    bool verify;
+    /*
+     * Cold migration (false): the guest does not run.  No write tracking,
+     * no suspend (the suspend hook is optional and called once the disks
+     * are copied: it may send the guest's configuration with
+     * xlmig_source_send_state()), one pass over the allocated blocks.  A
+     * destination that kept an earlier, interrupted attempt of the same
+     * images receives only what it is missing.
+     */
+    bool offline;
 };
 
 /* Fills o with the defaults shown above. */
@@ -379,6 +395,20 @@ struct xlmig_source_report {
     uint64_t zlib_in, zlib_out, skipped_zero_bytes;
     const char *stop_reason;    /* why PUSH stopped */
     const char *error;          /* NULL when ok */
+    /*
+     * --verify: NULL when not asked; "passed" (every check matched),
+     * "repaired" (blocks read back wrong, were sent again and then
+     * matched, or the guest overwrote them during post-copy), "failed",
+     * "incomplete" (the destination's final count never came).
+     */
+    const char *verify_result;
+    uint64_t verified_digests, verified_bytes;  /* as the destination read */
+    uint64_t verify_mismatched_blocks;  /* each time a grain differed */
+    uint64_t verify_unresolved_blocks;  /* still wrong at the end */
+    uint64_t verify_resent_blocks;      /* sent again because of them */
+    const char *verify_mismatches;      /* the first: "disk:block+n ..." */
+    bool offline;               /* a cold migration */
+    uint64_t resumed_blocks;    /* offline: already on the destination */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);
@@ -501,6 +531,16 @@ struct xlmig_dest_report {
     uint64_t installed, refused, demanded;
     double postcopy_s;
     const char *error;
+    bool verify;                /* --verify was asked */
+    struct {
+        uint64_t digests, bytes;        /* read back and compared */
+        uint64_t mismatched_blocks, unresolved_blocks;
+        uint64_t skipped;               /* grains the guest wrote first */
+    } verified;
+    const char *verify_mismatches;      /* the first: "disk:block+n ..." */
+    bool offline;               /* a cold migration */
+    bool estimate;              /* only measured: nothing was created */
+    uint64_t resumed_blocks;    /* offline: kept from an earlier attempt */
 };
 void xlmig_dest_get_report(const struct xlmig_dest *d,
                            struct xlmig_dest_report *r);

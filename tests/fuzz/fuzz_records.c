@@ -30,7 +30,12 @@ static void decode(const struct xlmig_rec *r)
         struct xlmig_bitmap_end be;
         struct xlmig_done done;
         struct xlmig_state_end se;
+        struct xlmig_digest dg;
+        struct xlmig_verified vf;
+        struct xlmig_probe pr;
+        struct xlmig_probe_ack pa;
     } u;
+    uint8_t token[XLMIG_SESSION_TOKEN_LEN];
     uint64_t v;
     int32_t st;
 
@@ -50,8 +55,16 @@ static void decode(const struct xlmig_rec *r)
         }
         break;
     case XLMIG_REC_PHASE: xlmig_dec_phase(r, &u.p, &err); break;
+    case XLMIG_REC_DIGEST: xlmig_dec_digest(r, &u.dg, &err); break;
+    case XLMIG_REC_VERIFIED: xlmig_dec_verified(r, &u.vf, &err); break;
+    case XLMIG_REC_PROBE: xlmig_dec_probe(r, &u.pr, &err); break;
+    case XLMIG_REC_PROBE_ACK: xlmig_dec_probe_ack(r, &u.pa, &err); break;
+    case XLMIG_REC_OFFLINE:
+        xlmig_dec_token(r, XLMIG_REC_OFFLINE, token, &err);
+        break;
     case XLMIG_REC_BITMAP:
     case XLMIG_REC_PULL_REQ:
+    case XLMIG_REC_MISMATCH:
         if (xlmig_dec_extents(r, &u.l, &err) == 0) {
             struct xlmig_extent e;
             for (uint32_t i = 0; i < u.l.n; i++) {

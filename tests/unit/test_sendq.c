@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "compress.h"
+#include "digest.h"
 #include "sendq.h"
 
 #define BS 4096
@@ -27,6 +28,9 @@ struct seen {
     struct xlmig_data d;
     uint8_t block0[BS];         /* the first block's plain content */
     uint64_t seq;               /* SYNC records: their number */
+    uint8_t dig0[XLMIG_DIGEST_LEN];     /* DIGEST: the first grain's;
+                                         * raw DATA: computed here */
+    uint32_t dig_n;
 };
 
 struct collector {
@@ -56,11 +60,23 @@ static void *collect_main(void *arg)
                                  0);
                 memcpy(s.block0, plain, BS);
             } else if (s.d.encoding == XLMIG_ENC_RAW) {
+                size_t g = s.d.payload_len < 16 * BS ? s.d.payload_len
+                                                     : 16 * BS;
                 memcpy(s.block0, s.d.payload, BS);
+                assert_int_equal(xlmig_sha256(s.d.payload, g, s.dig0), 0);
             }
             s.d.payload = NULL;
         } else if (r.type == XLMIG_REC_SYNC) {
             xlmig_dec_u64(&r, &s.seq, &err);
+        } else if (r.type == XLMIG_REC_DIGEST) {
+            struct xlmig_digest dg;
+
+            assert_int_equal(xlmig_dec_digest(&r, &dg, &err), 0);
+            s.d.disk = dg.disk;
+            s.d.first = dg.first;
+            s.d.count = dg.count;
+            s.dig_n = dg.n;
+            memcpy(s.dig0, dg.d, XLMIG_DIGEST_LEN);
         }
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 256;
@@ -287,6 +303,48 @@ static void test_compression_roundtrip(void **state)
     assert_int_equal(f->col.recs[0].block0[BS - 1], 'a');
 }
 
+/*
+ * --verify: every DATA record, zero extents included, comes right after a
+ * DIGEST of the same blocks, whose first digest is the SHA-256 of the
+ * first 16 blocks as read; skipped zero blocks get neither.
+ */
+static void test_digest_before_data(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 2, XLMIG_COMPRESS_NEVER,
+                                            XLMIG_F_ALL | XLMIG_F_VERIFY);
+    size_t ndata = 0;
+
+    for (uint64_t b = 0; b < 40; b++)
+        write_block(f, b, 'a' + (int)(b % 5));
+    write_block(f, 50, 1);      /* 40..49 zero, sent as zeros */
+    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 51,
+                                        XLMIG_ORIGIN_PUSH, false), 0);
+    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 60, 4,
+                                        XLMIG_ORIGIN_PUSH, true), 0);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
+    for (size_t i = 0; i < f->col.n; i++) {
+        struct seen *r = &f->col.recs[i];
+
+        if (r->type != XLMIG_REC_DATA)
+            continue;
+        ndata++;
+        assert_true(i > 0);
+        assert_int_equal(f->col.recs[i - 1].type, XLMIG_REC_DIGEST);
+        assert_int_equal(f->col.recs[i - 1].d.first, r->d.first);
+        assert_int_equal(f->col.recs[i - 1].d.count, r->d.count);
+        assert_int_equal(f->col.recs[i - 1].dig_n, (r->d.count + 15) / 16);
+        if (r->d.encoding == XLMIG_ENC_RAW)
+            assert_memory_equal(f->col.recs[i - 1].dig0, r->dig0,
+                                XLMIG_DIGEST_LEN);
+    }
+    /* 0..39 data, 40..49 zeros, 50 data; 60..63 skipped. */
+    assert_int_equal(ndata, 3);
+    assert_int_equal(f->col.n, 6);
+}
+
 /* Without the zlib feature, ALWAYS still sends raw: the peer refused it. */
 static void test_no_zlib_feature(void **state)
 {
@@ -312,6 +370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_copy_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compression_roundtrip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_digest_before_data, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_zlib_feature, setup, teardown),
     };

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "digest.h"
 #include "wire.h"
 
 static uint8_t buf[XLMIG_HDR_LEN + XLMIG_MAX_BODY + 64];
@@ -355,6 +356,150 @@ static void test_stream_of_records(void **state)
     assert_int_equal(off + used, n1 + n2);
 }
 
+/* Issue 12's records: DIGEST, VERIFIED, MISMATCH, PROBE, PROBE_ACK,
+ * OFFLINE, and the RESUMED flag of DISK_ACK. */
+static void test_verify_records(void **state)
+{
+    uint8_t dig[3 * XLMIG_DIGEST_LEN];
+    struct xlmig_digest dg;
+    struct xlmig_verified v = { 10, 40960, 16, 0, 2 }, vo;
+    struct xlmig_extent e = { 5, 16 };
+    struct xlmig_extent_list l;
+    struct xlmig_disk_ack a = { 0, XLMIG_ACK_ZEROED | XLMIG_ACK_RESUMED }, ao;
+    uint8_t tok[XLMIG_SESSION_TOKEN_LEN], toko[XLMIG_SESSION_TOKEN_LEN];
+    struct xlmig_rec r;
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(dig); i++)
+        dig[i] = (uint8_t)i;
+    /* 40 blocks in grains of 16: three digests, the last one short. */
+    n = xlmig_enc_digest(buf, 1, 100, 40, 16, dig);
+    assert_int_equal(n, XLMIG_HDR_LEN + XLMIG_DIGEST_HDR_LEN +
+                        3 * XLMIG_DIGEST_LEN);
+    assert_int_equal(parse1(n, &r), 1);
+    assert_int_equal(xlmig_dec_digest(&r, &dg, &err), 0);
+    assert_int_equal(dg.disk, 1);
+    assert_int_equal(dg.first, 100);
+    assert_int_equal(dg.count, 40);
+    assert_int_equal(dg.grain, 16);
+    assert_int_equal(dg.n, 3);
+    assert_memory_equal(dg.d, dig, sizeof(dig));
+    /* A digest count that does not fit the blocks is refused. */
+    buf[XLMIG_HDR_LEN + 20] = 2;
+    reseal(n);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_digest(&r, &dg, &err), -EPROTO);
+    assert_err_has("digests");
+    /* A grain that is not a power of two too. */
+    n = xlmig_enc_digest(buf, 1, 100, 40, 16, dig);
+    buf[XLMIG_HDR_LEN + 16] = 12;
+    reseal(n);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_digest(&r, &dg, &err), -EPROTO);
+    assert_err_has("power of two");
+
+    n = xlmig_enc_verified(buf, &v);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_verified(&r, &vo, &err), 0);
+    assert_int_equal(vo.checked, 10);
+    assert_int_equal(vo.mismatched, 16);
+    assert_int_equal(vo.skipped, 2);
+    v.unresolved = 17;          /* more unresolved than ever mismatched */
+    n = xlmig_enc_verified(buf, &v);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_verified(&r, &vo, &err), -EPROTO);
+    assert_err_has("unresolved");
+
+    n = xlmig_enc_extents(buf, XLMIG_REC_MISMATCH, 0, &e, 1);
+    parse1(n, &r);
+    assert_int_equal(r.type, XLMIG_REC_MISMATCH);
+    assert_int_equal(xlmig_dec_extents(&r, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+
+    n = xlmig_enc_disk_ack(buf, &a);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_disk_ack(&r, &ao, &err), 0);
+    assert_int_equal(ao.flags, XLMIG_ACK_ZEROED | XLMIG_ACK_RESUMED);
+    a.flags = 4;
+    n = xlmig_enc_disk_ack(buf, &a);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_disk_ack(&r, &ao, &err), -EPROTO);
+
+    memset(tok, 0xa5, sizeof(tok));
+    n = xlmig_enc_token(buf, XLMIG_REC_OFFLINE, tok);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_token(&r, XLMIG_REC_OFFLINE, toko, &err), 0);
+    assert_memory_equal(tok, toko, sizeof(tok));
+    assert_int_equal(xlmig_dec_token(&r, XLMIG_REC_SESSION, toko, &err),
+                     -EPROTO);
+}
+
+static void test_probe_records(void **state)
+{
+    struct xlmig_probe p = { 7, 123456789, 1000 }, po;
+    struct xlmig_probe_ack a = { 7, 123456789, 5000 }, ao;
+    struct xlmig_rec r;
+    size_t n;
+
+    (void)state;
+    memset(buf + XLMIG_HDR_LEN + XLMIG_PROBE_HDR_LEN, 0x5a, p.pad);
+    n = xlmig_enc_probe(buf, &p);
+    assert_int_equal(n, XLMIG_HDR_LEN + XLMIG_PROBE_HDR_LEN + 1000);
+    assert_int_equal(parse1(n, &r), 1);
+    assert_int_equal(xlmig_dec_probe(&r, &po, &err), 0);
+    assert_int_equal(po.seq, 7);
+    assert_int_equal(po.t_ns, 123456789);
+    assert_int_equal(po.pad, 1000);
+    /* The padding length must be the body's. */
+    buf[XLMIG_HDR_LEN + 16] = 0xe9;
+    reseal(n);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_probe(&r, &po, &err), -EPROTO);
+    assert_err_has("padding");
+    n = xlmig_enc_probe_ack(buf, &a);
+    parse1(n, &r);
+    assert_int_equal(xlmig_dec_probe_ack(&r, &ao, &err), 0);
+    assert_int_equal(ao.received, 5000);
+    assert_string_equal(xlmig_rec_name(XLMIG_REC_PROBE_ACK), "PROBE_ACK");
+}
+
+/* SHA-256 as FIPS 180-2 gives it, and grains as the wire cuts them. */
+static void test_digest(void **state)
+{
+    static const uint8_t abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+    static uint8_t data[3 * 65536 + 4096];
+    uint8_t out[XLMIG_DIGEST_LEN], run[4 * XLMIG_DIGEST_LEN];
+    size_t off, n;
+
+    (void)state;
+    assert_int_equal(xlmig_sha256("abc", 3, out), 0);
+    assert_memory_equal(out, abc, sizeof(abc));
+    assert_int_equal(xlmig_digest_grain(4096), 16);
+    assert_int_equal(xlmig_digest_grain(512), 128);
+    assert_int_equal(xlmig_digest_grain(1u << 20), 1);
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7);
+    /* 49 blocks of 4 KiB: grains of 16, 16, 16, 1. */
+    assert_int_equal(xlmig_digest_count(49, 16), 4);
+    assert_int_equal(xlmig_digest_run(data, sizeof(data), 4096, 49, 16, run),
+                     0);
+    xlmig_digest_grain_range(sizeof(data), 4096, 16, 3, &off, &n);
+    assert_int_equal(off, 3 * 65536);
+    assert_int_equal(n, 4096);
+    assert_int_equal(xlmig_sha256(data + off, n, out), 0);
+    assert_memory_equal(out, run + 3 * XLMIG_DIGEST_LEN, XLMIG_DIGEST_LEN);
+    /* One byte changed changes that grain's digest only. */
+    data[65536 + 5] ^= 1;
+    assert_int_equal(xlmig_sha256(data + 65536, 65536, out), 0);
+    assert_memory_not_equal(out, run + XLMIG_DIGEST_LEN, XLMIG_DIGEST_LEN);
+    assert_int_equal(xlmig_sha256(data, 65536, out), 0);
+    assert_memory_equal(out, run, XLMIG_DIGEST_LEN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +510,9 @@ int main(void)
         cmocka_unit_test(test_extents),
         cmocka_unit_test(test_small_records),
         cmocka_unit_test(test_stream_of_records),
+        cmocka_unit_test(test_verify_records),
+        cmocka_unit_test(test_probe_records),
+        cmocka_unit_test(test_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
