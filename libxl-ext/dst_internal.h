@@ -51,6 +51,11 @@ struct dst_disk {
     bool gate_on;
     struct xlmig_bitmap *remaining;     /* post-copy: not installed by us */
     struct xlmig_bitmap *want;  /* demanded, not installed (want_lock) */
+    /* offline (dst_offline.c) */
+    bool has_part;              /* <path>.xlmig-partial is kept */
+    bool resumed;               /* an earlier attempt's blocks are here */
+    struct xlmig_bitmap *have;  /* written, flushed (and checked) */
+    struct xlmig_bitmap *have_new;      /* written since the last record */
 };
 
 struct dst_stats {
@@ -59,6 +64,7 @@ struct dst_stats {
     uint64_t stale_blocks;
     uint64_t installed, refused, demanded;
     uint64_t final_stale;       /* by the gate's count when PULL ended */
+    uint64_t resumed_blocks;    /* offline: kept from an earlier attempt */
 };
 
 struct xlmig_dest {
@@ -97,6 +103,10 @@ struct xlmig_dest {
     struct xlmig_error err;
 
     struct dst_verifier *ver;   /* --verify (dst_verify.c), else NULL */
+    bool offline;               /* a cold migration (dst_offline.c) */
+    uint8_t offline_id[XLMIG_SESSION_TOKEN_LEN];
+    uint64_t t_checkpoint;
+    bool estimate;              /* measure only (dst_estimate.c) */
 
     /* Post-copy paused: why the channel broke, what replaces it. */
     struct xlmig_error chan_err;
@@ -152,6 +162,23 @@ int dst_request_set(struct xlmig_dest *d, unsigned disk,
 /* Paused post-copy: 0 resumed, 1 nothing stale and no source (finish
  * alone), < 0 not resumed within the recovery timeout. */
 int dst_recover(struct xlmig_dest *d);
+
+/* dst_offline.c: cold migration */
+/* After HELLO: the OFFLINE record (nothing without the feature). */
+int dst_offline_hello(struct xlmig_dest *d);
+/* The target of disk k: resumed from a record of ours, or created. */
+int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k);
+/* After the DISK_ACKs: what the resumed targets hold. */
+int dst_offline_send_have(struct xlmig_dest *d);
+/* Blocks written; a record of what is flushed, every few seconds (force:
+ * now). */
+void dst_offline_written(struct xlmig_dest *d, struct dst_disk *k,
+                         uint64_t first, uint64_t count);
+int dst_offline_checkpoint(struct xlmig_dest *d, bool force);
+/* Everything is installed: the records go. */
+void dst_offline_done(struct xlmig_dest *d);
+/* Failed before GO: keep this partial target for the next attempt? */
+bool dst_offline_keep(struct xlmig_dest *d, struct dst_disk *k);
 
 /* dst_handoff.c */
 int dst_handoff_datachan(struct xlmig_dest *d);

@@ -39,11 +39,17 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
         return dst_fail(r, -rc, "%s", e.msg);
     /* Count it before creating, so that a failure rolls back what exists. */
     r->ndisks++;
-    if ((rc = xlmig_target_create(&r->policy, d->path, d->size, d->allocated,
-                                  &d->created, &d->zeroed, &e)) < 0)
+    if (r->offline) {
+        /* Resumable: kept (not the janitor's) if this attempt stops. */
+        if ((rc = dst_offline_target(r, d)) < 0)
+            return rc;
+    } else if ((rc = xlmig_target_create(&r->policy, d->path, d->size,
+                                         d->allocated, &d->created,
+                                         &d->zeroed, &e)) < 0) {
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    }
     /* Only what we created (O_EXCL) is ever the janitor's to delete. */
-    if (d->created && r->have_janitor &&
+    if (d->created && r->have_janitor && !r->offline &&
         xlmig_janitor_add_file(&r->janitor, d->path) < 0)
         return dst_fail(r, EIO, "disk %s: cannot register %s for cleanup",
                         d->name, d->path);
@@ -82,6 +88,8 @@ int dst_negotiate(struct xlmig_dest *r)
         xlmig_conn_heartbeat_start(&r->conn, r->peer_timeout_ms / 6,
                                    dst_heartbeat_stale, r) < 0)
         return dst_fail(r, r->conn.err.code, "%s", r->conn.err.msg);
+    if ((rc = dst_offline_hello(r)) < 0)
+        return rc;
 
     /* n DISK records, then the targets exist, then n acks. */
     for (unsigned i = 0, n = 1; i < n; i++) {
@@ -107,8 +115,10 @@ int dst_negotiate(struct xlmig_dest *r)
         return rc;
     for (unsigned i = 0; i < r->ndisks; i++) {
         struct xlmig_disk_ack a = { .id = i,
-                                    .flags = r->disks[i].zeroed
-                                                 ? XLMIG_ACK_ZEROED : 0 };
+                                    .flags = (r->disks[i].zeroed
+                                                  ? XLMIG_ACK_ZEROED : 0) |
+                                             (r->disks[i].resumed
+                                                  ? XLMIG_ACK_RESUMED : 0) };
         if (xlmig_conn_send(&r->conn, buf, xlmig_enc_disk_ack(buf, &a)) < 0)
             return dst_fail(r, r->conn.err.code, "sending DISK_ACK: %s",
                             r->conn.err.msg);
@@ -123,5 +133,5 @@ int dst_negotiate(struct xlmig_dest *r)
             return dst_fail(r, r->conn.err.code, "sending SESSION: %s",
                             r->conn.err.msg);
     }
-    return 0;
+    return dst_offline_send_have(r);
 }

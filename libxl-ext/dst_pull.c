@@ -295,6 +295,7 @@ static int complete(struct xlmig_dest *r, bool gated)
         if (xlmig_image_sync(&d->img, &err) < 0)
             return dst_fail(r, err.code, "disk %s: %s", d->name, err.msg);
     }
+    dst_offline_done(r);
     r->st.t_done = xlmig_now_ns();
     dst_event(r, &ev);
     return 0;

@@ -83,6 +83,7 @@ static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
         if (xlmig_image_zero(&k->img, off, len, &err) < 0)
             return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
         r->st.zero_bytes += len;
+        dst_offline_written(r, k, d.first, d.count);
         return dst_verify_after_write(r, &d);
     }
     if (dst_payload(r, &d, len, &p) < 0)
@@ -91,6 +92,7 @@ static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
         return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
     if (dst_verify_after_write(r, &d) < 0)
         return -1;
+    dst_offline_written(r, k, d.first, d.count);
     r->st.data_bytes += len;
     /* Start writeback early so that the flushes at SYNC are short. */
     k->unflushed += len;
@@ -233,6 +235,9 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec,
             return dst_fail(r, EIO, "disk %s: %s", r->disks[i].name, err.msg);
     if (r->in_stopcopy && !*again && dst_arm_gates(r) < 0)
         return -1;
+    /* Cold: what is flushed (and checked) now is held for a next attempt. */
+    if (dst_offline_checkpoint(r, true) < 0)
+        return -1;
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,
                                                      seq)) < 0)
         return dst_fail(r, EIO, "sending SYNC_ACK: %s", r->conn.err.msg);
@@ -271,7 +276,8 @@ int dst_receive(struct xlmig_dest *r)
             break;
         }
         case XLMIG_REC_DATA:
-            if (apply_data(r, &rec) < 0)
+            if (apply_data(r, &rec) < 0 ||
+                dst_offline_checkpoint(r, false) < 0)
                 return -1;
             break;
         case XLMIG_REC_DIGEST:

@@ -20,6 +20,9 @@ void xlmig_dest_get_report(const struct xlmig_dest *d,
     r->postcopy_s = d->st.t_go && d->st.t_done
                         ? (double)(d->st.t_done - d->st.t_go) * 1e-9 : -1;
     r->error = d->failed ? d->err.msg : NULL;
+    r->offline = d->offline;
+    r->estimate = d->estimate;
+    r->resumed_blocks = d->st.resumed_blocks;
     r->verify = d->ver != NULL;
     if (r->verify) {
         struct xlmig_verified v;
@@ -58,6 +61,12 @@ size_t xlmig_dest_report_json(const struct xlmig_dest *d, char *buf,
         xlmig_json_fmt(buf, len, &p, ",\"error\":");
         xlmig_json_str(buf, len, &p, r.error);
     }
+    if (r.offline)
+        xlmig_json_fmt(buf, len, &p, ",\"offline\":true,"
+                       "\"resumed_blocks\":%llu",
+                       (unsigned long long)r.resumed_blocks);
+    if (r.estimate)
+        xlmig_json_fmt(buf, len, &p, ",\"estimate\":true");
     if (r.verify) {
         xlmig_json_fmt(buf, len, &p, ",\"verify\":true,\"verified_digests\":"
                        "%llu,\"verified_bytes\":%llu,"

@@ -84,6 +84,8 @@ void xlmig_dest_free(struct xlmig_dest *d)
         xlmig_bitmap_free(d->disks[i].stale);
         xlmig_bitmap_free(d->disks[i].remaining);
         xlmig_bitmap_free(d->disks[i].want);
+        xlmig_bitmap_free(d->disks[i].have);
+        xlmig_bitmap_free(d->disks[i].have_new);
     }
     xlmig_inflater_end(&d->inflater);
     free(d->inbuf);

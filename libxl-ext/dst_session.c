@@ -175,6 +175,16 @@ void xlmig_dest_attach_vbd(struct xlmig_dest *d, unsigned i,
         d->disks[i].vbd = vbd;
 }
 
+bool xlmig_dest_offline(const struct xlmig_dest *d)
+{
+    return d->offline;
+}
+
+bool xlmig_dest_estimate(const struct xlmig_dest *d)
+{
+    return d->estimate;
+}
+
 unsigned xlmig_dest_disk_count(const struct xlmig_dest *d)
 {
     return d->ndisks;
@@ -238,7 +248,8 @@ void dst_abort(struct xlmig_dest *d)
         for (unsigned i = 0; i < d->ndisks; i++) {
             struct dst_disk *k = &d->disks[i];
             xlmig_image_close(&k->img);
-            if (k->created && unlink(k->path) == 0)
+            if (k->created && !dst_offline_keep(d, k) &&
+                unlink(k->path) == 0)
                 k->created = false;
         }
     }

@@ -48,6 +48,8 @@ struct src_disk {
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
     struct xlmig_bitmap *bad;           /* --verify: read back wrong there
                                          * (s->lock) */
+    bool resumed;                       /* offline: a partial copy there */
+    struct xlmig_bitmap *have;          /* offline: blocks it already has */
 };
 
 /* --verify: what the destination's read-back said (src_verify.c). */
@@ -72,6 +74,7 @@ struct src_stats {
              t_stopcopy_done, t_go, t_done;    /* ns, 0 = not reached */
     unsigned passes;                           /* dirty passes sent */
     unsigned keepup_passes;                    /* of which during keep-up */
+    uint64_t resumed_blocks;                   /* offline: already there */
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
@@ -163,6 +166,18 @@ void src_reply_stop(struct xlmig_source *s);
 
 /* src_negotiate.c */
 int src_negotiate(struct xlmig_source *s);
+/* The next record before the reply thread runs (an ERROR fails s). */
+int src_recv_now(struct xlmig_source *s, struct xlmig_rec *r,
+                 const char *what);
+
+/* src_offline.c: cold migration (opts.offline) */
+/* After HELLO: the OFFLINE record (the images' identity). */
+int src_offline_hello(struct xlmig_source *s);
+/* After the DISK_ACKs: the resumed targets' BITMAP records. */
+int src_offline_read_have(struct xlmig_source *s);
+/* Everything before GO: negotiate, copy, the configuration, the final
+ * SYNC (checked with --verify). */
+int src_offline_before_go(struct xlmig_source *s);
 
 /* src_push.c */
 int src_push(struct xlmig_source *s);

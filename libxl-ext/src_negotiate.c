@@ -9,8 +9,8 @@
 
 #include "src_internal.h"
 
-static int recv_now(struct xlmig_source *s, struct xlmig_rec *r,
-                    const char *what)
+int src_recv_now(struct xlmig_source *s, struct xlmig_rec *r,
+                 const char *what)
 {
     int rc = xlmig_conn_recv(&s->conn, r);
     struct xlmig_error_rec e;
@@ -37,7 +37,8 @@ int src_negotiate(struct xlmig_source *s)
     uint8_t buf[XLMIG_HDR_LEN + 128];
     struct xlmig_hello h = { 1, XLMIG_VERSION,
                              XLMIG_F_ALL |
-                             (s->o.verify ? XLMIG_F_VERIFY : 0),
+                             (s->o.verify ? XLMIG_F_VERIFY : 0) |
+                             (s->o.offline ? XLMIG_F_OFFLINE : 0),
                              XLMIG_ROLE_SENDER }, peer;
     struct xlmig_rec r;
     struct xlmig_error err;
@@ -50,7 +51,7 @@ int src_negotiate(struct xlmig_source *s)
         return src_fail(s, EINVAL, "no disk to migrate");
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
-    if ((rc = recv_now(s, &r, "the destination's HELLO")) < 0)
+    if ((rc = src_recv_now(s, &r, "the destination's HELLO")) < 0)
         return rc;
     if (xlmig_dec_hello(&r, &peer, &err) < 0)
         return src_fail(s, EPROTO, "bad HELLO from the destination: %s",
@@ -62,6 +63,9 @@ int src_negotiate(struct xlmig_source *s)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     s->features = peer.features & XLMIG_F_KNOWN;
+    /* Cold: the identity of the images (a partial copy there may be ours). */
+    if (s->o.offline && (rc = src_offline_hello(s)) < 0)
+        return rc;
     /* From here on both sides show they are alive, whatever they do. */
     if ((s->features & XLMIG_F_HEARTBEAT) &&
         xlmig_conn_heartbeat_start(&s->conn, s->o.peer_timeout_ms / 6, NULL,
@@ -82,7 +86,7 @@ int src_negotiate(struct xlmig_source *s)
     for (unsigned n = 0; n < s->ndisks; n++) {
         struct xlmig_disk_ack a;
 
-        if ((rc = recv_now(s, &r, "disk acknowledgements")) < 0)
+        if ((rc = src_recv_now(s, &r, "disk acknowledgements")) < 0)
             return rc;
         if (xlmig_dec_disk_ack(&r, &a, &err) < 0)
             return src_fail(s, EPROTO, "bad DISK_ACK: %s", err.msg);
@@ -91,16 +95,23 @@ int src_negotiate(struct xlmig_source *s)
                             "%u twice or that we never sent", a.id);
         acked[a.id] = true;
         s->disks[a.id].dest_zeroed = a.flags & XLMIG_ACK_ZEROED;
+        s->disks[a.id].resumed = a.flags & XLMIG_ACK_RESUMED;
+        if (s->disks[a.id].resumed && !s->o.offline)
+            return src_fail(s, EPROTO, "the destination resumes disk %u of "
+                            "a live migration", a.id);
     }
     /* The destination's secret for resuming a broken post-copy. */
     if (s->features & XLMIG_F_RECOVER) {
-        if ((rc = recv_now(s, &r, "the session token")) < 0)
+        if ((rc = src_recv_now(s, &r, "the session token")) < 0)
             return rc;
         if (xlmig_dec_token(&r, XLMIG_REC_SESSION, s->token, &err) < 0)
             return src_fail(s, EPROTO, "bad SESSION: %s", err.msg);
         s->have_token = true;
     }
 
+    /* Cold: what each resumed target already holds. */
+    if (s->o.offline && (rc = src_offline_read_have(s)) < 0)
+        return rc;
     if ((rc = src_verify_setup(s)) < 0)
         return rc;
     s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,

@@ -47,8 +47,10 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->zlib_in = qs.zlib_in;
     r->zlib_out = qs.zlib_out;
     r->skipped_zero_bytes = qs.skipped_bytes;
-    r->stop_reason = xlmig_conv_name(st->verdict);
+    r->stop_reason = s->o.offline ? "cold copy" : xlmig_conv_name(st->verdict);
     r->error = s->failed ? s->err.msg : NULL;
+    r->offline = s->o.offline;
+    r->resumed_blocks = st->resumed_blocks;
     r->verify_result = src_verify_verdict(s);
     if (r->verify_result) {
         r->verified_digests = s->vf.res.checked;
@@ -106,6 +108,10 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
     xlmig_json_str(buf, len, &p, r.stop_reason);
+    if (r.offline)
+        xlmig_json_fmt(buf, len, &p, ",\"offline\":true,"
+                       "\"resumed_blocks\":%llu",
+                       (unsigned long long)r.resumed_blocks);
     if (r.verify_result) {
         xlmig_json_fmt(buf, len, &p, ",\"verify\":true,\"verify_result\":");
         xlmig_json_str(buf, len, &p, r.verify_result);

@@ -144,13 +144,13 @@ int xlmig_source_run(struct xlmig_source *s)
 
     if (s->resume_mode)
         return src_run_resumed(s);
-    if (!s->h.suspend)
+    if (!s->h.suspend && !s->o.offline)
         return src_fail(s, EINVAL, "a source needs a suspend hook");
     if (!s->have_channel)
         return src_fail(s, EINVAL, "no data channel");
     if (pthread_create(&s->cancel_thread, NULL, cancel_main, s) == 0)
         s->cancel_running = true;
-    rc = before_go(s);
+    rc = s->o.offline ? src_offline_before_go(s) : before_go(s);
     if (rc < 0) {
         rc = rollback(s);
         goto out;
@@ -201,6 +201,7 @@ void xlmig_source_free(struct xlmig_source *s)
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);
         xlmig_bitmap_free(s->disks[i].stale);
+        xlmig_bitmap_free(s->disks[i].have);
         if (s->disks[i].own_vbd)
             xlmig_vbd_close(s->disks[i].vbd);
     }

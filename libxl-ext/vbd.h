@@ -91,9 +91,7 @@ struct xlmig_vbd {
     struct xlmig_error err;     /* the last failure */
 };
 
-/* Backends: xlmig_vbd_sim_open(), xlmig_vbd_blkback_open() (xlmig.h). */
-/* Just an image file: what a post-copy resumed from a session reads. */
-int xlmig_vbd_image_open(const char *path, struct xlmig_vbd **out,
-                         struct xlmig_error *err);
+/* Backends: xlmig_vbd_sim_open(), xlmig_vbd_blkback_open(),
+ * xlmig_vbd_image_open() (xlmig.h). */
 
 #endif

@@ -55,6 +55,15 @@ void cli_print_dest_extra(FILE *f, const struct xlmig_dest_report *r);
 int cli_remove_sources(const struct xlmig_source_report *r,
                        const char *const *paths, unsigned n);
 
+/* cli_offline.c: --offline in the simulated flow */
+/* --image NAME=PATH; 0 or 1 (error printed). */
+int cli_image_arg(const char *spec, char *name, size_t nlen, char *path,
+                  size_t plen);
+/* A running simulated guest: refuse, or (shutdown) stop its daemon and
+ * wait until it is gone.  0 or 1 (error printed). */
+int cli_stop_sim_guest(struct xlmig_vbd *v, const char *socket_path,
+                       bool shutdown, int timeout_ms);
+
 /* cli_signals.c: SIGINT / SIGTERM / SIGHUP cancel the migration (before
  * the hand-off) and SIGPIPE is ignored.  Pass the handle once it exists. */
 void cli_signals_source(struct xlmig_source *s);

@@ -25,7 +25,7 @@ struct recv_args {
     unsigned nmaps;
     const char *run_dir, *daemon, *daemon_args, *port_file, *source;
     int accept_s, nice_level;
-    bool json, quiet;
+    bool json, quiet, start;
     int lfd;                    /* tcp-listen: kept for recovery */
     /* the destination VBDs, started by hook_targets */
     pid_t pids[XLMIG_MAX_DISKS];
@@ -51,6 +51,8 @@ static void usage(FILE *f)
 "  --peer-timeout S      a silent sender is gone after S s (30)\n"
 "  --recover-timeout S   a broken post-copy waits this long for the sender\n"
 "                        to come back (3600); the guest runs meanwhile\n"
+"  --start               (cold migration) start the guests here once their\n"
+"                        disks are in place (without it they stay stopped)\n"
 "  --json                progress events and the report as JSON on stdout\n"
 "  --quiet               no human progress on stderr\n");
 }
@@ -74,6 +76,7 @@ static int parse_opt(struct recv_args *a, int c)
     case 'q': a->quiet = true; return 0;
     case 'E': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
     case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
+    case 'S': a->start = true; return 0;
     default: return 2;
     }
 }
@@ -94,6 +97,7 @@ static int parse_args(int argc, char **argv, struct recv_args *a)
         { "quiet", no_argument, NULL, 'q' },
         { "peer-timeout", required_argument, NULL, 'E' },
         { "recover-timeout", required_argument, NULL, 'R' },
+        { "start", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -160,8 +164,13 @@ static pid_t spawn_vbd(const char *cmd, const char *log)
     return pid;
 }
 
-/* Starts `xlmig-vbdsim serve --dest` on target i: the paused guest. */
-static int start_vbd(struct recv_args *a, struct xlmig_dest *d, unsigned i)
+/*
+ * Starts `xlmig-vbdsim serve --dest` on target i: the paused guest; or,
+ * after a cold migration (cold), `serve` on its disk: the stopped guest
+ * starts from what its image holds.
+ */
+static int start_vbd(struct recv_args *a, struct xlmig_dest *d, unsigned i,
+                     bool cold)
 {
     const char *path = xlmig_dest_disk_path(d, i);
     const char *name = xlmig_dest_disk_name(d, i);
@@ -180,15 +189,15 @@ static int start_vbd(struct recv_args *a, struct xlmig_dest *d, unsigned i)
     snprintf(sock, sizeof(sock), "%s/%s.sock", dir, name);
     snprintf(log, sizeof(log), "%s/%s.vbd.log", dir, name);
     unlink(sock);
-    snprintf(cmd, sizeof(cmd), "exec '%s' serve --dest --image '%s' "
-             "--socket '%s' %s", a->daemon, path, sock,
+    snprintf(cmd, sizeof(cmd), "exec '%s' serve %s--image '%s' "
+             "--socket '%s' %s", a->daemon, cold ? "" : "--dest ", path, sock,
              a->daemon_args ? a->daemon_args : "");
     a->pids[i] = spawn_vbd(cmd, log);
     if (a->pids[i] < 0)
         return xlmig_dest_set_error(d, errno, "fork: %s", strerror(errno));
     a->n = i + 1;
-    if ((rc = xlmig_dest_janitor_add_pid(d, a->pids[i])) < 0 ||
-        (rc = xlmig_dest_janitor_add_file(d, sock)) < 0)
+    if (!cold && ((rc = xlmig_dest_janitor_add_pid(d, a->pids[i])) < 0 ||
+                  (rc = xlmig_dest_janitor_add_file(d, sock)) < 0))
         return rc;
     if ((rc = sim_open_wait(sock, 10000, &a->vbds[i], &e)) < 0)
         return xlmig_dest_set_error(d, -rc, "disk %s: destination VBD did "
@@ -205,8 +214,11 @@ static int hook_targets(void *opaque, struct xlmig_dest *d)
     struct recv_args *a = opaque;
     int rc;
 
+    /* Nothing runs for an estimate, nor yet for a cold migration. */
+    if (xlmig_dest_estimate(d) || xlmig_dest_offline(d))
+        return 0;
     for (unsigned i = 0; i < xlmig_dest_disk_count(d); i++)
-        if ((rc = start_vbd(a, d, i)) < 0)
+        if ((rc = start_vbd(a, d, i, false)) < 0)
             return rc;
     return 0;
 }
@@ -238,6 +250,19 @@ static int hook_state(void *opaque, struct xlmig_dest *d, const void *blob,
 static int hook_start(void *opaque, struct xlmig_dest *d)
 {
     struct recv_args *a = opaque;
+
+    /* Cold: the guest starts from its disks, and only when asked to. */
+    if (xlmig_dest_offline(d)) {
+        for (unsigned i = 0; a->start && i < xlmig_dest_disk_count(d); i++) {
+            int rc = start_vbd(a, d, i, true);
+
+            if (rc < 0) {
+                stop_vbds(a);
+                return rc;
+            }
+        }
+        return 0;
+    }
 
     for (unsigned i = 0; i < a->n; i++) {
         int rc = xlmig_sim_guest_unpause(a->vbds[i]);
@@ -288,9 +313,10 @@ static int verdict(struct xlmig_dest *d, int rc)
     if (rc == 0)
         return 0;
     if (rc < 0) {
-        fprintf(stderr, "xlmig: receive %s, nothing kept here: %s\n",
+        fprintf(stderr, "xlmig: receive %s, %s: %s\n",
                 cli_signal_seen() ? "cancelled" : "failed",
-                xlmig_dest_error(d));
+                xlmig_dest_offline(d) ? "what is flushed is kept for the "
+                "next attempt" : "nothing kept here", xlmig_dest_error(d));
         return 1;
     }
     fprintf(stderr, "xlmig: the guest runs here but %s\n",

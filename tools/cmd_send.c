@@ -19,6 +19,7 @@
 
 struct send_disk {
     char socket[4096];
+    char image[4096];           /* --image: a stopped guest's file */
     char name[XLMIG_MAX_NAME + 1];
     struct xlmig_vbd *vbd;
     bool suspended;
@@ -28,7 +29,7 @@ struct send_args {
     struct xlmig_source_opts o;
     struct send_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
-    bool json, quiet, keep_source, remove_source;
+    bool json, quiet, keep_source, remove_source, shutdown;
     int nice_level;
     double memory_s;
     const char *dest;
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: xlmig send [options] --vbd sim:SOCKET[,name=NAME] ... DEST\n"
+"       xlmig send --offline [options] --image NAME=PATH ... DEST\n"
 "  DEST: tcp:HOST:PORT | cmd:COMMAND | fd:R,W | -\n"
 "  --bandwidth RATE     limit the data channel (e.g. 100M bytes/s, 1000Mbit)\n"
 "  --max-downtime MS    disk downtime budget (default 50)\n"
@@ -66,6 +68,10 @@ static void usage(FILE *f)
 "                       against what the receiver reads back from its disk)\n"
 "  --remove-source      delete the source images once the receiver has every\n"
 "                       block (refused when --verify found a mismatch)\n"
+"  --offline            cold migration of stopped guests: their disks, once,\n"
+"                       resumed from where it stopped when run again\n"
+"  --image NAME=PATH    (--offline) a stopped guest's disk image\n"
+"  --shutdown           (--offline) shut running simulated guests down first\n"
 "  --json               progress events and the report as JSON on stdout\n"
 "  --quiet              no human progress on stderr\n");
 }
@@ -132,6 +138,18 @@ static int parse_opt(struct send_args *a, int c)
     case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
     case 'F': a->session_file = optarg; return 0;
     case 'V': a->o.verify = true; return 0;
+    case 'O': a->o.offline = true; return 0;
+    case 'D': a->shutdown = true; return 0;
+    case 'I':
+        if (a->ndisks == XLMIG_MAX_DISKS)
+            return cli_error("too many disks");
+        if (cli_image_arg(optarg, a->disks[a->ndisks].name,
+                          sizeof(a->disks[0].name),
+                          a->disks[a->ndisks].image,
+                          sizeof(a->disks[0].image)))
+            return 1;
+        a->ndisks++;
+        return 0;
     case 'X': a->remove_source = true; return 0;
     default: return 2;
     }
@@ -160,6 +178,9 @@ static int parse_args(int argc, char **argv, struct send_args *a)
         { "session-file", required_argument, NULL, 'F' },
         { "verify", no_argument, NULL, 'V' },
         { "remove-source", no_argument, NULL, 'X' },
+        { "offline", no_argument, NULL, 'O' },
+        { "image", required_argument, NULL, 'I' },
+        { "shutdown", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -185,6 +206,10 @@ static int parse_args(int argc, char **argv, struct send_args *a)
     if (a->remove_source && a->keep_source)
         return cli_error("--remove-source and --keep-source exclude each "
                          "other");
+    for (unsigned i = 0; i < a->ndisks && !a->o.offline; i++)
+        if (a->disks[i].image[0])
+            return cli_error("--image is for --offline (a running guest "
+                             "is given with --vbd)");
     return 0;
 }
 
@@ -303,9 +328,25 @@ static int open_vbds(struct send_args *a)
     struct xlmig_error e;
 
     for (unsigned i = 0; i < a->ndisks; i++) {
-        if (xlmig_vbd_sim_open(a->disks[i].socket, &a->disks[i].vbd, &e) < 0)
-            return cli_error("%s: %s", a->disks[i].socket, e.msg);
-        a->paths[i] = xlmig_vbd_data_path(a->disks[i].vbd);
+        struct send_disk *d = &a->disks[i];
+
+        if (!d->image[0]) {
+            if (xlmig_vbd_sim_open(d->socket, &d->vbd, &e) < 0)
+                return cli_error("%s: %s", d->socket, e.msg);
+            if (!a->o.offline)
+                goto opened;
+            /* Cold: the guest must not run; then its image is the disk. */
+            snprintf(d->image, sizeof(d->image), "%s",
+                     xlmig_vbd_data_path(d->vbd));
+            if (cli_stop_sim_guest(d->vbd, d->socket, a->shutdown, 30000))
+                return 1;
+            xlmig_vbd_close(d->vbd);
+            d->vbd = NULL;
+        }
+        if (xlmig_vbd_image_open(d->image, &d->vbd, &e) < 0)
+            return cli_error("%s: %s", d->image, e.msg);
+opened:
+        a->paths[i] = xlmig_vbd_data_path(d->vbd);
     }
     return 0;
 }
@@ -342,6 +383,11 @@ static int run(struct send_args *a, int rfd, int wfd)
         .resume = hook_resume, .after_go = hook_after_go,
         .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
     };
+    /* Cold: no guest runs; the hand-off is the library's own. */
+    const struct xlmig_source_hooks cold = { .opaque = a };
+
+    if (a->o.offline)
+        h = cold;
     struct xlmig_source_report rep;
     struct xlmig_source *s;
     struct xlmig_error e;

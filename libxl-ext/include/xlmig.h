@@ -132,6 +132,13 @@ int xlmig_vbd_sim_open(const char *socket_path, struct xlmig_vbd **out,
  */
 int xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
                            struct xlmig_vbd **out, struct xlmig_error *err);
+/*
+ * Just an image file (or block device), nothing serving it: a stopped
+ * guest's disk for a cold migration (opts.offline), or what a post-copy
+ * resumed from a saved session reads.  No tracking, no quiesce.
+ */
+int xlmig_vbd_image_open(const char *path, struct xlmig_vbd **out,
+                         struct xlmig_error *err);
 /* Where the engine reads (source) or installs (destination) the data. */
 const char *xlmig_vbd_data_path(const struct xlmig_vbd *v);
 /* Replaces that path (e.g. the image file instead of its loop device). */
@@ -499,6 +506,15 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd);
  * images; xlmig_dest_stale_blocks() says how many).
  */
 int xlmig_dest_run(struct xlmig_dest *d);
+/*
+ * After negotiation (in targets_ready and later): a cold migration (the
+ * guest's state, if any, is its configuration; start_guest starts it from
+ * its disks), or an estimate (nothing was created; run() returns once the
+ * source has measured what it wanted, and no hook but targets_ready is
+ * called).
+ */
+bool xlmig_dest_offline(const struct xlmig_dest *d);
+bool xlmig_dest_estimate(const struct xlmig_dest *d);
 /* After negotiation (in targets_ready and later). */
 unsigned xlmig_dest_disk_count(const struct xlmig_dest *d);
 const char *xlmig_dest_disk_name(const struct xlmig_dest *d, unsigned i);
