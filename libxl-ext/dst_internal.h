@@ -180,6 +180,12 @@ void dst_offline_done(struct xlmig_dest *d);
 /* Failed before GO: keep this partial target for the next attempt? */
 bool dst_offline_keep(struct xlmig_dest *d, struct dst_disk *k);
 
+/* dst_estimate.c: an estimate session */
+/* The target of disk k checked, not created. */
+int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k);
+/* Answers the probes until the source closes. */
+int dst_estimate_serve(struct xlmig_dest *d);
+
 /* dst_handoff.c */
 int dst_handoff_datachan(struct xlmig_dest *d);
 int dst_send_report(struct xlmig_dest *d, int32_t status);

@@ -39,7 +39,10 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
         return dst_fail(r, -rc, "%s", e.msg);
     /* Count it before creating, so that a failure rolls back what exists. */
     r->ndisks++;
-    if (r->offline) {
+    if (r->estimate) {
+        /* Only measured: checked, nothing created or opened. */
+        return dst_estimate_target(r, d);
+    } else if (r->offline) {
         /* Resumable: kept (not the janitor's) if this attempt stops. */
         if ((rc = dst_offline_target(r, d)) < 0)
             return rc;
@@ -88,6 +91,7 @@ int dst_negotiate(struct xlmig_dest *r)
         xlmig_conn_heartbeat_start(&r->conn, r->peer_timeout_ms / 6,
                                    dst_heartbeat_stale, r) < 0)
         return dst_fail(r, r->conn.err.code, "%s", r->conn.err.msg);
+    r->estimate = r->features & XLMIG_F_ESTIMATE;
     if ((rc = dst_offline_hello(r)) < 0)
         return rc;
 

@@ -42,7 +42,11 @@ int xlmig_dest_run(struct xlmig_dest *d)
 
     if (!d->have_channel)
         return dst_fail(d, EINVAL, "no data channel");
-    if ((rc = dst_negotiate(d)) < 0 || (rc = dst_receive(d)) < 0)
+    if ((rc = dst_negotiate(d)) < 0)
+        return rollback(d);
+    if (d->estimate)
+        return dst_estimate_serve(d) < 0 ? rollback(d) : 0;
+    if ((rc = dst_receive(d)) < 0)
         return rollback(d);
     dst_verify_end_push(d);
     rc = d->h.handoff ? d->h.handoff(d->h.opaque, d)

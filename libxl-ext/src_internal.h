@@ -75,6 +75,8 @@ struct src_stats {
     unsigned passes;                           /* dirty passes sent */
     unsigned keepup_passes;                    /* of which during keep-up */
     uint64_t resumed_blocks;                   /* offline: already there */
+    uint64_t rtt_ns;                           /* HELLO to HELLO */
+    uint64_t t_push_start;
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
@@ -128,6 +130,20 @@ struct xlmig_source {
     bool resume_mode;           /* made from a session: post-copy only */
 
     struct src_verify vf;
+
+    /* xlmig_source_estimate() (src_estimate.c): the session only
+     * measures; the reply thread records PROBE_ACKs (s->lock). */
+    bool estimate;
+    /* The engine's own prediction, early in PUSH (src_estimate.c). */
+    struct xlmig_estimate_opts expect;
+    bool predicted;
+    double predicted_at_s;
+    struct xlmig_estimate pred;
+    struct {
+        uint64_t sent, seq;             /* last PROBE sent, last acked */
+        bool mark;                      /* next ack: the first measured */
+        uint64_t t_first, received_first, t_last, received_last;
+    } probe;
 };
 
 /* src_session.c */
@@ -203,6 +219,11 @@ int src_pull(struct xlmig_source *s);
 /* Paused post-copy: a new channel (hook or recover_channel), RESUME, the
  * destination's stale set; 0, or -errno after the recovery timeout. */
 int src_recover(struct xlmig_source *s);
+
+/* src_estimate.c */
+/* During the full pass: after 2 s of it (or at its end, last), predicts
+ * the rest from what it measured so far. */
+void src_predict(struct xlmig_source *s, bool last);
 
 /* src_resume.c */
 /* run() of a source made from a saved session. */

@@ -37,8 +37,11 @@ int src_negotiate(struct xlmig_source *s)
     uint8_t buf[XLMIG_HDR_LEN + 128];
     struct xlmig_hello h = { 1, XLMIG_VERSION,
                              XLMIG_F_ALL |
-                             (s->o.verify ? XLMIG_F_VERIFY : 0) |
-                             (s->o.offline ? XLMIG_F_OFFLINE : 0),
+                             (s->o.verify && !s->estimate
+                                  ? XLMIG_F_VERIFY : 0) |
+                             (s->o.offline && !s->estimate
+                                  ? XLMIG_F_OFFLINE : 0) |
+                             (s->estimate ? XLMIG_F_ESTIMATE : 0),
                              XLMIG_ROLE_SENDER }, peer;
     struct xlmig_rec r;
     struct xlmig_error err;
@@ -49,10 +52,13 @@ int src_negotiate(struct xlmig_source *s)
     src_event(s, &ev);
     if (!s->ndisks)
         return src_fail(s, EINVAL, "no disk to migrate");
+    uint64_t t0 = xlmig_now_ns();
+
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
     if ((rc = src_recv_now(s, &r, "the destination's HELLO")) < 0)
         return rc;
+    s->st.rtt_ns = xlmig_now_ns() - t0;         /* for the prediction */
     if (xlmig_dec_hello(&r, &peer, &err) < 0)
         return src_fail(s, EPROTO, "bad HELLO from the destination: %s",
                         err.msg);
@@ -63,8 +69,11 @@ int src_negotiate(struct xlmig_source *s)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     s->features = peer.features & XLMIG_F_KNOWN;
+    if (s->estimate && !(s->features & XLMIG_F_ESTIMATE))
+        return src_fail(s, EPROTONOSUPPORT, "the destination cannot take "
+                        "an estimate (it would create its targets)");
     /* Cold: the identity of the images (a partial copy there may be ours). */
-    if (s->o.offline && (rc = src_offline_hello(s)) < 0)
+    if (s->o.offline && !s->estimate && (rc = src_offline_hello(s)) < 0)
         return rc;
     /* From here on both sides show they are alive, whatever they do. */
     if ((s->features & XLMIG_F_HEARTBEAT) &&
@@ -110,7 +119,7 @@ int src_negotiate(struct xlmig_source *s)
     }
 
     /* Cold: what each resumed target already holds. */
-    if (s->o.offline && (rc = src_offline_read_have(s)) < 0)
+    if (s->o.offline && !s->estimate && (rc = src_offline_read_have(s)) < 0)
         return rc;
     if ((rc = src_verify_setup(s)) < 0)
         return rc;

@@ -67,6 +67,7 @@ static int full_pass(struct xlmig_source *s)
                 xlmig_sendq_get_stats(s->q, &qs);
                 uint64_t done = qs.data_bytes + qs.skipped_bytes;
                 tick(s, "push", 0, total > done ? total - done : 0, &last);
+                src_predict(s, false);
             }
             off = stop * bs;
         }
@@ -103,6 +104,7 @@ int src_push(struct xlmig_source *s)
 {
     struct xlmig_event ev = xlmig_event_make("phase", "push");
 
+    s->st.t_push_start = xlmig_now_ns();
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct src_disk *d = &s->disks[i];
         if (d->vbd->ops->track_start(d->vbd, s->o.block_size) < 0)
@@ -119,6 +121,7 @@ int src_push(struct xlmig_source *s)
      */
     if (full_pass(s) < 0 || src_sync(s) < 0)
         return -s->err.code;
+    src_predict(s, true);
 
     xlmig_conv_init(&s->conv, s->o.max_downtime_ms / 1000.0,
                     s->o.max_passes);

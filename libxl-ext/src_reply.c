@@ -92,6 +92,23 @@ static int handle_reply(struct xlmig_source *s, const struct xlmig_rec *r)
     }
     case XLMIG_REC_PULL_REQ:
         return queue_demand(s, r);
+    case XLMIG_REC_PROBE_ACK: {
+        struct xlmig_probe_ack a;
+        uint64_t now = xlmig_now_ns();
+
+        if (xlmig_dec_probe_ack(r, &a, &err) < 0)
+            return src_chan_fail(s, EPROTO, "bad PROBE_ACK: %s", err.msg);
+        pthread_mutex_lock(&s->lock);
+        if (s->probe.mark) {
+            s->probe.mark = false;
+            s->probe.t_first = now;
+            s->probe.received_first = a.received;
+        }
+        s->probe.t_last = now;
+        s->probe.received_last = a.received;
+        s->probe.seq = a.seq;
+        break;
+    }
     case XLMIG_REC_MISMATCH:
         return src_verify_mismatch(s, r);
     case XLMIG_REC_VERIFIED:

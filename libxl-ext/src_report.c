@@ -49,6 +49,10 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->skipped_zero_bytes = qs.skipped_bytes;
     r->stop_reason = s->o.offline ? "cold copy" : xlmig_conv_name(st->verdict);
     r->error = s->failed ? s->err.msg : NULL;
+    r->predicted = s->predicted;
+    r->predicted_at_s = s->predicted_at_s;
+    if (s->predicted)
+        r->prediction = s->pred;
     r->offline = s->o.offline;
     r->resumed_blocks = st->resumed_blocks;
     r->verify_result = src_verify_verdict(s);
@@ -108,6 +112,20 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
     xlmig_json_str(buf, len, &p, r.stop_reason);
+    if (r.predicted)
+        xlmig_json_fmt(buf, len, &p, ",\"predicted_at_s\":%.3f,"
+                       "\"predicted_total_s\":%.3f,"
+                       "\"predicted_disk_downtime_ms\":%.1f,"
+                       "\"predicted_postcopy\":%s,"
+                       "\"predicted_final_blocks\":%llu,"
+                       "\"predicted_passes\":%u,"
+                       "\"predicted_wire_bytes\":%llu",
+                       r.predicted_at_s, r.prediction.total_s,
+                       r.prediction.downtime_ms,
+                       r.prediction.postcopy ? "true" : "false",
+                       (unsigned long long)r.prediction.final_blocks,
+                       r.prediction.passes,
+                       (unsigned long long)r.prediction.wire_bytes);
     if (r.offline)
         xlmig_json_fmt(buf, len, &p, ",\"offline\":true,"
                        "\"resumed_blocks\":%llu",

@@ -43,4 +43,13 @@ int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
                         uint64_t size, uint64_t allocated, bool *created,
                         bool *zeroed, struct xlmig_error *err);
 
+/*
+ * What xlmig_target_create() would do, doing nothing: 0 if it would
+ * succeed (*would_create: a new sparse file, reading as zeros), else the
+ * error it would give (an existing file refused, no room, ...).
+ */
+int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
+                       uint64_t size, uint64_t allocated, bool *would_create,
+                       struct xlmig_error *err);
+
 #endif

@@ -17,6 +17,7 @@ int cmd_migrate_sender(int argc, char **argv);
 int cmd_migrate_receive(int argc, char **argv);
 int cmd_jobinfo(int argc, char **argv);
 int cmd_migrate_recover(int argc, char **argv);
+int cmd_estimate(int argc, char **argv);
 
 /*
  * Migration is background work: below the guests' own I/O path (blkback,
@@ -54,6 +55,13 @@ void cli_print_dest_extra(FILE *f, const struct xlmig_dest_report *r);
  */
 int cli_remove_sources(const struct xlmig_source_report *r,
                        const char *const *paths, unsigned n);
+
+/* cmd_estimate.c: the simulated toolstack's costs for the estimate and
+ * for a real migration's own prediction (xlmig_source_expect). */
+void cli_sim_costs(struct xlmig_estimate_opts *eo, double memory_s,
+                   unsigned ndisks, bool offline);
+void cli_sim_expect(struct xlmig_source *s, double memory_s, unsigned ndisks,
+                    bool offline);
 
 /* cli_offline.c: --offline in the simulated flow */
 /* --image NAME=PATH; 0 or 1 (error printed). */

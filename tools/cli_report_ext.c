@@ -11,6 +11,21 @@
 
 void cli_print_source_extra(FILE *f, const struct xlmig_source_report *r)
 {
+    if (r->predicted) {
+        const struct xlmig_estimate *e = &r->prediction;
+
+        fprintf(f, "  predicted at %.1f s  total %.2f s (actual %.2f), disk "
+                "downtime %.1f ms (actual %.1f), %s (actual %s), %llu final "
+                "blocks (actual %llu), %u passes (actual %u), wire %.1f MiB "
+                "(actual %.1f)\n", r->predicted_at_s, e->total_s, r->total_s,
+                e->downtime_ms, r->disk_downtime_ms,
+                e->postcopy ? "post-copy" : "no post-copy",
+                r->postcopy ? "post-copy" : "none",
+                (unsigned long long)e->final_blocks,
+                (unsigned long long)r->final_blocks, e->passes, r->passes,
+                (double)e->wire_bytes / 1048576.0,
+                (double)r->wire_bytes / 1048576.0);
+    }
     if (r->verify_result) {
         fprintf(f, "  verification      %s: %llu digests, %.1f MiB read "
                 "back on the destination\n", r->verify_result,
@@ -33,6 +48,9 @@ void cli_print_source_extra(FILE *f, const struct xlmig_source_report *r)
 
 void cli_print_dest_extra(FILE *f, const struct xlmig_dest_report *r)
 {
+    if (r->estimate)
+        fprintf(f, "  estimate          only measured: nothing was created "
+                "or written here\n");
     if (r->verify)
         fprintf(f, "  verification      %llu digests, %.1f MiB read back; "
                 "%llu block(s) mismatched%s%s, %llu still wrong\n",

@@ -397,6 +397,7 @@ static int run(struct send_args *a, int rfd, int wfd)
     if (xlmig_source_new(&a->o, &h, &s, &e) < 0)
         return cli_error("%s", e.msg);
     xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
+    cli_sim_expect(s, a->memory_s, a->ndisks, a->o.offline);
     rc = xlmig_source_set_channel(s, rfd, wfd);
     for (unsigned i = 0; i < a->ndisks && !rc; i++)
         rc = xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd);

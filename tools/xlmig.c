@@ -34,6 +34,8 @@ static const struct subcommand commands[] = {
     { "receive", cmd_receive, "the destination of `xlmig send`" },
     { "recover", cmd_recover,
       "resume a paused post-copy from a saved session" },
+    { "estimate", cmd_estimate,
+      "predict a migration to a receiver, changing nothing" },
     { "sim", cmd_sim, "report on / verify simulated guests" },
 #endif
 };

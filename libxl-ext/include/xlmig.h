@@ -147,6 +147,47 @@ int xlmig_vbd_set_data_path(struct xlmig_vbd *v, const char *path);
 const char *xlmig_vbd_error(const struct xlmig_vbd *v);
 void xlmig_vbd_close(struct xlmig_vbd *v);
 
+/* ---- estimates ------------------------------------------------------------ */
+
+/*
+ * What a migration would do, measured before it starts
+ * (xlmig_source_estimate) or by the engine early in a real one
+ * (xlmig_source_prediction).  Figures below zero are unknown.
+ */
+struct xlmig_estimate {
+    /* measured */
+    unsigned ndisks;
+    uint64_t disk_bytes, allocated_bytes;
+    double zero_fraction;       /* allocated bytes that read as zeros */
+    double compress_ratio;      /* zlib level 1 on a sample: out / in */
+    double compress_Bps;        /* ... one worker's speed */
+    double rtt_ms;              /* the data channel's round trip */
+    double link_Bps;            /* the data channel alone */
+    double pipeline_Bps;        /* disk bytes per second through the whole
+                                 * pipeline (read, compression, link,
+                                 * the destination's decoding) */
+    double dirty_Bps;           /* the guest dirties this many distinct
+                                 * bytes per second (over one second) */
+    uint64_t working_set_bytes; /* distinct bytes it wrote over the sample */
+    double sample_s;            /* how long it was watched */
+    double memory_s;            /* the memory phase assumed */
+    /* predicted */
+    double total_s;
+    double push_s;              /* full pass and dirty passes */
+    unsigned passes;            /* dirty passes (keep-up included) */
+    const char *stop_reason;    /* why PUSH would stop */
+    uint64_t final_blocks;      /* dirty at stop-copy */
+    double downtime_ms;         /* disk downtime */
+    bool postcopy;              /* the final blocks go after the hand-off */
+    uint64_t postcopy_blocks;
+    double postcopy_s;
+    uint64_t wire_bytes;        /* both directions */
+};
+
+/* As one line of JSON ({"event":"estimate",...}); like snprintf. */
+size_t xlmig_estimate_json(const struct xlmig_estimate *e, char *buf,
+                           size_t len);
+
 /* ---- the source ---------------------------------------------------------- */
 
 enum xlmig_compress { XLMIG_COMPRESS_AUTO, XLMIG_COMPRESS_ALWAYS,
@@ -335,6 +376,39 @@ int xlmig_source_new_resumed(const char *session,
                              const struct xlmig_source_hooks *h,
                              struct xlmig_source **out,
                              struct xlmig_error *err);
+/*
+ * What the estimate measures for how long, and the toolstack's own costs
+ * it cannot measure without doing them (seconds).
+ */
+struct xlmig_estimate_opts {
+    double sample_s;            /* watch the guest's writes (5; 1..600) */
+    double memory_s;            /* moving the memory; keep-up meanwhile (0) */
+    double setup_s;             /* the destination's preparation beyond
+                                 * round trips: targets, backends (0) */
+    double state_s;             /* the destination taking the guest's
+                                 * state, within the downtime (0) */
+    double handoff_s;           /* the hand-off: starting the guest
+                                 * there, destroying it here (0) */
+};
+void xlmig_estimate_opts_init(struct xlmig_estimate_opts *o);
+/*
+ * Instead of xlmig_source_run(): measures what a migration of the added
+ * disks over this channel would do, and predicts it, changing nothing on
+ * either host (the destination's receiver creates nothing).  With
+ * opts.offline, a cold migration is predicted.  0 or -errno
+ * (xlmig_source_error()).
+ */
+int xlmig_source_estimate(struct xlmig_source *s,
+                          const struct xlmig_estimate_opts *eo,
+                          struct xlmig_estimate *e);
+/*
+ * A real migration records its own prediction two seconds into its full
+ * pass (or at its end), from what it measured until then; the toolstack's
+ * costs it cannot see are these (memory_s, state_s, handoff_s; sample_s
+ * and setup_s are not used).  Optional, before xlmig_source_run().
+ */
+void xlmig_source_expect(struct xlmig_source *s,
+                         const struct xlmig_estimate_opts *eo);
 /* From the suspend hook: the guest no longer runs here (see above). */
 void xlmig_source_mark_suspended(struct xlmig_source *s);
 /*
@@ -416,6 +490,10 @@ struct xlmig_source_report {
     const char *verify_mismatches;      /* the first: "disk:block+n ..." */
     bool offline;               /* a cold migration */
     uint64_t resumed_blocks;    /* offline: already on the destination */
+    /* The engine's own prediction (not for a cold migration). */
+    bool predicted;
+    double predicted_at_s;      /* when it was made */
+    struct xlmig_estimate prediction;
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);
