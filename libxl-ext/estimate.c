@@ -73,6 +73,14 @@ void xlmig_est_predict(const struct xlmig_est_in *in,
     struct xlmig_conv conv;
     bool send_blocks;
 
+    double memory_s = in->memory_s;
+
+    double link = in->link_Bps > 0 ? in->link_Bps : in->pipe_Bps;
+
+    /* The memory after PUSH, over the same link. */
+    if (in->memory_bytes && link > 0)
+        memory_s += 1.1 * (double)in->memory_bytes / link;
+    e->memory_s = memory_s;
     e->passes = 0;
     e->stop_reason = "cold copy";
     /* Negotiation: HELLO, DISK, the targets created, their acks. */
@@ -105,7 +113,7 @@ void xlmig_est_predict(const struct xlmig_est_in *in,
          * longer fits half the budget (none when hopeless). */
         bool hopeless = v == XLMIG_CONV_STALLED ||
                         v == XLMIG_CONV_MAX_PASSES;
-        for (double m = 0; m < in->memory_s + KEEPUP_STEP_S / 2;
+        for (double m = 0; m < memory_s + KEEPUP_STEP_S / 2;
              m += KEEPUP_STEP_S) {
             double blocks = xlmig_est_dirty(in, age);
 
@@ -122,7 +130,7 @@ void xlmig_est_predict(const struct xlmig_est_in *in,
             age += KEEPUP_STEP_S;
         }
         /* The memory phase; stop-copy waits for keep-up's last nap. */
-        t += in->memory_s + KEEPUP_STEP_S;
+        t += memory_s + KEEPUP_STEP_S;
         final = xlmig_est_dirty(in, age);
     }
     e->push_s = t;

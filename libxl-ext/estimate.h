@@ -45,6 +45,7 @@ struct xlmig_est_in {
     bool postcopy;
     unsigned max_passes;
     double memory_s;            /* the memory phase (keep-up meanwhile) */
+    uint64_t memory_bytes;      /* ... plus moving this much memory */
     double setup_s, state_s, handoff_s;         /* xlmig_estimate_opts */
     bool offline;               /* cold: one pass, no guest */
 };

@@ -519,6 +519,7 @@ int xlmig_source_estimate(struct xlmig_source *s,
     in.postcopy = s->o.postcopy && (s->features & XLMIG_F_POSTCOPY);
     in.max_passes = s->o.max_passes;
     in.memory_s = eo->memory_s;
+    in.memory_bytes = eo->memory_bytes;
     in.setup_s = eo->setup_s;
     in.state_s = eo->state_s;
     in.handoff_s = eo->handoff_s;
@@ -527,7 +528,6 @@ int xlmig_source_estimate(struct xlmig_source *s,
     e->allocated_bytes = s->st.allocated_bytes;
     e->dirty_Bps = in.w * s->o.block_size;
     e->working_set_bytes = distinct * s->o.block_size;
-    e->memory_s = eo->memory_s;
     xlmig_est_predict(&in, e);
     /* Both directions, as the report counts them. */
     return 0;
@@ -591,6 +591,7 @@ void src_predict(struct xlmig_source *s, bool last)
     in.postcopy = s->o.postcopy && (s->features & XLMIG_F_POSTCOPY);
     in.max_passes = s->o.max_passes;
     in.memory_s = s->expect.memory_s;
+    in.memory_bytes = s->expect.memory_bytes;
     /* Negotiation is over: its time is known. */
     in.setup_s = (double)(t_push - s->st.t_start) * 1e-9 - 3 * in.rtt_s;
     if (in.setup_s < 0)
@@ -604,7 +605,6 @@ void src_predict(struct xlmig_source *s, bool last)
     s->pred.dirty_Bps = in.w * s->o.block_size;
     s->pred.working_set_bytes = blocks * s->o.block_size;
     s->pred.sample_s = elapsed;
-    s->pred.memory_s = in.memory_s;
     s->pred.zero_fraction = (double)(qs.zero_bytes + qs.skipped_bytes) /
                             (double)covered;
     s->pred.compress_ratio = qs.zlib_in ? (double)qs.zlib_out /

@@ -46,6 +46,22 @@ static void usage(FILE *f)
 "  --remove-source    delete source image files once post-copy is done\n"
 "  --no-tracking      without the patched blkback (testing): re-send\n"
 "                     whole disks while the guest is suspended\n"
+"  --verify           check every extent end to end (SHA-256 as read here\n"
+"                     against what the destination reads back from disk);\n"
+"                     --remove-source is refused after any mismatch\n"
+"  --estimate         only measure and predict (disks, link, the guest's\n"
+"                     writes, memory): nothing changes on either host\n"
+"  --sample-seconds=S --estimate: watch the guest's writes S s (5)\n"
+"  --json             --estimate: the estimate as JSON on stdout\n"
+"cold migration:\n"
+"  --offline          move a stopped guest: its disks and its xl.cfg (-C,\n"
+"                     default /etc/xen/<domain>.cfg); run again after a\n"
+"                     cut to go on from what the destination has\n"
+"  --shutdown         --offline: shut a running guest down first (else it\n"
+"                     is refused)\n"
+"  --start            --offline: create the guest on the destination\n"
+"  --config-dir=DIR   --offline: destination: where its xl.cfg goes\n"
+"                     (default /etc/xen; never over an existing file)\n"
 "  -v, --quiet        more libxl messages / no progress line\n");
 }
 
@@ -73,6 +89,14 @@ static const struct option lo[] = {
     { "peer-timeout", required_argument, NULL, 0x10f },
     { "stopcopy-timeout", required_argument, NULL, 0x114 },
     { "recover-timeout", required_argument, NULL, 0x115 },
+    { "verify", no_argument, NULL, 0x116 },
+    { "estimate", no_argument, NULL, 0x117 },
+    { "sample-seconds", required_argument, NULL, 0x118 },
+    { "json", no_argument, NULL, 0x119 },
+    { "offline", no_argument, NULL, 0x11a },
+    { "shutdown", no_argument, NULL, 0x11b },
+    { "start", no_argument, NULL, 0x11c },
+    { "config-dir", required_argument, NULL, 0x11d },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -131,6 +155,18 @@ static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
         return xsrc_fwd_add(o, "--recover-timeout", optarg, &e) < 0
                    ? cli_error("%s", e.msg) : 0;
     case 0x110: o->remove_source = true; return 0;
+    case 0x116: o->so.verify = true; return 0;
+    case 0x117: o->estimate = true; return 0;
+    case 0x118: o->sample_s = atof(optarg); return 0;
+    case 0x119: o->json = true; return 0;
+    case 0x11a: o->so.offline = true; return 0;
+    case 0x11b: o->shutdown = true; return 0;
+    case 0x11c:
+        return xsrc_fwd_add(o, "--start", NULL, &e) < 0
+                   ? cli_error("%s", e.msg) : 0;
+    case 0x11d:
+        return xsrc_fwd_add(o, "--config-dir", optarg, &e) < 0
+                   ? cli_error("%s", e.msg) : 0;
     case 0x111: o->notrack = true; return 0;
     case 0x112: *quiet = true; return 0;
     default: usage(stderr); return 2;
@@ -165,10 +201,20 @@ int cmd_migrate_sender(int argc, char **argv)
         rc = cli_error("--peer-timeout: at least 1 s");
     if (!rc && xsrc_check(o, &e) < 0)
         rc = cli_error("%s", e.msg);
+    if (!rc && (o->shutdown || o->remove_source) && o->estimate)
+        rc = cli_error("--estimate changes nothing: no --shutdown or "
+                       "--remove-source");
+    if (!rc && o->shutdown && !o->so.offline)
+        rc = cli_error("--shutdown is for --offline");
     if (!rc) {
         cli_out_init(&out, false, quiet);
         obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-        rc = xsrc_migrate(o, argv[optind], argv[optind + 1], &obs);
+        if (o->estimate)
+            rc = xsrc_estimate(o, argv[optind], argv[optind + 1], &obs);
+        else if (o->so.offline)
+            rc = xsrc_offline(o, argv[optind], argv[optind + 1], &obs);
+        else
+            rc = xsrc_migrate(o, argv[optind], argv[optind + 1], &obs);
     }
     free(o);
     return rc < 0 ? 0 : rc;

@@ -23,6 +23,11 @@ static void usage(FILE *f)
 "  --recover-timeout=S  a broken post-copy waits this long for the source\n"
 "                       (3600); the guest runs meanwhile\n"
 "  --data-channel=ID    (internal) hand this ssh session to migrate-receive\n"
+"  --offline            the session is a cold migration (xlmig migrate\n"
+"                       --offline): disks and the guest's xl.cfg\n"
+"  --estimate           the session is an estimate: nothing is created\n"
+"  --start              --offline: create the guest once it is here\n"
+"  --config-dir=DIR     --offline: where its xl.cfg goes (/etc/xen)\n"
 "Default target: the source's path, if clean; an image's directory must\n"
 "exist, a block device must exist and be big enough.\n");
 }
@@ -37,6 +42,10 @@ static const struct option lo[] = {
     { "nice", required_argument, NULL, 0x106 },
     { "peer-timeout", required_argument, NULL, 0x107 },
     { "recover-timeout", required_argument, NULL, 0x108 },
+    { "offline", no_argument, NULL, 0x109 },
+    { "estimate", no_argument, NULL, 0x10a },
+    { "start", no_argument, NULL, 0x10b },
+    { "config-dir", required_argument, NULL, 0x10c },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -62,6 +71,10 @@ static int parse_opt(struct xdst_opts *o, int c, bool *storage,
     case 0x106: o->nice = atoi(optarg); return 0;
     case 0x107: o->peer_timeout_ms = atoi(optarg) * 1000; return 0;
     case 0x108: o->recover_timeout_s = atoi(optarg); return 0;
+    case 0x109: o->offline = true; return 0;
+    case 0x10a: o->estimate = true; return 0;
+    case 0x10b: o->start = true; return 0;
+    case 0x10c: o->config_dir = optarg; return 0;
     default: usage(stderr); return 2;
     }
 }
@@ -95,5 +108,9 @@ int cmd_migrate_receive(int argc, char **argv)
         return cli_error("%s", e.msg);
     cli_out_init(&out, false, false);
     obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
+    if (o.estimate)
+        return xdst_estimate(&o, &obs);
+    if (o.offline)
+        return xdst_offline(&o, &obs);
     return xdst_receive(&o, &obs);
 }

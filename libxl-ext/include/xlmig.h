@@ -389,6 +389,11 @@ struct xlmig_estimate_opts {
                                  * state, within the downtime (0) */
     double handoff_s;           /* the hand-off: starting the guest
                                  * there, destroying it here (0) */
+    /* The guest's memory, moved over the same link after PUSH (0): adds
+     * memory_bytes / link rate x 1.1 to memory_s (libxc's pre-copy sends
+     * some pages twice; a guest that dirties its memory fast takes
+     * longer). */
+    uint64_t memory_bytes;
 };
 void xlmig_estimate_opts_init(struct xlmig_estimate_opts *o);
 /*

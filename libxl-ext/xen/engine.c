@@ -416,8 +416,21 @@ static void src_finish(struct ectx *c, struct xlmig_source *s, int rc)
     char line[4096];
 
     if (rc == 0) {
+        struct xlmig_source_report r;
+
         xst_set(&c->st, "state", "completed");
-        if (c->setup.flags & ENG_F_REMOVE_SOURCE)
+        xlmig_source_get_report(s, &r);
+        /* --verify: after any mismatch the source stays. */
+        if ((c->setup.flags & ENG_F_REMOVE_SOURCE) && r.verify_result &&
+            strcmp(r.verify_result, "passed")) {
+            logf_(c, XLMIG_LOG_WARN, "--remove-source refused: verification "
+                  "%s (%llu block(s) read back wrong on the destination: "
+                  "%s); the source images are kept", r.verify_result,
+                  (unsigned long long)r.verify_mismatched_blocks,
+                  r.verify_mismatches);
+            xst_set(&c->st, "message", "source kept: verification %s",
+                    r.verify_result);
+        } else if (c->setup.flags & ENG_F_REMOVE_SOURCE)
             for (unsigned i = 0; i < c->ndisks; i++)
                 if (c->disks[i].kind == 1 && unlink(c->disks[i].path) == 0)
                     logf_(c, XLMIG_LOG_INFO, "removed %s",
@@ -460,6 +473,11 @@ static int run_source(struct ectx *c, int data)
         goto out;
     }
     xlmig_source_set_observer(c->src, on_event, on_log, c);
+    /* Its own prediction: the memory moves over the same link. */
+    struct xlmig_estimate_opts eo;
+    xlmig_estimate_opts_init(&eo);
+    eo.memory_bytes = c->setup.memory_bytes;
+    xlmig_source_expect(c->src, &eo);
     rc = xlmig_source_set_channel(c->src, data, data);
     for (unsigned i = 0; i < c->ndisks && !rc; i++)
         rc = xlmig_source_add_disk(c->src, c->disks[i].name, vbds[i]);

@@ -81,6 +81,8 @@ struct eng_msg {
     char domname[128];
     char rundir[256], logdir[256];
     int nice;                           /* > 0: lower the engine's priority */
+    uint64_t memory_bytes;              /* source: the guest's memory, for
+                                         * the engine's own prediction */
     /* SETUP, how the data channel is opened again after a break: source:
      * TCP host/port + the one-time secret, or the ssh command; destination:
      * its listening socket (the last fd) and, for ssh, its path. */

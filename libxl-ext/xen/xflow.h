@@ -47,6 +47,13 @@ struct xsrc_opts {
     struct xlmig_source_opts so;
     char fwd[8192];             /* the destination's options, quoted */
     const char *rundir, *logdir;        /* NULL: the defaults above */
+    /* cold migration (xcold.c): so.offline; a running guest is shut down
+     * first only with shutdown */
+    bool shutdown;
+    /* estimate (xest.c): measure and predict only */
+    bool estimate;
+    double sample_s;            /* watch the guest's writes (5) */
+    bool json;                  /* the estimate as JSON on stdout too */
 };
 
 void xsrc_opts_init(struct xsrc_opts *o);
@@ -62,6 +69,20 @@ int xsrc_check(const struct xsrc_opts *o, struct xlmig_error *err);
  */
 int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
                  const char *host, const struct xflow_observer *obs);
+/*
+ * --offline: moves a stopped guest's disks and its xl.cfg (o->config, else
+ * /etc/xen/DOMAIN.cfg) to HOST, where it is written with the disks at
+ * their new places (and started with the destination's --start).  A
+ * running guest is refused, or shut down first with o->shutdown.  A cut
+ * keeps what the destination flushed: run it again to go on.  Exit status:
+ * 0, 1 (failed; the guest's disks here untouched), 4 (moved, but
+ * --remove-source refused after a --verify mismatch).
+ */
+int xsrc_offline(const struct xsrc_opts *o, const char *domain,
+                 const char *host, const struct xflow_observer *obs);
+/* --estimate: what migrating DOMAIN to HOST would do; nothing changes. */
+int xsrc_estimate(const struct xsrc_opts *o, const char *domain,
+                  const char *host, const struct xflow_observer *obs);
 
 /* ---- destination: xlmig migrate-receive --with-storage ---- */
 
@@ -78,12 +99,18 @@ struct xdst_opts {
     int recover_timeout_s;      /* (3600) */
     const char *rundir, *logdir;
     int rfd, wfd;               /* xl's channel: stdin, stdout */
+    bool offline, estimate;     /* the session's kind (xcold.c, xest.c) */
+    bool start;                 /* offline: create the guest once here */
+    const char *config_dir;     /* offline: its xl.cfg goes here (/etc/xen) */
 };
 
 void xdst_opts_init(struct xdst_opts *o);
 int xdst_check(const struct xdst_opts *o, struct xlmig_error *err);
 /* Exit status as xsrc_migrate(). */
 int xdst_receive(const struct xdst_opts *o, const struct xflow_observer *obs);
+/* The destination of xsrc_offline() / xsrc_estimate(), on rfd/wfd. */
+int xdst_offline(const struct xdst_opts *o, const struct xflow_observer *obs);
+int xdst_estimate(const struct xdst_opts *o, const struct xflow_observer *obs);
 /* The ssh data channel's helper on the destination (--data-channel). */
 int xdst_data_helper(const char *session, const char *rundir,
                      struct xlmig_error *err);

@@ -317,6 +317,19 @@ static int data_again(struct xsrc *m, struct eng_msg *s,
     return 0;
 }
 
+/* For the engine's own prediction (issue 12). */
+static uint64_t guest_memory(struct xsrc *m)
+{
+    libxl_dominfo info;
+    uint64_t bytes = 0;
+
+    libxl_dominfo_init(&info);
+    if (!libxl_domain_info(m->x.ctx, &info, m->domid))
+        bytes = (uint64_t)info.current_memkb * 1024;
+    libxl_dominfo_dispose(&info);
+    return bytes;
+}
+
 static int setup_engine(struct xsrc *m, int data, struct xlmig_error *err)
 {
     struct eng_msg s;
@@ -330,6 +343,7 @@ static int setup_engine(struct xsrc *m, int data, struct xlmig_error *err)
                (m->o->remove_source ? ENG_F_REMOVE_SOURCE : 0);
     s.domid = m->domid;
     s.nice = m->o->nice;
+    s.memory_bytes = guest_memory(m);
     snprintf(s.uuid, sizeof(s.uuid), "%s", m->uuid);
     snprintf(s.domname, sizeof(s.domname), "%s", m->name);
     snprintf(s.text, sizeof(s.text), "%s", m->host);

@@ -15,6 +15,7 @@
 
 #include "disks.h"
 #include "tpolicy.h"
+#include "xcold.h"
 
 static libxl_ctx *ctx;
 static struct xlmig_error err;
@@ -380,6 +381,75 @@ static void test_path_clean(void **state)
     assert_false(xtp_path_clean("/a/.."));
 }
 
+/*
+ * Cold migration's xl.cfg: parsed from text (name, disks, the original
+ * strings), the moved disks' targets chosen by the policy, and the text
+ * rewritten with a disk list that moves them and keeps the others; the
+ * result parses again to exactly that.
+ */
+static void test_cold_config_rewrite(void **state)
+{
+    static char specs[XLMIG_MAX_DISKS][XCFG_SPEC_MAX];
+    static char specs2[XLMIG_MAX_DISKS][XCFG_SPEC_MAX];
+    struct xtpolicy p = { .target_dir = "/srv/vm" };
+    struct xlmig_target_policy ep;
+    libxl_domain_config dc, again;
+    struct xctl_msg offer, acc;
+    unsigned n, n2;
+    char *text = NULL, *out;
+    size_t cap = 0;
+    FILE *f = fopen(sample("g2-mixed.cfg"), "r");
+    ssize_t len;
+
+    (void)state;
+    assert_non_null(f);
+    len = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    assert_true(len > 0);
+    libxl_domain_config_init(&dc);
+    assert_int_equal(xcfg_parse(text, (size_t)len, &dc, specs, &n, &err), 0);
+    assert_string_equal(dc.c_info.name, "g2");
+    assert_int_equal(n, 5);
+    assert_string_equal(dc.disks[0].vdev, "xvda");
+    memset(&offer, 0, sizeof(offer));
+    offer.type = XCTL_OFFER;
+    offer.ndisks = 1;
+    strcpy(offer.disks[0].name, "xvda");
+    offer.disks[0].kind = XCTL_KIND_FILE;
+    offer.disks[0].size = 1 << 20;
+    memset(&acc, 0, sizeof(acc));
+    assert_int_equal(xtp_choose(&p, &dc, &offer, false, &ep, &acc, &err), 0);
+    assert_int_equal(acc.ndisks, 1);
+    out = xcfg_rewrite(text, &dc, specs, n, &acc, &err);
+    assert_non_null(out);
+    /* The original text is kept: the appended list overrides it. */
+    assert_non_null(strstr(out, "memory = 512"));
+    libxl_domain_config_init(&again);
+    assert_int_equal(xcfg_parse(out, strlen(out), &again, specs2, &n2, &err),
+                     0);
+    assert_int_equal(n2, 5);
+    assert_string_equal(again.disks[0].vdev, "xvda");
+    assert_string_equal(again.disks[0].pdev_path, acc.disks[0].path);
+    assert_true(again.disks[0].readwrite);
+    assert_non_null(strstr(acc.disks[0].path, "/srv/vm/"));
+    /* The others as they were. */
+    assert_string_equal(specs2[1], specs[1]);
+    assert_string_equal(specs2[3], specs[3]);
+    assert_true(again.disks[3].is_cdrom);
+    free(out);
+    /* A disk string with a quote is not rewritten blindly. */
+    {
+        const char *q = "name = \"x\"\ndisk = [ \"vdev=xvda, target=/a'b\" ]\n";
+
+        assert_int_equal(xcfg_parse(q, strlen(q), &again, specs2, &n2, &err),
+                         -1);
+        assert_non_null(strstr(err.msg, "plain string"));
+    }
+    libxl_domain_config_dispose(&again);
+    libxl_domain_config_dispose(&dc);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_policy_hostile_paths),
         cmocka_unit_test(test_policy_collision),
         cmocka_unit_test(test_path_clean),
+        cmocka_unit_test(test_cold_config_rewrite),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
