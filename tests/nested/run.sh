@@ -3,7 +3,8 @@
 # writing tagged blocks, and the migration scenarios of tests/nested/README.md.
 #
 # Usage: tests/nested/run.sh            (as root; see README.md for the env vars)
-#   NESTED_SCENARIOS="0 1p 1n 2 4 3s 3"  which scenarios to run (3s only by default without XLMIG_BIN)
+#   NESTED_SCENARIOS="0 1p 1n 2 4 3 5"  which scenarios to run (3s instead of 3 and
+#                                         5 by default without XLMIG_BIN)
 #   XLMIG_BIN / XL_FRONT / BLKBACK_KO / XLMIG_EXTRA_DIR   project artefacts (optional)
 #   XL_PATCHED                            Xen's xl with tools/xl-patch (scenario 1n runs it)
 #   NESTED_FRESH=1                        rebuild the cached dom0 image
@@ -18,7 +19,7 @@ XFAIL_DEFAULT=""
 XFAIL=${NESTED_XFAIL-$XFAIL_DEFAULT}
 # 3s (two hosts, stock xl) proves the two-host plumbing while xlmig is absent;
 # with XLMIG_BIN given, 3 covers it and 3s is left out of the default set.
-if [ -n "${XLMIG_BIN:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 4 3"; else SCENARIOS_DEFAULT="0 1p 1n 2 4 3s 3"; fi
+if [ -n "${XLMIG_BIN:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 4 3 5"; else SCENARIOS_DEFAULT="0 1p 1n 2 4 3s 3"; fi
 SCENARIOS=${NESTED_SCENARIOS:-$SCENARIOS_DEFAULT}
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -106,7 +107,8 @@ make_payload() {
     printf 'SCENARIO_TIMEOUT=%q\nPEER_TIMEOUT=%q\n' "$SCENARIO_TIMEOUT" "$STALL_TIMEOUT"
     # scenario knobs and command lines, overridable as NESTED_<NAME>
     for v in S0_CMD S1P_CMD S1N_CMD S2_CMD S2_RECEIVER_RE S3_CMD S3S_CMD S4_CMD \
-             S4_BURST S4_RATE TARGET_DIR WARM_S AFTER_S RATE MIG_TIMEOUT DISK_MIB; do
+             S4_BURST S4_RATE S5_CMD S5E_CMD TARGET_DIR WARM_S AFTER_S RATE \
+             MIG_TIMEOUT DISK_MIB; do
       local nv=NESTED_$v
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
     done
@@ -248,7 +250,7 @@ run_pair() {
 
 solo_set=""; pair_set=""
 for s in $SCENARIOS; do
-  case "$s" in 3|3s) pair_set="$pair_set $s";; *) solo_set="$solo_set $s";; esac
+  case "$s" in 3|3s|5) pair_set="$pair_set $s";; *) solo_set="$solo_set $s";; esac
 done
 solo_set=${solo_set# }; pair_set=${pair_set# }
 [ -n "$solo_set" ] && { log "solo run: $solo_set"; run_solo "$solo_set" || true; }
@@ -264,7 +266,7 @@ rc=0
   for s in $SCENARIOS; do
     line=$(results | grep " id=$s " | tail -n 1 || true)
     v=$(get "$line" verdict); reason=${line#* reason=}
-    case "$s" in 3|3s) q=a;; *) q=solo;; esac
+    case "$s" in 3|3s|5) q=a;; *) q=solo;; esac
     boot=$(cat "$WORK/$q.boot_s" 2>/dev/null || echo -)
     [ -n "$line" ] || { v=FAIL; reason="no result: $(cat "$WORK/$q.bootfail" "$WORK/$q.stalled" 2>/dev/null | tr '\n' ' ')(see $WORK/$q.log)"; }
     if in_list "$s" "$XFAIL"; then

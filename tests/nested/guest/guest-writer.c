@@ -13,6 +13,9 @@
  *   GW_VFAIL blk=N why=... want=G got=G    a verification failure (first 20)
  *   GW_MODE <write|quiet>                  control change
  *   GW_FINAL digest=XXXXXXXX ...           on stop: digest of the model
+ *   GW_LEARNED digest=XXXXXXXX bad=N ...   with -L: the model read from
+ *                                          the disk at start (every block's
+ *                                          tag checked), its digest
  *
  * maxgap_ms is the largest gap between two consecutive I/O completions: the
  * downtime the guest saw. Stop: SIGTERM/SIGINT, -t seconds, or the xenstore
@@ -59,7 +62,8 @@ static void usage(void)
 	fprintf(stderr, "usage: guest-writer [-d dev] [-r blocks_per_s (0=unthrottled)] [-R region_MiB (0=all)]\n"
 		"  [-v verify_reads_per_write] [-t seconds (0=until stopped)] [-H heartbeat_ms]\n"
 		"  [-b blocks_per_write (burst: one I/O of N consecutive blocks)]\n"
-		"  [-g gap_report_ms] [-s run_id] [-x xenstore_key (\"\"=none)]\n");
+		"  [-g gap_report_ms] [-s run_id] [-x xenstore_key (\"\"=none)]\n"
+		"  [-L (learn the model from the disk first: a guest started again)]\n");
 	exit(2);
 }
 
@@ -115,9 +119,9 @@ int main(int argc, char **argv)
 	double rate = 40;
 	unsigned region_mib = 64, verify = 1, hb_ms = 2000, gap_ms = 500, secs = 0, burst = 1;
 	uint32_t run = 0;
-	int c;
+	int c, learn = 0;
 
-	while ((c = getopt(argc, argv, "d:r:R:v:t:H:g:s:x:b:")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:R:v:t:H:g:s:x:b:L")) != -1) {
 		switch (c) {
 		case 'd': dev = optarg; break;
 		case 'r': rate = atof(optarg); break;
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
 		case 's': run = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'x': xskey = optarg; break;
 		case 'b': burst = (unsigned)atoi(optarg); break;
+		case 'L': learn = 1; break;
 		default: usage();
 		}
 	}
@@ -176,13 +181,36 @@ int main(int argc, char **argv)
 	int xsfd = -1;
 	if (*xskey)
 		xsfd = open("/dev/xen/xenbus", O_RDWR);
+	uint64_t learn_bad = 0;
+	if (learn) {
+		/* A guest started again (after a cold migration): what an earlier
+		 * run wrote is the model, every block's tag checked. */
+		uint32_t d = 0;
+		for (uint64_t b = 0; b < nblocks; b++) {
+			uint64_t g = 0;
+			enum gw_bad bad = GW_OK;
+			if (pread(fd, rbuf, GW_BLOCK, (off_t)(b * GW_BLOCK)) != (ssize_t)GW_BLOCK)
+				bad = GW_BAD_MAGIC;
+			else
+				bad = gw_check_block(rbuf, b, &g);
+			if (bad) {
+				if (learn_bad++ < 20)
+					printf("GW_VFAIL blk=%" PRIu64 " why=learn-%s\n", b, gw_bad_str(bad));
+				g = 0;
+			}
+			gen[b] = (uint32_t)g;
+			d = gw_digest_add(d, b, gen[b]);
+		}
+		printf("GW_LEARNED digest=%08" PRIx32 " blocks=%" PRIu64 " bad=%" PRIu64 "\n", d,
+		       nblocks, learn_bad);
+	}
 
 	printf("GW_START run=%08" PRIx32 " dev=%s blocks=%" PRIu64 " region_blocks=%" PRIu64
 	       " rate=%g burst=%u verify=%u secs=%u control=%s\n", run, dev, nblocks, wblocks, rate,
 	       burst, verify, secs, xsfd >= 0 ? xskey : "none");
 
 	uint64_t rng = ((uint64_t)run << 1) | 1;
-	uint64_t writes = 0, reads = 0, vfail = 0, ioerr = 0, iters = 0;
+	uint64_t writes = 0, reads = 0, vfail = learn_bad, ioerr = 0, iters = 0;
 	uint64_t t0 = now_ns(), last_io = t0, maxgap = 0, maxgap_at = 0;
 	uint64_t last_mono = clock_ns(CLOCK_MONOTONIC), last_rt = clock_ns(CLOCK_REALTIME);
 	uint64_t next_hb = t0 + hb_ms * 1000000ull, next_ctl = t0, mode_since = t0;
