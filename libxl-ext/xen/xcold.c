@@ -571,7 +571,12 @@ static int create_guest(struct xcoldd *m, struct xlmig_error *err)
     if (pid < 0)
         return xlmig_fail(err, errno, "fork: %s", strerror(errno));
     if (pid == 0) {
-        /* Our stdout is the data channel: xl's goes to stderr. */
+        /* Our stdin and stdout are the data channel: not xl's (its daemon
+         * would hold them open). */
+        int nul = open("/dev/null", O_RDONLY);
+
+        if (nul >= 0)
+            dup2(nul, 0);
         dup2(2, 1);
         if (m->o->pause)
             execlp(xl, xl, "create", "-p", m->cfg_path, (char *)NULL);

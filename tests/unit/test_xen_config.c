@@ -3,6 +3,7 @@
  * configurations (parsed by libxl), and the destination's path policy.
  * Samples live in tests/xen/; XLMIG_XEN_SAMPLES points there.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -450,6 +451,45 @@ static void test_cold_config_rewrite(void **state)
     free(text);
 }
 
+/* The configuration frame: round trip, and a damaged one refused. */
+static void test_cold_config_frame(void **state)
+{
+    const char *cfg = "name = \"g1\"\nmemory = 128\n";
+    int p[2];
+    char *text = NULL;
+    size_t len;
+    uint32_t kind;
+    uint8_t byte;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(xcfg_send(p[1], XCFG_XL, cfg, strlen(cfg), &err), 0);
+    assert_int_equal(xcfg_recv(p[0], &kind, &text, &len, 1000, &err), 0);
+    assert_int_equal(kind, XCFG_XL);
+    assert_int_equal(len, strlen(cfg));
+    assert_string_equal(text, cfg);
+    free(text);
+    /* One byte of the text changed in transit: the CRC says so. */
+    assert_int_equal(xcfg_send(p[1], XCFG_XL, cfg, strlen(cfg), &err), 0);
+    assert_int_equal(read(p[0], &byte, 1), 1);
+    {
+        uint8_t rest[256];
+        ssize_t n = read(p[0], rest, sizeof(rest));
+
+        assert_true(n > 20);
+        rest[20] ^= 1;          /* inside the text */
+        assert_int_equal(write(p[1], &byte, 1), 1);
+        assert_int_equal(write(p[1], rest, (size_t)n), n);
+    }
+    assert_int_equal(xcfg_recv(p[0], &kind, &text, &len, 1000, &err),
+                     -EPROTO);
+    assert_non_null(strstr(err.msg, "checksum"));
+    /* Silence is bounded. */
+    assert_true(xcfg_recv(p[0], &kind, &text, &len, 100, &err) < 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_policy_collision),
         cmocka_unit_test(test_path_clean),
         cmocka_unit_test(test_cold_config_rewrite),
+        cmocka_unit_test(test_cold_config_frame),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
