@@ -129,6 +129,8 @@ int dst_estimate_serve(struct xlmig_dest *d)
 static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
                  uint64_t *unflushed)
 {
+    uint32_t phase = XLMIG_PHASE_FULL;
+
     for (;;) {
         uint8_t buf[XLMIG_HDR_LEN + 8];
         struct xlmig_error err;
@@ -150,14 +152,21 @@ static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
         case XLMIG_REC_DATA:
             rc = decode(d, &rec, fd, unflushed);
             break;
-        case XLMIG_REC_PHASE:
+        case XLMIG_REC_PHASE: {
+            struct xlmig_phase ph;
+
+            if (xlmig_dec_phase(&rec, &ph, &err) < 0)
+                return dst_fail(d, EPROTO, "bad PHASE: %s", err.msg);
+            phase = ph.phase;
+            break;
+        }
         case XLMIG_REC_DIGEST:
             break;
         case XLMIG_REC_SYNC:
             if (xlmig_dec_u64(&rec, &seq, &err) < 0)
                 return dst_fail(d, EPROTO, "bad SYNC: %s", err.msg);
-            /* As the flush after a full pass. */
-            if (fd >= 0)
+            /* As a migration: flushed after the full pass only. */
+            if (fd >= 0 && phase == XLMIG_PHASE_FULL)
                 fdatasync(fd);
             if (xlmig_conn_send(&d->conn, buf,
                                 xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,

@@ -109,28 +109,35 @@ void xlmig_est_predict(const struct xlmig_est_in *in,
             rate = dirty_rate(in);
         }
         e->stop_reason = xlmig_conv_name(v);
-        /* Keep-up while the memory moves: a pass whenever the set no
-         * longer fits half the budget (none when hopeless). */
+        /*
+         * Keep-up runs from the verdict on: a snapshot every 0.1 s, a pass
+         * whenever the set no longer fits half the budget (none when
+         * hopeless); the guest writes until it is suspended, memory_s
+         * later; stop-copy starts when keep-up's step in progress ends.
+         */
         bool hopeless = v == XLMIG_CONV_STALLED ||
                         v == XLMIG_CONV_MAX_PASSES;
-        for (double m = 0; m < memory_s + KEEPUP_STEP_S / 2;
-             m += KEEPUP_STEP_S) {
-            double blocks = xlmig_est_dirty(in, age);
+        double k = 0;
+        for (;;) {
+            double blocks = xlmig_est_dirty(in, age), step;
 
             if (!hopeless && blocks > 0 &&
                 xlmig_conv_eta((uint64_t)(blocks * bs), rate) > budget / 2) {
-                double s = send_s(in, blocks);
-
+                step = send_s(in, blocks);
                 e->passes++;
                 dirty_bytes += blocks * bs;
-                age = s;
-                m += s;
-                continue;
+                age = 0;
+            } else {
+                step = KEEPUP_STEP_S;
             }
-            age += KEEPUP_STEP_S;
+            /* Dirtied during the step: only while the guest runs. */
+            age += k >= memory_s ? 0 : (k + step < memory_s ? step
+                                                             : memory_s - k);
+            k += step;
+            if (k >= memory_s)
+                break;
         }
-        /* The memory phase; stop-copy waits for keep-up's last nap. */
-        t += memory_s + KEEPUP_STEP_S;
+        t += k;
         final = xlmig_est_dirty(in, age);
     }
     e->push_s = t;

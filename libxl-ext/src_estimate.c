@@ -260,6 +260,9 @@ static int measure_scattered(struct xlmig_source *s, struct pipe_result *r)
     struct xlmig_sendq_stats a, b;
     int rc;
 
+    /* A dirty pass: the destination does not flush what it writes. */
+    if ((rc = src_phase(s, XLMIG_PHASE_DIRTY, 1, 0)) < 0)
+        return rc;
     xlmig_sendq_get_stats(s->q, &a);
     t0 = xlmig_now_ns();
     for (int i = 0; i < SCATTER_MAX && xlmig_now_ns() - t0 < SCATTER_PROBE_NS;

@@ -196,11 +196,12 @@ static int open_disks(struct est_args *a)
  * doing them, as measured here (tests/bench/estimate.sh; 2-core machine,
  * Debian 12): starting a destination VBD per disk (spawn, then its socket
  * polled every 20 ms), the destination guest loading its state inside the
- * downtime, the hand-off (commit, READY, GO, unpause, REPORT, source VBD
- * shut down, the final flush before DONE).
+ * downtime (below a millisecond: its state went ahead of stop-copy), the
+ * hand-off (commit, READY, GO, unpause, REPORT, source VBD shut down, the
+ * final flush before DONE).
  */
 #define SIM_SETUP_S 0.025
-#define SIM_STATE_S 0.010
+#define SIM_STATE_S 0.0
 #define SIM_HANDOFF_S 0.025
 
 void cli_sim_costs(struct xlmig_estimate_opts *eo, double memory_s,
