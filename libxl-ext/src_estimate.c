@@ -72,7 +72,7 @@ static int wait_ack(struct xlmig_source *s, uint64_t seq)
     int rc = 0;
 
     pthread_mutex_lock(&s->lock);
-    while (s->probe.seq < seq && !s->failed) {
+    while (s->probe.seq < seq && !s->failed && !s->cancelled) {
         struct timespec t;
 
         if (xlmig_now_ns() >= until) {
@@ -90,6 +90,8 @@ static int wait_ack(struct xlmig_source *s, uint64_t seq)
     if (s->failed)
         rc = -s->err.code;
     pthread_mutex_unlock(&s->lock);
+    if (s->cancelled && !rc)
+        return src_fail(s, ECANCELED, "cancelled");
     if (rc == -ETIMEDOUT)
         return src_fail(s, ETIMEDOUT, "the destination did not answer a "
                         "probe within %d s", s->o.peer_timeout_ms / 1000);
@@ -221,8 +223,10 @@ static bool spread_extent(struct xlmig_source *s, uint64_t k, uint64_t n,
 }
 
 /* A sample of the disks through the send pipeline, sequential extents. */
-static int measure_pipeline(struct xlmig_source *s, struct pipe_result *r)
+static int measure_pipeline(struct xlmig_source *s, double link_Bps,
+                            struct pipe_result *r)
 {
+    double depth = link_Bps * 0.2 / PIPE_EXTENT;
     uint64_t n = s->st.allocated_bytes / PIPE_EXTENT, t0;
     struct xlmig_sendq_stats a, b;
     int rc;
@@ -231,6 +235,10 @@ static int measure_pipeline(struct xlmig_source *s, struct pipe_result *r)
         n = 4096;
     if (!n)
         n = 1;
+    /* As deep as a migration's queue, but what is queued when time is up
+     * must drain within ~0.2 s of the link. */
+    xlmig_sendq_set_depth(s->q, depth < 2 ? 2 : depth > 12 ? 12
+                                                           : (unsigned)depth);
     if ((rc = src_phase(s, XLMIG_PHASE_FULL, 0, 0)) < 0)
         return rc;
     xlmig_sendq_get_stats(s->q, &a);
@@ -449,7 +457,7 @@ static int measure_all(struct xlmig_source *s, double sample_s,
         (rc = sampler_start(m)) < 0)
         return rc;
     if ((rc = measure_rtt(s, &rtt)) < 0 || (rc = measure_link(s, &link)) < 0 ||
-        (rc = measure_pipeline(s, &seq)) < 0 ||
+        (rc = measure_pipeline(s, link, &seq)) < 0 ||
         (rc = measure_scattered(s, &sc)) < 0) {
         sampler_stop(m);
         return rc;

@@ -401,7 +401,8 @@ void xlmig_estimate_opts_init(struct xlmig_estimate_opts *o);
  * disks over this channel would do, and predicts it, changing nothing on
  * either host (the destination's receiver creates nothing).  With
  * opts.offline, a cold migration is predicted.  0 or -errno
- * (xlmig_source_error()).
+ * (xlmig_source_error()).  The handle is spent afterwards (free it; a
+ * migration needs a new one and a new channel).
  */
 int xlmig_source_estimate(struct xlmig_source *s,
                           const struct xlmig_estimate_opts *eo,
