@@ -206,13 +206,13 @@ static bool spread_extent(struct xlmig_source *s, uint64_t k, uint64_t n,
 
         while (xlmig_image_next_data(&d->img, off, &start, &end)) {
             if (target < end - start) {
-                uint64_t at = start + target;
-                uint64_t len = end - at < PIPE_EXTENT ? end - at
-                                                      : PIPE_EXTENT;
+                uint64_t at = (start + target) / bs;
+                uint64_t last = (end + bs - 1) / bs;
 
                 *disk = i;
-                *first = at / bs;
-                *count = (at + len + bs - 1) / bs - *first;
+                *first = at;
+                *count = last - at < PIPE_EXTENT / bs ? last - at
+                                                      : PIPE_EXTENT / bs;
                 return *count > 0;
             }
             target -= end - start;

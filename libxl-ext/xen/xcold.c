@@ -123,6 +123,12 @@ int xcfg_parse(const char *text, size_t len, libxl_domain_config *dc,
     int n = 0, rc = -1;
 
     *nspecs = 0;
+    /* Parsed again into the same config: the old disks go. */
+    for (int i = 0; i < dc->num_disks; i++)
+        libxl_device_disk_dispose(&dc->disks[i]);
+    free(dc->disks);
+    dc->disks = NULL;
+    dc->num_disks = 0;
     if (!c)
         return xlmig_fail(err, ENOMEM, "out of memory");
     if (len > XCFG_MAX || xlu_cfg_readdata(c, text, (int)len)) {
