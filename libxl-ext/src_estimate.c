@@ -51,7 +51,8 @@ struct measure {
     int rc;
     double interval_sum, interval_blocks;       /* short intervals */
     double first_s, first_blocks;               /* the first snapshot's */
-    double op_s;                                /* the slowest call */
+    double op_sum;                              /* snapshot calls: */
+    unsigned ops;                               /* their mean time */
     uint64_t t_track, t_last;
 };
 
@@ -366,9 +367,8 @@ static int snapshot(struct xlmig_source *s, struct measure *m)
         if (d->vbd->ops->snapshot(d->vbd, d->pending, &n) < 0)
             return src_fail(s, EIO, "disk %s: dirty snapshot failed: %s",
                             d->name, d->vbd->err.msg);
-        double op = (double)(xlmig_now_ns() - t0) * 1e-9;
-        if (op > m->op_s)
-            m->op_s = op;
+        m->op_sum += (double)(xlmig_now_ns() - t0) * 1e-9;
+        m->ops++;
         blocks += xlmig_bitmap_count(d->pending);
         xlmig_bitmap_merge(m->seen[i], d->pending);
         xlmig_bitmap_clear_all(d->pending);
@@ -482,7 +482,7 @@ static int measure_all(struct xlmig_source *s, double sample_s,
     in->dirty_pipe_Bps = sc.Bps > 0 ? sc.Bps : seq.Bps;
     in->full_wire_ratio = seq.wire_ratio;
     in->dirty_wire_ratio = sc.wire_ratio;
-    in->vbd_op_s = m->op_s;
+    in->vbd_op_s = m->ops ? m->op_sum / m->ops : 0;
     return 0;
 }
 
