@@ -107,7 +107,7 @@ make_payload() {
     printf 'SCENARIO_TIMEOUT=%q\nPEER_TIMEOUT=%q\n' "$SCENARIO_TIMEOUT" "$STALL_TIMEOUT"
     # scenario knobs and command lines, overridable as NESTED_<NAME>
     for v in S0_CMD S1P_CMD S1N_CMD S2_CMD S2_RECEIVER_RE S3_CMD S3S_CMD S4_CMD \
-             S4_BURST S4_RATE S5_CMD S5E_CMD TARGET_DIR WARM_S AFTER_S RATE \
+             S4_BURST S4_RATE S5_CMD S5E_CMD S5L_CMD TARGET_DIR WARM_S AFTER_S RATE \
              MIG_TIMEOUT DISK_MIB; do
       local nv=NESTED_$v
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
