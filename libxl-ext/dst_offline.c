@@ -104,7 +104,8 @@ static int write_part(struct xlmig_dest *d, struct dst_disk *k)
 
 /*
  * Reads a record: 1 if it belongs to this migration (k->have filled), 0
- * if it is another's or malformed, -1 if there is none.
+ * if it is another's or malformed, 2 if it is this migration's but its
+ * blocks were never checked and this one is --verify, -1 if there is none.
  */
 static int read_part(struct xlmig_dest *d, struct dst_disk *k)
 {
@@ -142,8 +143,8 @@ static int read_part(struct xlmig_dest *d, struct dst_disk *k)
         xlmig_bitmap_count(k->have) != total)
         ok = 0;
     else if ((d->features & XLMIG_F_VERIFY) && verified != 1)
-        ok = 0;         /* unchecked blocks cannot count as checked ones */
-    if (!ok)
+        ok = 2;         /* unchecked blocks cannot count as checked ones */
+    if (ok != 1)
         xlmig_bitmap_clear_all(k->have);
     return ok;
 }
@@ -169,13 +170,17 @@ int dst_offline_hello(struct xlmig_dest *d)
 }
 
 /* Empties a partial target of another migration, keeping its file. */
-static int start_over(struct xlmig_dest *d, struct dst_disk *k)
+static int start_over(struct xlmig_dest *d, struct dst_disk *k,
+                      bool unchecked)
 {
     int fd = open(k->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-    xlmig_logf(&d->em, XLMIG_LOG_WARN, "disk %s: the partial copy at %s is "
-               "from another migration (or the source images changed "
-               "since): starting over", k->name, k->path);
+    xlmig_logf(&d->em, XLMIG_LOG_WARN, "disk %s: the partial copy at %s %s: "
+               "starting over", k->name, k->path, unchecked
+               ? "was made without --verify (its blocks were never read "
+                 "back)"
+               : "is from another migration (or the source images changed "
+                 "since)");
     if (fd < 0 || ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)k->size) < 0) {
         int e = errno;
 
@@ -204,7 +209,7 @@ int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k)
         if (mine == 1 && (stat(k->path, &st) < 0 || !S_ISREG(st.st_mode) ||
                           (uint64_t)st.st_size != k->size))
             mine = 0;
-        if (mine == 0 && (rc = start_over(d, k)) < 0)
+        if (mine != 1 && (rc = start_over(d, k, mine == 2)) < 0)
             return rc;
         k->resumed = mine == 1 && xlmig_bitmap_count(k->have) > 0;
         if (k->resumed)

@@ -294,6 +294,10 @@ static int stop_guest(struct xcold *m, struct xlmig_error *err)
     uint32_t domid;
     int rc;
 
+    /* Not a Xen host at all (images prepared elsewhere, tests): nothing
+     * can run here.  On a Xen host, libxl must answer. */
+    if (access("/proc/xen", F_OK) < 0 && access("/dev/xen/privcmd", F_OK) < 0)
+        return 0;
     if ((rc = xlx_open(&x, m->o->verbose, m->obs, err)) < 0)
         return rc;
     if (libxl_name_to_domid(x.ctx, name, &domid)) {
@@ -652,6 +656,7 @@ static int dnegotiate(struct xcoldd *m, struct xtpolicy *pol,
              m->dc.c_info.name);
     memset(&m->acc, 0, sizeof(m->acc));
     m->acc.type = XCTL_ACCEPT;
+    m->acc.chan = XCTL_CHAN_SSH;        /* this very session */
     /* The targets' existence is the engine's to judge: a partial copy of
      * an earlier attempt is ours to resume. */
     if ((rc = xtp_choose(pol, &m->dc, &m->offer, false, &m->ep, &m->acc,

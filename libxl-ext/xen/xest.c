@@ -305,6 +305,7 @@ int xdst_estimate(const struct xdst_opts *o, const struct xflow_observer *obs)
                         &err)) < 0)
         goto fail;
     acc.type = XCTL_ACCEPT;
+    acc.chan = XCTL_CHAN_SSH;           /* this very session */
     /* The same choice as a migration's, checked against this host. */
     if ((rc = xtp_choose(&pol, &dc, &offer, true, &ep, &acc, &err)) < 0)
         goto refuse;
