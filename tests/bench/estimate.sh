@@ -4,7 +4,8 @@
 # random 4 KiB writes; loopback and a veth pair between two network
 # namespaces shaped to 1 Gbit/s), each first estimated with
 # `xlmig estimate` against a receiver, then migrated with `xlmig send`;
-# one row per run with the estimate's figures next to the migration's.
+# one row per run with the estimate's figures next to the migration's, and
+# (after "|") the migration's own prediction made 2 s into its full pass.
 # Not part of `make check` (root: netns and tc).
 #
 # usage: tests/bench/estimate.sh [BUILDDIR]
@@ -124,12 +125,16 @@ run() { # run NET LOAD
     pf=$(field "$est" final_blocks) af=$(field "$rep" final_blocks)
     pw=$(field "$est" wire_bytes) aw=$(field "$rep" wire_bytes)
     pn=$(field "$est" passes) an=$(field "$rep" passes)
+    # the engine's own prediction, made 2 s into the migration
+    ot=$(field "$rep" predicted_total_s) od=$(field "$rep" predicted_disk_downtime_ms)
+    op=$(field "$rep" predicted_postcopy)
     post="ok"
     [ "$pp" = "$ap" ] || post="WRONG"
-    printf "%-9s %-6s %7s %7s %6s %8s %8s %6s %-5s %-5s %-5s %7s %7s %3s %3s %7s %7s %6s %s\n" \
+    printf "%-9s %-6s %7s %7s %6s %8s %8s %6s %-5s %-5s %-5s %7s %7s %3s %3s %7s %7s %6s | %7s %6s %8s %-5s %s\n" \
         "$net" "$load" "$pt" "$at" "$(pct "$pt" "$at")" "$pd" "$ad" \
         "$(xratio "$pd" "$ad")" "$pp" "$ap" "$post" "$pf" "$af" "$pn" "$an" \
         "$(( pw / 1048576 ))" "$(( aw / 1048576 ))" "$(pct "$pw" "$aw")" \
+        "$ot" "$(pct "$ot" "$at")" "$od" "$op" \
         "$(uptime | sed 's/.*load average: //; s/,.*//')"
     "$VBDSIM" ctl "$W/dst/xvda.sock" shutdown >/dev/null 2>&1 || true
 }
@@ -137,8 +142,9 @@ run() { # run NET LOAD
 echo "xlmig estimate vs actual: image $SIZE, $ALLOC allocated (50% text, 50% random), writes $RATE/s of 4 KiB random, link $LINK, sample ${SAMPLE}s"
 echo "CPUs: guest ${GUEST_CPU:-any}, sender ${SEND_CPU:-any}, receiver ${RECV_CPU:-any}; $(nproc) cores; $(date -u +%F)"
 setup_veth
-printf "%-9s %-6s %7s %7s %6s %8s %8s %6s %-5s %-5s %-5s %7s %7s %3s %3s %7s %7s %6s %s\n" \
-    link load est_s act_s err est_dms act_dms x est_p act_p post est_fin act_fin ep ap estMiB actMiB err load1
+printf "%-9s %-6s %7s %7s %6s %8s %8s %6s %-5s %-5s %-5s %7s %7s %3s %3s %7s %7s %6s | %7s %6s %8s %-5s %s\n" \
+    link load est_s act_s err est_dms act_dms x est_p act_p post est_fin act_fin ep ap estMiB actMiB err \
+    own_s err own_dms own_p load1
 for i in $(seq "$REPEAT"); do
     for sc in $SCENARIOS; do
         run "${sc%%:*}" "${sc#*:}"
