@@ -11,7 +11,7 @@
  *                   send pipeline (read, zero check, the compression
  *                   decision, the link, the destination's decoding), and
  *                   scattered single blocks as dirty passes send them,
- *                   each at most ~1.5 s
+ *                   about 2.5 s and 0.7 s
  *   the guest       write tracking on for the sample (track_start), a
  *                   snapshot a second: the distinct blocks dirtied per
  *                   second and the region they fall in (track_stop after)
@@ -34,7 +34,7 @@
 #define RTT_PINGS 5
 #define LINK_PROBE_NS 1000000000ull
 #define LINK_PROBE_MAX (256ull << 20)
-#define PIPE_PROBE_NS 1500000000ull
+#define PIPE_PROBE_NS 2500000000ull
 #define PIPE_EXTENT (1u << 20)
 #define SCATTER_MAX 2048
 #define SCATTER_PROBE_NS 700000000ull
