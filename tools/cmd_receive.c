@@ -26,6 +26,7 @@ struct recv_args {
     const char *run_dir, *daemon, *daemon_args, *port_file, *source;
     int accept_s, nice_level;
     bool json, quiet, start;
+    bool was_estimate;          /* the session only measured */
     int lfd;                    /* tcp-listen: kept for recovery */
     /* the destination VBDs, started by hook_targets */
     pid_t pids[XLMIG_MAX_DISKS];
@@ -330,6 +331,7 @@ static int run(struct recv_args *a, int rfd, int wfd, struct xlmig_dest *d)
     int rc = xlmig_dest_set_channel(d, rfd, wfd);
 
     rc = rc ? rc : xlmig_dest_run(d);
+    a->was_estimate = xlmig_dest_estimate(d);
     rc = verdict(d, rc);
     if (a->json) {
         char line[4096];
@@ -410,6 +412,7 @@ out:
 
 int cmd_receive(int argc, char **argv)
 {
+    bool made = false;
     struct recv_args *a = calloc(1, sizeof(*a));
     struct xlmig_endpoint ep;
     struct xlmig_error e;
@@ -428,12 +431,15 @@ int cmd_receive(int argc, char **argv)
         status = cli_error("%s", e.msg);
     else if (ep.kind == XLMIG_EP_TCP || ep.kind == XLMIG_EP_CMD)
         status = cli_error("the receiver listens or uses given fds");
-    else if (a->o.target_dir && mkdir(a->o.target_dir, 0700) < 0 &&
+    else if (a->o.target_dir && !(made = mkdir(a->o.target_dir, 0700) == 0) &&
              errno != EEXIST)
         status = cli_error("%s: %s", a->o.target_dir, strerror(errno));
     if (!status) {
         cli_lower_priority(a->nice_level);
         status = receive(a, &ep);
+        /* An estimate leaves nothing behind, not even the directory. */
+        if (made && a->was_estimate)
+            rmdir(a->o.target_dir);
     }
     free(a);
     return status;

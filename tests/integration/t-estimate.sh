@@ -90,3 +90,16 @@ estimate cold.json --offline --image "xvda=$T/src.img"
 [ "$EST_RC" = 0 ] || { cat "$T/cold.json.log" >&2; fail "cold estimate exit $EST_RC"; }
 [ "$(efield cold.json dirty_Bps)" = 0 ] || fail "cold: dirty rate"
 [ "$(efield cold.json stop_reason)" = "cold copy" ] || fail "cold: stop reason"
+
+# A target directory the receiver would create: an estimate leaves none.
+rm -f "$T/port"
+"$XLMIG" receive --quiet --target-dir "$T/fresh" --port-file "$T/port" \
+    --accept-timeout 60 tcp-listen:127.0.0.1:0 >"$T/fresh.log" 2>&1 &
+RECV_PID=$!
+PIDS="$PIDS $RECV_PID"
+wait_file "$T/port"
+"$XLMIG" estimate --quiet --sample-seconds 1 --offline --image "xvda=$T/src.img" \
+    "tcp:127.0.0.1:$(cat "$T/port")" >/dev/null 2>&1 || fail "estimate into a fresh dir"
+wait_receiver
+[ "$RECV_RC" = 0 ] || fail "fresh dir: receiver exit $RECV_RC"
+[ ! -e "$T/fresh" ] || fail "the estimate left the target directory behind"
