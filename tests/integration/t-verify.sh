@@ -8,7 +8,8 @@
 #  3. a block that reads back wrong every time: the migration fails before
 #     the hand-off, the guest runs on at the source, nothing is left;
 #  4. damaged during a post-copy install: rewritten before the guest can
-#     read it, the guest's own check passes.
+#     read it, the guest's own check passes;
+#  5. post-copy cut and resumed on a new channel: the checks go on there.
 . "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 
 reset() {
@@ -90,3 +91,25 @@ wait_receiver
     fail "post-copy: unresolved blocks"
 verify "$T/dst/xvda.sock"
 note "post-copy install: caught ($(json_field "$T/receiver.log" report verify_mismatches)) and rewritten before the guest saw it"
+reset
+
+# 5. the post-copy's channel cut (ss -K) and resumed: still checked
+if command -v ss >/dev/null; then
+    mkimage src 32M 24M
+    start_source src --write-rate 4M
+    start_receiver --json --peer-timeout 5
+    send_bg --verify --bandwidth 3M --max-passes 1 --peer-timeout 5 \
+        --vbd "sim:$T/src.sock"
+    wait_event "$T/sender.log" phase postcopy
+    sleep 1
+    ss -K dst 127.0.0.1 dport = "$PORT" >/dev/null 2>&1 || true
+    wait_event "$T/sender.log" postcopy postcopy-paused
+    wait_sender
+    wait_receiver
+    [ "$SEND_RC" = 0 ] || fail "cut: send exit $SEND_RC"
+    [ "$RECV_RC" = 0 ] || fail "cut: receive exit $RECV_RC"
+    [ "$(json_field "$T/sender.log" report verify_result)" = passed ] ||
+        fail "cut: verification did not pass after the resume"
+    verify "$T/dst/xvda.sock"
+    note "post-copy cut and resumed: $(json_field "$T/receiver.log" report verified_digests) digests checked, passed"
+fi
