@@ -69,6 +69,11 @@ int src_negotiate(struct xlmig_source *s)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     s->features = peer.features & XLMIG_F_KNOWN;
+    /* Before the destination creates anything: what we must have. */
+    if (s->o.verify && !s->estimate && !(s->features & XLMIG_F_VERIFY))
+        return src_fail(s, EPROTONOSUPPORT, "the destination cannot verify "
+                        "what it writes (--verify): upgrade it or migrate "
+                        "without --verify");
     if (s->estimate && !(s->features & XLMIG_F_ESTIMATE))
         return src_fail(s, EPROTONOSUPPORT, "the destination cannot take "
                         "an estimate (it would create its targets)");
