@@ -11,6 +11,7 @@
 
 static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
 {
+    struct xlmig_target_space earlier[XLMIG_MAX_DISKS];
     struct dst_disk *d;
     struct xlmig_error e;
     int rc;
@@ -38,9 +39,20 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
         return dst_fail(r, -rc, "%s", e.msg);
     /* Count it before creating, so that a failure rolls back what exists. */
     r->ndisks++;
+    for (unsigned i = 0; i + 1 < r->ndisks; i++)
+        earlier[i] = r->disks[i].space;
     if ((rc = xlmig_target_create(&r->policy, d->path, d->size, d->allocated,
+                                  earlier, r->ndisks - 1, &d->space,
                                   &d->created, &d->zeroed, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    /* A thin target: the guest cannot fill the whole disk. */
+    if (d->space.checked && d->space.room < d->size - d->allocated)
+        xlmig_logf(&r->em, XLMIG_LOG_INFO, "disk %s: %.1f GiB free on the "
+                   "target's file system after the copy: the guest can add "
+                   "that much to this disk, not the %.1f GiB its size "
+                   "allows (thin target)", d->name,
+                   (double)d->space.room / 1073741824.0,
+                   (double)(d->size - d->allocated) / 1073741824.0);
     /* Only what we created (O_EXCL) is ever the janitor's to delete. */
     if (d->created && r->have_janitor &&
         xlmig_janitor_add_file(&r->janitor, d->path) < 0)

@@ -215,8 +215,9 @@ void dst_abort(struct xlmig_dest *d)
     struct xlmig_event ev = xlmig_event_make("error", NULL);
 
     if (d->have_channel) {
+        /* The source prefixes it with "destination: ". */
         xlmig_conn_send_error(&d->conn, d->err.code ? d->err.code : EIO,
-                              "destination aborted: %s", d->err.msg);
+                              "%s", d->err.msg);
         xlmig_conn_linger(&d->conn, 2000);
     }
     if (!d->got_go) {
