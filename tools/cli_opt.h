@@ -164,5 +164,8 @@ extern const size_t cli_common_nopts;
 /* Just help/version/json/quiet/nice, for the commands that do not send. */
 extern const struct cli_opt cli_basic_opts[];
 extern const size_t cli_basic_nopts;
+/* Just -h/--help and -V/--version (base: a struct cli_common). */
+extern const struct cli_opt cli_help_opts[];
+extern const size_t cli_help_nopts;
 
 #endif

@@ -283,8 +283,8 @@ const struct cli_opt cli_common_opts[] = {
       .metavar = "MODE", .help = "zlib on the data channel (default auto: "
       "when the link is the bottleneck)", .choices = compress_modes },
     { .name = "max-passes", .type = CLI_COUNT, .offset = OFF(max_passes),
-      .metavar = "N", .help = "dirty passes at most (default 30)",
-      .min = 0, .max = 1000 },
+      .metavar = "N", .help = "dirty passes at most (default 30; 0: none, "
+      "stop-copy right after the full pass)", .min = 0, .max = 1000 },
     { .name = "nice", .type = CLI_NICE, .offset = OFF(nice),
       .metavar = "N", .help = "run at this nice level (default 10; 0 keeps "
       "the caller's)" },
@@ -316,6 +316,16 @@ const struct cli_opt cli_basic_opts[] = {
 };
 const size_t cli_basic_nopts = sizeof(cli_basic_opts) /
                                sizeof(cli_basic_opts[0]);
+
+/* Only -h/--help and -V/--version. */
+const struct cli_opt cli_help_opts[] = {
+    { .name = "help", .short_name = 'h', .type = CLI_FLAG,
+      .offset = OFF(help), .help = "this help" },
+    { .name = "version", .short_name = 'V', .type = CLI_FLAG,
+      .offset = OFF(version), .help = "the version" },
+};
+const size_t cli_help_nopts = sizeof(cli_help_opts) /
+                              sizeof(cli_help_opts[0]);
 
 void cli_common_defaults(struct cli_common *c)
 {

@@ -7,6 +7,7 @@
  */
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -53,4 +54,18 @@ void cli_signals_dest(struct xlmig_dest *d)
 int cli_signal_seen(void)
 {
     return seen;
+}
+
+const char *cli_signal_name(int sig)
+{
+    static char buf[32];
+
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default:
+        snprintf(buf, sizeof(buf), "signal %d", sig);
+        return buf;
+    }
 }
