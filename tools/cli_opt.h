@@ -101,7 +101,8 @@ enum cli_type {
     CLI_PORT,           /* uint16_t */
     CLI_CHOICE,         /* int: index into choices */
     CLI_STRING,         /* const char * (points into argv) */
-    CLI_CALL,           /* fn(base, arg): repeatable or special options */
+    CLI_CALL,           /* fn(base, arg): repeatable or special options;
+                           without a metavar a flag (arg NULL) */
 };
 
 struct cli_opt {

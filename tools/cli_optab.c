@@ -28,9 +28,10 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* A CLI_CALL without a metavar is a flag (its fn gets NULL). */
 static bool takes_arg(const struct cli_opt *o)
 {
-    return o->type != CLI_FLAG;
+    return o->type != CLI_FLAG && !(o->type == CLI_CALL && !o->metavar);
 }
 
 /* Every option of every set, in one list. */
