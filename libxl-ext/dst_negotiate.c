@@ -9,6 +9,16 @@
 
 #include "dst_internal.h"
 
+/* "92.0 MiB", "1.5 GiB" */
+static const char *mib_gib(uint64_t v, char *buf, size_t len)
+{
+    if (v >= (1ull << 30))
+        snprintf(buf, len, "%.1f GiB", (double)v / 1073741824.0);
+    else
+        snprintf(buf, len, "%.1f MiB", (double)v / 1048576.0);
+    return buf;
+}
+
 static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
 {
     struct xlmig_target_space earlier[XLMIG_MAX_DISKS];
@@ -46,13 +56,16 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
                                   &d->created, &d->zeroed, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
     /* A thin target: the guest cannot fill the whole disk. */
-    if (d->space.checked && d->space.room < d->size - d->allocated)
-        xlmig_logf(&r->em, XLMIG_LOG_INFO, "disk %s: %.1f GiB free on the "
+    if (d->space.checked && d->space.room < d->size - d->allocated) {
+        char room[32], grow[32];
+
+        xlmig_logf(&r->em, XLMIG_LOG_INFO, "disk %s: %s free on the "
                    "target's file system after the copy: the guest can add "
-                   "that much to this disk, not the %.1f GiB its size "
-                   "allows (thin target)", d->name,
-                   (double)d->space.room / 1073741824.0,
-                   (double)(d->size - d->allocated) / 1073741824.0);
+                   "that much to this disk, not the %s its size allows "
+                   "(thin target)", d->name,
+                   mib_gib(d->space.room, room, sizeof(room)),
+                   mib_gib(d->size - d->allocated, grow, sizeof(grow)));
+    }
     /* Only what we created (O_EXCL) is ever the janitor's to delete. */
     if (d->created && r->have_janitor &&
         xlmig_janitor_add_file(&r->janitor, d->path) < 0)

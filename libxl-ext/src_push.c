@@ -85,6 +85,23 @@ static void tick(struct xlmig_source *s, const char *phase, int pass,
     src_event(s, &ev);
 }
 
+/*
+ * The end of a pass: what was queued drains to the destination.  That can
+ * be most of a pass on a slow link: the progress goes on meanwhile.
+ */
+static int flush_ticking(struct xlmig_source *s, const char *phase, int pass,
+                         uint64_t total, uint64_t base, uint64_t *last)
+{
+    struct timespec nap = { 0, 50 * 1000 * 1000 };
+
+    while (xlmig_sendq_pending(s->q) > 0 && !s->failed &&
+           !xlmig_sendq_error(s->q)) {
+        nanosleep(&nap, NULL);
+        tick(s, phase, pass, total, base, last);
+    }
+    return src_flush(s);
+}
+
 /* What the full pass covers: the allocated data, or the whole disk when
  * the target may hold old data. */
 static uint64_t full_pass_bytes(const struct xlmig_source *s)
@@ -139,7 +156,7 @@ static int full_pass(struct xlmig_source *s, uint64_t total)
             off = stop * bs;
         }
     }
-    return src_flush(s);
+    return flush_ticking(s, "push", -1, total, base, &last);
 }
 
 int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
@@ -168,7 +185,7 @@ int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
         xlmig_bitmap_clear_all(d->pending);
     }
     s->st.resent_blocks += remaining_blocks;
-    return src_flush(s);
+    return flush_ticking(s, phase, pass, total, base, &last);
 }
 
 /* A dirty pass starts (pass = its number), or the verdict ends them. */

@@ -136,6 +136,14 @@ int src_stopcopy(struct xlmig_source *s)
     s->st.final_blocks = src_pending_blocks(s);
     final_bytes = s->st.final_blocks * s->o.block_size;
     rate = src_rate(s);
+    if (rate <= 0 && s->q && s->st.t_push_done > s->st.t_start) {
+        /* No recent rate (e.g. no dirty pass): PUSH's average. */
+        struct xlmig_sendq_stats qs;
+
+        xlmig_sendq_get_stats(s->q, &qs);
+        rate = (double)(qs.data_bytes + qs.zero_bytes + qs.skipped_bytes) /
+               ((double)(s->st.t_push_done - s->st.t_start) * 1e-9);
+    }
     eta = xlmig_conv_eta(final_bytes, rate);
     /*
      * The disk downtime so far (quiesce and snapshot, measured), plus

@@ -96,6 +96,9 @@ void cli_signals_source(struct xlmig_source *s);
 void cli_signals_dest(struct xlmig_dest *d);
 /* The signal that cancelled, or 0. */
 int cli_signal_seen(void);
+/* While msg is set (e.g. waiting for the sender: nothing to roll back),
+ * a signal prints it and exits 1 at once; NULL: cancel as above. */
+void cli_signals_waiting(const char *msg);
 /* "SIGINT", "SIGTERM", "SIGHUP", or "signal N". */
 const char *cli_signal_name(int sig);
 

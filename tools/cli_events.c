@@ -64,11 +64,11 @@ static void signal_notice(struct cli_out *o)
     if (o->src && xlmig_source_past_go(o->src)) {
         o->noticed = true;
         line(o, "xlmig: %s after the hand-off: the guest runs on the "
-             "destination; %llu block(s) it has not received exist only in "
-             "the source image.  Post-copy goes on until it holds them: "
-             "stopping it would leave the guest's reads of them hanging "
-             "(kill -9 does stop it; keep the source image then).\n",
-             cli_signal_name(sig),
+             "destination; of the %llu block(s) handed over as stale, those "
+             "it has not received yet exist only in the source image.  "
+             "Post-copy goes on until it holds them: stopping it would "
+             "leave the guest's reads of them hanging (kill -9 does stop "
+             "it; keep the source image then).\n", cli_signal_name(sig),
              (unsigned long long)xlmig_source_stale_blocks(o->src));
     } else if (o->dst && xlmig_dest_past_go(o->dst)) {
         /* (The gate's count is not asked from here: this may run on a

@@ -59,11 +59,14 @@ void cli_print_source_report(FILE *f, const struct xlmig_source_report *r)
     if (r->zlib_in)
         fprintf(f, "  compression       %.1f MiB -> %.1f MiB (zlib level 1)\n",
                 mib(r->zlib_in), mib(r->zlib_out));
-    if (r->stop_reason)
-        fprintf(f, "  dirty passes      %u of at most %u (%llu blocks "
-                "resent), stopped: %s\n", r->passes, r->max_passes,
-                (unsigned long long)r->resent_blocks, r->stop_reason);
-    else if (r->passes)
+    if (r->stop_reason) {
+        fprintf(f, "  dirty passes      %u of at most %u", r->passes,
+                r->max_passes);
+        if (r->passes)
+            fprintf(f, " (%llu blocks resent)",
+                    (unsigned long long)r->resent_blocks);
+        fprintf(f, ", stopped: %s\n", r->stop_reason);
+    } else if (r->passes)
         fprintf(f, "  dirty passes      %u (%llu blocks resent) before the "
                 "failure\n", r->passes,
                 (unsigned long long)r->resent_blocks);

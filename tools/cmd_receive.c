@@ -314,14 +314,13 @@ static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
         }
     }
     cli_signals_dest(d);
-    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, (int)a->accept_ms,
-                            a->port_file, &e) < 0) {
-        if (cli_signal_seen())
-            fprintf(stderr, "xlmig: receive cancelled (%s) while waiting for "
-                    "the sender: nothing was created.\n",
-                    cli_signal_name(cli_signal_seen()));
-        else
-            cli_error("%s", e.msg);
+    cli_signals_waiting("xlmig: receive cancelled while waiting for the "
+                        "sender: nothing was created.\n");
+    rc = xlmig_endpoint_open(ep, &rfd, &wfd, &child, (int)a->accept_ms,
+                             a->port_file, &e);
+    cli_signals_waiting(NULL);
+    if (rc < 0) {
+        cli_error("%s", e.msg);
         goto out;
     }
     rc = xlmig_dest_set_channel(d, rfd, wfd);
