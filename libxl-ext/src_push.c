@@ -273,6 +273,14 @@ int src_push(struct xlmig_source *s)
         if (src_dirty_pass(s, blocks, false) < 0)
             return -s->err.code;
     }
+    /*
+     * What the dirty passes queued may still wait in the socket buffers
+     * and the destination's writeback: let it drain now, while the guest
+     * runs, not inside the downtime (where it cost more than the final
+     * set: 170 ms against a 10 ms estimate on a loaded host).
+     */
+    if (s->st.passes && src_sync(s) < 0)
+        return -s->err.code;
     s->st.t_push_done = xlmig_now_ns();
     return 0;
 }
