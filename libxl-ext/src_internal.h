@@ -69,6 +69,7 @@ struct src_stats {
     uint64_t snapshot_ns;                      /* the last dirty snapshot */
     uint64_t t_quiesced;                       /* stop-copy: VBDs drained */
     double expected_downtime_ms;               /* stop-copy's estimate */
+    double expected_guest_ms;                  /* and the guest's */
     /* The wire rate of the progress events. */
     uint64_t tick_t_ns, tick_wire;
     double wire_Bps;

@@ -62,6 +62,8 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->suspend_ms = msecs(st->t_suspended, st->t_stopcopy_start);
     r->quiesce_ms = msecs(st->t_stopcopy_start, st->t_quiesced);
     r->handoff_ms = msecs(st->t_stopcopy_done, st->t_go);
+    r->expected_guest_downtime_ms = r->expected_downtime_ms >= 0
+                                        ? st->expected_guest_ms : -1;
 }
 
 /* ,"name":value for the figures that apply (>= 0). */
@@ -97,6 +99,8 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
     opt_ms(buf, len, &p, "disk_downtime_ms", r.disk_downtime_ms, 1);
     opt_ms(buf, len, &p, "guest_downtime_ms", r.guest_downtime_ms, 1);
     opt_ms(buf, len, &p, "expected_downtime_ms", r.expected_downtime_ms, 1);
+    opt_ms(buf, len, &p, "expected_guest_downtime_ms",
+           r.expected_guest_downtime_ms, 1);
     opt_ms(buf, len, &p, "suspend_ms", r.suspend_ms, 1);
     opt_ms(buf, len, &p, "quiesce_ms", r.quiesce_ms, 1);
     opt_ms(buf, len, &p, "handoff_ms", r.handoff_ms, 1);

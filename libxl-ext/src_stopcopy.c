@@ -164,6 +164,11 @@ int src_stopcopy(struct xlmig_source *s)
                     (double)(now - s->st.t_quiesced) * 1e-9) * 1000.0;
     s->st.postcopy = !send_blocks;
     s->st.expected_downtime_ms = expected;
+    /* The guest's: stopped since the suspend (measured), then the disk's
+     * part, then READY / GO / REPORT (about two round trips). */
+    s->st.expected_guest_ms = (double)(s->st.t_stopcopy_start -
+                                       s->st.t_suspended) * 1e-6 +
+                              expected + 2 * rtt * 1000.0;
 
     ev.remaining_blocks = (int64_t)s->st.final_blocks;
     ev.remaining_bytes = (int64_t)final_bytes;

@@ -33,6 +33,8 @@ static void downtimes(FILE *f, const struct xlmig_source_report *r)
             r->handoff_ms >= 0)
             fprintf(f, ": suspend %.1f ms, disk %.1f ms, hand-off %.1f ms",
                     r->suspend_ms, r->disk_downtime_ms, r->handoff_ms);
+        if (r->expected_guest_downtime_ms >= 0)
+            fprintf(f, "; expected %.1f ms", r->expected_guest_downtime_ms);
         fprintf(f, ")\n");
     }
 }

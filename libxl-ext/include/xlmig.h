@@ -356,6 +356,9 @@ struct xlmig_source_report {
                                    the state's last part), -1 n/a */
     double quiesce_ms;          /* draining the VBDs at stop-copy, -1 n/a */
     double handoff_ms;          /* destination ready to GO, -1 n/a */
+    double expected_guest_downtime_ms;  /* at stop-copy: the suspend so far
+                                   + the disk's estimate + a hand-off of
+                                   two round trips, -1 n/a */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);

@@ -56,7 +56,8 @@ static struct xlmig_source_report blank(void)
     return (struct xlmig_source_report){
         .disk_downtime_ms = -1, .guest_downtime_ms = -1, .postcopy_s = -1,
         .expected_downtime_ms = -1, .suspend_ms = -1, .quiesce_ms = -1,
-        .handoff_ms = -1, .downtime_budget_ms = 50, .max_passes = 30,
+        .handoff_ms = -1, .expected_guest_downtime_ms = -1,
+        .downtime_budget_ms = 50, .max_passes = 30,
         .block_size = 4096,
     };
 }
@@ -191,6 +192,7 @@ static void test_success_postcopy(void **state)
     r.guest_downtime_ms = 45.6;
     r.suspend_ms = 20;
     r.handoff_ms = 13.3;
+    r.expected_guest_downtime_ms = 40;
     r.postcopy_s = 2.5;
     r.demanded_blocks = 7;
     r.background_blocks = 480;
@@ -206,7 +208,7 @@ static void test_success_postcopy(void **state)
     has(s, "disk downtime     12.3 ms (quiesce to destination ready, gates "
            "armed; expected 10.1 ms; budget 50 ms)\n");
     has(s, "guest downtime    45.6 ms (suspended to GO: suspend 20.0 ms, "
-           "disk 12.3 ms, hand-off 13.3 ms)");
+           "disk 12.3 ms, hand-off 13.3 ms; expected 40.0 ms)");
     has(s, "post-copy         2.50 s: 7 blocks demanded, 480 pushed in "
            "background, 470 installed, 17 overwritten");
     hasnt(s, "OVER");
