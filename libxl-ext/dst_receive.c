@@ -247,7 +247,7 @@ static void ticker_phase(struct xlmig_dest *r, struct dst_ticker *t,
 
     t->phase = ph->phase == XLMIG_PHASE_FULL ? "push"
                : ph->phase == XLMIG_PHASE_DIRTY ? "dirty" : "stopcopy";
-    t->pass = ph->phase == XLMIG_PHASE_DIRTY ? (int)ph->pass : -1;
+    t->pass = (int)ph->pass;            /* 0 outside the dirty passes */
     t->total = ph->remaining * bs;
     t->base = received(r);
     t->t_tick = xlmig_now_ns();

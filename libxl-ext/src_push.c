@@ -137,7 +137,7 @@ static int full_pass(struct xlmig_source *s, uint64_t total)
                 if (src_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
                                      false) < 0)
                     return -s->err.code;
-                tick(s, "push", -1, total, base, &last);
+                tick(s, "push", 0, total, base, &last);
             }
             continue;
         }
@@ -151,12 +151,12 @@ static int full_pass(struct xlmig_source *s, uint64_t total)
                 if (src_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
                                         true) < 0)
                     return -s->err.code;
-                tick(s, "push", -1, total, base, &last);
+                tick(s, "push", 0, total, base, &last);
             }
             off = stop * bs;
         }
     }
-    return flush_ticking(s, "push", -1, total, base, &last);
+    return flush_ticking(s, "push", 0, total, base, &last);
 }
 
 int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
