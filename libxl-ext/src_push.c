@@ -102,6 +102,22 @@ static int flush_ticking(struct xlmig_source *s, const char *phase, int pass,
     return src_flush(s);
 }
 
+/*
+ * A sync is a round trip too (plus the destination's flush): the least
+ * round trip seen is the estimate's (one sample at HELLO can be inflated
+ * by a busy host or a peer still starting).
+ */
+static int timed_sync(struct xlmig_source *s)
+{
+    uint64_t t0 = xlmig_now_ns();
+    int rc = src_sync(s);
+    uint64_t dt = xlmig_now_ns() - t0;
+
+    if (!rc && (!s->st.rtt_ns || dt < s->st.rtt_ns))
+        s->st.rtt_ns = dt;
+    return rc;
+}
+
 /* What the full pass covers: the allocated data, or the whole disk when
  * the target may hold old data. */
 static uint64_t full_pass_bytes(const struct xlmig_source *s)
@@ -237,7 +253,7 @@ int src_push(struct xlmig_source *s)
      * here: the flush inside the downtime then covers only the blocks of
      * the dirty passes (whose writeback the receiver starts as it goes).
      */
-    if (full_pass(s, total) < 0 || src_sync(s) < 0)
+    if (full_pass(s, total) < 0 || timed_sync(s) < 0)
         return -s->err.code;
 
     xlmig_conv_init(&s->conv, s->o.max_downtime_ms / 1000.0,
@@ -279,7 +295,7 @@ int src_push(struct xlmig_source *s)
      * runs, not inside the downtime (where it cost more than the final
      * set: 170 ms against a 10 ms estimate on a loaded host).
      */
-    if (s->st.passes && src_sync(s) < 0)
+    if (s->st.passes && timed_sync(s) < 0)
         return -s->err.code;
     s->st.t_push_done = xlmig_now_ns();
     return 0;
