@@ -41,6 +41,7 @@ struct dst_disk {
     uint64_t size, nblocks, allocated;
     char path[4096];
     bool created;               /* we made it: delete it on rollback */
+    struct xlmig_target_space space;    /* its file system, if new */
     uint64_t unflushed;         /* bytes written since writeback was kicked */
     bool zeroed;
     struct xlmig_image img;

@@ -10,8 +10,19 @@
 #include "dst_internal.h"
 #include "transport.h"
 
+/* "92.0 MiB", "1.5 GiB" */
+static const char *mib_gib(uint64_t v, char *buf, size_t len)
+{
+    if (v >= (1ull << 30))
+        snprintf(buf, len, "%.1f GiB", (double)v / 1073741824.0);
+    else
+        snprintf(buf, len, "%.1f MiB", (double)v / 1048576.0);
+    return buf;
+}
+
 static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
 {
+    struct xlmig_target_space earlier[XLMIG_MAX_DISKS];
     struct dst_disk *d;
     struct xlmig_error e;
     int rc;
@@ -39,9 +50,23 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
         return dst_fail(r, -rc, "%s", e.msg);
     /* Count it before creating, so that a failure rolls back what exists. */
     r->ndisks++;
+    for (unsigned i = 0; i + 1 < r->ndisks; i++)
+        earlier[i] = r->disks[i].space;
     if ((rc = xlmig_target_create(&r->policy, d->path, d->size, d->allocated,
+                                  earlier, r->ndisks - 1, &d->space,
                                   &d->created, &d->zeroed, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    /* A thin target: the guest cannot fill the whole disk. */
+    if (d->space.checked && d->space.room < d->size - d->allocated) {
+        char room[32], grow[32];
+
+        xlmig_logf(&r->em, XLMIG_LOG_INFO, "disk %s: %s free on the "
+                   "target's file system after the copy: the guest can add "
+                   "that much to this disk, not the %s its size allows "
+                   "(thin target)", d->name,
+                   mib_gib(d->space.room, room, sizeof(room)),
+                   mib_gib(d->size - d->allocated, grow, sizeof(grow)));
+    }
     /* Only what we created (O_EXCL) is ever the janitor's to delete. */
     if (d->created && r->have_janitor &&
         xlmig_janitor_add_file(&r->janitor, d->path) < 0)

@@ -112,7 +112,8 @@ static void *watcher_main(void *arg)
 {
     struct xlmig_dest *r = arg;
     struct pollfd p[XLMIG_MAX_DISKS + 1];
-    uint64_t last_tick = 0;
+    uint64_t last_tick = 0, last_stale = UINT64_MAX;
+    double drain = 0;           /* stale blocks installed per second */
 
     for (;;) {
         unsigned np = 1;
@@ -138,9 +139,24 @@ static void *watcher_main(void *arg)
         if (stale != UINT64_MAX && now - last_tick >= 500000000ull) {
             /* for status readers (xlmig jobinfo): blocks still stale */
             struct xlmig_event ev = xlmig_event_make("progress", "postcopy");
+
+            if (last_stale != UINT64_MAX && last_tick && stale <= last_stale) {
+                double inst = (double)(last_stale - stale) /
+                              ((double)(now - last_tick) * 1e-9);
+                drain = drain > 0 ? (drain + inst) / 2 : inst;
+            }
             ev.remaining_blocks = (int64_t)stale;
+            ev.total_blocks = (int64_t)r->st.stale_blocks;
+            ev.installed_blocks = (int64_t)__atomic_load_n(&r->st.installed,
+                                                           __ATOMIC_RELAXED);
+            ev.demanded_blocks = (int64_t)__atomic_load_n(&r->st.demanded,
+                                                          __ATOMIC_RELAXED);
+            ev.wire_bytes = (int64_t)r->conn.bytes_in;
+            if (drain > 0)
+                ev.eta_s = (double)stale / drain;
             dst_event(r, &ev);
             last_tick = now;
+            last_stale = stale;
         }
         if (stale == 0 && send_done(r, over) < 0)
             return NULL;
@@ -305,6 +321,7 @@ int dst_pull(struct xlmig_dest *r)
         gated |= r->disks[i].gate_on;
     if (gated) {
         ev.remaining_blocks = (int64_t)r->st.stale_blocks;
+        ev.total_blocks = (int64_t)r->st.stale_blocks;
         dst_event(r, &ev);
         if ((rc = dst_start_watcher(r)) < 0)
             return rc;

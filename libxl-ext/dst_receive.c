@@ -217,18 +217,109 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec)
     return 0;
 }
 
+/*
+ * Progress as the destination sees it: of the set the source announced
+ * for the phase (the pass), the bytes received so far; the payload and
+ * wire rates measured here.  (Zero blocks the source skips never arrive:
+ * a push may end short of its total.)
+ */
+struct dst_ticker {
+    const char *phase;
+    int pass;
+    uint64_t total, base;       /* bytes of the set; received at its start */
+    uint64_t t_tick, t_sample;  /* ns */
+    uint64_t got_sample, wire_sample;
+    double rate, wire_rate;
+};
+
+#define DST_TICK_NS 500000000ull
+
+static uint64_t received(const struct xlmig_dest *r)
+{
+    return r->st.data_bytes + r->st.zero_bytes;
+}
+
+static void ticker_phase(struct xlmig_dest *r, struct dst_ticker *t,
+                         const struct xlmig_phase *ph)
+{
+    struct xlmig_event ev;
+    uint32_t bs = r->ndisks ? r->disks[0].block_size : 0;
+
+    t->phase = ph->phase == XLMIG_PHASE_FULL ? "push"
+               : ph->phase == XLMIG_PHASE_DIRTY ? "dirty" : "stopcopy";
+    t->pass = (int)ph->pass;            /* 0 outside the dirty passes */
+    t->total = ph->remaining * bs;
+    t->base = received(r);
+    t->t_tick = xlmig_now_ns();
+    ev = xlmig_event_make("phase", t->phase);
+    ev.pass = t->pass;
+    ev.remaining_blocks = (int64_t)ph->remaining;
+    ev.total_blocks = (int64_t)ph->remaining;
+    if (bs) {
+        ev.block_size = bs;
+        ev.total_bytes = (int64_t)t->total;
+        ev.remaining_bytes = (int64_t)t->total;
+    }
+    ev.sent_bytes = (int64_t)received(r);
+    ev.wire_bytes = (int64_t)r->conn.bytes_in;
+    dst_event(r, &ev);
+}
+
+static void ticker_data(struct xlmig_dest *r, struct dst_ticker *t)
+{
+    uint64_t now = xlmig_now_ns(), got = received(r);
+    uint64_t wire = r->conn.bytes_in, done, left;
+    struct xlmig_event ev;
+
+    if (!t->phase)
+        return;
+    if (!t->t_sample) {
+        t->t_sample = now;
+        t->got_sample = got;
+        t->wire_sample = wire;
+    } else if (now - t->t_sample >= DST_TICK_NS / 2) {
+        double dt = (double)(now - t->t_sample) * 1e-9;
+        double inst = (double)(got - t->got_sample) / dt;
+        double winst = (double)(wire - t->wire_sample) / dt;
+
+        t->rate = t->rate > 0 ? (t->rate + inst) / 2 : inst;
+        t->wire_rate = t->wire_rate > 0 ? (t->wire_rate + winst) / 2 : winst;
+        t->t_sample = now;
+        t->got_sample = got;
+        t->wire_sample = wire;
+    }
+    if (now - t->t_tick < DST_TICK_NS)
+        return;
+    t->t_tick = now;
+    done = got - t->base;
+    left = t->total > done ? t->total - done : 0;
+    ev = xlmig_event_make("progress", t->phase);
+    ev.pass = t->pass;
+    ev.total_bytes = (int64_t)t->total;
+    ev.remaining_bytes = (int64_t)left;
+    ev.sent_bytes = (int64_t)got;
+    ev.wire_bytes = (int64_t)wire;
+    if (t->rate > 0) {
+        ev.rate_Bps = t->rate;
+        ev.eta_s = (double)left / t->rate;
+    }
+    if (t->wire_rate > 0)
+        ev.wire_rate_Bps = t->wire_rate;
+    dst_event(r, &ev);
+}
+
 int dst_receive(struct xlmig_dest *r)
 {
     struct xlmig_rec rec;
     struct xlmig_phase ph;
     struct xlmig_error err;
+    struct dst_ticker tk = { .phase = NULL };
 
     for (;;) {
         if (dst_next(r, &rec, r->in_stopcopy ? "stop-copy" : "PUSH") < 0)
             return -1;
         switch (rec.type) {
-        case XLMIG_REC_PHASE: {
-            struct xlmig_event ev;
+        case XLMIG_REC_PHASE:
             if (xlmig_dec_phase(&rec, &ph, &err) < 0)
                 return dst_fail(r, EPROTO, "bad PHASE: %s", err.msg);
             if (ph.phase == XLMIG_PHASE_POSTCOPY)
@@ -238,18 +329,12 @@ int dst_receive(struct xlmig_dest *r)
                 r->in_stopcopy = true;
             else if (r->in_stopcopy)
                 return dst_fail(r, EPROTO, "PUSH phase after stop-copy");
-            ev = xlmig_event_make("phase",
-                                   ph.phase == XLMIG_PHASE_FULL ? "push"
-                                   : ph.phase == XLMIG_PHASE_DIRTY ? "dirty"
-                                                                   : "stopcopy");
-            ev.pass = (int)ph.pass;
-            ev.remaining_blocks = (int64_t)ph.remaining;
-            dst_event(r, &ev);
+            ticker_phase(r, &tk, &ph);
             break;
-        }
         case XLMIG_REC_DATA:
             if (apply_data(r, &rec) < 0)
                 return -1;
+            ticker_data(r, &tk);
             break;
         case XLMIG_REC_STATE:
             if (take_state(r, &rec) < 0)
@@ -271,7 +356,10 @@ int dst_receive(struct xlmig_dest *r)
             if (do_sync(r, &rec) < 0)
                 return -1;
             if (r->in_stopcopy) {
+                struct xlmig_event ev = xlmig_event_make("phase",
+                                                         "handoff");
                 r->st.t_sync = xlmig_now_ns();
+                dst_event(r, &ev);      /* READY / GO next */
                 return 0;
             }
             break;

@@ -229,8 +229,9 @@ void dst_abort(struct xlmig_dest *d)
 
     if (d->have_channel) {
         xlmig_conn_interrupt(&d->conn);
+        /* The source prefixes it with "destination: ". */
         xlmig_conn_send_error(&d->conn, d->err.code ? d->err.code : EIO,
-                              "destination aborted: %s", d->err.msg);
+                              "%s", d->err.msg);
         xlmig_conn_linger(&d->conn, 2000);
     }
     if (!d->got_go) {

@@ -65,6 +65,15 @@ struct src_stats {
     bool postcopy;
     uint64_t demanded_blocks, background_blocks;
     struct xlmig_done done;                    /* from the destination */
+    /* What the downtime costs besides the data, measured (ns). */
+    uint64_t rtt_ns;                           /* HELLO round trip */
+    uint64_t snapshot_ns;                      /* the last dirty snapshot */
+    uint64_t t_quiesced;                       /* stop-copy: VBDs drained */
+    double expected_downtime_ms;               /* stop-copy's estimate */
+    double expected_guest_ms;                  /* and the guest's */
+    /* The wire rate of the progress events. */
+    uint64_t tick_t_ns, tick_wire;
+    double wire_Bps;
 };
 
 struct xlmig_source {
@@ -157,7 +166,12 @@ int src_push(struct xlmig_source *s);
 int src_keepup_start(struct xlmig_source *s);
 int src_keepup_stop(struct xlmig_source *s);
 /* One dirty pass over the pending sets (also keep-up's). */
-int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks);
+int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
+                   bool keepup);
+/* The measured costs of the downtime besides sending the set (s). */
+double src_fixed_costs(const struct xlmig_source *s);
+/* Fills the rate, wire and counter fields of a progress event. */
+void src_fill_rates(struct xlmig_source *s, struct xlmig_event *ev);
 
 /* src_stopcopy.c */
 int src_stopcopy(struct xlmig_source *s);

@@ -46,10 +46,13 @@ int src_negotiate(struct xlmig_source *s)
     src_event(s, &ev);
     if (!s->ndisks)
         return src_fail(s, EINVAL, "no disk to migrate");
+    s->st.rtt_ns = xlmig_now_ns();
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
     if ((rc = recv_now(s, &r, "the destination's HELLO")) < 0)
         return rc;
+    /* One round trip: part of every downtime estimate. */
+    s->st.rtt_ns = xlmig_now_ns() - s->st.rtt_ns;
     if (xlmig_dec_hello(&r, &peer, &err) < 0)
         return src_fail(s, EPROTO, "bad HELLO from the destination: %s",
                         err.msg);

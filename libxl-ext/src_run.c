@@ -90,7 +90,7 @@ static int rollback(struct xlmig_source *s)
         xlmig_conn_interrupt(&s->conn);
     src_keepup_stop(s);
     if (s->have_channel)
-        xlmig_conn_send_error(&s->conn, code, "source aborted: %s",
+        xlmig_conn_send_error(&s->conn, code, "%s",
                               s->err.msg);
     src_release_backend(s);
     if (s->guest_suspended && s->h.resume) {

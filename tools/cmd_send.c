@@ -6,7 +6,7 @@
  * in libxl's stream.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sim/sim_client.h"
 #include "transport.h"
+#include "wire.h"
 
 struct send_disk {
     char socket[4096];
@@ -25,154 +27,141 @@ struct send_disk {
 };
 
 struct send_args {
+    struct cli_common c;
     struct xlmig_source_opts o;
     struct send_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
-    bool json, quiet, keep_source;
-    int nice_level;
-    double memory_s;
+    bool no_postcopy, keep_source;
+    double memory_ms;
     const char *dest;
     const char *session_file;
     struct xlmig_endpoint ep;
     pid_t child;                /* cmd: endpoints, the current one */
 };
 
-static void usage(FILE *f)
+/* --vbd sim:SOCKET[,name=NAME] (repeatable). */
+static int opt_vbd(void *base, const char *spec, char *err, size_t errlen)
+{
+    struct send_args *a = base;
+    struct send_disk *d;
+    const char *comma;
+    size_t n;
+
+    if (a->ndisks == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--vbd: at most %d disks", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    d = &a->disks[a->ndisks];
+    if (strncmp(spec, "sim:", 4)) {
+        snprintf(err, errlen, "--vbd '%.60s': only sim:SOCKET[,name=NAME] is "
+                 "supported here (real guests: xlmig migrate "
+                 "--with-storage)", spec);
+        return -1;
+    }
+    spec += 4;
+    comma = strchr(spec, ',');
+    n = comma ? (size_t)(comma - spec) : strlen(spec);
+    if (!n || n >= sizeof(d->socket)) {
+        snprintf(err, errlen, "--vbd: %s socket path", n ? "too long a"
+                                                            : "empty");
+        return -1;
+    }
+    memcpy(d->socket, spec, n);
+    d->socket[n] = '\0';
+    if (comma && !strncmp(comma + 1, "name=", 5)) {
+        if (!xlmig_disk_name_ok(comma + 6)) {
+            snprintf(err, errlen, "--vbd: name '%.70s' is not 1 to %d of "
+                     "[A-Za-z0-9._-]", comma + 6, XLMIG_MAX_NAME);
+            return -1;
+        }
+        snprintf(d->name, sizeof(d->name), "%s", comma + 6);
+    } else if (comma) {
+        snprintf(err, errlen, "--vbd: unknown option '%.40s' (only "
+                 "name=NAME)", comma + 1);
+        return -1;
+    } else {
+        snprintf(d->name, sizeof(d->name), "xvd%c", 'a' + (int)a->ndisks);
+    }
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (!strcmp(a->disks[i].name, d->name)) {
+            snprintf(err, errlen, "--vbd: two disks named %s", d->name);
+            return -1;
+        }
+    a->ndisks++;
+    return 0;
+}
+
+#define OFF(f) offsetof(struct send_args, f)
+static const struct cli_opt send_opts[] = {
+    { .name = "vbd", .type = CLI_CALL, .fn = opt_vbd,
+      .metavar = "sim:SOCKET[,name=NAME]",
+      .help = "a disk: a source xlmig-vbdsim serve (repeatable)" },
+    { .name = "no-postcopy", .type = CLI_FLAG, .offset = OFF(no_postcopy),
+      .help = "send every block before the hand-off" },
+    { .name = "memory-seconds", .type = CLI_DURATION,
+      .offset = OFF(memory_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 0, .fmax = 3600000,
+      .help = "stand-in for a real guest's memory pre-copy: keep the "
+      "disk up to date for S before suspending (default 0)" },
+    { .name = "keep-source", .type = CLI_FLAG, .offset = OFF(keep_source),
+      .help = "leave the source VBD running (its guest suspended) after "
+      "the hand-off" },
+    { .name = "session-file", .type = CLI_STRING, .offset = OFF(session_file),
+      .metavar = "FILE", .help = "after the hand-off, save what `xlmig "
+      "recover` needs to finish post-copy if this process dies" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig send [options] --vbd sim:SOCKET[,name=NAME] ... DEST\n"
 "  DEST: tcp:HOST:PORT | cmd:COMMAND | fd:R,W | -\n"
-"  --bandwidth RATE     limit the data channel (e.g. 100M bytes/s, 1000Mbit)\n"
-"  --max-downtime MS    disk downtime budget (default 50)\n"
-"  --no-postcopy        send every block before the hand-off\n"
-"  --block-size N       tracking granularity in bytes (default 4096)\n"
-"  --workers N          compression/read threads (default 2)\n"
-"  --compress MODE      auto (default), always or never\n"
-"  --max-passes N       dirty passes at most (default 30)\n"
-"  --memory-seconds S   stand-in for a real guest's memory pre-copy: keep\n"
-"                       the disk up to date for S seconds before suspending\n"
-"  --keep-source        leave the source VBD running (suspended) after the\n"
-"                       hand-off instead of shutting it down\n"
-"  --nice N             run at this nice level (default 10: the guests and\n"
-"                       their block backends come first; 0 to disable)\n"
-"  --peer-timeout S     a silent receiver is gone after S s (30)\n"
-"  --stopcopy-timeout S the guest resumes if the receiver has not confirmed\n"
-"                       stop-copy S s after suspend (30)\n"
-"  --recover-timeout S  a broken post-copy is retried this long (3600)\n"
-"  --session-file FILE  after the hand-off, save what `xlmig recover` needs\n"
-"                       to resume post-copy if this process dies\n"
-"  --json               progress events and the report as JSON on stdout\n"
-"  --quiet              no human progress on stderr\n");
+"Migrates simulated guests (xlmig-vbdsim) and their disks to xlmig receive.\n"
+"Options (rates decimal: 125M = 125 MB/s, 1000Mbit; sizes binary: 4k):\n");
+    cli_print_options(f, sets, nsets);
 }
 
-static int parse_vbd(const char *spec, struct send_disk *d, unsigned idx)
+/* 0, or an exit status (after --help: 0 with *done). */
+static int parse_args(int argc, char **argv, struct send_args *a, bool *done)
 {
-    const char *comma;
-    size_t n;
-
-    if (strncmp(spec, "sim:", 4))
-        return cli_error("--vbd %s: only sim:SOCKET is supported here (real "
-                         "guests: xlmig migrate --with-storage)", spec);
-    spec += 4;
-    comma = strchr(spec, ',');
-    n = comma ? (size_t)(comma - spec) : strlen(spec);
-    if (!n || n >= sizeof(d->socket))
-        return cli_error("--vbd: bad socket path");
-    memcpy(d->socket, spec, n);
-    d->socket[n] = '\0';
-    if (comma && !strncmp(comma + 1, "name=", 5))
-        snprintf(d->name, sizeof(d->name), "%s", comma + 6);
-    else if (comma)
-        return cli_error("--vbd: unknown option '%s'", comma + 1);
-    else
-        snprintf(d->name, sizeof(d->name), "xvd%c", 'a' + (int)idx);
-    return 0;
-}
-
-static int parse_opt(struct send_args *a, int c)
-{
-    switch (c) {
-    case 'v':
-        if (a->ndisks == XLMIG_MAX_DISKS)
-            return cli_error("too many --vbd");
-        if (parse_vbd(optarg, &a->disks[a->ndisks], a->ndisks))
-            return 1;
-        a->ndisks++;
-        return 0;
-    case 'b':
-        return xlmig_parse_rate(optarg, &a->o.bandwidth_Bps)
-                   ? cli_error("bad --bandwidth '%s'", optarg) : 0;
-    case 'd': a->o.max_downtime_ms = atof(optarg); return 0;
-    case 'n': a->o.postcopy = false; return 0;
-    case 'B': a->o.block_size = (uint32_t)strtoul(optarg, NULL, 0); return 0;
-    case 'w': a->o.workers = (unsigned)atoi(optarg); return 0;
-    case 'p': a->o.max_passes = (unsigned)atoi(optarg); return 0;
-    case 'M': a->memory_s = atof(optarg); return 0;
-    case 'c':
-        if (!strcmp(optarg, "auto"))
-            a->o.compress = XLMIG_COMPRESS_AUTO;
-        else if (!strcmp(optarg, "always"))
-            a->o.compress = XLMIG_COMPRESS_ALWAYS;
-        else if (!strcmp(optarg, "never"))
-            a->o.compress = XLMIG_COMPRESS_NEVER;
-        else
-            return cli_error("bad --compress '%s'", optarg);
-        return 0;
-    case 'j': a->json = true; return 0;
-    case 'N': a->nice_level = atoi(optarg); return 0;
-    case 'K': a->keep_source = true; return 0;
-    case 'q': a->quiet = true; return 0;
-    case 'P': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 'S': a->o.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
-    case 'F': a->session_file = optarg; return 0;
-    default: return 2;
-    }
-}
-
-/* 0, 1 (error printed), 2 (usage), or -1 for --help. */
-static int parse_args(int argc, char **argv, struct send_args *a)
-{
-    static const struct option opts[] = {
-        { "vbd", required_argument, NULL, 'v' },
-        { "bandwidth", required_argument, NULL, 'b' },
-        { "max-downtime", required_argument, NULL, 'd' },
-        { "no-postcopy", no_argument, NULL, 'n' },
-        { "block-size", required_argument, NULL, 'B' },
-        { "workers", required_argument, NULL, 'w' },
-        { "compress", required_argument, NULL, 'c' },
-        { "max-passes", required_argument, NULL, 'p' },
-        { "memory-seconds", required_argument, NULL, 'M' },
-        { "json", no_argument, NULL, 'j' },
-        { "nice", required_argument, NULL, 'N' },
-        { "keep-source", no_argument, NULL, 'K' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "peer-timeout", required_argument, NULL, 'P' },
-        { "stopcopy-timeout", required_argument, NULL, 'S' },
-        { "recover-timeout", required_argument, NULL, 'R' },
-        { "session-file", required_argument, NULL, 'F' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct cli_optset sets[] = {
+        { send_opts, sizeof(send_opts) / sizeof(send_opts[0]), a, 0 },
+        { cli_common_opts, cli_common_nopts, &a->c, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a->c, 0 },
     };
-    int c, rc;
+    int first, status;
 
-    memset(a, 0, sizeof(*a));
-    xlmig_source_opts_init(&a->o);
-    a->nice_level = 10;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h')
-            return -1;
-        if ((rc = parse_opt(a, c)) != 0) {
-            if (rc == 2)
-                usage(stderr);
-            return rc;
-        }
-    }
-    if (optind != argc - 1 || !a->ndisks) {
-        usage(stderr);
+    cli_common_defaults(&a->c);
+    *done = true;
+    first = cli_parse_command("send", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (!a->ndisks || first != argc - 1) {
+        fprintf(stderr, "xlmig send: %s\n(xlmig send --help lists the "
+                "options)\n", !a->ndisks ? "give at least one --vbd"
+                : first == argc ? "give the destination (e.g. "
+                                  "tcp:HOST:PORT)"
+                                : "give exactly one destination");
         return 2;
     }
-    a->dest = argv[optind];
+    a->dest = argv[first];
+    xlmig_source_opts_init(&a->o);
+    a->o.bandwidth_Bps = a->c.bandwidth_Bps;
+    a->o.max_downtime_ms = a->c.max_downtime_ms;
+    a->o.block_size = (uint32_t)a->c.block_size;
+    a->o.workers = (unsigned)a->c.workers;
+    a->o.max_passes = (unsigned)a->c.max_passes;
+    a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
+                        ? XLMIG_COMPRESS_ALWAYS
+                    : a->c.compress == CLI_COMPRESS_NEVER
+                        ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    a->o.postcopy = !a->no_postcopy;
+    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
+    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    *done = false;
     return 0;
 }
 
@@ -191,7 +180,7 @@ static int hook_suspend(void *opaque, struct xlmig_source *s)
     struct timespec tick = { 0, 50 * 1000 * 1000 };
     int rc = 0;
 
-    for (double t = 0; t < a->memory_s && !xlmig_source_failed(s); t += 0.05)
+    for (double t = 0; t < a->memory_ms && !xlmig_source_failed(s); t += 50)
         nanosleep(&tick, NULL);
     if (xlmig_source_failed(s))
         return -ECANCELED;
@@ -286,120 +275,150 @@ static int hook_reconnect(void *opaque, struct xlmig_source *s, int *rfd,
 
 /* ---- the command ---- */
 
+static const char *guest_state_name(uint64_t st)
+{
+    switch (st) {
+    case XLMIG_SIM_GUEST_EMPTY: return "has no guest (a destination VBD?)";
+    case XLMIG_SIM_GUEST_PAUSED: return "is paused (a destination's guest "
+                                        "not started yet)";
+    case XLMIG_SIM_GUEST_SUSPENDED: return "is suspended (another "
+                                           "migration has it)";
+    case XLMIG_SIM_GUEST_STOPPED: return "is stopped (xlmig sim verify "
+                                         "--stop stops it)";
+    default: return "is not running";
+    }
+}
+
+/* Every disk's VBD answers and its guest runs: checked before anything
+ * is copied. */
 static int open_vbds(struct send_args *a)
 {
     struct xlmig_error e;
 
-    for (unsigned i = 0; i < a->ndisks; i++)
-        if (xlmig_vbd_sim_open(a->disks[i].socket, &a->disks[i].vbd, &e) < 0)
-            return cli_error("%s: %s", a->disks[i].socket, e.msg);
+    for (unsigned i = 0; i < a->ndisks; i++) {
+        struct send_disk *d = &a->disks[i];
+        struct xlmig_sim_report rep;
+
+        if (xlmig_vbd_sim_open(d->socket, &d->vbd, &e) < 0)
+            return cli_error("--vbd sim:%s: %s", d->socket, e.msg);
+        if (xlmig_sim_guest_report(d->vbd, &rep) < 0)
+            return cli_error("--vbd sim:%s: %s", d->socket,
+                             xlmig_vbd_error(d->vbd));
+        if (rep.state != XLMIG_SIM_GUEST_RUNNING)
+            return cli_error("--vbd sim:%s: the guest %s; only a running "
+                             "guest can be migrated: nothing was sent",
+                             d->socket, guest_state_name(rep.state));
+    }
     return 0;
 }
 
-/* What happened, in one line, for whoever watches the terminal. */
-static int verdict(struct xlmig_source *s, int rc)
+static bool all_resumed(const struct send_args *a)
 {
-    if (rc == 0)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "xlmig: migration %s, guest resumed on the source: "
-                "%s\n", cli_signal_seen() ? "cancelled" : "failed",
-                xlmig_source_error(s));
-        return 1;
-    }
-    if (rc == XLMIG_RESULT_POSTCOPY_FAILED)
-        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
-                "on the destination; %llu block(s) it has not received exist "
-                "only in the source image: keep it.\n",
-                xlmig_source_error(s),
-                (unsigned long long)xlmig_source_stale_blocks(s));
-    else
-        fprintf(stderr, "xlmig: failed during the hand-off: %s\nxlmig: the "
-                "destination may be running the guest; check both sides "
-                "before resuming either.\n", xlmig_source_error(s));
-    return 3;
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (a->disks[i].suspended)
+            return false;
+    return true;
 }
 
-static int run(struct send_args *a, int rfd, int wfd)
+static void report(struct send_args *a, struct xlmig_source *s)
 {
-    struct cli_out out;
-    struct xlmig_source_hooks h = {
-        .opaque = a, .suspend = hook_suspend, .handoff = hook_handoff,
-        .resume = hook_resume, .after_go = hook_after_go,
-        .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
-    };
     struct xlmig_source_report rep;
-    struct xlmig_source *s;
-    struct xlmig_error e;
-    int rc;
 
-    cli_out_init(&out, a->json, a->quiet);
-    if (xlmig_source_new(&a->o, &h, &s, &e) < 0)
-        return cli_error("%s", e.msg);
-    xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
-    rc = xlmig_source_set_channel(s, rfd, wfd);
-    for (unsigned i = 0; i < a->ndisks && !rc; i++)
-        rc = xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd);
-    cli_signals_source(s);
-    rc = rc ? rc : xlmig_source_run(s);
-    rc = verdict(s, rc);
-    if (rc == 0 && a->session_file)
-        unlink(a->session_file);
-    if (a->json) {
+    xlmig_source_get_report(s, &rep);
+    if (a->c.json) {
         char line[4096];
         xlmig_source_report_json(s, line, sizeof(line));
         printf("%s\n", line);
         fflush(stdout);
     } else {
-        xlmig_source_get_report(s, &rep);
         cli_print_source_report(stderr, &rep);
     }
-    cli_signals_source(NULL);
-    xlmig_source_free(s);
-    return rc;
 }
 
 int cmd_send(int argc, char **argv)
 {
     struct send_args *a = calloc(1, sizeof(*a));
+    struct xlmig_source_hooks h = {
+        .suspend = hook_suspend, .handoff = hook_handoff,
+        .resume = hook_resume, .after_go = hook_after_go,
+        .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
+    };
+    struct xlmig_source_report rep;
+    struct xlmig_source *s = NULL;
     struct xlmig_endpoint *ep;
     struct xlmig_error e;
-    int rfd, wfd, status;
-    pid_t child;
+    struct cli_out out;
+    int rfd, wfd, status, rc;
+    char err[CLI_ERRLEN];
+    bool done;
 
     if (!a)
         return cli_error("out of memory");
-    status = parse_args(argc, argv, a);
-    if (status) {
-        if (status < 0)
-            usage(stdout);
+    h.opaque = a;
+    status = parse_args(argc, argv, a, &done);
+    if (done) {
         free(a);
-        return status < 0 ? 0 : status;
+        return status;
     }
+    /* Everything that can be checked, before anything is connected. */
     status = 1;
+    if (cli_check_endpoint_port(a->dest, err, sizeof(err)) < 0) {
+        cli_error("%s", err);
+        status = 2;
+        goto out;
+    }
     ep = &a->ep;
     if (xlmig_endpoint_parse(a->dest, ep, &e) < 0) {
         cli_error("%s", e.msg);
+        status = 2;
         goto out;
     }
     if (ep->kind == XLMIG_EP_LISTEN) {
-        cli_error("the sender connects; tcp-listen is for receive");
+        cli_error("%s: the sender connects; tcp-listen: is for xlmig "
+                  "receive", a->dest);
+        status = 2;
         goto out;
     }
-    cli_lower_priority(a->nice_level);
+    cli_lower_priority(a->c.nice);
     if (open_vbds(a))
         goto out;
-    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
+    if (xlmig_source_new(&a->o, &h, &s, &e) < 0) {
         cli_error("%s", e.msg);
         goto out;
     }
-    status = run(a, rfd, wfd);
+    cli_out_init(&out, a->c.json, a->c.quiet, "source", a->o.max_downtime_ms,
+                 (int)a->o.max_passes);
+    out.src = s;
+    xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd) < 0) {
+            cli_error("%s", xlmig_source_error(s));
+            goto out_free;
+        }
+    cli_signals_source(s);
+    if (xlmig_endpoint_open(ep, &rfd, &wfd, &a->child, 0, NULL, &e) < 0) {
+        cli_error("%s", e.msg);
+        goto out_free;
+    }
+    rc = xlmig_source_set_channel(s, rfd, wfd);
+    rc = rc ? rc : xlmig_source_run(s);
+    cli_out_finish(&out);
+    xlmig_source_get_report(s, &rep);
+    report(a, s);
+    status = cli_source_verdict(stderr, rc, &rep, xlmig_source_stale_blocks(s),
+                                cli_signal_seen(), all_resumed(a));
+    if (status == 0 && a->session_file)
+        unlink(a->session_file);
     if (rfd > 2)
         close(rfd);
     if (wfd > 2 && wfd != rfd)
         close(wfd);
-    if (child > 0)
-        waitpid(child, NULL, 0);
+    if (a->child > 0)
+        waitpid(a->child, NULL, 0);
+out_free:
+    cli_signals_source(NULL);
+    cli_out_destroy(&out);
+    xlmig_source_free(s);
 out:
     for (unsigned i = 0; i < a->ndisks; i++)
         xlmig_vbd_close(a->disks[i].vbd);

@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 0
+#define XLMIG_API_MINOR 1
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -78,12 +78,24 @@ typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
  * A progress event.  Numeric fields below zero and NULL strings do not
  * apply to the event.
  *
- * event: "phase" (a phase starts), "pass" (a dirty pass is decided),
- * "progress" (about twice a second while data moves), "stopcopy",
- * "handoff", "postcopy" (post-copy paused or recovering), "done",
- * "error", "warning".  phase: "negotiate", "push", "dirty", "keepup",
- * "stopcopy", "handoff", "postcopy", "postcopy-paused",
- * "postcopy-recovering", "done".
+ * event: "phase" (a phase starts), "pass" (a dirty pass is decided: it
+ * starts, or with a message the verdict that ends the passes; a keep-up
+ * pass starts), "progress" (about twice a second while data moves),
+ * "stopcopy", "handoff", "postcopy" (post-copy paused or recovering),
+ * "done", "error", "warning" (message: e.g. the disk downtime exceeded the
+ * budget).  phase: "negotiate", "push", "dirty", "keepup", "stopcopy",
+ * "handoff", "postcopy", "postcopy-paused", "postcopy-recovering", "done".
+ *
+ * pass counts one way everywhere: dirty pass N of an event is the N-th
+ * dirty pass sent, as in the report's "passes" (keep-up passes, while the
+ * memory moves, are counted apart: phase "keepup", pass 1, 2, ...).
+ * remaining_* falls as the phase (the pass) progresses; total_* is the
+ * phase's (the pass's) whole set.  rate_Bps is the payload (disk bytes
+ * read and sent, or skipped as zeros), wire_rate_Bps what the data channel
+ * carries after compression.  expected_downtime_ms is the disk downtime
+ * (quiesce to destination ready) if stop-copy started now: the final
+ * set's send time plus the costs measured so far (snapshot, quiesce,
+ * round trip to the destination).
  */
 struct xlmig_event {
     const char *event;
@@ -99,8 +111,17 @@ struct xlmig_event {
     double rate_Bps;            /* disk bytes per second, recent */
     double wire_rate_Bps;       /* data channel bytes per second, recent */
     double eta_s;
-    double expected_downtime_ms;
+    double expected_downtime_ms;        /* disk downtime, see the report */
     const char *message;
+    /* Since API 1.1. */
+    int64_t total_blocks;       /* the phase's work in blocks (post-copy:
+                                   stale at the hand-off) */
+    int64_t block_size;
+    int64_t demanded_blocks;    /* post-copy so far: fetched on demand */
+    int64_t background_blocks;  /* post-copy so far: pushed unasked */
+    int64_t installed_blocks;   /* post-copy so far: installed (destination) */
+    int max_passes;             /* the dirty-pass limit (pass events) */
+    double downtime_budget_ms;  /* the disk downtime budget */
 };
 
 /* Same threading rules as xlmig_log_fn. */
@@ -151,7 +172,8 @@ struct xlmig_source_opts {
     bool postcopy;              /* hand stale blocks over as a bitmap (true) */
     uint64_t bandwidth_Bps;     /* data channel limit, 0 = none (0) */
     unsigned workers;           /* read/compress threads (2) */
-    unsigned max_passes;        /* dirty passes at most, 0 = none (30) */
+    unsigned max_passes;        /* dirty passes at most (30); 0: none,
+                                   stop-copy follows the full pass */
     enum xlmig_compress compress;               /* (AUTO) */
     int quiesce_timeout_ms;     /* blkback drain at stop-copy (10000) */
     int ack_timeout_ms;         /* a flush or a report of the destination
@@ -370,15 +392,31 @@ struct xlmig_source_report {
     double postcopy_s;          /* GO to DONE, -1 n/a */
     uint64_t allocated_bytes;
     uint64_t wire_bytes;        /* both directions */
-    unsigned passes;            /* dirty passes sent, keep-up included */
-    unsigned keepup_passes;
+    unsigned passes;            /* dirty passes sent (at most max_passes) */
+    unsigned keepup_passes;     /* passes sent while the memory moved */
     uint64_t resent_blocks;
     uint64_t final_blocks;      /* dirty at stop-copy */
     uint64_t demanded_blocks, background_blocks;
     uint64_t installed_blocks, overwritten_blocks;   /* destination's count */
     uint64_t zlib_in, zlib_out, skipped_zero_bytes;
-    const char *stop_reason;    /* why PUSH stopped */
+    const char *stop_reason;    /* why PUSH stopped; NULL: it did not end */
     const char *error;          /* NULL when ok */
+    /* Since API 1.1. */
+    bool suspended;             /* the guest was suspended here at some
+                                   point (a rollback resumed it) */
+    bool stopcopy;              /* stop-copy was reached (final_blocks,
+                                   postcopy and the downtimes apply) */
+    unsigned max_passes;        /* the dirty-pass limit */
+    double downtime_budget_ms;  /* --max-downtime: for disk_downtime_ms */
+    bool downtime_over_budget;  /* disk_downtime_ms > downtime_budget_ms */
+    double expected_downtime_ms;        /* stop-copy's estimate, -1 n/a */
+    double suspend_ms;          /* suspended to stop-copy (the memory's or
+                                   the state's last part), -1 n/a */
+    double quiesce_ms;          /* draining the VBDs at stop-copy, -1 n/a */
+    double handoff_ms;          /* destination ready to GO, -1 n/a */
+    double expected_guest_downtime_ms;  /* at stop-copy: the suspend so far
+                                   + the disk's estimate + a hand-off of
+                                   two round trips, -1 n/a */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);

@@ -426,17 +426,25 @@ static void io_done(struct sim_io *io)
             g->p.verify_failures += fails;
         }
     }
-    if (io->result && !withdrawn(io) && !g->first_failure[0])
-        snprintf(g->first_failure, sizeof(g->first_failure),
-                 "%s of blocks %" PRIu64 "+%" PRIu32 " failed: %s",
-                 io->write ? "write" : "read", r->first, r->nb,
-                 strerror(-io->result));
-    if (fails && !g->first_failure[0])
-        snprintf(g->first_failure, sizeof(g->first_failure), "read: %s",
-                 why);
-    if ((fails || (io->result && !withdrawn(io))) &&
-        g->failures_logged++ < MAX_LOGGED_FAILURES)
-        sim_log("guest: %s", fails ? why : g->first_failure);
+    if (io->result && !withdrawn(io)) {
+        /* This failure; the report keeps the first one. */
+        char now[sizeof(g->first_failure)];
+
+        snprintf(now, sizeof(now), "%s of blocks %" PRIu64 "+%" PRIu32
+                 " failed: %s", io->write ? "write" : "read", r->first,
+                 r->nb, strerror(-io->result));
+        if (!g->first_failure[0])
+            snprintf(g->first_failure, sizeof(g->first_failure), "%s",
+                     now);
+        if (g->failures_logged++ < MAX_LOGGED_FAILURES)
+            sim_log("guest: %s", now);
+    } else if (fails) {
+        if (!g->first_failure[0])
+            snprintf(g->first_failure, sizeof(g->first_failure),
+                     "read: %s", why);
+        if (g->failures_logged++ < MAX_LOGGED_FAILURES)
+            sim_log("guest: %s", why);
+    }
     for (uint32_t i = 0; i < r->nb; i++)
         g->flags[r->first + i] &= (uint8_t)~BLK_BUSY;
     g->outstanding--;

@@ -48,6 +48,7 @@ struct conn {
     bool finished;              /* the thread is done: join it */
     bool quiesced;              /* holds a quiesce */
     bool suspended_guest;       /* suspended the guest, not yet handed off */
+    bool handed_off;            /* committed the guest to a hand-off */
     struct xlmig_bitmap *claims;    /* blocks this connection claimed */
     uint64_t claims_epoch;
     struct conn *next;
@@ -425,6 +426,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
             return FAIL(rep, EINVAL, "this connection did not suspend the "
                         "guest");
         c->suspended_guest = false;
+        c->handed_off = true;
         return 0;
     case SIM_GUEST_LOAD:
         return sim_guest_load(srv->g, p, len, err, errlen);
@@ -541,9 +543,14 @@ static void *conn_main(void *arg)
             sim_log("resuming the guest failed: %s", err);
         c->suspended_guest = false;
     }
-    /* A vanished client must not leave the guest's I/O stuck. */
+    /*
+     * A vanished client must not leave the guest's I/O stuck.  (After a
+     * hand-off the quiesce is simply over: the guest migrated, nothing is
+     * held back for it here.)
+     */
     if (c->quiesced) {
-        sim_log("client went away holding a quiesce: releasing it");
+        if (!c->handed_off)
+            sim_log("client went away holding a quiesce: releasing it");
         sim_backend_unquiesce(srv->b);
         c->quiesced = false;
     }

@@ -49,6 +49,7 @@ struct xsrc {
     char *rune;
     int send_fd, recv_fd;
     pid_t child, dchild;
+    bool found;                 /* the domain exists here */
     bool renamed, suspended;
 };
 
@@ -529,6 +530,7 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     if ((rc = xlx_open(&m->x, m->o->verbose, m->obs, err)) < 0 ||
         (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0)
         return rc;
+    m->found = true;
     json = config_json(m, err);
     if (!json)
         return -err->code;
@@ -578,7 +580,9 @@ int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
     sigaction(SIGTERM, &sa, &old_term);
     if (setup(&m, domain, &err) < 0) {
         xlx_log(obs, XLMIG_LOG_ERROR, "%s", err.msg);
-        xlx_say(obs, "Migration failed; the guest kept running here.");
+        /* (Only about a guest that exists here.) */
+        if (m.found)
+            xlx_say(obs, "Migration failed; the guest kept running here.");
     } else {
         status = serve(&m);
     }
