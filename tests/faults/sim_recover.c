@@ -9,8 +9,10 @@
  * source image really holds the blocks that exist nowhere else: after it,
  * the destination guest's own check must pass.
  *
- * Prints "stale S installed I left L"; exit 0 when nothing is left stale,
- * 1 otherwise (e.g. blocks claimed by an engine that died), 2 on errors.
+ * Prints "stale S" first, then "installed I left L"; exit 0 when nothing
+ * is left stale, 1 otherwise (e.g. blocks claimed by an engine that died),
+ * 3 when the destination cannot take the data (e.g. no space left), 2 on
+ * other errors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,13 +38,21 @@ static int copy_blocks(int sfd, int dfd, uint64_t first, uint64_t n,
     buf = malloc(len);
     if (!buf)
         return -1;
-    if (pread(sfd, buf, len, (off_t)off) != (ssize_t)len ||
-        pwrite(dfd, buf, len, (off_t)off) != (ssize_t)len) {
-        fprintf(stderr, "sim_recover: copying blocks %llu+%llu: %s\n",
-                (unsigned long long)first, (unsigned long long)n,
-                strerror(errno));
+    errno = EIO;
+    if (pread(sfd, buf, len, (off_t)off) != (ssize_t)len) {
+        fprintf(stderr, "sim_recover: reading blocks %llu+%llu from the "
+                "source image: %s\n", (unsigned long long)first,
+                (unsigned long long)n, strerror(errno));
         free(buf);
-        return -1;
+        return -2;
+    }
+    errno = ENOSPC;             /* a short write: the file system is full */
+    if (pwrite(dfd, buf, len, (off_t)off) != (ssize_t)len) {
+        fprintf(stderr, "sim_recover: writing blocks %llu+%llu to the "
+                "destination: %s\n", (unsigned long long)first,
+                (unsigned long long)n, strerror(errno));
+        free(buf);
+        return -3;
     }
     free(buf);
     return 0;
@@ -70,9 +80,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "sim_recover: stats: %s\n", v->err);
         return 2;
     }
-    before = st.stale;
-    if (!st.gate || !st.stale) {
-        printf("stale 0 installed 0 left 0\n");
+    before = st.gate ? st.stale : 0;
+    printf("stale %llu\n", (unsigned long long)before);
+    fflush(stdout);
+    if (!before) {
+        printf("installed 0 left 0\n");
         xlmig_vbd_close(v);
         return 0;
     }
@@ -102,10 +114,11 @@ int main(int argc, char **argv)
                 i++;
                 continue;
             }
-            if (copy_blocks(sfd, dfd, start + i, j - i, st.block_size,
-                            v->size) < 0) {
+            int rc = copy_blocks(sfd, dfd, start + i, j - i, st.block_size,
+                                 v->size);
+            if (rc < 0) {
                 v->ops->unclaim(v, start, n);
-                return 2;
+                return rc == -3 ? 3 : 2;
             }
             i = j;
         }
@@ -122,8 +135,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sim_recover: stats: %s\n", v->err);
         return 2;
     }
-    printf("stale %llu installed %llu left %llu\n",
-           (unsigned long long)before, (unsigned long long)installed,
+    printf("installed %llu left %llu\n", (unsigned long long)installed,
            (unsigned long long)st.stale);
     if (st.stale)
         return 1;
