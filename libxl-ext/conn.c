@@ -112,6 +112,12 @@ void xlmig_conn_interrupt(struct xlmig_conn *c)
 
 int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
 {
+    /* Liveness is whole, checksummed records (heartbeats included), not
+     * bytes: after a corrupted length (within its type's bounds), the
+     * peer's later records are swallowed as the bogus body and must not
+     * keep the wait alive (PROTOCOL.md, length bounds). */
+    uint64_t alive = xlmig_now_ns();
+
     for (;;) {
         size_t used;
         int rc = xlmig_parse(c->rbuf + c->rstart, c->rend - c->rstart, rec,
@@ -124,6 +130,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
             struct xlmig_heartbeat hb;
 
             c->rstart += used;
+            alive = xlmig_now_ns();
             if (rec->type != XLMIG_REC_HEARTBEAT)
                 return 1;
             if (xlmig_dec_heartbeat(rec, &hb, &c->err) < 0)
@@ -141,12 +148,19 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
         {
             struct pollfd p[2] = { { .fd = c->rfd, .events = POLLIN },
                                    { .fd = c->wake_fd, .events = POLLIN } };
+            int tmo = c->recv_timeout_ms;
+
+            if (tmo >= 0) {
+                uint64_t gone = (xlmig_now_ns() - alive) / 1000000ull;
+
+                tmo = gone >= (uint64_t)tmo ? 0 : tmo - (int)gone;
+            }
             do
-                rc = poll(p, c->wake_fd >= 0 ? 2 : 1, c->recv_timeout_ms);
+                rc = poll(p, c->wake_fd >= 0 ? 2 : 1, tmo);
             while (rc < 0 && errno == EINTR);
             if (rc == 0) {
-                xlmig_fail(&c->err, ETIMEDOUT, "peer sent nothing for "
-                         "%d s", c->recv_timeout_ms / 1000);
+                xlmig_fail(&c->err, ETIMEDOUT, "peer sent no complete "
+                           "record for %d s", c->recv_timeout_ms / 1000);
                 return -1;
             }
             if (c->wake_fd >= 0 && (p[1].revents & POLLIN) &&

@@ -78,10 +78,117 @@ void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)
     put32(rec + 12, rec_crc(rec, body_len));
 }
 
+/*
+ * Body length bounds per record type: fixed-size records exactly their
+ * size, variable ones what their layout allows (PROTOCOL.md).
+ */
+static const struct {
+    uint16_t type;
+    uint32_t min, max;
+} len_bounds[] = {
+    { XLMIG_REC_HELLO, 24, 24 },
+    { XLMIG_REC_ERROR, 6, 6 + XLMIG_MAX_REASON },
+    { XLMIG_REC_HEARTBEAT, 16, 16 },
+    { XLMIG_REC_DISK, 34 + 1, 34 + XLMIG_MAX_NAME },
+    { XLMIG_REC_DISK_ACK, 8, 8 },
+    { XLMIG_REC_SESSION, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN, XLMIG_DATA_HDR_LEN + XLMIG_MAX_DATA },
+    { XLMIG_REC_PHASE, 16, 16 },
+    { XLMIG_REC_SYNC, 8, 8 },
+    { XLMIG_REC_SYNC_ACK, 8, 8 },
+    { XLMIG_REC_BITMAP, 8 + XLMIG_EXTENT_LEN,
+      8 + XLMIG_EXTENT_LEN * XLMIG_MAX_BITMAP_EXTENTS },
+    { XLMIG_REC_BITMAP_END, 16, 16 },
+    { XLMIG_REC_PULL_REQ, 8 + XLMIG_EXTENT_LEN,
+      8 + XLMIG_EXTENT_LEN * XLMIG_MAX_PULL_EXTENTS },
+    { XLMIG_REC_PUSHED_ALL, 0, 0 },
+    { XLMIG_REC_DONE, 24, 24 },
+    { XLMIG_REC_DONE_ACK, 0, 0 },
+    { XLMIG_REC_STATE, 1, XLMIG_MAX_STATE_CHUNK },
+    { XLMIG_REC_STATE_END, 16, 16 },
+    { XLMIG_REC_READY, 0, 0 },
+    { XLMIG_REC_GO, 0, 0 },
+    { XLMIG_REC_REPORT, 4, 4 },
+    { XLMIG_REC_RESUME, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_RESUME_ACK, 0, 0 },
+};
+
+_Static_assert(XLMIG_DATA_HDR_LEN + XLMIG_MAX_DATA <= XLMIG_MAX_BODY &&
+               8 + XLMIG_EXTENT_LEN * XLMIG_MAX_BITMAP_EXTENTS <=
+                   XLMIG_MAX_BODY &&
+               XLMIG_MAX_STATE_CHUNK <= XLMIG_MAX_BODY,
+               "a record type allows more than XLMIG_MAX_BODY");
+
+int xlmig_rec_len_bounds(uint16_t type, uint32_t *min, uint32_t *max)
+{
+    for (size_t i = 0; i < sizeof(len_bounds) / sizeof(len_bounds[0]); i++)
+        if (len_bounds[i].type == type) {
+            *min = len_bounds[i].min;
+            *max = len_bounds[i].max;
+            return 0;
+        }
+    return -1;
+}
+
+static int bad_prefix(struct xlmig_error *err, uint16_t type, uint32_t len,
+                      const char *what, unsigned long long v)
+{
+    return fail(err, "%s record declares a %u-byte body, which does not "
+                "match its %s %llu (corrupted length?)", xlmig_rec_name(type),
+                len, what, v);
+}
+
+/*
+ * While the body of a variable-length record is still arriving: once its
+ * fixed part is there, the declared length must agree with the counts it
+ * holds, so that a corrupted length is caught without waiting for bytes
+ * that may never come.  Only what the decoders (or, for raw DATA, the
+ * receiver's block-size check) would refuse anyway is refused here.
+ */
+static int check_prefix(uint16_t type, uint32_t len, const uint8_t *b,
+                        size_t have, struct xlmig_error *err)
+{
+    uint32_t n, payload;
+
+    switch (type) {
+    case XLMIG_REC_ERROR:
+        if (have >= 6 && len != 6u + get16(b + 4))
+            return bad_prefix(err, type, len, "reason length", get16(b + 4));
+        break;
+    case XLMIG_REC_DISK:
+        if (have >= 34 && len != 34u + get16(b + 32))
+            return bad_prefix(err, type, len, "name length", get16(b + 32));
+        break;
+    case XLMIG_REC_BITMAP:
+    case XLMIG_REC_PULL_REQ:
+        if (have < 8)
+            break;
+        n = get32(b + 4);
+        if (len != 8 + (uint64_t)n * XLMIG_EXTENT_LEN)
+            return bad_prefix(err, type, len, "extent count", n);
+        break;
+    case XLMIG_REC_DATA:
+        if (have < XLMIG_DATA_HDR_LEN)
+            break;
+        n = get32(b + 16);
+        payload = len - XLMIG_DATA_HDR_LEN;
+        if (b[4] == XLMIG_ENC_ZERO && payload)
+            return bad_prefix(err, type, len, "zero encoding: payload", 0);
+        /* Raw data is block count x block size, a power of two. */
+        if (b[4] == XLMIG_ENC_RAW &&
+            (!n || payload % n || !xlmig_block_size_ok(payload / n)))
+            return bad_prefix(err, type, len, "raw block count", n);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                 size_t *used, struct xlmig_error *err)
 {
-    uint32_t magic, len, crc;
+    uint32_t magic, len, crc, min, max;
     uint16_t type, flags;
 
     if (n < XLMIG_HDR_LEN)
@@ -98,11 +205,23 @@ int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                     type, flags);
     if (len > XLMIG_MAX_BODY)
         return fail(err, "record type 0x%04x is %u bytes long, over the "
-                    "%u-byte limit", type, len, XLMIG_MAX_BODY);
-    if (!xlmig_rec_name(type))
+                    "%u-byte limit (corrupted length?)", type, len,
+                    XLMIG_MAX_BODY);
+    if (xlmig_rec_len_bounds(type, &min, &max) < 0)
         return fail(err, "unknown record type 0x%04x", type);
+    /* From the header alone: never wait for a body the type cannot have. */
+    if (len < min || len > max) {
+        if (min == max)
+            return fail(err, "%s record declares a %u-byte body, the type "
+                        "has %u (corrupted length?)", xlmig_rec_name(type),
+                        len, min);
+        return fail(err, "%s record declares a %u-byte body, outside the "
+                    "type's %u..%u (corrupted length?)", xlmig_rec_name(type),
+                    len, min, max);
+    }
     if (n < XLMIG_HDR_LEN + (size_t)len)
-        return 0;
+        return check_prefix(type, len, buf + XLMIG_HDR_LEN,
+                            n - XLMIG_HDR_LEN, err);
     crc = get32(buf + 12);
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     if (crc != rec_crc(buf, len))

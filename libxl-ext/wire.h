@@ -23,6 +23,8 @@
 #define XLMIG_MAX_BITMAP_EXTENTS 65536
 #define XLMIG_MAX_PULL_EXTENTS 4096
 #define XLMIG_EXTENT_LEN 16
+/* Largest STATE chunk (the sender cuts the guest state into such pieces). */
+#define XLMIG_MAX_STATE_CHUNK (1u << 20)
 
 enum xlmig_rec_type {
     XLMIG_REC_HELLO = 0x0001,
@@ -174,6 +176,13 @@ int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                 size_t *used, struct xlmig_error *err);
 
 const char *xlmig_rec_name(uint16_t type);
+
+/*
+ * The body lengths a record type allows (PROTOCOL.md, "Length bounds"):
+ * xlmig_parse rejects a header declaring anything else before waiting for
+ * the body.  Returns 0, or -1 for an unknown type.
+ */
+int xlmig_rec_len_bounds(uint16_t type, uint32_t *min, uint32_t *max);
 
 /* ---- encoders: write a whole record (header + body) into out ----
  * Each returns the record length; out must hold XLMIG_HDR_LEN plus the
