@@ -57,6 +57,9 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
 void xlmig_conn_destroy(struct xlmig_conn *c)
 {
     xlmig_conn_heartbeat_stop(c);
+    free(c->torn);
+    c->torn = NULL;
+    c->torn_len = 0;
     for (int i = 0; i < 2; i++)
         if (c->intr_pipe[i] >= 0) {
             close(c->intr_pipe[i]);
@@ -249,9 +252,27 @@ static void rate_wait(struct xlmig_conn *c, size_t n)
 }
 
 /* Called with wlock held.  intr: give up when interrupted. */
+/* A send that stops inside a record leaves the peer waiting for the rest
+ * of it: keep the rest, so that an ERROR sent afterwards still arrives as
+ * a record (xlmig_conn_send_error sends the rest first). */
+static int torn(struct xlmig_conn *c, const uint8_t *p, size_t len,
+                size_t sent, int rc)
+{
+    if (!sent || c->torn_len)
+        return rc;
+    c->torn = malloc(len);
+    if (c->torn) {
+        memcpy(c->torn, p, len);
+        c->torn_len = len;
+    }
+    return rc;
+}
+
 static int send_locked(struct xlmig_conn *c, const uint8_t *p, size_t len,
                        bool intr)
 {
+    size_t sent = 0;
+
     while (len) {
         size_t chunk = len < WRITE_CHUNK ? len : WRITE_CHUNK;
         uint64_t t0 = xlmig_now_ns();
@@ -259,16 +280,19 @@ static int send_locked(struct xlmig_conn *c, const uint8_t *p, size_t len,
         int w;
 
         if (intr && c->interrupted)
-            return xlmig_fail(&c->err, ECANCELED, "the channel was given "
-                              "up");
+            return torn(c, p, len, sent,
+                        xlmig_fail(&c->err, ECANCELED, "the channel was "
+                                   "given up"));
         rate_wait(c, chunk);
         w = wait_writable(c, c->timeout_ms, intr);
         if (w < 0)
-            return xlmig_fail(&c->err, ECANCELED, "the channel was given "
-                              "up");
+            return torn(c, p, len, sent,
+                        xlmig_fail(&c->err, ECANCELED, "the channel was "
+                                   "given up"));
         if (w == 0)
-            return xlmig_fail(&c->err, ETIMEDOUT, "peer accepted nothing "
-                              "for %d s", c->timeout_ms / 1000);
+            return torn(c, p, len, sent,
+                        xlmig_fail(&c->err, ETIMEDOUT, "peer accepted "
+                                   "nothing for %d s", c->timeout_ms / 1000));
         do
             n = write_nosig(c, p, chunk);
         while (n < 0 && errno == EINTR);
@@ -286,6 +310,7 @@ static int send_locked(struct xlmig_conn *c, const uint8_t *p, size_t len,
             c->tokens += (double)(chunk - (size_t)n);
         p += n;
         len -= (size_t)n;
+        sent += (size_t)n;
         c->bytes_out += (uint64_t)n;
     }
     return 0;
@@ -317,7 +342,14 @@ void xlmig_conn_send_error(struct xlmig_conn *c, int code, const char *fmt,
     /* Don't hang on a peer that stopped reading. */
     pthread_mutex_lock(&c->wlock);
     c->timeout_ms = 2000;
-    send_locked(c, rec, n, false);
+    if (c->torn_len &&
+        send_locked(c, c->torn, c->torn_len, false) == 0) {
+        free(c->torn);
+        c->torn = NULL;
+        c->torn_len = 0;
+    }
+    if (!c->torn_len)
+        send_locked(c, rec, n, false);
     c->timeout_ms = saved;
     pthread_mutex_unlock(&c->wlock);
 }

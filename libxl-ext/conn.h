@@ -49,6 +49,8 @@ struct xlmig_conn {
     /* xlmig_conn_interrupt(): blocked and later sends fail at once. */
     int intr_pipe[2];
     _Atomic bool interrupted;
+    uint8_t *torn;              /* the rest of a record a send left */
+    size_t torn_len;
 
     struct xlmig_error err;     /* why the last call failed */
 };

@@ -109,6 +109,10 @@ void dst_event(struct xlmig_dest *d, struct xlmig_event *ev);
 /* Next record; an ERROR from the peer or a closed channel fails d. */
 int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec,
              const char *during);
+/* The same, in two steps: a receive that did not return 1, ... */
+int dst_next_failed(struct xlmig_dest *d, int rc, const char *during);
+/* ... and a record that may be the source's ERROR. */
+int dst_check_error(struct xlmig_dest *d, const struct xlmig_rec *rec);
 /* Before GO: tell the source, delete the targets we created. */
 void dst_abort(struct xlmig_dest *d);
 
@@ -150,6 +154,10 @@ int dst_request_set(struct xlmig_dest *d, unsigned disk,
 /* Paused post-copy: 0 resumed, 1 nothing stale and no source (finish
  * alone), < 0 not resumed within the recovery timeout. */
 int dst_recover(struct xlmig_dest *d);
+/* READY went, the channel broke before GO: wait (the recovery timeout)
+ * for the source to come back and say READY again on the new channel.
+ * 0, or < 0 (failed: roll back). */
+int dst_recover_handoff(struct xlmig_dest *d);
 
 /* dst_handoff.c */
 int dst_handoff_datachan(struct xlmig_dest *d);

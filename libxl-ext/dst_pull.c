@@ -314,7 +314,7 @@ static int complete(struct xlmig_dest *r, bool gated)
 int dst_pull(struct xlmig_dest *r)
 {
     struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
-    bool gated = false;
+    bool gated = false, broken = false;
     int rc;
 
     for (unsigned i = 0; i < r->ndisks; i++)
@@ -326,21 +326,25 @@ int dst_pull(struct xlmig_dest *r)
         if ((rc = dst_start_watcher(r)) < 0)
             return rc;
     } else if (send_done(r, 0) < 0 && !r->failed) {
+        /* Every block is here, but the source may not know that GO
+         * arrived (its REPORT may be lost too): give it the chance to
+         * come back and hear it (dst_recover lingers when nothing is
+         * stale). */
         xlmig_fail(&r->chan_err, r->conn.err.code, "sending DONE: %s",
                    r->conn.err.msg);
-        xlmig_logf(&r->em, XLMIG_LOG_WARN, "the data channel broke after "
-                   "the hand-off (%s), but every block is here",
-                   r->chan_err.msg);
-        return complete(r, false);
+        broken = true;
     }
     for (;;) {
-        rc = r->failed ? -r->err.code : pull_record(r);
-        if (rc > 0)
-            break;
-        if (rc == 0)
-            continue;
-        if (rc != -EPIPE || r->failed)
-            break;
+        if (!broken) {
+            rc = r->failed ? -r->err.code : pull_record(r);
+            if (rc > 0)
+                break;
+            if (rc == 0)
+                continue;
+            if (rc != -EPIPE || r->failed)
+                break;
+        }
+        broken = false;
         /* The channel broke: pause until the source resumes (or every
          * block is here and it never comes back). */
         dst_stop_watcher(r);

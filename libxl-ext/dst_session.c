@@ -144,18 +144,28 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd)
     return 0;
 }
 
-int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec, const char *during)
+int dst_next_failed(struct xlmig_dest *d, int rc, const char *during)
 {
-    int rc = xlmig_conn_recv(&d->conn, rec);
-
     if (rc == -2)
         return dst_fail(d, ECANCELED, "cancelled during %s", during);
     if (rc < 0)
         return dst_fail(d, d->conn.err.code, "data channel during %s: %s",
                         during, d->conn.err.msg);
-    if (rc == 0)
-        return dst_fail(d, ECONNRESET, "the source closed the data channel "
-                        "during %s", during);
+    return dst_fail(d, ECONNRESET, "the source closed the data channel "
+                    "during %s", during);
+}
+
+int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec, const char *during)
+{
+    int rc = xlmig_conn_recv(&d->conn, rec);
+
+    if (rc != 1)
+        return dst_next_failed(d, rc, during);
+    return dst_check_error(d, rec);
+}
+
+int dst_check_error(struct xlmig_dest *d, const struct xlmig_rec *rec)
+{
     if (rec->type == XLMIG_REC_ERROR) {
         struct xlmig_error_rec e;
         struct xlmig_error err;

@@ -118,6 +118,10 @@ struct xlmig_source {
     bool own_fds;               /* rfd/wfd came from a recovery: ours */
     int next_rfd, next_wfd;     /* xlmig_source_recover_channel() */
     bool resume_mode;           /* made from a session: post-copy only */
+    /* GO went out (perhaps) but no REPORT came: the guest stays suspended
+     * here until a new channel tells whether GO arrived (src_recover.c). */
+    bool go_unconfirmed;
+    bool handoff_refused;       /* it had not; the destination refused */
 };
 
 /* src_session.c */
@@ -181,6 +185,11 @@ int src_handoff_datachan(struct xlmig_source *s);
 
 /* src_pull.c */
 int src_pull(struct xlmig_source *s);
+
+/* src_run.c */
+/* The destination proved it runs the guest after an unknown hand-off
+ * (RESUME_ACK, a REPORT on a new channel, DONE): the after_go hook. */
+void src_go_confirmed(struct xlmig_source *s);
 
 /* src_recover.c */
 /* Paused post-copy: a new channel (hook or recover_channel), RESUME, the

@@ -194,6 +194,7 @@ static int finish(struct xlmig_source *s)
     struct xlmig_event ev = xlmig_event_make("done", "done");
     uint8_t buf[XLMIG_HDR_LEN];
 
+    src_go_confirmed(s);        /* DONE comes from a running guest */
     pthread_mutex_lock(&s->lock);
     s->finished = true;
     pthread_mutex_unlock(&s->lock);
@@ -232,7 +233,8 @@ int src_pull(struct xlmig_source *s)
         /* The channel broke.  With nothing stale there (no post-copy, or
          * the destination's last heartbeat counted none) the destination
          * has every block: success, with a warning. */
-        if (!s->st.postcopy || s->conn.peer_stale == 0) {
+        if (!s->go_unconfirmed &&
+            (!s->st.postcopy || s->conn.peer_stale == 0)) {
             xlmig_logf(&s->em, XLMIG_LOG_WARN, "the data channel broke "
                        "after the hand-off (%s), but the destination had "
                        "every block", s->chan_err.msg);

@@ -18,6 +18,13 @@
  *   --on-usr1        when the proxy gets SIGUSR1 (a test's own trigger,
  *                    e.g. a migration phase): as --at-ms at that moment
  *   --stall-ms D     the stall ends after D ms (default: never)
+ *   --at-record T[+] at the first xlmig record of type T (hex, e.g. 0x0071
+ *                    for GO) in the direction given (s2r or r2s): just
+ *                    before it, or with "+" just after it (give the fault
+ *                    option with any N, e.g. --cut-after 0)
+ *   --again          after a cut, accept further connections and relay
+ *                    them without faults (a link that comes back: the
+ *                    sender reconnects through the same port)
  * When the fault fires, one line "faultproxy: FIRED kind dir s2r=X r2s=Y
  * t=MS" goes to stderr; at exit a line with the byte totals.
  */
@@ -51,10 +58,41 @@ struct dir {
 static enum kind kind = F_NONE;
 static int fdir = S2R;
 static long long at_byte = -1, at_ms = -1, stall_ms = -1;
-static bool fired, stalled, flip_armed, on_usr1;
+static bool fired, stalled, flip_armed, on_usr1, again, cut;
 static volatile sig_atomic_t usr1;
 static long long t0, stall_end = -1;
 static struct dir d[2];
+
+/* --at-record: the record boundaries of direction fdir, followed. */
+static int want_type = -1;
+static bool want_after;
+static struct {
+    long long pos, next;        /* bytes scanned; where a header starts */
+    unsigned char hdr[16];
+    int hlen;
+} rt;
+
+/* Scans n bytes read in direction fdir (their first is byte rt.pos):
+ * sets at_byte at the wanted record's start (or end). */
+static void track_records(const char *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++, rt.pos++) {
+        unsigned type, len;
+
+        if (rt.pos < rt.next)
+            continue;
+        rt.hdr[rt.hlen++] = (unsigned char)b[k];
+        if (rt.hlen < 16)
+            continue;
+        type = rt.hdr[4] | rt.hdr[5] << 8;
+        len = rt.hdr[8] | rt.hdr[9] << 8 | rt.hdr[10] << 16 |
+              (unsigned)rt.hdr[11] << 24;
+        if ((int)type == want_type && at_byte < 0 && !fired)
+            at_byte = rt.next + (want_after ? 16 + (long long)len : 0);
+        rt.next += 16 + (long long)len;
+        rt.hlen = 0;
+    }
+}
 
 static void on_signal(int sig)
 {
@@ -166,8 +204,10 @@ static bool pump(int i)
 
         if (!n) {
             fire();
-            if (kind == F_CUT)
-                finish(0);
+            if (kind == F_CUT) {
+                cut = true;
+                return false;
+            }
             continue;           /* a stall now holds i */
         }
         if (kind == F_FLIP && !fired && c >= 0) {
@@ -203,70 +243,18 @@ static bool pump(int i)
     return true;
 }
 
-int main(int argc, char **argv)
+/* Accepts one sender and relays it to the receiver; 0 at the end of
+ * both streams or a cut (cut is set), 1 on an error. */
+static int relay(int lfd, int target)
 {
-    int lport, lfd, a, b, target = 0;
-    const char *port_file = NULL;
+    int a, b;
 
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-        if (!strcmp(o, "--on-usr1")) {
-            on_usr1 = true;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "faultproxy: bad argument %s\n", o);
-            return 2;
-        }
-        i++;
-        if (!strcmp(o, "--to"))
-            target = atoi(v);
-        else if (!strcmp(o, "--port-file"))
-            port_file = v;
-        else if (!strcmp(o, "--cut-after"))
-            kind = F_CUT, at_byte = atoll(v);
-        else if (!strcmp(o, "--flip-at"))
-            kind = F_FLIP, at_byte = atoll(v);
-        else if (!strcmp(o, "--stall-after"))
-            kind = F_STALL, at_byte = atoll(v);
-        else if (!strcmp(o, "--at-ms"))
-            at_ms = atoll(v);
-        else if (!strcmp(o, "--stall-ms"))
-            stall_ms = atoll(v);
-        else if (!strcmp(o, "--dir") && !strcmp(v, "s2r"))
-            fdir = S2R;
-        else if (!strcmp(o, "--dir") && !strcmp(v, "r2s"))
-            fdir = R2S;
-        else if (!strcmp(o, "--dir") && !strcmp(v, "both"))
-            fdir = BOTH;
-        else {
-            fprintf(stderr, "faultproxy: bad argument %s %s\n", o, v);
-            return 2;
-        }
-    }
-    if (at_ms >= 0 || on_usr1)
-        at_byte = -1;
-    signal(SIGPIPE, SIG_IGN);
-    if (on_usr1) {
-        /* poll() returns EINTR all the same; accept() restarts */
-        struct sigaction sa = { .sa_handler = on_signal,
-                                .sa_flags = SA_RESTART };
-        sigaction(SIGUSR1, &sa, NULL);
-    }
-    lfd = listen_any(&lport);
-    if (lfd < 0 || !target || !port_file)
-        return 2;
-    FILE *f = fopen(port_file, "w");
-    if (!f)
-        return 2;
-    fprintf(f, "%d\n", lport);
-    fclose(f);
+    cut = false;
+    memset(d, 0, sizeof(d));
     a = accept(lfd, NULL, NULL);
     b = connect_to(target);
     if (a < 0 || b < 0)
         return 1;
-    close(lfd);
     t0 = now_ms();
     d[S2R].from = a;
     d[S2R].to = b;
@@ -288,18 +276,28 @@ int main(int argc, char **argv)
                 flip_armed = true, fired = false;
             else
                 fire();
-            if (kind == F_CUT)
-                finish(0);
             at_ms = -1;
+            if (kind == F_CUT) {
+                cut = true;
+                break;
+            }
         }
         if (stalled && stall_end >= 0 && now >= stall_end) {
             stalled = false;
             stall_end = -1;
             fprintf(stderr, "faultproxy: stall ended t=%lld\n", now - t0);
         }
-        for (int i = 0; i < 2; i++)
-            if (!pump(i))
-                finish(1);
+        bool ok = true;
+
+        for (int i = 0; i < 2 && ok; i++)
+            ok = pump(i);
+        if (cut)
+            break;
+        if (!ok) {
+            close(a);
+            close(b);
+            return 1;
+        }
         if ((d[S2R].eof || d[S2R].dead) && !d[S2R].len &&
             (d[R2S].eof || d[R2S].dead) && !d[R2S].len && !stalled)
             break;
@@ -321,8 +319,11 @@ int main(int argc, char **argv)
             timeout = stall_end > now ? (int)(stall_end - now) : 0;
         if (on_usr1 && (timeout < 0 || timeout > 100))
             timeout = 100;      /* a signal just before poll() waits less */
-        if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
-            finish(1);
+        if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+            close(a);
+            close(b);
+            return 1;
+        }
         for (int i = 0; i < 2; i++) {
             struct dir *x = &d[i];
             ssize_t n;
@@ -337,10 +338,92 @@ int main(int argc, char **argv)
             } else {
                 x->off = 0;
                 x->len = (size_t)n;
+                if (want_type >= 0 && i == fdir)
+                    track_records(x->buf, (size_t)n);
             }
         }
     }
     close(a);
     close(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int lport, lfd, target = 0;
+    const char *port_file = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (!strcmp(o, "--on-usr1")) {
+            on_usr1 = true;
+            continue;
+        }
+        if (!strcmp(o, "--again")) {
+            again = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "faultproxy: bad argument %s\n", o);
+            return 2;
+        }
+        i++;
+        if (!strcmp(o, "--to"))
+            target = atoi(v);
+        else if (!strcmp(o, "--port-file"))
+            port_file = v;
+        else if (!strcmp(o, "--cut-after"))
+            kind = F_CUT, at_byte = atoll(v);
+        else if (!strcmp(o, "--flip-at"))
+            kind = F_FLIP, at_byte = atoll(v);
+        else if (!strcmp(o, "--stall-after"))
+            kind = F_STALL, at_byte = atoll(v);
+        else if (!strcmp(o, "--at-ms"))
+            at_ms = atoll(v);
+        else if (!strcmp(o, "--stall-ms"))
+            stall_ms = atoll(v);
+        else if (!strcmp(o, "--at-record"))
+            want_type = (int)strtol(v, NULL, 0),
+            want_after = v[strlen(v) - 1] == '+';
+        else if (!strcmp(o, "--dir") && !strcmp(v, "s2r"))
+            fdir = S2R;
+        else if (!strcmp(o, "--dir") && !strcmp(v, "r2s"))
+            fdir = R2S;
+        else if (!strcmp(o, "--dir") && !strcmp(v, "both"))
+            fdir = BOTH;
+        else {
+            fprintf(stderr, "faultproxy: bad argument %s %s\n", o, v);
+            return 2;
+        }
+    }
+    if (at_ms >= 0 || on_usr1 || want_type >= 0)
+        at_byte = -1;
+    if (want_type >= 0 && fdir == BOTH) {
+        fprintf(stderr, "faultproxy: --at-record needs --dir s2r or r2s\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (on_usr1) {
+        /* poll() returns EINTR all the same; accept() restarts */
+        struct sigaction sa = { .sa_handler = on_signal,
+                                .sa_flags = SA_RESTART };
+        sigaction(SIGUSR1, &sa, NULL);
+    }
+    lfd = listen_any(&lport);
+    if (lfd < 0 || !target || !port_file)
+        return 2;
+    FILE *f = fopen(port_file, "w");
+    if (!f)
+        return 2;
+    fprintf(f, "%d\n", lport);
+    fclose(f);
+    do {
+        int rc = relay(lfd, target);
+
+        if (rc)
+            finish(rc);
+    } while (again && cut);
     finish(0);
 }
+

@@ -224,6 +224,71 @@ static void test_interrupt(void **state)
     pair_close(&p);
 }
 
+struct sender {
+    struct xlmig_conn *c;
+    const uint8_t *buf;
+    size_t len;
+    int rc;
+};
+
+static void *send_it(void *opaque)
+{
+    struct sender *x = opaque;
+
+    x->rc = xlmig_conn_send(x->c, x->buf, x->len);
+    return NULL;
+}
+
+struct reader {
+    struct xlmig_conn *c;
+    uint16_t types[8];
+    int n;
+};
+
+static void *read_all(void *opaque)
+{
+    struct reader *x = opaque;
+    struct xlmig_rec r;
+
+    while (x->n < 8 && xlmig_conn_recv(x->c, &r) == 1)
+        x->types[x->n++] = r.type;
+    return NULL;
+}
+
+/* A record cut short by an interrupt is completed before the ERROR, so
+ * that the peer still reads the ERROR as a record (not as the rest of a
+ * body it waits for). */
+static void test_torn_record_completed(void **state)
+{
+    static uint8_t big[XLMIG_HDR_LEN + (1u << 20)];
+    struct pair p;
+    struct sender snd;
+    struct reader rd = { 0 };
+    pthread_t a, b;
+
+    (void)state;
+    pair_open(&p);
+    p.me.timeout_ms = 60000;
+    memset(big + XLMIG_HDR_LEN, 0x5a, 1u << 20);
+    xlmig_seal(big, XLMIG_REC_STATE, 1u << 20);
+    snd = (struct sender){ &p.me, big, sizeof(big), 0 };
+    assert_int_equal(pthread_create(&a, NULL, send_it, &snd), 0);
+    sleep_ms(200);
+    xlmig_conn_interrupt(&p.me);
+    pthread_join(a, NULL);
+    assert_int_equal(snd.rc, -1);
+    assert_true(p.me.torn_len > 0 && p.me.torn_len < sizeof(big));
+    rd.c = &p.peer;
+    assert_int_equal(pthread_create(&b, NULL, read_all, &rd), 0);
+    xlmig_conn_send_error(&p.me, EIO, "bye");
+    shutdown(p.sv[0], SHUT_WR);
+    pthread_join(b, NULL);
+    assert_int_equal(rd.n, 2);
+    assert_int_equal(rd.types[0], XLMIG_REC_STATE);
+    assert_int_equal(rd.types[1], XLMIG_REC_ERROR);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_bad_length_at_once),
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_torn_record_completed),
     };
 
     signal(SIGPIPE, SIG_IGN);
