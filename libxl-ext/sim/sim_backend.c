@@ -151,7 +151,10 @@ static void complete(struct sim_backend *b, struct breq *r, int result)
         INIT_LIST_HEAD(&ready);
         chain_init(&c);
         blkmig_mark_written(&b->mig, r->gate.sector, r->gate.nr_sectors);
-        blkmig_gate_write_done(&b->mig, &r->gate, result == 0, &ready);
+        /* A failed write over whole stale blocks demands them again: the
+         * engine hears it now, not at its next poll timeout. */
+        if (blkmig_gate_write_done(&b->mig, &r->gate, result == 0, &ready))
+            signal_wanted(b);
         take_ready(&ready, &c);
         enqueue(b, &c);
     }
