@@ -172,6 +172,28 @@ int src_push(struct xlmig_source *s)
  * the link drains (the policy said "stalled": passes would only burn the
  * link that the memory stream needs; post-copy takes that set).
  */
+/*
+ * Lets a few writes accumulate rather than spinning on each, but returns
+ * as soon as the keep-up is told to stop: the guest is suspended by then,
+ * and every millisecond spent here is downtime.
+ */
+static void keepup_idle(struct xlmig_source *s)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)KEEPUP_IDLE_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->keepup_stop && !s->failed)
+        if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void *keepup_main(void *arg)
 {
     struct xlmig_source *s = arg;
@@ -199,9 +221,7 @@ static void *keepup_main(void *arg)
             if (src_dirty_pass(s, blocks) < 0)
                 break;
         }
-        /* Let a few writes accumulate rather than spinning on each. */
-        struct timespec t = { 0, (long)KEEPUP_IDLE_NS };
-        nanosleep(&t, NULL);
+        keepup_idle(s);
     }
     return NULL;
 }
@@ -221,6 +241,7 @@ int src_keepup_stop(struct xlmig_source *s)
         return s->failed ? -s->err.code : 0;
     pthread_mutex_lock(&s->lock);
     s->keepup_stop = true;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->keepup_thread, NULL);
     s->keepup_running = false;
