@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/sim_guest_int.h"
 #include "sim/sim_util.h"
@@ -41,22 +42,76 @@ static bool is_zero(const unsigned char *p, size_t len)
 }
 
 /*
- * Reads the whole image in chunks and calls fn for every block with its
- * content; stops at the first non-zero return of fn (which it returns).
+ * Marks the blocks worth reading: the layout's data chunks, the blocks the
+ * model knows (model may be NULL) and what the file holds as data
+ * (SEEK_DATA; where the filesystem cannot tell, all of it).  The rest is
+ * holes in the file where the layout has holes and the guest never wrote:
+ * they read as zeros, which is what they must hold.
+ */
+static int blocks_to_read(const struct sim_layout *l, int fd,
+                          const struct sim_map *model,
+                          struct xlmig_bitmap **out, char *err, size_t errlen)
+{
+    struct xlmig_bitmap *set = xlmig_bitmap_new(l->nblocks);
+    const uint64_t per_chunk = l->p.chunk >> SIM_BLOCK_SHIFT;
+    off_t data, hole = 0;
+    size_t pos = 0;
+    uint64_t b, v;
+
+    *out = NULL;
+    if (!set)
+        return sim_err(err, errlen, ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < l->ndata; i++)
+        xlmig_bitmap_set_range(set, l->data[i] * per_chunk, per_chunk);
+    while (model && sim_map_next(model, &pos, &b, &v))
+        xlmig_bitmap_set_range(set, b, 1);
+    for (;;) {
+        data = lseek(fd, hole, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break;                          /* no data after hole */
+        if (data >= 0)
+            hole = lseek(fd, data, SEEK_HOLE);
+        if (data < 0 || hole < 0) {
+            /* Cannot tell data from holes here: read everything. */
+            xlmig_bitmap_set_range(set, 0, l->nblocks);
+            break;
+        }
+        if ((uint64_t)data >= l->p.size)
+            break;
+        xlmig_bitmap_set_range(set, (uint64_t)data >> SIM_BLOCK_SHIFT,
+                               (((uint64_t)hole + SIM_BLOCK_SIZE - 1) >>
+                                SIM_BLOCK_SHIFT) -
+                                   ((uint64_t)data >> SIM_BLOCK_SHIFT));
+    }
+    *out = set;
+    return 0;
+}
+
+/*
+ * Reads the blocks of the set in runs of up to READ_CHUNK and calls fn
+ * for each with its content; stops at the first non-zero return of fn
+ * (which it returns).  *read counts the blocks read.
  */
 typedef int block_fn(void *opaque, uint64_t b, const unsigned char *got);
 
-static int walk_image(const struct sim_layout *l, int fd, block_fn *fn,
-                      void *opaque, char *err, size_t errlen)
+static int walk_blocks(const struct sim_layout *l, int fd,
+                       const struct xlmig_bitmap *set, block_fn *fn,
+                       void *opaque, uint64_t *read, char *err,
+                       size_t errlen)
 {
     unsigned char *buf = malloc(READ_CHUNK);
+    struct xlmig_extent e;
+    uint64_t pos = 0;
     int rc = 0;
 
+    *read = 0;
     if (!buf)
         return sim_err(err, errlen, ENOMEM, "out of memory");
-    for (uint64_t off = 0; off < l->p.size && !rc; off += READ_CHUNK) {
-        size_t n = l->p.size - off < READ_CHUNK ? (size_t)(l->p.size - off)
-                                                : READ_CHUNK;
+    while (!rc && xlmig_bitmap_next_extent(set, &pos,
+                                           READ_CHUNK >> SIM_BLOCK_SHIFT,
+                                           &e)) {
+        uint64_t off = e.start << SIM_BLOCK_SHIFT;
+        size_t n = (size_t)(e.count << SIM_BLOCK_SHIFT);
 
         rc = sim_pread_full(fd, buf, n, off);
         if (rc) {
@@ -64,10 +119,25 @@ static int walk_image(const struct sim_layout *l, int fd, block_fn *fn,
                     ": %s", off, strerror(-rc));
             break;
         }
-        for (size_t i = 0; i < n && !rc; i += SIM_BLOCK_SIZE)
-            rc = fn(opaque, (off + i) >> SIM_BLOCK_SHIFT, buf + i);
+        for (uint64_t i = 0; i < e.count && !rc; i++)
+            rc = fn(opaque, e.start + i, buf + (i << SIM_BLOCK_SHIFT));
+        *read += e.count;
     }
     free(buf);
+    return rc;
+}
+
+/* Both at once: the set, then the walk. */
+static int walk_image(const struct sim_layout *l, int fd,
+                      const struct sim_map *model, block_fn *fn,
+                      void *opaque, uint64_t *read, char *err, size_t errlen)
+{
+    struct xlmig_bitmap *set;
+    int rc = blocks_to_read(l, fd, model, &set, err, errlen);
+
+    if (!rc)
+        rc = walk_blocks(l, fd, set, fn, opaque, read, err, errlen);
+    xlmig_bitmap_free(set);
     return rc;
 }
 
@@ -82,9 +152,9 @@ struct verify {
 static int verify_block(void *opaque, uint64_t b, const unsigned char *got)
 {
     struct verify *v = opaque;
-    uint32_t gen = v->g->gen[b];
+    uint32_t gen = sim_model_gen(&v->g->model, b);
 
-    if (v->g->flags[b] & BLK_UNKNOWN) {
+    if (sim_model_flags(&v->g->model, b) & BLK_UNKNOWN) {
         v->unknown++;
         return 0;
     }
@@ -116,20 +186,22 @@ int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
                            char *err, size_t errlen)
 {
     struct verify *v = calloc(1, sizeof(*v));
+    uint64_t read;
     int rc;
 
     if (!v)
         return sim_err(err, errlen, ENOMEM, "out of memory");
     v->g = g;
     v->l = &g->layout;
-    rc = walk_image(v->l, sim_backend_fd(g->backend), verify_block, v, err,
-                    errlen);
+    rc = walk_image(v->l, sim_backend_fd(g->backend), &g->model,
+                    verify_block, v, &read, err, errlen);
     if (rc) {
         free(v);
         return rc;
     }
     r->verified = 1;
-    r->blocks_checked = v->checked;
+    /* Blocks not read are file holes where zeros belong: checked too. */
+    r->blocks_checked = v->checked + (v->l->nblocks - read);
     r->mismatches = v->bad;
     r->unknown = v->unknown;
     if (v->bad) {
@@ -141,8 +213,9 @@ int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
         for (uint64_t i = 0; i < v->bad && i < MAX_EXPLAINED; i++)
             append(r->detail, sizeof(r->detail), v->found[i]);
     }
-    sim_log("verify: %" PRIu64 " blocks checked, %" PRIu64 " wrong, %" PRIu64
-            " unknown: %s", v->checked, v->bad, v->unknown,
+    sim_log("verify: %" PRIu64 " blocks checked (%" PRIu64 " read, the "
+            "rest holes), %" PRIu64 " wrong, %" PRIu64 " unknown: %s",
+            r->blocks_checked, read, v->bad, v->unknown,
             v->bad ? "FAIL" : "ok");
     free(v);
     return 0;
@@ -150,7 +223,7 @@ int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
 
 struct adopt {
     const struct sim_layout *l;
-    uint32_t *gen;
+    struct sim_map *model;
     uint64_t *written;
     unsigned char want[SIM_BLOCK_SIZE];
     char *err;
@@ -163,7 +236,6 @@ static int adopt_block(void *opaque, uint64_t b, const unsigned char *got)
     struct sim_tag t;
     char why[200];
 
-    a->gen[b] = 0;
     if (b && sim_layout_kind(a->l, b) == SIM_FILL_ZERO &&
         is_zero(got, SIM_BLOCK_SIZE))
         return 0;
@@ -176,8 +248,10 @@ static int adopt_block(void *opaque, uint64_t b, const unsigned char *got)
         t.gen != UINT32_MAX) {
         sim_layout_expected(a->l, b, t.gen, a->want);
         if (!memcmp(got, a->want, SIM_BLOCK_SIZE)) {
-            a->gen[b] = t.gen;
             (*a->written)++;
+            if (sim_model_set(a->model, b, t.gen, 0) < 0)
+                return sim_err(a->err, a->errlen, ENOMEM, "out of memory "
+                               "for the model");
             return 0;
         }
     }
@@ -186,12 +260,14 @@ static int adopt_block(void *opaque, uint64_t b, const unsigned char *got)
                    "(make a new one with mkimage)", why);
 }
 
-int sim_image_adopt(const struct sim_layout *l, int fd, uint32_t *gen,
+int sim_image_adopt(const struct sim_layout *l, int fd, struct sim_map *model,
                     uint64_t *written, char *err, size_t errlen)
 {
-    struct adopt a = { .l = l, .gen = gen, .written = written, .err = err,
-                       .errlen = errlen };
+    struct adopt a = { .l = l, .model = model, .written = written,
+                       .err = err, .errlen = errlen };
+    uint64_t read;
 
     *written = 0;
-    return walk_image(l, fd, adopt_block, &a, err, errlen);
+    /* Blocks not read are holes: generation 0, as the model has them. */
+    return walk_image(l, fd, NULL, adopt_block, &a, &read, err, errlen);
 }
