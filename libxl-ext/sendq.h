@@ -8,6 +8,7 @@
 #define XLMIG_SENDQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -61,6 +62,9 @@ void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth);
 unsigned xlmig_sendq_pending(struct xlmig_sendq *q);
 void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s);
 const char *xlmig_sendq_error(struct xlmig_sendq *q);
+/* What the compression policy did and why, in one line. */
+void xlmig_sendq_describe_compression(struct xlmig_sendq *q, char *buf,
+                                      size_t len);
 /* Largest extent the queue takes for a block size, in blocks. */
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size);
 

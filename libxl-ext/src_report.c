@@ -48,6 +48,9 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->zlib_out = qs.zlib_out;
     r->skipped_zero_bytes = qs.skipped_bytes;
     r->stop_reason = xlmig_conv_name(st->verdict);
+    if (s->q)
+        xlmig_sendq_describe_compression(s->q, r->compression,
+                                         sizeof(r->compression));
     r->error = s->failed ? s->err.msg : NULL;
 }
 
@@ -94,6 +97,10 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
     xlmig_json_str(buf, len, &p, r.stop_reason);
+    if (r.compression[0]) {
+        xlmig_json_fmt(buf, len, &p, ",\"compression\":");
+        xlmig_json_str(buf, len, &p, r.compression);
+    }
     xlmig_json_fmt(buf, len, &p, "}");
     return p;
 }

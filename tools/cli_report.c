@@ -21,6 +21,8 @@ void cli_print_source_report(FILE *f, const struct xlmig_source_report *r)
         fprintf(f, "  compression       %.1f MiB -> %.1f MiB (zlib level 1)\n",
                 (double)r->zlib_in / 1048576.0,
                 (double)r->zlib_out / 1048576.0);
+    if (r->compression[0])
+        fprintf(f, "  compression       %s\n", r->compression);
     fprintf(f, "  dirty passes      %u (%llu blocks resent), stopped: %s\n",
             r->passes, (unsigned long long)r->resent_blocks, r->stop_reason);
     fprintf(f, "  final dirty set   %llu blocks, %s\n",

@@ -320,6 +320,7 @@ struct xlmig_source_report {
     uint64_t zlib_in, zlib_out, skipped_zero_bytes;
     const char *stop_reason;    /* why PUSH stopped */
     const char *error;          /* NULL when ok */
+    char compression[320];      /* what the compression policy did, why */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);
