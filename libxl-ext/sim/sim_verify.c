@@ -41,103 +41,148 @@ static bool is_zero(const unsigned char *p, size_t len)
     return p[0] == 0 && !memcmp(p, p + 1, len - 1);
 }
 
-/*
- * Marks the blocks worth reading: the layout's data chunks, the blocks the
- * model knows (model may be NULL) and what the file holds as data
- * (SEEK_DATA; where the filesystem cannot tell, all of it).  The rest is
- * holes in the file where the layout has holes and the guest never wrote:
- * they read as zeros, which is what they must hold.
- */
-static int blocks_to_read(const struct sim_layout *l, int fd,
-                          const struct sim_map *model,
-                          struct xlmig_bitmap **out, char *err, size_t errlen)
-{
-    struct xlmig_bitmap *set = xlmig_bitmap_new(l->nblocks);
-    const uint64_t per_chunk = l->p.chunk >> SIM_BLOCK_SHIFT;
-    off_t data, hole = 0;
-    size_t pos = 0;
-    uint64_t b, v;
+/* Block ranges to read, collected, then sorted and merged. */
+struct ranges {
+    struct xlmig_extent *r;
+    size_t n, cap;
+};
 
-    *out = NULL;
-    if (!set)
-        return sim_err(err, errlen, ENOMEM, "out of memory");
-    for (uint64_t i = 0; i < l->ndata; i++)
-        xlmig_bitmap_set_range(set, l->data[i] * per_chunk, per_chunk);
-    while (model && sim_map_next(model, &pos, &b, &v))
-        xlmig_bitmap_set_range(set, b, 1);
-    for (;;) {
+static int add_range(struct ranges *rs, uint64_t start, uint64_t count)
+{
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 1024;
+        struct xlmig_extent *r = realloc(rs->r, cap * sizeof(*r));
+
+        if (!r)
+            return -ENOMEM;
+        rs->r = r;
+        rs->cap = cap;
+    }
+    rs->r[rs->n++] = (struct xlmig_extent){ start, count };
+    return 0;
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+    const struct xlmig_extent *x = a, *y = b;
+
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* What the file holds as data (SEEK_DATA); where it cannot tell, all. */
+static int file_data(const struct sim_layout *l, int fd, struct ranges *rs)
+{
+    off_t data, hole = 0;
+    int rc = 0;
+
+    while (!rc) {
         data = lseek(fd, hole, SEEK_DATA);
         if (data < 0 && errno == ENXIO)
             break;                          /* no data after hole */
         if (data >= 0)
             hole = lseek(fd, data, SEEK_HOLE);
-        if (data < 0 || hole < 0) {
-            /* Cannot tell data from holes here: read everything. */
-            xlmig_bitmap_set_range(set, 0, l->nblocks);
-            break;
-        }
+        if (data < 0 || hole < 0)
+            return add_range(rs, 0, l->nblocks);
         if ((uint64_t)data >= l->p.size)
             break;
-        xlmig_bitmap_set_range(set, (uint64_t)data >> SIM_BLOCK_SHIFT,
-                               (((uint64_t)hole + SIM_BLOCK_SIZE - 1) >>
-                                SIM_BLOCK_SHIFT) -
-                                   ((uint64_t)data >> SIM_BLOCK_SHIFT));
+        rc = add_range(rs, (uint64_t)data >> SIM_BLOCK_SHIFT,
+                       (((uint64_t)hole + SIM_BLOCK_SIZE - 1) >>
+                        SIM_BLOCK_SHIFT) - ((uint64_t)data >> SIM_BLOCK_SHIFT));
     }
-    *out = set;
+    return rc;
+}
+
+/*
+ * The blocks worth reading, sorted and merged: the layout's data chunks,
+ * the blocks the model knows (model may be NULL) and what the file holds
+ * as data.  The rest is holes in the file where the layout has holes and
+ * the guest never wrote: they read as zeros, which is what they must
+ * hold.  Memory and time follow those three, not the disk's size.
+ */
+static int blocks_to_read(const struct sim_layout *l, int fd,
+                          const struct sim_map *model, struct ranges *rs,
+                          char *err, size_t errlen)
+{
+    const uint64_t per_chunk = l->p.chunk >> SIM_BLOCK_SHIFT;
+    size_t pos = 0, out = 0;
+    uint64_t b, v;
+    int rc = 0;
+
+    for (uint64_t i = 0; i < l->ndata && !rc; i++)
+        rc = add_range(rs, l->data[i] * per_chunk, per_chunk);
+    while (!rc && model && sim_map_next(model, &pos, &b, &v))
+        rc = add_range(rs, b, 1);
+    if (!rc)
+        rc = file_data(l, fd, rs);
+    if (rc)
+        return sim_err(err, errlen, -rc, "out of memory");
+    qsort(rs->r, rs->n, sizeof(*rs->r), cmp_start);
+    for (size_t i = 0; i < rs->n; i++) {
+        struct xlmig_extent *m = out ? &rs->r[out - 1] : NULL;
+        uint64_t end = rs->r[i].start + rs->r[i].count;
+
+        if (m && rs->r[i].start <= m->start + m->count) {
+            if (end > m->start + m->count)
+                m->count = end - m->start;
+        } else {
+            rs->r[out++] = rs->r[i];
+        }
+    }
+    rs->n = out;
     return 0;
 }
 
 /*
- * Reads the blocks of the set in runs of up to READ_CHUNK and calls fn
- * for each with its content; stops at the first non-zero return of fn
+ * Reads the ranges in pieces of up to READ_CHUNK and calls fn for each
+ * block with its content; stops at the first non-zero return of fn
  * (which it returns).  *read counts the blocks read.
  */
 typedef int block_fn(void *opaque, uint64_t b, const unsigned char *got);
 
-static int walk_blocks(const struct sim_layout *l, int fd,
-                       const struct xlmig_bitmap *set, block_fn *fn,
+static int walk_ranges(int fd, const struct ranges *rs, block_fn *fn,
                        void *opaque, uint64_t *read, char *err,
                        size_t errlen)
 {
+    const uint64_t max = READ_CHUNK >> SIM_BLOCK_SHIFT;
     unsigned char *buf = malloc(READ_CHUNK);
-    struct xlmig_extent e;
-    uint64_t pos = 0;
     int rc = 0;
 
     *read = 0;
     if (!buf)
         return sim_err(err, errlen, ENOMEM, "out of memory");
-    while (!rc && xlmig_bitmap_next_extent(set, &pos,
-                                           READ_CHUNK >> SIM_BLOCK_SHIFT,
-                                           &e)) {
-        uint64_t off = e.start << SIM_BLOCK_SHIFT;
-        size_t n = (size_t)(e.count << SIM_BLOCK_SHIFT);
+    for (size_t i = 0; i < rs->n && !rc; i++) {
+        for (uint64_t s = rs->r[i].start, e = s + rs->r[i].count;
+             s < e && !rc; s += max) {
+            uint64_t n = e - s < max ? e - s : max;
 
-        rc = sim_pread_full(fd, buf, n, off);
-        if (rc) {
-            sim_err(err, errlen, -rc, "cannot read the image at %" PRIu64
-                    ": %s", off, strerror(-rc));
-            break;
+            rc = sim_pread_full(fd, buf, (size_t)(n << SIM_BLOCK_SHIFT),
+                                s << SIM_BLOCK_SHIFT);
+            if (rc) {
+                sim_err(err, errlen, -rc, "cannot read the image at %"
+                        PRIu64 ": %s", s << SIM_BLOCK_SHIFT, strerror(-rc));
+                break;
+            }
+            for (uint64_t k = 0; k < n && !rc; k++)
+                rc = fn(opaque, s + k, buf + (k << SIM_BLOCK_SHIFT));
+            *read += n;
         }
-        for (uint64_t i = 0; i < e.count && !rc; i++)
-            rc = fn(opaque, e.start + i, buf + (i << SIM_BLOCK_SHIFT));
-        *read += e.count;
     }
     free(buf);
     return rc;
 }
 
-/* Both at once: the set, then the walk. */
+/* Both at once: the ranges, then the walk. */
 static int walk_image(const struct sim_layout *l, int fd,
                       const struct sim_map *model, block_fn *fn,
                       void *opaque, uint64_t *read, char *err, size_t errlen)
 {
-    struct xlmig_bitmap *set;
-    int rc = blocks_to_read(l, fd, model, &set, err, errlen);
+    struct ranges rs = { NULL, 0, 0 };
+    int rc = blocks_to_read(l, fd, model, &rs, err, errlen);
 
+    *read = 0;
     if (!rc)
-        rc = walk_blocks(l, fd, set, fn, opaque, read, err, errlen);
-    xlmig_bitmap_free(set);
+        rc = walk_ranges(fd, &rs, fn, opaque, read, err, errlen);
+    free(rs.r);
     return rc;
 }
 
