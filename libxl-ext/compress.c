@@ -1,9 +1,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "compress.h"
-#include "cpushare.h"
 #include "conn.h"
 #include "err.h"
 #include "wire.h"
@@ -69,6 +69,15 @@ void xlmig_inflater_end(struct xlmig_inflater *f)
     if (f->ready)
         inflateEnd(&f->zs);
     f->ready = false;
+}
+
+uint64_t xlmig_thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static double per_cpu_second(size_t bytes, uint64_t cpu_ns)

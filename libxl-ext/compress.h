@@ -34,9 +34,8 @@ void xlmig_inflater_end(struct xlmig_inflater *f);
 
 /*
  * What a sample of an extent says: how much it shrinks and what it costs
- * in CPU time (so that a busy machine does not make the compressor look
- * slow, nor an idle sample make it look fast: see cpushare.h for what a
- * CPU second is worth there).
+ * in CPU time (what a CPU second is worth on a busy machine is measured
+ * apart: zpolicy.h).
  */
 struct xlmig_sample {
     double ratio;               /* compressed / raw, 1.0 if it did not shrink */
@@ -44,6 +43,9 @@ struct xlmig_sample {
     double inflate_Bps;         /* inflate: output bytes per CPU second, 0
                                    when it did not shrink or f was NULL */
 };
+
+/* CPU time this thread has used, in ns (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t xlmig_thread_cpu_ns(void);
 
 /* Samples up to 8 KiB from the middle of buf; f (may be NULL) times the
  * inflate of the result, what the receiver will spend. */

@@ -7,7 +7,6 @@
 #include <zlib.h>
 
 #include "compress.h"
-#include "cpushare.h"
 #include "linkrate.h"
 #include "sendq.h"
 #include "zpolicy.h"
@@ -125,11 +124,10 @@ static int emit_zero(struct job *j, uint64_t first, uint32_t count)
     return 0;
 }
 
-/* A worker's compressors, its CPU-share meter and a scratch buffer. */
+/* A worker's compressors and a scratch buffer. */
 struct wctx {
     struct xlmig_deflater z;
     struct xlmig_inflater f;
-    struct xlmig_cpushare cpu;
     uint8_t *scratch;           /* EXTENT_BYTES, for timed inflates */
 };
 
@@ -195,6 +193,15 @@ static enum xlmig_zdecision want_compress(struct xlmig_sendq *q,
 
     if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB))
         return XLMIG_Z_RAW;
+    if (q->mode == XLMIG_COMPRESS_AUTO) {
+        bool sample;
+
+        pthread_mutex_lock(&q->lock);
+        sample = xlmig_zpolicy_wants_sample(&q->zp, &j->z_on);
+        pthread_mutex_unlock(&q->lock);
+        if (!sample)
+            return XLMIG_Z_RAW;
+    }
     /* Whole extents are timed for the inflate (XLMIG_Z_MEASURE). */
     xlmig_sample(&w->z, NULL, buf, len, &s);
     if (q->mode == XLMIG_COMPRESS_ALWAYS)
@@ -270,13 +277,11 @@ static int encode_extents(struct xlmig_sendq *q, struct job *j,
 {
     enum xlmig_zdecision how = XLMIG_Z_RAW;
     bool sampled = false;
-    uint64_t run, wait;
     size_t used = 0;
     int rc = 0;
 
     j->out_len = 0;
     j->z_on = false;
-    xlmig_cpushare_mark(&w->cpu);
     for (unsigned e = 0; e < j->next && !rc; e++) {
         uint32_t n = (uint32_t)j->ext[e].count;
 
@@ -284,12 +289,8 @@ static int encode_extents(struct xlmig_sendq *q, struct job *j,
                         &sampled, &how, err);
         used += (size_t)n * j->disk.block_size;
     }
-    if (q->mode == XLMIG_COMPRESS_AUTO) {
-        bool have = xlmig_cpushare_delta(&w->cpu, &run, &wait);
-
+    if (q->mode == XLMIG_COMPRESS_AUTO && (j->zlib_in || j->inflate_bytes)) {
         pthread_mutex_lock(&q->lock);
-        if (have)
-            xlmig_zpolicy_cpu(&q->zp, run, wait);
         if (j->zlib_in)
             xlmig_zpolicy_deflated(&q->zp, j->zlib_in, j->zlib_cpu_ns,
                                    j->zlib_wall_ns);
@@ -309,7 +310,6 @@ static void *worker_main(void *arg)
     struct wctx w = { .z = { .ready = false }, .f = { .ready = false } };
     struct xlmig_error err;
 
-    xlmig_cpushare_open(&w.cpu);
     pthread_mutex_lock(&q->lock);
     for (;;) {
         struct job *j;
@@ -348,7 +348,6 @@ static void *worker_main(void *arg)
     xlmig_deflater_end(&w.z);
     xlmig_inflater_end(&w.f);
     free(w.scratch);
-    xlmig_cpushare_close(&w.cpu);
     return NULL;
 }
 

@@ -18,6 +18,8 @@
 #define MIN_Z_SHARE 0.2
 /* Of the jobs that shrink, one in this many is timed whole. */
 #define MEASURE_EVERY 128
+/* While off, one job in this many is sampled. */
+#define SAMPLE_EVERY_OFF 8
 /* A mode is judged on this many windows, pooled: one slow window on a
  * noisy machine must not decide. */
 #define TRIAL_WINDOWS 3
@@ -49,6 +51,15 @@ void xlmig_zpolicy_init(struct xlmig_zpolicy *p, unsigned workers,
     p->recheck_ns = RECHECK_START_NS;
 }
 
+bool xlmig_zpolicy_wants_sample(struct xlmig_zpolicy *p, bool *mode_on)
+{
+    *mode_on = p->on;
+    if (p->on || p->sampled++ % SAMPLE_EVERY_OFF == 0)
+        return true;
+    p->jobs++;
+    return false;
+}
+
 enum xlmig_zdecision xlmig_zpolicy_decide(struct xlmig_zpolicy *p,
                                           const struct xlmig_sample *s,
                                           bool *mode_on)
@@ -66,8 +77,11 @@ enum xlmig_zdecision xlmig_zpolicy_decide(struct xlmig_zpolicy *p,
     *mode_on = p->on;
     if (!shrinks)
         return XLMIG_Z_RAW;
-    /* The first few at once, then one in MEASURE_EVERY. */
-    if (p->measured < 3 || p->shrinking++ % MEASURE_EVERY == 0) {
+    /* The first few at once, then one in MEASURE_EVERY (of those that
+     * were sampled: more often while off, when fewer are). */
+    if (p->measured < 3 ||
+        p->shrinking++ % (p->on ? MEASURE_EVERY
+                                : MEASURE_EVERY / SAMPLE_EVERY_OFF) == 0) {
         p->measured++;
         p->jobs_z++;
         return XLMIG_Z_MEASURE;
@@ -85,21 +99,19 @@ void xlmig_zpolicy_deflated(struct xlmig_zpolicy *p, uint64_t bytes,
         return;
     p->deflated_Bps = ewma(p->deflated_Bps,
                            (double)bytes / ((double)cpu_ns * 1e-9), 0.2);
-    p->burst_share = ewma(p->burst_share, wall_ns > cpu_ns
-                                              ? (double)cpu_ns / (double)wall_ns
-                                              : 1.0, 0.2);
+    /*
+     * The share of a CPU a worker gets while it compresses, over ~10 ms
+     * of CPU: the scheduler's answer to a thread that wants CPU for a
+     * while (a short job of a woken thread is served first and says
+     * less).
+     */
+    p->share = ewma(p->share, wall_ns > cpu_ns ? (double)cpu_ns /
+                                                     (double)wall_ns
+                                               : 1.0, 0.2);
 }
 
-/*
- * The share of a CPU a worker gets while it compresses: measured over
- * whole extents (~10 ms of CPU each), the scheduler's answer to a thread
- * that wants CPU for a while; the workers' share over their short jobs
- * (woken sleepers are served first) says less.
- */
 static double cpu_share(const struct xlmig_zpolicy *p)
 {
-    if (p->burst_share > 0)
-        return p->burst_share;
     return p->share > 0 ? p->share : 1.0;
 }
 
@@ -121,16 +133,6 @@ static double deflate_speed(const struct xlmig_zpolicy *p)
 {
     return p->deflated_Bps > 0 ? p->deflated_Bps
                                : p->deflate_Bps[XLMIG_ZC_SHRINKS];
-}
-
-void xlmig_zpolicy_cpu(struct xlmig_zpolicy *p, uint64_t run_ns,
-                       uint64_t wait_ns)
-{
-    /* Too short to say anything. */
-    if (run_ns + wait_ns < 100000)
-        return;
-    p->share = ewma(p->share, (double)run_ns / (double)(run_ns + wait_ns),
-                    0.1);
 }
 
 void xlmig_zpolicy_link(struct xlmig_zpolicy *p, double link_Bps)

@@ -7,10 +7,11 @@
  * link time.  Two things decide:
  *
  *  - A model, from what is measured: the link rate (the writer waits on
- *    the channel, linkrate.h), each sample's ratio and deflate / inflate
- *    speed in CPU time (compress.h), and the share of a CPU the workers
- *    actually get (cpushare.h).  It says whether compressing could pay:
- *    then compression is tried.
+ *    the channel, linkrate.h), the samples' ratio, deflate and inflate
+ *    speed per CPU second on whole extents, and the share of a CPU a
+ *    worker actually gets while it deflates one (CPU time / wall-clock
+ *    time: on a busy machine, or at a low priority, far below 1).  It
+ *    says whether compressing could pay: then compression is tried.
  *  - The measured cost of the pipeline per disk byte, raw against
  *    compressed: windows of the writer's busy time, each holding jobs
  *    encoded under one mode.  A raw window gives c_raw = time / bytes; a
@@ -22,7 +23,9 @@
  *    back-off, as conditions change.
  *
  * Per job (about 1 MiB): an extent whose sample does not shrink by 15% is
- * always sent raw.  Not thread-safe: the send queue holds its lock.
+ * always sent raw.  While compression is off, one job in 8 is sampled
+ * (the model needs no more).  Not thread-safe: the send queue holds its
+ * lock.
  */
 #ifndef XLMIG_ZPOLICY_H
 #define XLMIG_ZPOLICY_H
@@ -43,8 +46,7 @@ struct xlmig_zpolicy {
     double deflated_Bps;                /* per CPU second, whole extents */
     double inflate_Bps;                 /* per CPU second, whole extents */
     double shrink_frac;                 /* of sampled jobs */
-    double share;                       /* of a CPU, workers, when busy */
-    double burst_share;                 /* of a CPU, while deflating 1 MiB */
+    double share;                       /* of a CPU, while deflating */
     double link_Bps;                    /* 0: not link-bound (so far) */
     /*
      * Recent windows, pooled (older ones weigh less): busy seconds and
@@ -64,7 +66,7 @@ struct xlmig_zpolicy {
     bool win_open, win_on;
     uint64_t win_busy_ns, win_raw, win_z, win_jobs;
     /* For the report. */
-    uint64_t jobs, jobs_z, trials, shrinking, measured;
+    uint64_t jobs, jobs_z, trials, sampled, shrinking, measured;
 };
 
 void xlmig_zpolicy_init(struct xlmig_zpolicy *p, unsigned workers,
@@ -78,6 +80,8 @@ enum xlmig_zdecision {
     XLMIG_Z_MEASURE,
 };
 
+/* Is the next job worth a sample?  (No: it goes raw, untimed.) */
+bool xlmig_zpolicy_wants_sample(struct xlmig_zpolicy *p, bool *mode_on);
 /*
  * A worker sampled a job: what to do with it.  *mode_on gets the mode
  * the job is encoded under (its tag for the cost windows).
@@ -93,9 +97,6 @@ void xlmig_zpolicy_deflated(struct xlmig_zpolicy *p, uint64_t bytes,
                             uint64_t cpu_ns, uint64_t wall_ns);
 void xlmig_zpolicy_inflated(struct xlmig_zpolicy *p, uint64_t bytes,
                             uint64_t cpu_ns);
-/* A worker's busy interval: CPU time it ran and time it waited for one. */
-void xlmig_zpolicy_cpu(struct xlmig_zpolicy *p, uint64_t run_ns,
-                       uint64_t wait_ns);
 /* The link estimate (bytes/s on the wire; 0 while not link-bound). */
 void xlmig_zpolicy_link(struct xlmig_zpolicy *p, double link_Bps);
 /*

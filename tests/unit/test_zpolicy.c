@@ -51,10 +51,13 @@ static unsigned run_jobs(struct xlmig_zpolicy *p, uint64_t *now,
 
     for (unsigned i = 0; i < jobs; i++) {
         bool on, is_text = i % 2 == 0;
-        enum xlmig_zdecision d = xlmig_zpolicy_decide(p, is_text ? &text
-                                                                 : &noise,
-                                                      &on);
-        bool z = d != XLMIG_Z_RAW;
+        enum xlmig_zdecision d = XLMIG_Z_RAW;
+        bool z;
+
+        /* As the send queue asks: a sample first, if wanted. */
+        if (xlmig_zpolicy_wants_sample(p, &on))
+            d = xlmig_zpolicy_decide(p, is_text ? &text : &noise, &on);
+        z = d != XLMIG_Z_RAW;
         uint64_t busy = (uint64_t)((z ? c_z_ns : c_raw_ns) * JOB);
 
         *now += busy;
@@ -100,11 +103,19 @@ static void test_model(void **state)
 static void test_decide(void **state)
 {
     struct xlmig_zpolicy p;
-    unsigned measured = 0;
+    unsigned measured = 0, sampled = 0;
     bool on;
 
     (void)state;
     xlmig_zpolicy_init(&p, 2, 2);
+    /* Off: one job in 8 is sampled; on: every one. */
+    for (int i = 0; i < 800; i++)
+        sampled += xlmig_zpolicy_wants_sample(&p, &on);
+    assert_int_equal(sampled, 100);
+    p.on = true;
+    for (int i = 0; i < 800; i++)
+        assert_true(xlmig_zpolicy_wants_sample(&p, &on) && on);
+    p.on = false;
     for (int i = 0; i < 1000; i++)
         assert_int_equal(xlmig_zpolicy_decide(&p, &noise, &on), XLMIG_Z_RAW);
     for (int i = 0; i < 1000; i++) {
@@ -114,8 +125,9 @@ static void test_decide(void **state)
         assert_int_not_equal(d, XLMIG_Z_COMPRESS);
         measured += d == XLMIG_Z_MEASURE;
     }
-    /* The first three, then one in 128. */
-    assert_true(measured >= 3 + 1000 / 128 - 1 && measured <= 3 + 1000 / 128 + 1);
+    /* The first three, then one in 16 of those sampled while off (one
+     * job in 128 of the disk's). */
+    assert_true(measured >= 3 + 1000 / 16 - 1 && measured <= 3 + 1000 / 16 + 1);
     p.on = true;
     assert_int_equal(xlmig_zpolicy_decide(&p, &noise, &on), XLMIG_Z_RAW);
     assert_true(on);
@@ -224,9 +236,12 @@ static void test_one_slow_window(void **state)
         run_jobs(&p, &now, 2, 8.5, 3.4);
     /* Its first window: a 150 ms stall on top. */
     for (int i = 0; i < 12; i++) {
-        enum xlmig_zdecision d = xlmig_zpolicy_decide(&p, i % 2 ? &noise
-                                                                : &text, &on);
-        bool z = d != XLMIG_Z_RAW;
+        enum xlmig_zdecision d = XLMIG_Z_RAW;
+        bool z;
+
+        if (xlmig_zpolicy_wants_sample(&p, &on))
+            d = xlmig_zpolicy_decide(&p, i % 2 ? &noise : &text, &on);
+        z = d != XLMIG_Z_RAW;
         uint64_t busy = (uint64_t)((z ? 3.4 : 8.5) * JOB) +
                         (i == 0 ? 150000000ull : 0);
 
