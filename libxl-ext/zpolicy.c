@@ -70,9 +70,10 @@ enum xlmig_zdecision xlmig_zpolicy_decide(struct xlmig_zpolicy *p,
     p->deflate_Bps[c] = ewma(p->deflate_Bps[c], s->Bps, 0.2);
     if (shrinks)
         p->ratio = ewma(p->ratio, s->ratio, 0.2);
-    /* Starts at the first sample's value, then moves by 10% a job. */
-    p->shrink_frac = p->jobs ? 0.9 * p->shrink_frac + (shrinks ? 0.1 : 0)
-                             : (shrinks ? 1.0 : 0.0);
+    /* Starts at the first sample's value, then moves by 10% a sample. */
+    p->shrink_frac = p->samples ? 0.9 * p->shrink_frac + (shrinks ? 0.1 : 0)
+                                : (shrinks ? 1.0 : 0.0);
+    p->samples++;
     p->jobs++;
     *mode_on = p->on;
     if (!shrinks)

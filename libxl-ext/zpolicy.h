@@ -46,6 +46,7 @@ struct xlmig_zpolicy {
     double deflated_Bps;                /* per CPU second, whole extents */
     double inflate_Bps;                 /* per CPU second, whole extents */
     double shrink_frac;                 /* of sampled jobs */
+    uint64_t samples;
     double share;                       /* of a CPU, while deflating */
     double link_Bps;                    /* 0: not link-bound (so far) */
     /*
