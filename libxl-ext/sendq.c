@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "compress.h"
 #include "linkrate.h"
 #include "sendq.h"
+#include "zpolicy.h"
 
 #define MAX_JOBS 12
 #define EXTENT_BYTES (1u << 20)
@@ -29,12 +31,15 @@ struct job {
     uint64_t blocks;
     uint8_t origin;
     bool skip_zero;
+    bool z_on;                  /* the compression mode it was encoded in */
     uint8_t *raw;               /* EXTENT_BYTES, aligned for O_DIRECT */
     uint8_t *out;               /* encoded records */
     size_t out_len, out_cap;
     /* per-job accounting, folded into the stats by the writer */
     uint64_t data_bytes, zero_bytes, skipped_bytes, zlib_in, zlib_out,
              records;
+    uint64_t zlib_cpu_ns, zlib_wall_ns;     /* spent deflating */
+    uint64_t inflate_bytes, inflate_cpu_ns;     /* timed inflates */
 };
 
 struct xlmig_sendq {
@@ -58,6 +63,8 @@ struct xlmig_sendq {
 
     struct xlmig_sendq_stats stats;
     struct xlmig_linkrate link;
+    struct xlmig_zpolicy zp;    /* --compress auto */
+    uint64_t busy_ns;           /* start of the busy time not yet counted */
 };
 
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size)
@@ -118,10 +125,31 @@ static int emit_zero(struct job *j, uint64_t first, uint32_t count)
     return 0;
 }
 
-static int emit_data(struct xlmig_sendq *q, struct job *j,
-                     struct xlmig_deflater *z, bool compress,
-                     uint64_t first, uint32_t count, const uint8_t *src,
-                     size_t len)
+/* A worker's compressors and a scratch buffer. */
+struct wctx {
+    struct xlmig_deflater z;
+    struct xlmig_inflater f;
+    uint8_t *scratch;           /* EXTENT_BYTES, for timed inflates */
+};
+
+/* Times the receiver's side of a compressed extent: inflating it. */
+static void time_inflate(struct job *j, struct wctx *w, const uint8_t *z,
+                         size_t z_len, size_t len)
+{
+    struct xlmig_error err;
+    uint64_t t0;
+
+    if (!w->scratch && !(w->scratch = malloc(EXTENT_BYTES)))
+        return;
+    t0 = xlmig_thread_cpu_ns();
+    if (xlmig_inflate(&w->f, z, z_len, w->scratch, len, &err) == 0)
+        j->inflate_cpu_ns += xlmig_thread_cpu_ns() - t0;
+    j->inflate_bytes += len;
+}
+
+static int emit_data(struct xlmig_sendq *q, struct job *j, struct wctx *w,
+                     enum xlmig_zdecision how, uint64_t first,
+                     uint32_t count, const uint8_t *src, size_t len)
 {
     struct xlmig_data d = { .disk = j->disk.id, .encoding = XLMIG_ENC_RAW,
                             .origin = j->origin, .first = first,
@@ -132,10 +160,16 @@ static int emit_data(struct xlmig_sendq *q, struct job *j,
     (void)q;
     if (!p)
         return -1;
-    if (compress) {
+    if (how != XLMIG_Z_RAW) {
+        uint64_t t0 = xlmig_thread_cpu_ns(), w0 = xlmig_now_ns();
+
         /* Only worth it if it fits well below the raw size. */
-        z_len = xlmig_deflate(z, src, len, p + REC_OVERHEAD,
+        z_len = xlmig_deflate(&w->z, src, len, p + REC_OVERHEAD,
                               len - len / 16);
+        j->zlib_cpu_ns += xlmig_thread_cpu_ns() - t0;
+        j->zlib_wall_ns += xlmig_now_ns() - w0;
+        if (z_len && how == XLMIG_Z_MEASURE)
+            time_inflate(j, w, p + REC_OVERHEAD, z_len, len);
     }
     if (z_len) {
         d.encoding = XLMIG_ENC_ZLIB;
@@ -151,32 +185,43 @@ static int emit_data(struct xlmig_sendq *q, struct job *j,
     return 0;
 }
 
-static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
-                          const uint8_t *buf, size_t len)
+static enum xlmig_zdecision want_compress(struct xlmig_sendq *q,
+                                          struct wctx *w, struct job *j,
+                                          const uint8_t *buf, size_t len)
 {
     struct xlmig_sample s;
-    double link;
+    enum xlmig_zdecision d;
 
     if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB))
-        return false;
-    xlmig_sample(z, buf, len, &s);
+        return XLMIG_Z_RAW;
+    if (q->mode == XLMIG_COMPRESS_AUTO) {
+        bool sample;
+
+        pthread_mutex_lock(&q->lock);
+        sample = xlmig_zpolicy_wants_sample(&q->zp, &j->z_on);
+        pthread_mutex_unlock(&q->lock);
+        if (!sample)
+            return XLMIG_Z_RAW;
+    }
+    /* Whole extents are timed for the inflate (XLMIG_Z_MEASURE). */
+    xlmig_sample(&w->z, NULL, buf, len, &s);
     if (q->mode == XLMIG_COMPRESS_ALWAYS)
-        return s.ratio < 0.95;
+        return s.ratio < 0.95 ? XLMIG_Z_COMPRESS : XLMIG_Z_RAW;
     pthread_mutex_lock(&q->lock);
-    link = q->link.est_Bps;
+    d = xlmig_zpolicy_decide(&q->zp, &s, &j->z_on);
     pthread_mutex_unlock(&q->lock);
-    return xlmig_compress_pays(&s, link, q->nworkers);
+    return d;
 }
 
 /*
  * Reads one extent into raw and encodes it as runs of zero and non-zero
- * blocks.  *sampled / *compress carry the compression decision across the
+ * blocks.  *sampled / *how carry the compression decision across the
  * extents of a job: one sample per job.
  */
 static int encode_one(struct xlmig_sendq *q, struct job *j,
-                      struct xlmig_deflater *z, uint64_t first,
+                      struct wctx *w, uint64_t first,
                       uint32_t count, uint8_t *raw, bool *sampled,
-                      bool *compress, struct xlmig_error *err)
+                      enum xlmig_zdecision *how, struct xlmig_error *err)
 {
     uint32_t bs = j->disk.block_size;
     uint64_t off = first * bs;
@@ -214,10 +259,10 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
             continue;
         }
         if (!*sampled) {
-            *compress = want_compress(q, z, raw + boff, run_len);
+            *how = want_compress(q, w, j, raw + boff, run_len);
             *sampled = true;
         }
-        if (emit_data(q, j, z, *compress, first + start, i - start,
+        if (emit_data(q, j, w, *how, first + start, i - start,
                       raw + boff, run_len) < 0)
             goto overflow;
     }
@@ -229,21 +274,33 @@ overflow:
 }
 
 static int encode_extents(struct xlmig_sendq *q, struct job *j,
-                          struct xlmig_deflater *z,
-                          struct xlmig_error *err)
+                          struct wctx *w, struct xlmig_error *err)
 {
-    bool sampled = false, compress = false;
+    enum xlmig_zdecision how = XLMIG_Z_RAW;
+    bool sampled = false;
     size_t used = 0;
+    int rc = 0;
 
     j->out_len = 0;
-    for (unsigned e = 0; e < j->next; e++) {
+    j->z_on = false;
+    for (unsigned e = 0; e < j->next && !rc; e++) {
         uint32_t n = (uint32_t)j->ext[e].count;
-        if (encode_one(q, j, z, j->ext[e].start, n, j->raw + used, &sampled,
-                       &compress, err) < 0)
-            return -1;
+
+        rc = encode_one(q, j, w, j->ext[e].start, n, j->raw + used,
+                        &sampled, &how, err);
         used += (size_t)n * j->disk.block_size;
     }
-    return 0;
+    if (q->mode == XLMIG_COMPRESS_AUTO && (j->zlib_in || j->inflate_bytes)) {
+        pthread_mutex_lock(&q->lock);
+        if (j->zlib_in)
+            xlmig_zpolicy_deflated(&q->zp, j->zlib_in, j->zlib_cpu_ns,
+                                   j->zlib_wall_ns);
+        if (j->inflate_bytes)
+            xlmig_zpolicy_inflated(&q->zp, j->inflate_bytes,
+                                   j->inflate_cpu_ns);
+        pthread_mutex_unlock(&q->lock);
+    }
+    return rc;
 }
 
 /* ---- threads ---- */
@@ -251,7 +308,7 @@ static int encode_extents(struct xlmig_sendq *q, struct job *j,
 static void *worker_main(void *arg)
 {
     struct xlmig_sendq *q = arg;
-    struct xlmig_deflater z = { .ready = false };
+    struct wctx w = { .z = { .ready = false }, .f = { .ready = false } };
     struct xlmig_error err;
 
     pthread_mutex_lock(&q->lock);
@@ -278,7 +335,7 @@ static void *worker_main(void *arg)
         j->state = JOB_BUSY;
         pthread_mutex_unlock(&q->lock);
 
-        int rc = j->is_record ? 0 : encode_extents(q, j, &z, &err);
+        int rc = j->is_record ? 0 : encode_extents(q, j, &w, &err);
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
@@ -289,7 +346,9 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&q->cv_done);
     }
     pthread_mutex_unlock(&q->lock);
-    xlmig_deflater_end(&z);
+    xlmig_deflater_end(&w.z);
+    xlmig_inflater_end(&w.f);
+    free(w.scratch);
     return NULL;
 }
 
@@ -307,6 +366,7 @@ static void fold_stats(struct xlmig_sendq *q, struct job *j)
 static void *writer_main(void *arg)
 {
     struct xlmig_sendq *q = arg;
+    uint64_t now;
 
     pthread_mutex_lock(&q->lock);
     for (;;) {
@@ -332,9 +392,17 @@ static void *writer_main(void *arg)
             break;
         }
         fold_stats(q, j);
-        xlmig_linkrate_sample(&q->link, xlmig_now_ns(), q->conn->bytes_out,
+        now = xlmig_now_ns();
+        xlmig_linkrate_sample(&q->link, now, q->conn->bytes_out,
                               q->conn->blocked_ns, q->stats.data_bytes +
                               q->stats.zero_bytes + q->stats.skipped_bytes);
+        if (q->mode == XLMIG_COMPRESS_AUTO) {
+            /* The pipeline was busy since busy_ns (work was queued). */
+            xlmig_zpolicy_link(&q->zp, q->link.est_Bps);
+            xlmig_zpolicy_job_done(&q->zp, now, now - q->busy_ns, j->z_on,
+                                   j->data_bytes - j->zlib_in, j->zlib_in);
+            q->busy_ns = now;
+        }
         j->state = JOB_FREE;
         q->next_write++;
         pthread_cond_broadcast(&q->cv_free);
@@ -363,6 +431,11 @@ struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
     q->nworkers = workers;
     q->depth = MAX_JOBS;
     xlmig_linkrate_init(&q->link, (double)c->limit_Bps);
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        xlmig_zpolicy_init(&q->zp, workers, cpus > 0 ? (unsigned)cpus : 0);
+    }
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->cv_work, NULL);
     pthread_cond_init(&q->cv_done, NULL);
@@ -434,12 +507,17 @@ static struct job *claim_slot(struct xlmig_sendq *q)
  */
 static void publish(struct xlmig_sendq *q, struct job *j, bool filling)
 {
+    /* Work arrives in an empty pipeline: busy from now on. */
+    if (q->next_write == q->next_seq)
+        q->busy_ns = xlmig_now_ns();
     seal_open_job(q);
     j->seq = q->next_seq++;
     j->state = filling ? JOB_FILLING : JOB_QUEUED;
     q->filling = filling;
     j->data_bytes = j->zero_bytes = j->skipped_bytes = 0;
     j->zlib_in = j->zlib_out = j->records = 0;
+    j->zlib_cpu_ns = j->zlib_wall_ns = 0;
+    j->inflate_bytes = j->inflate_cpu_ns = 0;
     pthread_cond_broadcast(&q->cv_work);
     pthread_mutex_unlock(&q->lock);
 }
@@ -550,6 +628,24 @@ bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q)
     c = q->failed && q->channel;
     pthread_mutex_unlock(&q->lock);
     return c;
+}
+
+void xlmig_sendq_describe_compression(struct xlmig_sendq *q, char *buf,
+                                      size_t len)
+{
+    if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB)) {
+        snprintf(buf, len, "off (%s)", q->mode == XLMIG_COMPRESS_NEVER
+                                           ? "--compress never"
+                                           : "the receiver does not inflate");
+        return;
+    }
+    if (q->mode == XLMIG_COMPRESS_ALWAYS) {
+        snprintf(buf, len, "every extent that shrinks (--compress always)");
+        return;
+    }
+    pthread_mutex_lock(&q->lock);
+    xlmig_zpolicy_describe(&q->zp, buf, len);
+    pthread_mutex_unlock(&q->lock);
 }
 
 const char *xlmig_sendq_error(struct xlmig_sendq *q)

@@ -8,6 +8,7 @@
 #define XLMIG_SENDQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -63,6 +64,9 @@ void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s);
 const char *xlmig_sendq_error(struct xlmig_sendq *q);
 /* The pipeline failed writing to the channel (not reading a disk). */
 bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q);
+/* What the compression policy did and why, in one line. */
+void xlmig_sendq_describe_compression(struct xlmig_sendq *q, char *buf,
+                                      size_t len);
 /* Largest extent the queue takes for a block size, in blocks. */
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size);
 

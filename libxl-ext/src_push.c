@@ -312,6 +312,28 @@ int src_push(struct xlmig_source *s)
  * the link drains (the policy said "stalled": passes would only burn the
  * link that the memory stream needs; post-copy takes that set).
  */
+/*
+ * Lets a few writes accumulate rather than spinning on each, but returns
+ * as soon as the keep-up is told to stop: the guest is suspended by then,
+ * and every millisecond spent here is downtime.
+ */
+static void keepup_idle(struct xlmig_source *s)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)KEEPUP_IDLE_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->keepup_stop && !s->failed)
+        if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void *keepup_main(void *arg)
 {
     struct xlmig_source *s = arg;
@@ -321,7 +343,6 @@ static void *keepup_main(void *arg)
     for (;;) {
         uint64_t blocks;
         double rate, budget_s = s->o.max_downtime_ms / 2000.0;
-        struct timespec until;
 
         pthread_mutex_lock(&s->lock);
         bool stop = s->keepup_stop || s->failed;
@@ -341,22 +362,7 @@ static void *keepup_main(void *arg)
             if (src_dirty_pass(s, blocks, true) < 0)
                 break;
         }
-        /*
-         * Let a few writes accumulate rather than spinning on each; but
-         * wake at once when stop-copy begins (the guest is suspended:
-         * every millisecond here is downtime).
-         */
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)KEEPUP_IDLE_NS;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&s->lock);
-        while (!s->keepup_stop && !s->failed &&
-               pthread_cond_timedwait(&s->cv, &s->lock, &until) == 0)
-            ;
-        pthread_mutex_unlock(&s->lock);
+        keepup_idle(s);
     }
     return NULL;
 }

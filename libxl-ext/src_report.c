@@ -51,6 +51,9 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->zlib_out = qs.zlib_out;
     r->skipped_zero_bytes = qs.skipped_bytes;
     r->stop_reason = st->t_push_done ? xlmig_conv_name(st->verdict) : NULL;
+    if (s->q)
+        xlmig_sendq_describe_compression(s->q, r->compression,
+                                         sizeof(r->compression));
     r->error = s->failed ? s->err.msg : NULL;
     r->suspended = st->t_suspended != 0;
     r->stopcopy = st->t_stopcopy_start != 0;
@@ -140,6 +143,10 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
     if (r.stop_reason) {
         xlmig_json_fmt(buf, len, &p, ",\"stop_reason\":");
         xlmig_json_str(buf, len, &p, r.stop_reason);
+    }
+    if (r.compression[0]) {
+        xlmig_json_fmt(buf, len, &p, ",\"compression\":");
+        xlmig_json_str(buf, len, &p, r.compression);
     }
     xlmig_json_fmt(buf, len, &p, "}");
     return p;

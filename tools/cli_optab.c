@@ -282,7 +282,7 @@ const struct cli_opt cli_common_opts[] = {
       .min = 1, .max = 8 },
     { .name = "compress", .type = CLI_CHOICE, .offset = OFF(compress),
       .metavar = "MODE", .help = "zlib on the data channel (default auto: "
-      "when the link is the bottleneck)", .choices = compress_modes },
+      "when measured to be faster: link-bound, CPU to spare)", .choices = compress_modes },
     { .name = "max-passes", .type = CLI_COUNT, .offset = OFF(max_passes),
       .metavar = "N", .help = "dirty passes at most (default 30; 0: none, "
       "stop-copy right after the full pass)", .min = 0, .max = 1000 },

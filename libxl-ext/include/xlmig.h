@@ -417,6 +417,7 @@ struct xlmig_source_report {
     double expected_guest_downtime_ms;  /* at stop-copy: the suspend so far
                                    + the disk's estimate + a hand-off of
                                    two round trips, -1 n/a */
+    char compression[320];      /* what the compression policy did, why */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);

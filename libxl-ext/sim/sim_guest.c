@@ -126,16 +126,14 @@ int sim_guest_new(struct sim_guest **out, struct sim_backend *b,
     return 0;
 }
 
-/* Replaces the model; lock held, workload stopped. */
+/* Replaces the model (taking over *model); lock held, workload stopped. */
 static void install_model(struct sim_guest *g, struct sim_layout *l,
-                          uint32_t *gen, uint8_t *flags)
+                          struct sim_map *model)
 {
     sim_layout_free(&g->layout);
-    free(g->gen);
-    free(g->flags);
+    sim_map_free(&g->model);
     g->layout = *l;
-    g->gen = gen;
-    g->flags = flags;
+    g->model = *model;
     xlmig_bitmap_free(g->written);
     /* Test hook: record acknowledged writes from the start. */
     g->written = g->test_hooks ? xlmig_bitmap_new(l->nblocks) : NULL;
@@ -157,11 +155,11 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
                    size_t errlen)
 {
     struct sim_layout l;
+    struct sim_map model;
     uint64_t written;
-    uint32_t *gen;
-    uint8_t *flags;
     int rc;
 
+    sim_map_init(&model);
     rc = sim_layout_init(&l, lp, err, errlen);
     if (rc)
         return rc;
@@ -172,20 +170,11 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
         sim_layout_free(&l);
         return rc;
     }
-    gen = calloc(l.nblocks, sizeof(*gen));
-    flags = calloc(l.nblocks, 1);
-    if (!gen || !flags) {
-        free(gen);
-        free(flags);
-        sim_layout_free(&l);
-        return sim_err(err, errlen, ENOMEM, "out of memory for the model");
-    }
     if (scan) {
-        rc = sim_image_adopt(&l, sim_backend_fd(g->backend), gen, &written,
-                             err, errlen);
+        rc = sim_image_adopt(&l, sim_backend_fd(g->backend), &model,
+                             &written, err, errlen);
         if (rc) {
-            free(gen);
-            free(flags);
+            sim_map_free(&model);
             sim_layout_free(&l);
             return rc;
         }
@@ -198,12 +187,11 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
     if (g->state != XLMIG_SIM_GUEST_EMPTY) {
         pthread_mutex_unlock(&g->lock);
         pthread_mutex_unlock(&g->life);
-        free(gen);
-        free(flags);
+        sim_map_free(&model);
         sim_layout_free(&l);
         return sim_err(err, errlen, EBUSY, "the guest already exists");
     }
-    install_model(g, &l, gen, flags);
+    install_model(g, &l, &model);
     memset(&g->p, 0, sizeof(g->p));
     g->p.cfg = *cfg;
     sim_rng_seed(&g->p.rng, cfg->seed);
@@ -240,7 +228,7 @@ static uint64_t pick_unit(struct sim_guest *g, bool is_read)
 static bool range_free(const struct sim_guest *g, uint64_t first, uint32_t nb)
 {
     for (uint32_t i = 0; i < nb; i++)
-        if (g->flags[first + i] & BLK_BUSY)
+        if (sim_model_flags(&g->model, first + i) & BLK_BUSY)
             return false;
     return true;
 }
@@ -262,7 +250,8 @@ static struct greq *make_request(struct sim_guest *g)
         if (range_free(g, first, nb))
             break;
     }
-    if (t == PICK_TRIES)
+    /* Room for the blocks' BUSY entries: the puts below cannot fail. */
+    if (t == PICK_TRIES || sim_map_reserve(&g->model, nb) < 0)
         return NULL;
     r = calloc(1, sizeof(*r) + nb * sizeof(r->gen[0]));
     if (!r)
@@ -280,18 +269,21 @@ static struct greq *make_request(struct sim_guest *g)
     r->io.len = g->p.cfg.io_size;
     r->io.done = io_done;
     for (uint32_t i = 0; i < nb; i++) {
-        g->flags[first + i] |= BLK_BUSY;
+        uint32_t gen = sim_model_gen(&g->model, first + i);
+        uint8_t flags = sim_model_flags(&g->model, first + i);
+
+        sim_model_set(&g->model, first + i, gen, flags | BLK_BUSY);
         /*
          * A write gets a generation newer than any ever attempted; a read
          * of a block whose content is unknown (a write to it failed) is
          * not checked.
          */
         if (!is_read)
-            r->gen[i] = g->gen[first + i] + 1;
-        else if (g->flags[first + i] & BLK_UNKNOWN)
+            r->gen[i] = gen + 1;
+        else if (flags & BLK_UNKNOWN)
             r->gen[i] = UINT32_MAX;
         else
-            r->gen[i] = g->gen[first + i];
+            r->gen[i] = gen;
     }
     return r;
 }
@@ -388,14 +380,16 @@ static void io_done(struct sim_io *io)
     if (withdrawn(io)) {
         /* Never executed: withdrawn from a quiesced or closing backend. */
     } else if (io->write) {
+        /* Each block has its BUSY entry: these updates cannot fail. */
         for (uint32_t i = 0; i < r->nb; i++) {
             uint64_t b = r->first + i;
+            uint8_t flags = sim_model_flags(&g->model, b);
 
-            g->gen[b] = r->gen[i];
             if (io->result)
-                g->flags[b] |= BLK_UNKNOWN;
+                flags |= BLK_UNKNOWN;
             else
-                g->flags[b] &= (uint8_t)~BLK_UNKNOWN;
+                flags &= (uint8_t)~BLK_UNKNOWN;
+            sim_model_set(&g->model, b, r->gen[i], flags);
         }
         sim_latency_add(&g->wlat, lat_us);
         if (io->result) {
@@ -445,8 +439,12 @@ static void io_done(struct sim_io *io)
         if (g->failures_logged++ < MAX_LOGGED_FAILURES)
             sim_log("guest: %s", why);
     }
-    for (uint32_t i = 0; i < r->nb; i++)
-        g->flags[r->first + i] &= (uint8_t)~BLK_BUSY;
+    for (uint32_t i = 0; i < r->nb; i++) {
+        uint64_t b = r->first + i;
+
+        sim_model_set(&g->model, b, sim_model_gen(&g->model, b),
+                      sim_model_flags(&g->model, b) & (uint8_t)~BLK_BUSY);
+    }
     g->outstanding--;
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
@@ -578,8 +576,7 @@ int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
 {
     struct sim_guest_persist p;
     struct sim_layout l;
-    uint32_t *gen;
-    uint8_t *flags;
+    struct sim_map model;
     int rc;
 
     pthread_mutex_lock(&g->life);
@@ -590,13 +587,13 @@ int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
                        "an empty or paused guest");
     }
     rc = sim_guest_state_decode(blob, len, sim_backend_size(g->backend), &l,
-                                &p, &gen, &flags, err, errlen);
+                                &p, &model, err, errlen);
     if (rc) {
         pthread_mutex_unlock(&g->life);
         return rc;
     }
     pthread_mutex_lock(&g->lock);
-    install_model(g, &l, gen, flags);
+    install_model(g, &l, &model);
     g->p = p;
     sim_guest_derive(g);
     g->state = XLMIG_SIM_GUEST_PAUSED;
@@ -691,7 +688,7 @@ int sim_guest_test_written(struct sim_guest *g,
         return sim_err(err, errlen, EPERM, "test hooks are off (serve "
                        "--test-hooks)");
     pthread_mutex_lock(&g->lock);
-    if (!g->gen) {
+    if (!g->layout.kind) {
         pthread_mutex_unlock(&g->lock);
         return sim_err(err, errlen, EINVAL, "no guest");
     }
@@ -738,8 +735,7 @@ void sim_guest_free(struct sim_guest *g)
     if (!g)
         return;
     sim_layout_free(&g->layout);
-    free(g->gen);
-    free(g->flags);
+    sim_map_free(&g->model);
     xlmig_bitmap_free(g->written);
     pthread_mutex_destroy(&g->life);
     pthread_mutex_destroy(&g->lock);

@@ -17,7 +17,9 @@
 
 #include "sim/sim_pattern.h"
 
-#define SIM_MAX_IMAGE_SIZE (64ULL << 30)    /* the model is 4 bytes/block */
+/* Everything per block is sparse (O(written)); per chunk, one byte. */
+#define SIM_MAX_IMAGE_SIZE (4ULL << 40)
+#define SIM_MAX_CHUNKS (1u << 24)
 #define SIM_MIN_CHUNK SIM_BLOCK_SIZE
 #define SIM_MAX_CHUNK (1u << 30)
 #define SIM_DEFAULT_CHUNK (1u << 20)
@@ -35,6 +37,8 @@ struct sim_layout {
     uint64_t nblocks;       /* 4 KiB blocks */
     uint64_t nchunks;
     uint8_t *kind;          /* per chunk: enum sim_fill (ZERO = hole) */
+    uint64_t *data;         /* the data chunks, ascending */
+    uint64_t ndata;
 };
 
 /* Validates p and computes the chunk map.  0 or -errno with err set. */

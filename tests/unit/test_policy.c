@@ -125,27 +125,6 @@ static void test_conv_max_passes(void **state)
                      XLMIG_CONV_MAX_PASSES);
 }
 
-static void test_compress_pays(void **state)
-{
-    struct xlmig_sample text = { .ratio = 0.3, .Bps = 465 * MB };
-    struct xlmig_sample random = { .ratio = 1.0, .Bps = 39 * MB };
-    struct xlmig_sample slowish = { .ratio = 0.5, .Bps = 40 * MB };
-
-    (void)state;
-    /* 1 Gbit/s: text compresses faster than the link carries it. */
-    assert_true(xlmig_compress_pays(&text, 117 * MB, 2));
-    /* Random data never shrinks. */
-    assert_false(xlmig_compress_pays(&random, 117 * MB, 2));
-    /* Loopback at 4.6 GB/s: two cores cannot keep up. */
-    assert_false(xlmig_compress_pays(&text, 4600 * MB, 2));
-    /* Unknown link: assume it is fast. */
-    assert_false(xlmig_compress_pays(&text, 0, 2));
-    /* Compressible but slow: 80 MB/s from two workers < 117 MB/s raw. */
-    assert_false(xlmig_compress_pays(&slowish, 117 * MB, 2));
-    /* ... but on a 10 MB/s link it pays. */
-    assert_true(xlmig_compress_pays(&slowish, 10 * MB, 2));
-}
-
 static void test_compress_roundtrip(void **state)
 {
     static unsigned char in[65536], z[70000], out[65536];
@@ -168,14 +147,14 @@ static void test_compress_roundtrip(void **state)
     z[2] ^= 0xff;
     assert_true(xlmig_inflate(&f, z, n, out, sizeof(out), &err) < 0);
     /* The sample sees text as compressible, noise as not. */
-    xlmig_sample(&d, in, sizeof(in), &s);
+    xlmig_sample(&d, &f, in, sizeof(in), &s);
     assert_true(s.ratio < 0.2);
     unsigned x = 1;
     for (size_t i = 0; i < sizeof(in); i++) {
         x = x * 1103515245u + 12345u;
         in[i] = (unsigned char)(x >> 16);
     }
-    xlmig_sample(&d, in, sizeof(in), &s);
+    xlmig_sample(&d, &f, in, sizeof(in), &s);
     assert_true(s.ratio >= 0.99);
     /* Incompressible data does not fit in less than its size. */
     assert_int_equal(xlmig_deflate(&d, in, sizeof(in), z, sizeof(in) - 1), 0);
@@ -319,7 +298,6 @@ int main(void)
         cmocka_unit_test(test_conv_hopeless),
         cmocka_unit_test(test_conv_max_passes),
         cmocka_unit_test(test_conv_fixed_costs),
-        cmocka_unit_test(test_compress_pays),
         cmocka_unit_test(test_compress_roundtrip),
         cmocka_unit_test(test_linkrate),
         cmocka_unit_test(test_target_policy),
