@@ -555,23 +555,28 @@ void sim_backend_stats(struct sim_backend *b, struct sim_stats *out)
     blkmig_get_stats(&b->mig, &st);
     pthread_mutex_unlock(&b->ctl);
     memset(out, 0, sizeof(*out));
-    out->block_size = st.block_size;
-    out->nr_blocks = st.nr_blocks;
-    out->tracking = st.tracking;
-    out->overflow = st.overflow;
-    out->dirty = st.dirty;
-    out->frozen = st.frozen;
-    out->marked = st.marked;
-    out->gate = st.gate;
-    out->stale = st.stale;
-    out->claimed = st.claimed;
-    out->wanted = st.wanted;
-    out->parked = st.parked;
-    out->installed = st.installed;
-    out->overwritten = st.overwritten;
+    /* As the kernel's control device fills it. */
+    out->mig.block_size = st.block_size;
+    out->mig.flags = (st.tracking ? BLKBACK_MIG_F_TRACKING : 0) |
+                     (st.overflow ? BLKBACK_MIG_F_OVERFLOW : 0) |
+                     (st.gate ? BLKBACK_MIG_F_GATE : 0) |
+                     BLKBACK_MIG_F_CONNECTED;
+    out->mig.sectors = b->size >> BLKMIG_SECTOR_SHIFT;
+    out->mig.nr_blocks = st.nr_blocks;
+    out->mig.dirty = st.dirty;
+    out->mig.frozen = st.frozen;
+    out->mig.marked = st.marked;
+    out->mig.stale = st.stale;
+    out->mig.claimed = st.claimed;
+    out->mig.wanted = st.wanted;
+    out->mig.parked = st.parked;
+    out->mig.installed = st.installed;
+    out->mig.overwritten = st.overwritten;
     pthread_mutex_lock(&b->lock);
+    if (b->quiesced)
+        out->mig.flags |= BLKBACK_MIG_F_QUIESCED;
+    out->mig.inflight = b->inflight;
     out->quiesced = b->quiesced;
-    out->inflight = b->inflight;
     out->held = b->held.n;
     pthread_mutex_unlock(&b->lock);
 }

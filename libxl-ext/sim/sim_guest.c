@@ -648,10 +648,11 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
     }
     /* Refuse before stopping anything: the guest runs on untouched. */
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
         pthread_mutex_unlock(&g->life);
         return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
-                       "stale in the gate: finish the pull first", st.stale);
+                       "stale in the gate: finish the pull first",
+                       (uint64_t)st.mig.stale);
     }
     rc = stop_workload(g, 30000, g->state == XLMIG_SIM_GUEST_RUNNING
                                      ? XLMIG_SIM_GUEST_STOPPED : g->state);
@@ -661,11 +662,12 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
                        "drain within 30 s (reads parked in the gate?)");
     }
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {      /* stale blocks added meanwhile */
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
+        /* stale blocks added meanwhile */
         pthread_mutex_unlock(&g->life);
         return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
                        "stale in the gate: finish the pull first (the "
-                       "guest is stopped)", st.stale);
+                       "guest is stopped)", (uint64_t)st.mig.stale);
     }
     sim_guest_report(g, r);
     rc = sim_guest_verify_image(g, r, err, errlen);

@@ -234,12 +234,12 @@ static int do_claim(struct conn *c, const void *p, size_t len,
     if (n > 0) {
         sim_backend_stats(c->srv->b, &st);
         if (c->claims && (c->claims_epoch != epoch ||
-                          xlmig_bitmap_size(c->claims) != st.nr_blocks)) {
+                          xlmig_bitmap_size(c->claims) != st.mig.nr_blocks)) {
             xlmig_bitmap_free(c->claims);
             c->claims = NULL;
         }
         if (!c->claims) {
-            c->claims = xlmig_bitmap_new(st.nr_blocks);
+            c->claims = xlmig_bitmap_new(st.mig.nr_blocks);
             c->claims_epoch = epoch;
         }
         if (!c->claims) {

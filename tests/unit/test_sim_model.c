@@ -395,7 +395,7 @@ static void test_suspend_while_quiesced(void **state)
     run_source(f, &vm, 100);
     assert_int_equal(sim_backend_quiesce(vm.b, 5000), 0);
     sim_backend_stats(vm.b, &st);
-    assert_int_equal(st.inflight, 0);
+    assert_int_equal(st.mig.inflight, 0);
     sim_guest_report(vm.g, &r1);
     sleep_ms(100);
     sim_guest_report(vm.g, &r2);
