@@ -200,7 +200,7 @@ static void *io_thread(void *arg)
 }
 
 int sim_backend_open(struct sim_backend **out, const char *path,
-                     unsigned io_threads, char *err, size_t errlen)
+                     unsigned io_threads, struct xlmig_error *err)
 {
     struct sim_backend *b;
     pthread_condattr_t ca;
@@ -208,11 +208,11 @@ int sim_backend_open(struct sim_backend **out, const char *path,
 
     *out = NULL;
     if (!io_threads || io_threads > 64)
-        return sim_err(err, errlen, EINVAL, "I/O threads must be 1..64");
+        return xlmig_fail(err, EINVAL, "I/O threads must be 1..64");
     b = calloc(1, sizeof(*b));
     if (!b)
-        return sim_err(err, errlen, ENOMEM, "out of memory");
-    rc = sim_open_image(path, &b->fd, &b->size, err, errlen);
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    rc = sim_open_image(path, &b->fd, &b->size, err);
     if (rc) {
         free(b);
         return rc;
@@ -220,7 +220,7 @@ int sim_backend_open(struct sim_backend **out, const char *path,
     b->wanted_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     b->threads = calloc(io_threads, sizeof(*b->threads));
     if (b->wanted_efd < 0 || !b->threads) {
-        rc = sim_err(err, errlen, errno ? errno : ENOMEM,
+        rc = xlmig_fail(err, errno ? errno : ENOMEM,
                      "cannot create the wanted eventfd: %s", strerror(errno));
         if (b->wanted_efd >= 0)
             close(b->wanted_efd);
@@ -243,7 +243,7 @@ int sim_backend_open(struct sim_backend **out, const char *path,
         rc = pthread_create(&b->threads[b->nthreads], NULL, io_thread, b);
         if (rc) {
             sim_backend_close(b);
-            return sim_err(err, errlen, rc, "cannot start I/O threads: %s",
+            return xlmig_fail(err, rc, "cannot start I/O threads: %s",
                            strerror(rc));
         }
     }
