@@ -365,8 +365,15 @@ run_peer() { # run_peer SC TOOL REP RATE SIZE ALLOC BOUND_S MODE
     stop_qsd qsd-src
     stop_qsd qsd-dst
     if [ $rc = 2 ]; then
-        record "$sc" "$tool" "$rep" DNF - - - - - "$rss" -
-        echo "  $sc $tool rep $rep: DNF, no READY in $tmo s ($(kv "$out" writes) guest writes)"
+        # Not converged: what the guest saw while the mirror tried.
+        mibs=- p99=-
+        if [ "$rate" != 0 ]; then
+            mibs=$(kv "$out" guest_MiBps)
+            p99=$(awk -v u="$(kv "$out" p99_us)" 'BEGIN { printf "%.2f", u / 1000 }')
+        fi
+        wire=$(awk -v w=$((w1 - w0)) -v a="$(bytes "$alloc")" 'BEGIN { printf "%.3f", w / a }')
+        record "$sc" "$tool" "$rep" DNF "$tmo" - "$wire" "$mibs" "$p99" "$rss" -
+        echo "  $sc $tool rep $rep: DNF, no READY in $tmo s; wire/al $wire so far, guest $mibs MiB/s p99 $p99 ms"
         return 0
     elif [ $rc != 0 ]; then
         echo "  $sc $tool rep $rep: FAIL"; sed 's/^/    /' "$W/peer.err"
@@ -498,7 +505,12 @@ BEGIN {
     if (!(k in seen)) { seen[k] = 1; order[++nk] = k; if (!($1 in ref)) ref[$1] = $2 }
     runs[k]++
     if ($4 == "SKIP") { s = $0; for (j = 1; j <= 10; j++) s = substr(s, index(s, " ") + 1); skip[k] = s; next }
-    if ($4 == "DNF") { dnf[k]++; next }
+    if ($4 == "DNF") {      # never READY: what happened until the timeout
+        dnf[k]++; dnft[k] = $5; dwire[k] = dwire[k] " " $7
+        if ($8 != "-") { dmib[k] = dmib[k] " " $8; dp99[k] = dp99[k] " " $9 }
+        if ($10 != "-" && $10 + 0 > rss[k] + 0) rss[k] = $10
+        next
+    }
     if ($4 == "FAIL") { fail[k]++; if ($5 == "-") next }
     done_[k]++
     tot[k] = tot[k] " " $5; down[k] = down[k] " " $6
@@ -514,7 +526,13 @@ END {
         st = (done_[k] + 0) "/" runs[k]
         if (fail[k]) st = st " FAIL " fail[k]; else if (done_[k]) st = st " PASS"
         if (dnf[k]) st = st " DNF " dnf[k]
-        if (!done_[k] || tot[k] == "") { printf "%-14s %-11s %-20s %6s %-20s %8s %6s %8s %5s %6s %6s  %s\n", sc, tool, "-", "-", "-", "-", "-", "-", f(rss[k], 0), "-", "-", st; continue }
+        if (!done_[k] && dnf[k]) {  # the attempts until the timeout (wire so far)
+            printf "%-14s %-11s %-20s %6s %-20s %8s %6s %8s %5s %6s %6s  %s\n", sc, tool, "DNF (>" dnft[k] ")", "-", "-",
+                "(" f(med(dwire[k]), 2) ")", dmib[k] == "" ? "-" : f(med(dmib[k]), 2), dp99[k] == "" ? "-" : f(med(dp99[k]), 2),
+                rss[k] == "" ? "-" : rss[k], "-", "-", st
+            continue
+        }
+        if (!done_[k] || tot[k] == "") { printf "%-14s %-11s %-20s %6s %-20s %8s %6s %8s %5s %6s %6s  %s\n", sc, tool, "-", "-", "-", "-", "-", "-", rss[k] == "" ? "-" : rss[k], "-", "-", st; continue }
         mt[k] = med(tot[k]); md[k] = med(down[k])
         b = bound[sc]
         rk = sc SUBSEP ref[sc]
@@ -531,6 +549,7 @@ END {
 echo
 echo "bound = allocated / line rate; wire on veth: rx+tx bytes of the source veth end; e: the engine's count (loopback)"
 echo "ref/t, ref/dn: median time / downtime of the scenario's first row (xlmig) over this row's"
+echo "DNF (>N): never READY within N s (cancelled); its wire/al (in parentheses) and guest figures are those of the attempt"
 if grep -q ' FAIL ' "$RES"; then
     echo "FAIL: $(grep -c ' FAIL ' "$RES") run(s) failed (see above)"
     exit 1

@@ -5,7 +5,8 @@
  *   xlmig-peer run --qmp SOCK --node NODE --target HOST:PORT
  *                  --target-export NAME --mode background|write-blocking
  *                  --nbd SOCK --export NAME [--rate BYTES/s] [--qd N]
- *                  [--seed N] [--warmup S] [--timeout S] --model FILE
+ *                  [--seed N] [--warmup S] [--timeout S] [--trace-qmp]
+ *                  --model FILE
  *       Starts the guest (tagged writes through the source daemon's NBD
  *       export), waits --warmup, then (t0) blockdev-add of an NBD client
  *       node to the destination's export, blockdev-mirror sync=full, waits
@@ -18,6 +19,8 @@
  *       MiB/s and latency percentiles between t0 and its stop.  Saves the
  *       guest's model for `verify`.  Exit 0; 2 if the job never got READY
  *       (then it is cancelled, result=noready); 1 on any error.
+ *       --trace-qmp prints every QMP message (QEMU's event timestamps
+ *       included) with the time it was read, to stderr.
  *   xlmig-peer baseline --nbd SOCK --export NAME --rate R --seconds S
  *       The same workload without a mirror: its write latency.
  *   xlmig-peer verify --image DST --pristine ORIG --model FILE
@@ -107,6 +110,7 @@ struct run_args {
     const char *qmp, *node, *host, *port, *texport, *mode, *job, *model;
     struct guest_cfg gc;
     double warmup, timeout;
+    bool trace;
 };
 
 static void cancel_unready(struct qmp *q, const struct run_args *a)
@@ -141,6 +145,7 @@ static int cmd_run(int argc, char **argv)
         { "warmup", required_argument, NULL, 'w' },
         { "timeout", required_argument, NULL, 'o' },
         { "model", required_argument, NULL, 'M' },
+        { "trace-qmp", no_argument, NULL, 'Q' },
         { 0 }
     };
     static const char *const ready_or_end[] = {
@@ -178,6 +183,7 @@ static int cmd_run(int argc, char **argv)
         case 'w': a.warmup = num_arg("--warmup", optarg, 0, 3600); break;
         case 'o': a.timeout = num_arg("--timeout", optarg, 1, 86400); break;
         case 'M': a.model = optarg; break;
+        case 'Q': a.trace = true; break;
         default: die("run: see the usage at the top of main.c");
         }
     }
@@ -198,6 +204,7 @@ static int cmd_run(int argc, char **argv)
     q = qmp_open(a.qmp, dl, err, sizeof(err));
     if (!q)
         die("%s", err);
+    qmp_set_trace(q, a.trace);
     g = guest_open(&a.gc, err, sizeof(err));
     if (!g)
         die("%s", err);

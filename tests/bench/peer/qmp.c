@@ -24,7 +24,21 @@ struct qmp {
     size_t len;
     struct qmp_event queue[QMP_MAX_QUEUED];
     size_t queued;
+    bool trace;
+    uint64_t t_open_ns;
 };
+
+void qmp_set_trace(struct qmp *q, bool trace)
+{
+    q->trace = trace;
+}
+
+static void trace(const struct qmp *q, const char *dir, const char *msg)
+{
+    if (q->trace)
+        fprintf(stderr, "qmp %10.6f %s %s\n",
+                (double)(qmp_now_ns() - q->t_open_ns) / 1e9, dir, msg);
+}
 
 uint64_t qmp_now_ns(void)
 {
@@ -125,6 +139,7 @@ static int read_message(struct qmp *q, uint64_t deadline_ns, char *error,
 
     if (!line)
         return -1;
+    trace(q, "<", line);
     v = yajl_tree_parse(line, perr, sizeof(perr));
     if (!v || !YAJL_IS_OBJECT(v)) {
         fail(err, errlen, "bad QMP message (%s): %.80s", perr, line);
@@ -190,6 +205,7 @@ int qmp_exec(struct qmp *q, const char *json, uint64_t deadline_ns, char *err,
 {
     char error[256];
 
+    trace(q, ">", json);
     if (write_all(q->fd, json, strlen(json)) || write_all(q->fd, "\n", 1))
         return fail(err, errlen, "QMP write: %s", strerror(errno));
     for (;;) {
@@ -241,8 +257,10 @@ struct qmp *qmp_open(const char *path, uint64_t deadline_ns, char *err,
     struct qmp *q = calloc(1, sizeof(*q));
     char error[256];
 
-    if (q)
+    if (q) {
         q->fd = -1;
+        q->t_open_ns = qmp_now_ns();
+    }
     if (!q || !(q->buf = malloc(QMP_MAX_LINE))) {
         free(q);
         fail(err, errlen, "out of memory");

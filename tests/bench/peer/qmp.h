@@ -7,6 +7,7 @@
 #ifndef PEER_QMP_H
 #define PEER_QMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,5 +43,8 @@ int qmp_wait_event(struct qmp *q, const char *const *names, const char *device,
                    size_t errlen);
 
 uint64_t qmp_now_ns(void);
+
+/* With trace set, every message read or written goes to stderr, timed. */
+void qmp_set_trace(struct qmp *q, bool trace);
 
 #endif
