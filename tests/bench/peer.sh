@@ -32,8 +32,8 @@
 #                          synced).  flush: buffered, flushes honoured: when
 #                          the job ends QEMU closes its mirror filter node,
 #                          which fdatasyncs the source and puts the guest's
-#                          dirty page cache (0.2-0.9 s at 5 MiB/s here) into
-#                          the downtime.  none: O_DIRECT, libvirt's
+#                          dirty page cache into the downtime (0.7 s in one
+#                          traced 5 MiB/s run here).  none: O_DIRECT, libvirt's
 #                          cache=none (the guest's latency then includes the
 #                          disk).  The destination always honours flushes
 #                          (xlmig's receiver fdatasyncs too).
@@ -72,16 +72,24 @@
 #             included), the same counter for both tools.  loopback
 #             (xlmig only): the engine's wire_ratio, marked `e`.
 #   guest     the guest's write rate MiB/s and p99 write latency ms as it
-#             sees them, medians, during the migration (xlmig: the
-#             simulated guest's report on the source; peer: between
-#             blockdev-add and the pause).
+#             sees them, medians.  Both guests write random 4 KiB blocks,
+#             paced to LOAD, at most 4 in flight, never two on one block.
+#             xlmig: the simulated guest's report on the source (its whole
+#             time there, 2 s before the migration included); peer:
+#             xlmig-peer's guest between blockdev-add and the pause.
 #   rss       peak RSS MiB, max: xlmig send; peer: the source daemon.
 #   ref/this  time and downtime of the scenario's first tool (xlmig,
 #             or xlmig --compress auto) over this row's, medians: < 1 means
 #             xlmig is faster / pauses shorter.
 #   runs      finished/total and the verdicts; a FAIL (wrong data, an
 #             error) makes the script exit 1.  DNF: the peer never got
-#             READY in its time (it is cancelled; nothing to verify).
+#             READY in its time (it is cancelled; nothing to verify); the
+#             other cells are over the finished runs only, and a row with
+#             no finished run shows the attempts' wire bytes (in
+#             parentheses) and guest figures until the timeout.
+#
+# Diagnosis: BENCH_KEEP=1 keeps the work directory (results, logs);
+# `xlmig-peer run --trace-qmp` prints every QMP message with its time.
 set -eu
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${1:-build}" && pwd)

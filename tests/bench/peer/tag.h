@@ -7,6 +7,10 @@
  * content of a block follows from the model's generation alone, and a
  * wrong block can be explained (older generation: a lost write).
  * Unwritten blocks are compared with the original image instead.
+ *
+ * Own code rather than libvbdsim.a: the bench builds with the system cc
+ * alone, does not follow libxl-ext/sim's internal API (being reworked),
+ * and checks the untouched blocks against the very file QEMU was given.
  */
 #ifndef PEER_TAG_H
 #define PEER_TAG_H
