@@ -248,14 +248,18 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
     if ((rc = read_stale(s, fresh)) < 0 ||
         (rc == 1 && (rc = go_again(s)) < 0))
         goto out;
-    if (rc == 0) {
+    if (rc == 0)
         /* Only a destination that runs the guest has a stale set. */
         src_go_confirmed(s);
-        for (unsigned i = 0; i < s->ndisks; i++) {
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        /* (after GO again: its gates hold our stop-copy sets) */
+        if (rc == 0) {
             xlmig_bitmap_free(s->disks[i].stale);
             s->disks[i].stale = fresh[i];
-            fresh[i] = NULL;
+        } else {
+            xlmig_bitmap_free(fresh[i]);
         }
+        fresh[i] = NULL;
     }
     s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
                            s->features);
