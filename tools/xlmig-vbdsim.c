@@ -392,6 +392,89 @@ static void write_file(const char *path, const void *data, size_t len)
         die("%s: write error", path);
 }
 
+static int ctl_stats(struct xlmig_vbd *v)
+{
+    struct xlmig_vbd_stats st;
+    int rc = v->ops->stats(v, &st);
+
+    if (!rc)
+        printf("image %s (%" PRIu64 " bytes)\nblock_size %" PRIu32
+               " nr_blocks %" PRIu64 "\ntracking %d overflow %d dirty %"
+               PRIu64 " marked %" PRIu64 "\ngate %d stale %" PRIu64
+               " claimed %" PRIu64 " wanted %" PRIu64 " parked %" PRIu64
+               " installed %" PRIu64 " overwritten %" PRIu64 "\n",
+               v->data_path, v->size, st.block_size, st.nr_blocks,
+               st.tracking, st.overflow, st.dirty, st.marked, st.gate,
+               st.stale, st.claimed, st.wanted, st.parked, st.installed,
+               st.overwritten);
+    return rc;
+}
+
+/* report, or verify (*code 1 when the guest's check fails). */
+static int ctl_report(struct xlmig_vbd *v, bool verify, int *code)
+{
+    struct xlmig_sim_report r;
+    char text[2048];
+    int rc = verify ? xlmig_sim_guest_stop_and_verify(v, &r)
+                    : xlmig_sim_guest_report(v, &r);
+
+    if (!rc) {
+        xlmig_sim_report_format(&r, text, sizeof(text));
+        fputs(text, stdout);
+        if (verify && !xlmig_sim_report_ok(&r))
+            *code = 1;
+    }
+    return rc;
+}
+
+static int ctl_suspend(struct xlmig_vbd *v, const char *file)
+{
+    void *blob;
+    size_t len;
+    int rc = xlmig_sim_guest_suspend(v, &blob, &len);
+
+    if (!rc) {
+        /* A deliberate suspend: it must outlast this connection. */
+        rc = xlmig_sim_guest_handoff(v);
+        write_file(file, blob, len);
+        free(blob);
+        printf("guest suspended: %zu bytes of state in %s\n", len, file);
+    }
+    return rc;
+}
+
+static int ctl_load(struct xlmig_vbd *v, const char *file)
+{
+    size_t len;
+    void *blob = read_file(file, &len);
+    int rc = xlmig_sim_guest_load(v, blob, len);
+
+    free(blob);
+    return rc;
+}
+
+static const char *const ctl_cmds[] = { "stats", "report", "verify",
+    "suspend", "load", "resume", "unpause", "shutdown", NULL };
+
+/* One command (of ctl_cmds) on an open VBD. */
+static int ctl_do(struct xlmig_vbd *v, const char *cmd, const char *arg,
+                  int *code)
+{
+    if (!strcmp(cmd, "stats"))
+        return ctl_stats(v);
+    if (!strcmp(cmd, "report") || !strcmp(cmd, "verify"))
+        return ctl_report(v, !strcmp(cmd, "verify"), code);
+    if (!strcmp(cmd, "suspend"))
+        return ctl_suspend(v, arg);
+    if (!strcmp(cmd, "load"))
+        return ctl_load(v, arg);
+    if (!strcmp(cmd, "resume"))
+        return xlmig_sim_guest_resume(v);
+    if (!strcmp(cmd, "unpause"))
+        return xlmig_sim_guest_unpause(v);
+    return xlmig_sim_shutdown(v);
+}
+
 static int cmd_ctl(int argc, char **argv)
 {
     struct cli_common c;
@@ -399,11 +482,9 @@ static int cmd_ctl(int argc, char **argv)
         { cli_help_opts, cli_help_nopts, &c, 0 },
     };
     const char *sock, *cmd, *arg;
-    struct xlmig_sim_report r;
     struct xlmig_vbd *v;
     struct xlmig_error e;
-    char text[2048];
-    int rc = 0, code = 0, first;
+    int rc, code = 0, first;
 
     memset(&c, 0, sizeof(c));
     first = parse("ctl", "ctl SOCKET stats|report|verify|suspend FILE|"
@@ -416,62 +497,18 @@ static int cmd_ctl(int argc, char **argv)
     sock = argv[1];
     cmd = argv[2];
     arg = argc == 4 ? argv[3] : NULL;
+    for (int i = 0;; i++) {
+        if (!ctl_cmds[i])
+            die("ctl: unknown command '%s'", cmd);
+        if (!strcmp(cmd, ctl_cmds[i]))
+            break;
+    }
     if ((!strcmp(cmd, "suspend") || !strcmp(cmd, "load")) != !!arg)
         die("ctl %s: %s", cmd, arg ? "takes no argument"
                                    : "needs a file argument");
     if (xlmig_vbd_sim_open(sock, &v, &e) < 0)
         die("%s", e.msg);
-    if (!strcmp(cmd, "stats")) {
-        struct xlmig_vbd_stats st;
-
-        rc = v->ops->stats(v, &st);
-        if (!rc)
-            printf("image %s (%" PRIu64 " bytes)\nblock_size %" PRIu32
-                   " nr_blocks %" PRIu64 "\ntracking %d overflow %d dirty %"
-                   PRIu64 " marked %" PRIu64 "\ngate %d stale %" PRIu64
-                   " claimed %" PRIu64 " wanted %" PRIu64 " parked %" PRIu64
-                   " installed %" PRIu64 " overwritten %" PRIu64 "\n",
-                   v->data_path, v->size, st.block_size, st.nr_blocks,
-                   st.tracking, st.overflow, st.dirty, st.marked, st.gate,
-                   st.stale, st.claimed, st.wanted, st.parked, st.installed,
-                   st.overwritten);
-    } else if (!strcmp(cmd, "report") || !strcmp(cmd, "verify")) {
-        rc = !strcmp(cmd, "report") ? xlmig_sim_guest_report(v, &r)
-                                    : xlmig_sim_guest_stop_and_verify(v, &r);
-        if (!rc) {
-            xlmig_sim_report_format(&r, text, sizeof(text));
-            fputs(text, stdout);
-            if (!strcmp(cmd, "verify") && !xlmig_sim_report_ok(&r))
-                code = 1;
-        }
-    } else if (!strcmp(cmd, "suspend")) {
-        void *blob;
-        size_t len;
-
-        rc = xlmig_sim_guest_suspend(v, &blob, &len);
-        if (!rc) {
-            /* A deliberate suspend: it must outlast this connection. */
-            rc = xlmig_sim_guest_handoff(v);
-            write_file(arg, blob, len);
-            free(blob);
-            printf("guest suspended: %zu bytes of state in %s\n", len, arg);
-        }
-    } else if (!strcmp(cmd, "load")) {
-        size_t len;
-        void *blob = read_file(arg, &len);
-
-        rc = xlmig_sim_guest_load(v, blob, len);
-        free(blob);
-    } else if (!strcmp(cmd, "resume")) {
-        rc = xlmig_sim_guest_resume(v);
-    } else if (!strcmp(cmd, "unpause")) {
-        rc = xlmig_sim_guest_unpause(v);
-    } else if (!strcmp(cmd, "shutdown")) {
-        rc = xlmig_sim_shutdown(v);
-    } else {
-        v->ops->close(v);
-        die("ctl: unknown command '%s'", cmd);
-    }
+    rc = ctl_do(v, cmd, arg, &code);
     if (rc) {
         fprintf(stderr, "xlmig-vbdsim: ctl %s: %s\n", cmd, v->err.msg);
         code = 2;
