@@ -28,7 +28,7 @@ tree=$(pristine_tree "$KVER_DEB")
 rm -rf "$SRC" && mkdir -p "$SRC"
 cp -a "$tree/drivers" "$SRC/"
 apply_series "$SRC"
-sed "s/@VERSION@/$VERSION/" "$HERE/dkms/dkms.conf.in" > "$SRC/dkms.conf"
+sed "s/#MODULE_VERSION#/$VERSION/" "$HERE/dkms/dkms.conf.in" > "$SRC/dkms.conf"
 log "source in $SRC"
 
 dkms status -m "$NAME" -v "$VERSION" | grep -q . || dkms add -m "$NAME" -v "$VERSION"
