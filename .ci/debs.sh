@@ -25,6 +25,9 @@ die() { echo "debs: FAIL: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
 # ---- build ------------------------------------------------------------------
+if [ "${DEBS_REUSE:-0}" = 1 ] && ls "$out"/xlmig_*.changes > /dev/null 2>&1; then
+    step "DEBS_REUSE=1: the packages already in $out"
+else
 step "export HEAD ($(git -C "$top" rev-parse --short HEAD)) and build"
 rm -rf "$out/src" "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo
 mkdir -p "$out/src"
@@ -33,6 +36,7 @@ git -C "$top" archive --format=tar --prefix=xlmig/ HEAD | tar -x -C "$out/src"
     dpkg-buildpackage -us -uc -b > "$out/build.log" 2>&1) ||
     { tail -n 40 "$out/build.log"; die "dpkg-buildpackage (log: $out/build.log)"; }
 mv "$out"/src/*.deb "$out"/src/*.changes "$out"/src/*.buildinfo "$out/"
+fi
 ls -l "$out"/*.deb
 [ "$mode" = build ] && { step "built"; exit 0; }
 
@@ -59,7 +63,7 @@ expect() { # DEB PATH...: every PATH is in DEB
 }
 expect "$out"/xlmig_*_amd64.deb /usr/bin/xlmig /usr/bin/xlmig-vbdsim /usr/sbin/xl \
     /usr/share/man/man8/xlmig.8.gz /usr/share/man/man1/xlmig-vbdsim.1.gz \
-    /usr/lib/tmpfiles.d/xlmig.conf /var/log/xlmig /usr/share/doc/xlmig/README.Debian \
+    /usr/lib/tmpfiles.d/xlmig.conf /var/log/xlmig /usr/share/doc/xlmig/README.Debian.gz \
     /usr/share/doc/xlmig/copyright /usr/share/doc/xlmig/examples/xlmig-demo
 expect "$out"/libxlmig1_*_amd64.deb "/usr/lib/$ma/libxlmig.so.1" "/usr/lib/$ma/libxlmig.so.1.0.0"
 expect "$out"/libxlmig-dev_*_amd64.deb /usr/include/xlmig.h "/usr/lib/$ma/libxlmig.so" \
@@ -71,7 +75,9 @@ expect "$out"/xlmig-dkms_*_all.deb /etc/depmod.d/xlmig-dkms.conf "$dk/dkms.conf"
     "$dk/drivers/block/xen-blkback/xenbus.c" "$dk/drivers/block/xen-blkback/migrate.c" \
     "$dk/drivers/block/xen-blkback/migrate.h" "$dk/include/uapi/xen/blkback_migrate.h"
 # nothing under /usr/local, nothing that another package of ours ships too
-if dpkg -c "$out"/*.deb | awk '{print $6}' | grep -q '^\./usr/local'; then die "a package ships /usr/local"; fi
+for d in "$out"/*.deb; do
+    if dpkg -c "$d" | awk '{print $6}' | grep -q '^\./usr/local'; then die "$(basename "$d") ships /usr/local"; fi
+done
 x=$(mktemp -d)
 dpkg-deb -x "$out"/xlmig-dkms_*_all.deb "$x"
 for f in migrate.c migrate.h; do
@@ -89,14 +95,25 @@ echo "  libxlmig.so.1: $n functions exported = symbols file; DKMS source carries
 rm -rf "$x"
 
 # ---- install ----------------------------------------------------------------------
+pkgs=$(for d in "$out"/*.deb; do dpkg-deb -f "$d" Package; done)
+old=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' $pkgs xlmig-ci-xl-owner 2>/dev/null |
+      awk '$1 !~ /^[up]n/ {print $NF}' | tr '\n' ' ' || true)
+if [ -n "$old" ]; then
+    step "purging what an earlier run left installed: $old"
+    # shellcheck disable=SC2086
+    apt-get purge -y -q $old > /dev/null 2>&1 || die "cannot purge $old"
+fi
 # Who owns /usr/sbin/xl before: xen-utils-common on a dom0; else a stand-in.
 stub=""
 if ! dpkg -S /usr/sbin/xl > /dev/null 2>&1; then
     [ -e /usr/sbin/xl ] && die "/usr/sbin/xl exists and no package owns it"
     step "stand-in package owning /usr/sbin/xl (no xen-utils-common here)"
+    # (with a second file: a package whose every file is diverted away
+    # "disappears" from dpkg's database, which xen-utils-common never does)
     s=$out/stub/xlmig-ci-xl-owner
-    rm -rf "$out/stub"; mkdir -p "$s/DEBIAN" "$s/usr/sbin"
+    rm -rf "$out/stub"; mkdir -p "$s/DEBIAN" "$s/usr/sbin" "$s/usr/share/xlmig-ci-xl-owner"
     printf '#!/bin/sh\necho "xl stand-in: $*"\n' > "$s/usr/sbin/xl"; chmod 755 "$s/usr/sbin/xl"
+    echo "CI stand-in for xen-utils-common's /usr/sbin/xl" > "$s/usr/share/xlmig-ci-xl-owner/README"
     printf 'Package: xlmig-ci-xl-owner\nVersion: 1\nArchitecture: all\nMaintainer: xlmig CI <xlmig@example.org>\nDescription: CI stand-in owning /usr/sbin/xl\n' > "$s/DEBIAN/control"
     dpkg-deb -b "$s" "$out/stub/xlmig-ci-xl-owner.deb" > /dev/null
     dpkg -i "$out/stub/xlmig-ci-xl-owner.deb" > /dev/null
@@ -131,8 +148,9 @@ check_installed() {
     grep -qi 'frobnicate' <<< "$m" || die "xl migrate --with-storage did not reach xlmig: $m"
     [ "$(pkg-config --modversion libxlmig)" = "$ver" ] || die "pkg-config libxlmig"
     [ -f /etc/depmod.d/xlmig-dkms.conf ] || die "depmod override missing"
-    dkms status -m xen-blkback-migrate -v "$ver" | grep -q . || die "dkms does not know xen-blkback-migrate/$ver"
-    dkms status -m xen-blkback-migrate -v "$ver"
+    st=$(dkms status -m xen-blkback-migrate -v "$ver")
+    [ -n "$st" ] || die "dkms does not know xen-blkback-migrate/$ver"
+    echo "$st"
     for k in /lib/modules/*; do
         k=${k##*/}
         [ -d "/usr/src/linux-headers-$k" ] || [ -e "/lib/modules/$k/build/include" ] || continue
@@ -144,11 +162,36 @@ check_installed() {
 }
 check_installed
 
+# The override, in a scratch module tree: it must win even against an
+# admin's "search built-in first", and fall back to the in-tree module once
+# DKMS removed ours.  (depmod decides by path: the DKMS-built module stands
+# in for the in-tree one too.)
+step "depmod override"
+ko=$(ls /lib/modules/*/updates/dkms/xen-blkback.ko* 2>/dev/null | head -n 1)
+if [ -n "$ko" ]; then
+    k=$(basename "$(dirname "$(dirname "$(dirname "$ko")")")")
+    r=$(mktemp -d); m=$r/lib/modules/$k
+    mkdir -p "$m/kernel/drivers/block/xen-blkback" "$m/updates/dkms" "$r/conf"
+    cp "$ko" "$m/kernel/drivers/block/xen-blkback/"; cp "$ko" "$m/updates/dkms/"
+    echo "search built-in updates" > "$r/conf/00-admin.conf"
+    picked() { depmod -C "$r/conf" -b "$r" "$k" 2> /dev/null; grep -o '^[^:]*xen-blkback.ko[^:]*' "$m/modules.dep"; }
+    [ "$(picked)" = kernel/drivers/block/xen-blkback/$(basename "$ko") ] || die "scratch tree: search order not applied"
+    cp /etc/depmod.d/xlmig-dkms.conf "$r/conf/"
+    [ "$(picked)" = updates/dkms/$(basename "$ko") ] || die "the override does not make depmod pick updates/dkms"
+    rm "$m/updates/dkms/$(basename "$ko")"
+    [ "$(picked)" = kernel/drivers/block/xen-blkback/$(basename "$ko") ] || die "no fallback to the in-tree module"
+    rm -rf "$r"
+    echo "  override wins against 'search built-in updates', falls back once the DKMS module is gone"
+else
+    echo "  (no DKMS-built module on this machine: no 6.1 kernel headers)"
+fi
+
 step "the public library from outside: example.c against the installed libxlmig"
 w=$(mktemp -d /var/tmp/xlmig-debs.XXXXXX)
 cc -std=c11 -Wall -Wextra -Werror -o "$w/example" /usr/share/doc/libxlmig-dev/examples/example.c \
     $(pkg-config --cflags --libs libxlmig) -pthread
-ldd "$w/example" | grep -q "/usr/lib/$ma/libxlmig.so.1" || die "example does not use the installed libxlmig.so.1"
+l=$(ldd "$w/example")
+grep -Eq "libxlmig.so.1 => (/usr)?/lib/$ma/libxlmig.so.1 " <<< "$l" || die "example does not use the installed libxlmig.so.1: $l"
 xlmig-vbdsim mkimage "$w/src.img" --size 64M --allocated 32M > /dev/null
 xlmig-vbdsim serve --image "$w/src.img" --socket "$w/src.sock" --write-rate 2M > "$w/src.log" 2>&1 &
 i=0; while [ ! -S "$w/src.sock" ]; do i=$((i + 1)); [ $i -lt 250 ] || die "vbdsim"; sleep 0.02; done
@@ -174,7 +217,6 @@ check_installed
 
 # ---- purge: everything back as it was -------------------------------------------
 step "apt purge"
-pkgs=$(for d in "$out"/*.deb; do dpkg-deb -f "$d" Package; done)
 # shellcheck disable=SC2086
 apt-get purge -y -q $pkgs > "$out/purge.log" 2>&1 || { tail -n 40 "$out/purge.log"; die "purge"; }
 for p in $pkgs; do
