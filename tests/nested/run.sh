@@ -28,7 +28,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NESTED_CACHE=${NESTED_CACHE:-/var/tmp/xlmig-nested}
 export NESTED_CACHE
 WORK=${NESTED_WORK:-$NESTED_CACHE/run-$(date +%Y%m%d-%H%M%S)}
-BOOT_TIMEOUT=${NESTED_BOOT_TIMEOUT:-360}       # QEMU start -> "@@ XL_READY"
+# QEMU start -> "@@ XL_READY"; with the packages, dom0 first builds the
+# module with DKMS (275 s under TCG with 2 vCPUs, more with 1)
+if [ -n "${XLMIG_DEBS:-}" ]; then BOOT_TIMEOUT=${NESTED_BOOT_TIMEOUT:-1200}; else BOOT_TIMEOUT=${NESTED_BOOT_TIMEOUT:-360}; fi
 STALL_TIMEOUT=${NESTED_STALL_TIMEOUT:-900}     # no new "@@" marker for this long
 SCENARIO_TIMEOUT=${NESTED_SCENARIO_TIMEOUT:-1200}
 QEMU_CPU=${NESTED_QEMU_CPU:-Nehalem}           # -cpu max corrupts dom0 user space
