@@ -101,7 +101,7 @@ old=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' $pkgs xlmig-ci-xl-owne
 if [ -n "$old" ]; then
     step "purging what an earlier run left installed: $old"
     # shellcheck disable=SC2086
-    apt-get purge -y -q $old > /dev/null 2>&1 || die "cannot purge $old"
+    apt-get -o DPkg::Lock::Timeout=600 purge -y -q $old > /dev/null 2>&1 || die "cannot purge $old"
 fi
 # Who owns /usr/sbin/xl before: xen-utils-common on a dom0; else a stand-in.
 stub=""
@@ -142,7 +142,7 @@ xl_link_before=$(readlink /usr/sbin/xl || true)
 
 step "apt install ./*.deb (owner of /usr/sbin/xl: $owner)"
 ti=$(date +%s)
-(cd "$out" && apt-get install -y -q --no-install-recommends ./*.deb) > "$out/install.log" 2>&1 ||
+(cd "$out" && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends ./*.deb) > "$out/install.log" 2>&1 ||
     { tail -n 40 "$out/install.log"; die "apt install"; }
 grep -E '^xlmig-dkms:|Building for|DKMS: install completed|Skipped' "$out/install.log" || true
 step "installed in $(( $(date +%s) - ti ))s"
@@ -228,14 +228,14 @@ grep -E 'total|downtime|result' "$out/demo.log" | head -n 8
 step "demo PASS in $(( $(date +%s) - td ))s"
 
 step "reinstall (maintainer scripts run again: idempotent)"
-(cd "$out" && apt-get install -y -q --no-install-recommends --reinstall ./*.deb) > "$out/reinstall.log" 2>&1 ||
+(cd "$out" && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --reinstall ./*.deb) > "$out/reinstall.log" 2>&1 ||
     { tail -n 40 "$out/reinstall.log"; die "reinstall"; }
 check_installed
 
 # ---- purge: everything back as it was -------------------------------------------
 step "apt purge"
 # shellcheck disable=SC2086
-apt-get purge -y -q $pkgs > "$out/purge.log" 2>&1 || { tail -n 40 "$out/purge.log"; die "purge"; }
+apt-get -o DPkg::Lock::Timeout=600 purge -y -q $pkgs > "$out/purge.log" 2>&1 || { tail -n 40 "$out/purge.log"; die "purge"; }
 for p in $pkgs; do
     st=$(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null || true)
     case "$st" in ""|"un "*|"pn "*) ;; *) die "$p still '$st' after purge";; esac
