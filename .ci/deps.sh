@@ -16,7 +16,8 @@ apt-get install -y -q --no-install-recommends --allow-downgrades \
   libclang-rt-14-dev zlib1g-dev libcmocka-dev $pins \
   iproute2 time kmod e2fsprogs util-linux procps psmisc xz-utils \
   qemu-system-x86 debootstrap cpio busybox-static zstd perl openssh-client \
-  patch curl libyajl-dev dpkg-dev mandoc man-db bsdutils libnbd-dev
+  patch curl libyajl-dev dpkg-dev mandoc man-db bsdutils libnbd-dev \
+  debhelper dh-dkms dkms lintian linux-source-6.1
 # The dom0 kernel's headers for the out-of-tree xen-blkback build: the ABI
 # that linux-image-amd64 depends on today (blkback-patch/build.sh installs
 # them too, and the point release's when it checks the series there).

@@ -44,7 +44,7 @@ trap 'rm -rf "$work"' EXIT
 cp -a "$tree/." "$work/" && apply_series "$work"
 rm -rf "$SRC" && mkdir -p "$SRC"
 cp -a "$work/drivers" "$work/include" "$SRC/"
-sed "s/@VERSION@/$VERSION/" "$HERE/dkms/dkms.conf.in" > "$SRC/dkms.conf"
+sed "s/#MODULE_VERSION#/$VERSION/" "$HERE/dkms/dkms.conf.in" > "$SRC/dkms.conf"
 log "source in $SRC"
 
 "${DKMS[@]}" status -m "$NAME" -v "$VERSION" | grep -q . ||

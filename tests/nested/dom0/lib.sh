@@ -228,7 +228,9 @@ no_leftovers() { # HOST IMG [WAIT_S]
 
 need_xlmig() {
   command -v xlmig >/dev/null || { fail "xlmig-absent"; return 1; }
-  [ "$(command -v xl)" = /usr/local/sbin/xl ] || [ "${XL_VIA:-}" = patched ] || { fail "xl-front-absent"; return 1; }
+  # the front: /usr/sbin/xl from the package, or copied to /usr/local/sbin
+  [ "$(command -v xl)" = /usr/local/sbin/xl ] || grep -q '^# xl-front: ' "$(command -v xl)" 2>/dev/null ||
+    [ "${XL_VIA:-}" = patched ] || { fail "xl-front-absent"; return 1; }
   [ "$(cat /run/blkback-patched 2>/dev/null)" = yes ] || { fail "patched-blkback-absent-or-not-loaded"; return 1; }
 }
 
