@@ -2,7 +2,8 @@
 # Builds the DKMS source tree of xlmig-dkms:
 #   debian/dkms-source.sh DESTDIR
 # Takes drivers/block/xen-blkback from the installed linux-source-6.1
-# (a Build-Depends: no download during the build), checks that the series
+# (a Build-Depends: no download during the build) with the documents the
+# series extends, checks that the series
 # carries blkback-patch/src byte for byte (check-sync.sh), applies the
 # series in the order of blkback-patch/series/series, and copies the result
 # with the uapi header the series adds to DESTDIR (dkms.conf is installed
@@ -10,7 +11,7 @@
 set -euo pipefail
 dest=${1:?usage: dkms-source.sh DESTDIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../blkback-patch/lib.sh
+# shellcheck source=blkback-patch/lib.sh
 . "$top/blkback-patch/lib.sh"
 tarball=/usr/src/linux-source-6.1.tar.xz
 [ -f "$tarball" ] || die "$tarball missing (Build-Depends: linux-source-6.1)"
@@ -19,8 +20,14 @@ kver=$(dpkg-query -W -f '${Version}' linux-source-6.1)
 work=$(mktemp -d "${TMPDIR:-/tmp}/xlmig-dkms.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/pristine"
-tar -xJf "$tarball" -C "$work/pristine" --strip-components=1 \
-	linux-source-6.1/drivers/block/xen-blkback
+# The driver and the documents the series extends (lib.sh's TREE_FILES
+# without the checkpatch scripts): every patch must apply as it is.
+members=""
+for f in $TREE_FILES; do
+	case $f in scripts/*) ;; *) members="$members linux-source-6.1/$f";; esac
+done
+# shellcheck disable=SC2086
+tar -xJf "$tarball" -C "$work/pristine" --strip-components=1 $members
 "$top/blkback-patch/check-sync.sh" "$work/pristine"
 cp -a "$work/pristine" "$work/tree"
 apply_series "$work/tree"
