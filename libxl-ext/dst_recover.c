@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,15 @@ static void teardown(struct xlmig_dest *d)
         close(d->conn.rfd);
         if (d->conn.wfd != d->conn.rfd)
             close(d->conn.wfd);
+    } else {
+        /*
+         * The front's fds (the first channel): it closes them when the
+         * run ends, but the peer must learn now that this channel is
+         * over, not after its peer timeout (a socket; pipes cannot).
+         */
+        shutdown(d->conn.rfd, SHUT_RDWR);
+        if (d->conn.wfd != d->conn.rfd)
+            shutdown(d->conn.wfd, SHUT_RDWR);
     }
     xlmig_conn_destroy(&d->conn);
     d->have_channel = false;
