@@ -242,9 +242,15 @@ int dst_recover(struct xlmig_dest *d)
     snprintf(why, sizeof(why), "%s", d->chan_err.msg);
     teardown(d);
     stale = dst_gate_stale(d, &over);
-    xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu block(s) "
-               "exist only on the source until it resumes (the guest's "
-               "accesses to them wait)", why, (unsigned long long)stale);
+    if (stale == UINT64_MAX)
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; the "
+                   "destination VBD does not answer: how many blocks exist "
+                   "only on the source is unknown", why);
+    else
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu "
+                   "block(s) exist only on the source until it resumes (the "
+                   "guest's accesses to them wait)", why,
+                   (unsigned long long)stale);
     event(d, "postcopy-paused", why);
     while (xlmig_now_ns() < end) {
         int rfd, wfd;
