@@ -41,7 +41,9 @@
 #                             (default: the larger of the peer and the
 #                             stop-copy timeouts + 10; a paused post-copy
 #                             adds its pause)
-#   CAMPAIGN_DIR=...          scratch (default under $TMPDIR)
+#   CAMPAIGN_DIR=...          scratch (default under $TMPDIR, removed when
+#                             every run passed; a given one keeps
+#                             results.tsv)
 #   CAMPAIGN_KEEP=1           keep every run's logs (default: violations)
 #   CAMPAIGN_BUDGET_S=0       start no new run after this many seconds
 #   CAMPAIGN_DRY=1            only print the runs' parameters
@@ -280,7 +282,11 @@ cleanup_run() {
 }
 on_exit() {
     cleanup_run
-    [ "${CAMPAIGN_KEEP:-0}" = 1 ] || [ "$TOTAL_VIOL" -gt 0 ] || rm -rf "$BASE"
+    # a scratch directory of our own goes unless something is to be read
+    # there; a given CAMPAIGN_DIR keeps results.tsv (passing runs' own
+    # directories are removed as they pass)
+    [ "${CAMPAIGN_KEEP:-0}" = 1 ] || [ "$TOTAL_VIOL" -gt 0 ] ||
+        [ -n "${CAMPAIGN_DIR:-}" ] || rm -rf "$BASE"
 }
 trap on_exit EXIT
 trap 'echo "campaign: interrupted" >&2; exit 130' INT TERM
@@ -412,7 +418,7 @@ run_one() {
     stall) RUN_VARIANT=$sdir-$([ "$stall_s" = 0 ] && echo ever || echo "${stall_s}s") ;;
     *) RUN_VARIANT=- ;;
     esac
-    echo "run $idx seed=$RNG_SEED kind=$kind: $fdesc"
+    echo "run $idx seed=$RNG_SEED kind=$kind: $fdesc (load $(cut -d' ' -f1 /proc/loadavg))"
     echo "    image ${size_m}M alloc ${alloc_k}K chunk ${chunk_k}K text $text% | guest ${wargs[*]} | send ${sargs[*]:2} | bound ${limit}s"
     echo "    replay: CAMPAIGN_RUN_SEEDS=$RNG_SEED CAMPAIGN_FAULTS=$kind make check-faults"
 
@@ -790,6 +796,7 @@ for rs in "${SEEDS[@]}"; do
     fi
     DST_GAP="" SRC_GAP="" RUN_KIND="" RUN_FIRED="" RUN_VARIANT="" RUN_PHASE=""
     RUN_GAP="" RUN_EXIT="" DST_PAUSED="" RUN_HANDOFF="" RUN_OUTCOME=""
+    run_t0=$(date +%s)
     run_one "$idx" "$rs"
     kind=$RUN_KIND
     cleanup_run
@@ -799,10 +806,10 @@ for rs in "${SEEDS[@]}"; do
     for v in $KVIOL; do
         V_COUNT["$kind/$v~"]=$(( ${V_COUNT["$kind/$v~"]:-0} + 1 ))
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rs" "$kind" "${RUN_VARIANT:--}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rs" "$kind" "${RUN_VARIANT:--}" \
         "${RUN_PHASE:--}" "$(echo $VIOL | tr ' ' ,)" "$(echo $KVIOL | tr ' ' ,)" \
         "${RUN_GAP:--}" "${RUN_EXIT:--}" "${RUN_OUTCOME:--}" "${RUN_RECOVERY:--}" \
-        >>"$BASE/results.tsv"
+        "$(( $(date +%s) - run_t0 ))" >>"$BASE/results.tsv"
     if [ -z "$VIOL" ]; then
         K_PASS[$kind]=$(( ${K_PASS[$kind]:-0} + 1 ))
         echo "    ok"
@@ -862,6 +869,6 @@ for k in "${KINDS[@]}"; do
     [ -n "${K_SEEDS[$k]:-}" ] && echo "  $k violating seeds:${K_SEEDS[$k]}"
 done
 if [ "$TOTAL_VIOL" -gt 0 ] || [ "${CAMPAIGN_KEEP:-0}" = 1 ]; then
-    echo "results: $BASE/results.tsv (seed kind variant phase violations known gap_ms exits outcome recovery)"
+    echo "results: $BASE/results.tsv (seed kind variant phase violations known gap_ms exits outcome recovery seconds)"
 fi
 [ "$TOTAL_VIOL" = 0 ]
