@@ -22,6 +22,12 @@
  *                    (give the fault option with any N, e.g. --cut-after 0)
  *   --on-usr1        when the proxy gets SIGUSR1 (a test's own trigger,
  *                    e.g. a migration phase): as --at-ms at that moment
+ *   --at-record T    at the first record of type T (e.g. 0x71, GO) in
+ *                    the direction of --dir (s2r or r2s): N then counts
+ *                    from that record's first byte (--cut-after 0 cuts
+ *                    just before it, --flip-at 5 flips the high byte of
+ *                    its type); records are followed by their 16-byte
+ *                    headers (xlmig wire protocol: length at bytes 8..11)
  *   --stall-ms D     the stall ends after D ms (default: never)
  *   --once           serve one connection and exit when it ends (the
  *                    proxy's behaviour before it served several)
@@ -75,6 +81,12 @@ static long long t0 = -1, stall_end = -1;
 static struct link links[MAXLINKS];
 static struct link *first;      /* the faulty one, while it is open */
 static int accepted;
+/* --at-record: the record parser of the first connection's fdir stream */
+static long at_record = -1;
+static long long rec_off;       /* offset N, added to the record's start */
+static unsigned char hdr[16];
+static size_t hdr_have;
+static long long body_left;
 
 static void on_signal(int sig)
 {
@@ -243,6 +255,37 @@ static bool pump(struct link *l, int i)
     return true;
 }
 
+/*
+ * --at-record: follows the record boundaries in n bytes just read (they
+ * start at stream offset base); at the header of the wanted type the
+ * fault's byte offset becomes that record's start + N.
+ */
+static void scan_records(const unsigned char *p, size_t n, long long base)
+{
+    size_t i = 0;
+
+    while (i < n && at_record >= 0 && at_byte < 0) {
+        if (body_left > 0) {
+            size_t k = (long long)(n - i) < body_left ? n - i
+                                                      : (size_t)body_left;
+            body_left -= (long long)k;
+            i += k;
+            continue;
+        }
+        hdr[hdr_have++] = p[i++];
+        if (hdr_have < sizeof(hdr))
+            continue;
+        hdr_have = 0;
+        body_left = (long long)(hdr[8] | hdr[9] << 8 | hdr[10] << 16 |
+                                (unsigned long)hdr[11] << 24);
+        if ((hdr[4] | hdr[5] << 8) == at_record) {
+            at_byte = base + (long long)i - (long long)sizeof(hdr) + rec_off;
+            fprintf(stderr, "faultproxy: record 0x%04lx at byte %lld\n",
+                    at_record, at_byte - rec_off);
+        }
+    }
+}
+
 static void take(int lfd, int target)
 {
     struct link *l = NULL;
@@ -315,6 +358,8 @@ int main(int argc, char **argv)
             at_ms = atoll(v);
         else if (!strcmp(o, "--stall-ms"))
             stall_ms = atoll(v);
+        else if (!strcmp(o, "--at-record"))
+            at_record = strtol(v, NULL, 0);
         else if (!strcmp(o, "--dir") && !strcmp(v, "s2r"))
             fdir = S2R;
         else if (!strcmp(o, "--dir") && !strcmp(v, "r2s"))
@@ -328,6 +373,15 @@ int main(int argc, char **argv)
     }
     if (at_ms >= 0 || on_usr1)
         at_byte = -1;
+    if (at_record >= 0) {
+        if (fdir == BOTH || kind == F_NONE) {
+            fprintf(stderr, "faultproxy: --at-record needs a fault and "
+                    "--dir s2r or r2s\n");
+            return 2;
+        }
+        rec_off = at_byte;      /* from the record's start */
+        at_byte = -1;           /* until the record shows */
+    }
     signal(SIGPIPE, SIG_IGN);
     if (on_usr1) {
         /* poll() returns EINTR all the same; accept() restarts */
@@ -428,6 +482,9 @@ int main(int argc, char **argv)
                 } else {
                     x->off = 0;
                     x->len = (size_t)n;
+                    if (l == first && i == fdir && !fired)
+                        scan_records((unsigned char *)x->buf, (size_t)n,
+                                     x->count);
                 }
             }
         }
