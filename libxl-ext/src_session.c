@@ -262,7 +262,9 @@ int src_wait(struct xlmig_source *s, bool *flag, const char *what)
 
     deadline(&until, ms);
     pthread_mutex_lock(&s->lock);
-    while (!*flag && !s->failed) {
+    /* After GO a channel error does not fail the run, it breaks the
+     * channel (post-copy pauses): that ends the wait too. */
+    while (!*flag && !s->failed && !s->broken) {
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->lock);
             return timed_out(s, hard, ms, what);
@@ -270,6 +272,8 @@ int src_wait(struct xlmig_source *s, bool *flag, const char *what)
     }
     if (s->failed)
         rc = -s->err.code;
+    else if (!*flag)
+        rc = -(s->chan_err.code ? s->chan_err.code : EIO);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
