@@ -125,9 +125,12 @@ static int before_go(struct xlmig_source *s)
 }
 
 /* known: the destination said it runs the guest (else: we cannot tell,
- * and the copy here is left as it is). */
+ * and the copy here is left as it is -- until the destination's DONE
+ * proves that it runs the guest). */
 static int after_go(struct xlmig_source *s, bool known)
 {
+    int rc;
+
     if (!s->st.t_go)
         s->st.t_go = xlmig_now_ns();
     s->guest_suspended = false;
@@ -135,7 +138,14 @@ static int after_go(struct xlmig_source *s, bool known)
         s->h.after_go(s->h.opaque, s);
     if (s->h.postcopy_start)
         s->h.postcopy_start(s->h.opaque, s);
-    return src_pull(s);
+    rc = src_pull(s);
+    if (!known && rc == 0 && s->finished) {
+        xlmig_logf(&s->em, XLMIG_LOG_INFO, "the destination's DONE shows "
+                   "that it runs the guest: the hand-off did happen");
+        if (s->h.after_go)
+            s->h.after_go(s->h.opaque, s);
+    }
+    return rc;
 }
 
 int xlmig_source_run(struct xlmig_source *s)
