@@ -420,7 +420,7 @@ run_one() {
     esac
     echo "run $idx seed=$RNG_SEED kind=$kind: $fdesc (load $(cut -d' ' -f1 /proc/loadavg))"
     echo "    image ${size_m}M alloc ${alloc_k}K chunk ${chunk_k}K text $text% | guest ${wargs[*]} | send ${sargs[*]:2} | bound ${limit}s"
-    echo "    replay: CAMPAIGN_RUN_SEEDS=$RNG_SEED CAMPAIGN_FAULTS=$kind make check-faults"
+    echo "    replay: CAMPAIGN_RUN_SEEDS=$RNG_SEED CAMPAIGN_FAULTS=$kind${CAMPAIGN_AT:+ CAMPAIGN_AT=$CAMPAIGN_AT} make check-faults"
 
     [ "${CAMPAIGN_DRY:-0}" = 1 ] && return
     # -- set up --
