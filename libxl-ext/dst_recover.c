@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,15 @@ static void teardown(struct xlmig_dest *d)
         close(d->conn.rfd);
         if (d->conn.wfd != d->conn.rfd)
             close(d->conn.wfd);
+    } else {
+        /*
+         * The front's fds (the first channel): it closes them when the
+         * run ends, but the peer must learn now that this channel is
+         * over, not after its peer timeout (a socket; pipes cannot).
+         */
+        shutdown(d->conn.rfd, SHUT_RDWR);
+        if (d->conn.wfd != d->conn.rfd)
+            shutdown(d->conn.wfd, SHUT_RDWR);
     }
     xlmig_conn_destroy(&d->conn);
     d->have_channel = false;
@@ -244,9 +254,15 @@ int dst_recover(struct xlmig_dest *d)
     snprintf(why, sizeof(why), "%s", d->chan_err.msg);
     teardown(d);
     stale = dst_gate_stale(d, &over);
-    xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu block(s) "
-               "exist only on the source until it resumes (the guest's "
-               "accesses to them wait)", why, (unsigned long long)stale);
+    if (stale == UINT64_MAX)
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; the "
+                   "destination VBD does not answer: how many blocks exist "
+                   "only on the source is unknown", why);
+    else
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu "
+                   "block(s) exist only on the source until it resumes (the "
+                   "guest's accesses to them wait)", why,
+                   (unsigned long long)stale);
     event(d, "postcopy-paused", why);
     while (xlmig_now_ns() < end) {
         int rfd, wfd;

@@ -15,7 +15,13 @@ int src_handoff_datachan(struct xlmig_source *s)
 
     if ((rc = src_wait(s, &s->got_ready, "the destination to be ready")) < 0)
         return rc;
-    /* From here a broken channel pauses (src_chan_fail): GO may leave. */
+    /*
+     * Past GO from the moment it is queued: the destination may get it
+     * and run the guest, so a channel error seen from now on (by the
+     * reply thread too, src_chan_fail) pauses post-copy instead of failing
+     * the run -- even one that comes before this thread has returned from
+     * the flush.
+     */
     pthread_mutex_lock(&s->lock);
     s->st.t_go = xlmig_now_ns();
     pthread_mutex_unlock(&s->lock);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +69,15 @@ static void teardown(struct xlmig_source *s)
         close(s->conn.rfd);
         if (s->conn.wfd != s->conn.rfd)
             close(s->conn.wfd);
+    } else {
+        /*
+         * The front's fds (the first channel): it closes them when the
+         * run ends, but the peer must learn now that this channel is
+         * over, not after its peer timeout (a socket; pipes cannot).
+         */
+        shutdown(s->conn.rfd, SHUT_RDWR);
+        if (s->conn.wfd != s->conn.rfd)
+            shutdown(s->conn.wfd, SHUT_RDWR);
     }
     xlmig_conn_destroy(&s->conn);
     s->have_channel = false;

@@ -150,6 +150,8 @@ static int after_go(struct xlmig_source *s, bool known)
         s->h.after_go(s->h.opaque, s);
     if (s->h.postcopy_start)
         s->h.postcopy_start(s->h.opaque, s);
+    /* An unknown hand-off is confirmed by the destination's DONE or by
+     * its answer on a new channel (src_go_confirmed). */
     return src_pull(s);
 }
 

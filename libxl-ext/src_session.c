@@ -262,7 +262,8 @@ int src_wait(struct xlmig_source *s, bool *flag, const char *what)
 
     deadline(&until, ms);
     pthread_mutex_lock(&s->lock);
-    /* broken: after GO, the channel (the caller pauses, src_recover.c) */
+    /* After GO a channel error does not fail the run, it breaks the
+     * channel (post-copy pauses): that ends the wait too. */
     while (!*flag && !s->failed && !s->broken) {
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->lock);

@@ -198,7 +198,10 @@ int cli_dest_verdict(FILE *f, int rc, const struct xlmig_dest_report *r,
     }
     fprintf(f, "xlmig: the guest runs here but %s\n",
             r->error ? r->error : "post-copy did not finish");
-    if (stale_blocks)
+    if (stale_blocks == UINT64_MAX)
+        fprintf(f, "xlmig: the destination VBD does not answer: some blocks "
+                "may exist only on the source: keep its image.\n");
+    else if (stale_blocks)
         fprintf(f, "xlmig: %llu block(s) exist only on the source: keep "
                 "its image.\n", (unsigned long long)stale_blocks);
     return 3;

@@ -249,7 +249,9 @@ struct xlmig_source_hooks {
     /*
      * After GO: the destination runs the guest; destroy the copy here (xl:
      * libxl_domain_destroy).  The source images are still read until
-     * post-copy ends.  Optional.
+     * post-copy ends.  When the hand-off's outcome was unknown (GO sent,
+     * no REPORT), called only once the destination's DONE proves that it
+     * runs the guest, at the end of post-copy.  Optional.
      */
     void (*after_go)(void *opaque, struct xlmig_source *s);
     /*

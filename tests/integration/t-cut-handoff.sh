@@ -26,7 +26,7 @@ run() {
     start_receiver --peer-timeout 5 --recover-timeout 60
     REAL=$PORT
     # shellcheck disable=SC2086
-    "$FAULTPROXY" --to "$REAL" --port-file "$T/pport" --again $pargs \
+    "$FAULTPROXY" --to "$REAL" --port-file "$T/pport" $pargs \
         >"$T/proxy.log" 2>&1 &
     PROXY=$!
     PIDS="$PIDS $PROXY"
