@@ -28,7 +28,7 @@ wait_sender
 t1=$(date +%s)
 wait_receiver
 grep -q FIRED "$T/proxy.log" || fail "the cut never came (no REPORT?)"
-grep -q "outcome is unknown" "$T/sender.log" ||
+grep -q "whether GO arrived" "$T/sender.log" ||
     fail "the sender did not see the hand-off's outcome as unknown"
 [ $((t1 - t0)) -le 60 ] ||
     fail "the sender ended $((t1 - t0)) s after the hand-off (a post-copy of ~10 s)"
