@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "le.h"
 #include "wire.h"
@@ -59,14 +62,21 @@ const char *xlmig_rec_name(uint16_t type)
 
 /* ---- framing ---- */
 
+uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n)
+{
+#ifdef HAVE_LIBDEFLATE
+    /* The same CRC-32 as zlib's, several times faster (PCLMUL). */
+    return libdeflate_crc32(crc, p, n);
+#else
+    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
+    return (uint32_t)crc32(crc, p, (uInt)n);
+#endif
+}
+
 static uint32_t rec_crc(const uint8_t *rec, uint32_t body_len)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
-
-    crc = crc32(crc, rec, 12);
-    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
-    crc = crc32(crc, rec + XLMIG_HDR_LEN, body_len);
-    return (uint32_t)crc;
+    return xlmig_crc32(xlmig_crc32(0, rec, 12), rec + XLMIG_HDR_LEN,
+                       body_len);
 }
 
 void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)

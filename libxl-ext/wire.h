@@ -164,6 +164,9 @@ struct xlmig_state_end {
 
 /* ---- framing ---- */
 
+/* CRC-32 as zlib's crc32() computes it (0 to start). */
+uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n);
+
 /* Fills the header of a record whose body is already in place after it. */
 void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len);
 
