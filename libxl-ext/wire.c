@@ -37,6 +37,7 @@ const char *xlmig_rec_name(uint16_t type)
     case XLMIG_REC_ERROR: return "ERROR";
     case XLMIG_REC_HEARTBEAT: return "HEARTBEAT";
     case XLMIG_REC_SESSION: return "SESSION";
+    case XLMIG_REC_JOIN: return "JOIN";
     case XLMIG_REC_RESUME: return "RESUME";
     case XLMIG_REC_RESUME_ACK: return "RESUME_ACK";
     case XLMIG_REC_DISK: return "DISK";
@@ -102,6 +103,7 @@ static const struct {
     { XLMIG_REC_DISK, 34 + 1, 34 + XLMIG_MAX_NAME },
     { XLMIG_REC_DISK_ACK, 8, 8 },
     { XLMIG_REC_SESSION, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_JOIN, XLMIG_JOIN_LEN, XLMIG_JOIN_LEN },
     { XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN, XLMIG_DATA_HDR_LEN + XLMIG_MAX_DATA },
     { XLMIG_REC_PHASE, 16, 16 },
     { XLMIG_REC_SYNC, 8, 8 },
@@ -707,4 +709,41 @@ int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
         return -EPROTO;
     memcpy(token, r->body, XLMIG_SESSION_TOKEN_LEN);
     return 0;
+}
+
+size_t xlmig_enc_join(uint8_t *out, const struct xlmig_join *j)
+{
+    memcpy(out + XLMIG_HDR_LEN, j->token, XLMIG_SESSION_TOKEN_LEN);
+    put32(out + XLMIG_HDR_LEN + XLMIG_SESSION_TOKEN_LEN, j->index);
+    put32(out + XLMIG_HDR_LEN + XLMIG_SESSION_TOKEN_LEN + 4, j->count);
+    return finish(out, XLMIG_REC_JOIN, XLMIG_JOIN_LEN);
+}
+
+int xlmig_dec_join(const struct xlmig_rec *r, struct xlmig_join *j,
+                   struct xlmig_error *err)
+{
+    if (want_type(r, XLMIG_REC_JOIN, err) || want_len(r, XLMIG_JOIN_LEN, err))
+        return -EPROTO;
+    memcpy(j->token, r->body, XLMIG_SESSION_TOKEN_LEN);
+    j->index = get32(r->body + XLMIG_SESSION_TOKEN_LEN);
+    j->count = get32(r->body + XLMIG_SESSION_TOKEN_LEN + 4);
+    if (j->count < 1 || j->count > XLMIG_MAX_CONNS || j->index >= j->count)
+        return fail(err, "JOIN names connection %u of %u (at most %d "
+                    "connections)", j->index, j->count, XLMIG_MAX_CONNS);
+    return 0;
+}
+
+uint64_t xlmig_stripe_blocks(uint32_t block_size)
+{
+    uint64_t n = block_size ? XLMIG_STRIPE_BYTES / block_size : 1;
+
+    return n ? n : 1;
+}
+
+unsigned xlmig_stripe_conn(uint64_t block, uint32_t block_size,
+                           unsigned count)
+{
+    if (count <= 1)
+        return 0;
+    return (unsigned)((block / xlmig_stripe_blocks(block_size)) % count);
 }
