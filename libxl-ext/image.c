@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,10 +140,20 @@ int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
     return 0;
 }
 
+/* 1 MiB of zeros, shared by every thread that writes (made once). */
+static uint8_t *zeros;
+static pthread_once_t zeros_once = PTHREAD_ONCE_INIT;
+
+static void make_zeros(void)
+{
+    zeros = xlmig_alloc_io(1 << 20);
+    if (zeros)
+        memset(zeros, 0, 1 << 20);
+}
+
 int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
                      struct xlmig_error *err)
 {
-    static uint8_t *zeros;
 
     if (im->is_blk) {
         uint64_t range[2] = { off, len };
@@ -153,12 +164,9 @@ int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
         return 0;
     }
     /* No hole punching here: write zeros. */
-    if (!zeros) {
-        zeros = xlmig_alloc_io(1 << 20);
-        if (!zeros)
-            return xlmig_fail(err, EIO, "out of memory");
-        memset(zeros, 0, 1 << 20);
-    }
+    pthread_once(&zeros_once, make_zeros);
+    if (!zeros)
+        return xlmig_fail(err, EIO, "out of memory");
     while (len) {
         size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
         int rc = xlmig_image_write(im, zeros, n, off, err);

@@ -26,7 +26,7 @@ static uint64_t handled(struct xlmig_source *s)
 void src_fill_rates(struct xlmig_source *s, struct xlmig_event *ev)
 {
     struct xlmig_sendq_stats qs;
-    uint64_t now = xlmig_now_ns(), wire = s->conn.bytes_out;
+    uint64_t now = xlmig_now_ns(), wire = src_wire_out(s);
     struct src_stats *st = &s->st;
 
     xlmig_sendq_get_stats(s->q, &qs);

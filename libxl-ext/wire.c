@@ -382,6 +382,28 @@ size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
     return finish(out, XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN + d->payload_len);
 }
 
+size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
+                          const uint8_t *payload)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+    uint32_t len = XLMIG_DATA_HDR_LEN + d->payload_len, crc;
+
+    put32(b, d->disk);
+    b[4] = d->encoding;
+    b[5] = d->origin;
+    put16(b + 6, 0);
+    put64(b + 8, d->first);
+    put32(b + 16, d->count);
+    put32(b + 20, 0);
+    put32(out, XLMIG_MAGIC);
+    put16(out + 4, XLMIG_REC_DATA);
+    put16(out + 6, 0);
+    put32(out + 8, len);
+    crc = xlmig_crc32(xlmig_crc32(0, out, 12), b, XLMIG_DATA_HDR_LEN);
+    put32(out + 12, xlmig_crc32(crc, payload, d->payload_len));
+    return XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN;
+}
+
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n)
 {
     memcpy(out + XLMIG_HDR_LEN, p, n);

@@ -241,6 +241,13 @@ size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
  * XLMIG_DATA_HDR_LEN.
  */
 size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d);
+/*
+ * DATA whose payload lies elsewhere (sent from there, e.g. with writev):
+ * writes the record header and the data header (XLMIG_HDR_LEN +
+ * XLMIG_DATA_HDR_LEN bytes) with the CRC over both and the payload.
+ */
+size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
+                          const uint8_t *payload);
 /* STATE: a chunk of opaque bytes. */
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n);
 

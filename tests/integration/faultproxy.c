@@ -25,6 +25,10 @@
  *   --again          after a cut, accept further connections and relay
  *                    them without faults (a link that comes back: the
  *                    sender reconnects through the same port)
+ *   --conn K         several connections at once (--connections): each is
+ *                    relayed by a process of its own, the fault only on
+ *                    the K-th accepted (1: the first); the proxy serves
+ *                    until it is killed
  * When the fault fires, one line "faultproxy: FIRED kind dir s2r=X r2s=Y
  * t=MS" goes to stderr; at exit a line with the byte totals.
  */
@@ -116,7 +120,7 @@ static int listen_any(int *port)
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1) ||
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8) ||
         getsockname(fd, (struct sockaddr *)&a, &l))
         return -1;
     *port = ntohs(a.sin_port);
@@ -243,15 +247,48 @@ static bool pump(int i)
     return true;
 }
 
+static int relay_fd(int a, int target);
+
 /* Accepts one sender and relays it to the receiver; 0 at the end of
  * both streams or a cut (cut is set), 1 on an error. */
 static int relay(int lfd, int target)
 {
-    int a, b;
+    return relay_fd(accept(lfd, NULL, NULL), target);
+}
+
+/* --conn K: every connection in a process of its own, the fault on the
+ * K-th only. */
+static void serve_each(int lfd, int target, int k)
+{
+    enum kind fault = kind;
+
+    signal(SIGCHLD, SIG_IGN);
+    for (int n = 1;; n++) {
+        int a = accept(lfd, NULL, NULL);
+        pid_t pid;
+
+        if (a < 0)
+            continue;
+        pid = fork();
+        if (pid == 0) {
+            close(lfd);
+            if (n != k)
+                kind = F_NONE, at_byte = -1, at_ms = -1, want_type = -1,
+                on_usr1 = false;
+            else
+                kind = fault;
+            exit(relay_fd(a, target));
+        }
+        close(a);
+    }
+}
+
+static int relay_fd(int a, int target)
+{
+    int b;
 
     cut = false;
     memset(d, 0, sizeof(d));
-    a = accept(lfd, NULL, NULL);
     b = connect_to(target);
     if (a < 0 || b < 0)
         return 1;
@@ -350,7 +387,7 @@ static int relay(int lfd, int target)
 
 int main(int argc, char **argv)
 {
-    int lport, lfd, target = 0;
+    int lport, lfd, target = 0, conn_k = 0;
     const char *port_file = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -373,6 +410,8 @@ int main(int argc, char **argv)
             target = atoi(v);
         else if (!strcmp(o, "--port-file"))
             port_file = v;
+        else if (!strcmp(o, "--conn"))
+            conn_k = atoi(v);
         else if (!strcmp(o, "--cut-after"))
             kind = F_CUT, at_byte = atoll(v);
         else if (!strcmp(o, "--flip-at"))
@@ -418,6 +457,8 @@ int main(int argc, char **argv)
         return 2;
     fprintf(f, "%d\n", lport);
     fclose(f);
+    if (conn_k > 0)
+        serve_each(lfd, target, conn_k);
     do {
         int rc = relay(lfd, target);
 
