@@ -276,6 +276,9 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
     pthread_mutex_unlock(&s->lock);
     if ((rc = src_reply_start(s)) < 0)
         goto out;
+    /* GO again (READY came): the stop-copy stale sets stay. */
+    for (unsigned i = 0; i < s->ndisks; i++)
+        xlmig_bitmap_free(fresh[i]);
     return 0;
 out:
     for (unsigned i = 0; i < s->ndisks; i++)

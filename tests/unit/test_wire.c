@@ -709,7 +709,7 @@ static void test_len_checks_accept_valid_prefixes(void **state)
             memcpy(buf, s.rec, s.n);
             if (parse1(have, &r) != 0)
                 fail_msg("%s: refused with %zu of %zu bytes: %s", s.what,
-                         have, s.n, err);
+                         have, s.n, err.msg);
         }
         assert_int_equal(parse1(s.n, &r), 1);
     }
