@@ -14,9 +14,18 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "image.h"
+#include "le.h"
 
 #define RBUF_SIZE (2 * (XLMIG_HDR_LEN + XLMIG_MAX_BODY))
 #define WRITE_CHUNK (256u << 10)
+/* Reads take at most this much beyond the record being read. */
+#define READ_AHEAD (64u << 10)
+/* DATA records with a payload this large are read so that the payload
+ * lands aligned (XLMIG_IO_ALIGN): written from there with O_DIRECT. */
+#define BIG_PAYLOAD (64u << 10)
+#define RECORD_HEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
+#define ALIGNED_SLOT (XLMIG_IO_ALIGN - RECORD_HEAD)
 
 uint64_t xlmig_now_ns(void)
 {
@@ -39,7 +48,7 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
         return -1;
     c->peer_stale = XLMIG_HB_NO_STALE;
     c->rcap = RBUF_SIZE;
-    c->rbuf = malloc(c->rcap);
+    c->rbuf = xlmig_alloc_io(c->rcap);
     if (!c->rbuf)
         return -1;
     pthread_mutex_init(&c->wlock, NULL);
@@ -144,6 +153,46 @@ void xlmig_conn_interrupt(struct xlmig_conn *c)
     }
 }
 
+/*
+ * Where the next read goes and how much it takes.  Room for a whole
+ * maximal record from where the pending one starts; reads of at most
+ * READ_AHEAD beyond the pending record; and a large DATA payload lands
+ * at an aligned address (the receiver writes it from there with O_DIRECT,
+ * with no copy): a partial record is moved once to the aligned slot (at
+ * most a read-ahead's worth of it), and an empty buffer starts there.
+ */
+static size_t next_read(struct xlmig_conn *c)
+{
+    size_t have = c->rend - c->rstart, want = READ_AHEAD;
+    const uint8_t *h = c->rbuf + c->rstart;
+
+    if (!have) {
+        c->rstart = c->rend = ALIGNED_SLOT;
+    } else if (have >= XLMIG_HDR_LEN) {
+        uint32_t len = get32(h + 8);
+        size_t rest = XLMIG_HDR_LEN + (size_t)len - have;
+
+        if (get16(h + 4) == XLMIG_REC_DATA &&
+            len >= XLMIG_DATA_HDR_LEN + BIG_PAYLOAD) {
+            if ((uintptr_t)(h + RECORD_HEAD) % XLMIG_IO_ALIGN ||
+                c->rcap - c->rstart < XLMIG_HDR_LEN + (size_t)len) {
+                memmove(c->rbuf + ALIGNED_SLOT, h, have);
+                c->rstart = ALIGNED_SLOT;
+                c->rend = ALIGNED_SLOT + have;
+            }
+            return rest;        /* exactly the record: fits (checked) */
+        }
+        if (rest > want)
+            want = rest;
+    }
+    if (c->rcap - c->rstart < XLMIG_HDR_LEN + XLMIG_MAX_BODY) {
+        memmove(c->rbuf + ALIGNED_SLOT, c->rbuf + c->rstart, have);
+        c->rstart = ALIGNED_SLOT;
+        c->rend = ALIGNED_SLOT + have;
+    }
+    return want < c->rcap - c->rend ? want : c->rcap - c->rend;
+}
+
 int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
 {
     /* Liveness is whole, checksummed records (heartbeats included), not
@@ -153,7 +202,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
     uint64_t alive = xlmig_now_ns();
 
     for (;;) {
-        size_t used;
+        size_t used, want;
         int rc = xlmig_parse(c->rbuf + c->rstart, c->rend - c->rstart, rec,
                              &used, &c->err);
         ssize_t n;
@@ -173,12 +222,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
             c->hb_in++;
             continue;
         }
-        /* Need more: make room for a whole maximal record, then read. */
-        if (c->rcap - c->rstart < XLMIG_HDR_LEN + XLMIG_MAX_BODY) {
-            memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
-            c->rend -= c->rstart;
-            c->rstart = 0;
-        }
+        want = next_read(c);
         {
             struct pollfd p[2] = { { .fd = c->rfd, .events = POLLIN },
                                    { .fd = c->wake_fd, .events = POLLIN } };
@@ -202,7 +246,7 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
                 return -2;
         }
         do
-            n = read(c->rfd, c->rbuf + c->rend, c->rcap - c->rend);
+            n = read(c->rfd, c->rbuf + c->rend, want);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             xlmig_fail(&c->err, errno, "reading from peer: %s",

@@ -97,6 +97,7 @@ struct xlmig_dest {
     struct dst_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
     int peer_timeout_ms, recover_timeout_s;
+    bool direct;                /* PUSH writes past the page cache */
     uint8_t token[XLMIG_SESSION_TOKEN_LEN];     /* to resume post-copy */
     bool in_stopcopy;
     bool got_go;

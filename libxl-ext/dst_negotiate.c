@@ -74,6 +74,8 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
                         d->name, d->path);
     if ((rc = xlmig_image_open(&d->img, d->path, true, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    if (r->direct)
+        xlmig_image_enable_direct(&d->img);
     return 0;
 }
 

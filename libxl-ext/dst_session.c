@@ -82,6 +82,7 @@ int xlmig_dest_new(const struct xlmig_dest_opts *o,
     d->policy.allow_existing = o->allow_existing;
     d->peer_timeout_ms = o->peer_timeout_ms;
     d->recover_timeout_s = o->recover_timeout_s;
+    d->direct = !o->page_cache;
     if (h)
         d->h = *h;
     xlmig_emitter_init(&d->em, "destination", NULL, NULL, NULL);

@@ -22,6 +22,7 @@ int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
 
     memset(im, 0, sizeof(*im));
     im->fd = -1;
+    im->dio_fd = -1;
     if (strlen(path) >= sizeof(im->path))
         return xlmig_fail(err, EIO, "path too long: %.64s...", path);
     snprintf(im->path, sizeof(im->path), "%s", path);
@@ -54,6 +55,52 @@ void xlmig_image_close(struct xlmig_image *im)
     if (im->fd >= 0)
         close(im->fd);
     im->fd = -1;
+    if (im->dio_fd >= 0)
+        close(im->dio_fd);
+    im->dio_fd = -1;
+}
+
+void xlmig_image_enable_direct(struct xlmig_image *im)
+{
+    if (im->is_blk || im->dio_fd >= 0 || im->fd < 0)
+        return;
+    /* tmpfs and a few others refuse O_DIRECT: buffered writes then. */
+    im->dio_fd = open(im->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
+
+int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
+                           size_t len, uint64_t off, struct xlmig_error *err)
+{
+    int dfd = im->dio_fd;
+    const uint8_t *p = buf;
+
+    if (dfd < 0 || __atomic_load_n(&im->dio_refused, __ATOMIC_RELAXED) ||
+        ((uintptr_t)buf | len | off) % XLMIG_IO_ALIGN)
+        return xlmig_image_write(im, buf, len, off, err);
+    while (len) {
+        ssize_t n = pwrite(dfd, p, len, (off_t)off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL) {
+            /* Not for this file system after all: buffered from now on
+             * (the descriptor stays open until close: other threads may
+             * be using it). */
+            __atomic_store_n(&im->dio_refused, true, __ATOMIC_RELAXED);
+            return xlmig_image_write(im, p, len, off, err);
+        }
+        if (n <= 0)
+            return xlmig_fail(err, n < 0 ? errno : EIO, "writing %s at "
+                              "%llu: %s", im->path, (unsigned long long)off,
+                              n < 0 ? strerror(errno) : "no progress");
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+        /* A short direct write leaves the rest unaligned: buffered. */
+        if (len && ((uintptr_t)p | len | off) % XLMIG_IO_ALIGN)
+            return xlmig_image_write(im, p, len, off, err);
+    }
+    return 0;
 }
 
 bool xlmig_image_next_data(struct xlmig_image *im, uint64_t off,

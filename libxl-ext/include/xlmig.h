@@ -460,6 +460,13 @@ struct xlmig_dest_opts {
     int accept_timeout_ms;      /* unused by the library itself */
     int peer_timeout_ms;        /* as the source's (30000) */
     int recover_timeout_s;      /* as the source's (3600) */
+    /*
+     * Since API 1.2.  Write the data of PUSH and stop-copy to regular
+     * files through the page cache (false: past it, O_DIRECT, where the
+     * file system takes it -- far less CPU per byte; post-copy installs
+     * always go through the page cache).
+     */
+    bool page_cache;
 };
 void xlmig_dest_opts_init(struct xlmig_dest_opts *o);
 
