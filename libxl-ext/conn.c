@@ -41,6 +41,7 @@ int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)
     c->rfd = rfd;
     c->wfd = wfd;
     c->timeout_ms = 120000;
+    c->last_rx_ns = xlmig_now_ns();
     c->recv_timeout_ms = -1;
     c->wake_fd = -1;
     c->hb_pipe[0] = c->hb_pipe[1] = -1;
@@ -135,14 +136,28 @@ static int wait_writable(struct xlmig_conn *c, int timeout_ms, bool intr)
 {
     struct pollfd p[2] = { { .fd = c->wfd, .events = POLLOUT },
                            { .fd = c->intr_pipe[0], .events = POLLIN } };
+    uint64_t start = xlmig_now_ns(), ms = (uint64_t)timeout_ms;
     int rc;
 
-    do
-        rc = poll(p, intr ? 2 : 1, timeout_ms);
-    while (rc < 0 && errno == EINTR);
-    if (intr && (p[1].revents & POLLIN))
-        return -1;
-    return rc > 0;
+    for (;;) {
+        do
+            rc = poll(p, intr ? 2 : 1, timeout_ms);
+        while (rc < 0 && errno == EINTR);
+        if (intr && (p[1].revents & POLLIN))
+            return -1;
+        if (rc != 0 || !intr)
+            return rc > 0;
+        /*
+         * Nothing taken for timeout_ms.  A peer that still sends (its
+         * heartbeats) is alive, only slow to take data (a slow disk
+         * there): give it up to CONN_SLOW_PEER times as long.
+         */
+        uint64_t now = xlmig_now_ns();
+
+        if ((now - c->last_rx_ns) / 1000000ull >= ms ||
+            (now - start) / 1000000ull >= CONN_SLOW_PEER * ms)
+            return 0;
+    }
 }
 
 void xlmig_conn_interrupt(struct xlmig_conn *c)
@@ -205,6 +220,9 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
         size_t used, want;
         int rc = xlmig_parse(c->rbuf + c->rstart, c->rend - c->rstart, rec,
                              &used, &c->err);
+
+        if (rc > 0)
+            c->last_rx_ns = xlmig_now_ns();
         ssize_t n;
 
         if (rc < 0)

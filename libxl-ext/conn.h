@@ -15,6 +15,8 @@
 #include "err.h"
 #include "wire.h"
 
+#define CONN_SLOW_PEER 4
+
 /* A token bucket: one per channel, or shared by several connections
  * (xlmig_conn_share_limit) so that they keep one limit together. */
 struct xlmig_tbucket {
@@ -26,7 +28,9 @@ struct xlmig_tbucket {
 
 struct xlmig_conn {
     int rfd, wfd;
-    int timeout_ms;             /* a peer not taking data this long: error */
+    /* A peer not taking data this long: an error -- unless it still sends
+     * (heartbeats): then CONN_SLOW_PEER times this long. */
+    int timeout_ms;
     _Atomic int recv_timeout_ms; /* -1 (default): wait for data forever;
                                   * changed while the receive thread runs */
     int wake_fd;                /* readable: xlmig_conn_recv returns -2 */
@@ -52,6 +56,7 @@ struct xlmig_conn {
     void *hb_opaque;
     uint64_t hb_seq;
     _Atomic uint64_t hb_in;             /* heartbeats received */
+    _Atomic uint64_t last_rx_ns;        /* the last whole record came */
     _Atomic uint64_t peer_stale;        /* what the last one announced */
 
     /* xlmig_conn_interrupt(): blocked and later sends fail at once. */

@@ -136,7 +136,7 @@ static int cmd_mkimage(int argc, char **argv)
     };
     struct sim_layout_params p;
     struct sim_layout l;
-    char err[256];
+    struct xlmig_error err;
     int rc, first;
 
     first = parse("mkimage", "mkimage PATH --size SIZE [options]", sets, 2,
@@ -151,13 +151,13 @@ static int cmd_mkimage(int argc, char **argv)
         .allocated = cli_seen(&sets[0], "allocated")
                          ? a.allocated : a.size / 2 / a.chunk * a.chunk,
     };
-    rc = sim_layout_init(&l, &p, err, sizeof(err));
+    rc = sim_layout_init(&l, &p, &err);
     if (rc)
-        die("mkimage: %s", err);
-    rc = sim_layout_write_image(&l, argv[first], a.force, err, sizeof(err));
+        die("mkimage: %s", err.msg);
+    rc = sim_layout_write_image(&l, argv[first], a.force, &err);
     sim_layout_free(&l);
     if (rc)
-        die("mkimage: %s", err);
+        die("mkimage: %s", err.msg);
     printf("%s: %" PRIu64 " bytes, %" PRIu64 " allocated (%" PRIu32
            "%% text), chunk %" PRIu32 ", seed %" PRIu64 "\n", argv[first],
            p.size, p.allocated, p.text_pct, p.chunk, p.seed);
@@ -232,7 +232,7 @@ static void serve_args(int argc, char **argv, struct serve_args *a)
         { serve_opts, sizeof(serve_opts) / sizeof(serve_opts[0]), a, 0 },
         { cli_help_opts, cli_help_nopts, &a->c, 0 },
     };
-    char err[256];
+    struct xlmig_error err;
     int first;
 
     memset(a, 0, sizeof(*a));
@@ -261,8 +261,8 @@ static void serve_args(int argc, char **argv, struct serve_args *a)
     a->wl.hot_pct = (uint32_t)a->hot_pct;
     a->wl.hot_area_pct = (uint32_t)a->hot_area_pct;
     a->wl.seed = a->seed;
-    if (sim_workload_check(&a->wl, NULL, err, sizeof(err)))
-        die("serve: %s", err);
+    if (sim_workload_check(&a->wl, NULL, &err))
+        die("serve: %s", err.msg);
     if (a->verbose)
         sim_verbose = 1;
     if (!realpath(a->image, a->path))
@@ -273,17 +273,17 @@ static void serve_args(int argc, char **argv, struct serve_args *a)
 /* The source's guest: the image's layout, then the workload (unless
  * paused).  0, or -errno with err. */
 static int start_guest(struct serve_args *a, struct sim_backend *b,
-                       struct sim_guest *g, char *err, size_t errlen)
+                       struct sim_guest *g, struct xlmig_error *err)
 {
     struct sim_layout l;
-    int rc = sim_layout_read_super(&l, sim_backend_fd(b), err, errlen);
+    int rc = sim_layout_read_super(&l, sim_backend_fd(b), err);
 
     if (!rc) {
-        rc = sim_guest_init(g, &l.p, &a->wl, !a->fresh, err, errlen);
+        rc = sim_guest_init(g, &l.p, &a->wl, !a->fresh, err);
         sim_layout_free(&l);
     }
     if (!rc && !a->paused)
-        rc = sim_guest_unpause(g, err, errlen);
+        rc = sim_guest_unpause(g, err);
     if (!rc)
         sim_log("guest: %s workload, %" PRIu64 " bytes/s of writes, %"
                 PRIu32 "%% reads, QD %" PRIu32 ", %" PRIu32
@@ -310,7 +310,7 @@ static int cmd_serve(int argc, char **argv)
     struct serve_args a;
     struct sim_backend *b;
     struct sim_guest *g;
-    char err[256];
+    struct xlmig_error err;
     sigset_t sigs;
     int rc, lfd;
 
@@ -324,26 +324,25 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    lfd = sim_server_listen(a.cfg.socket_path, err, sizeof(err));
+    lfd = sim_server_listen(a.cfg.socket_path, &err);
     if (lfd < 0)
-        die("serve: %s", err);
-    rc = sim_backend_open(&b, a.path, (unsigned)a.io_threads, err,
-                          sizeof(err));
+        die("serve: %s", err.msg);
+    rc = sim_backend_open(&b, a.path, (unsigned)a.io_threads, &err);
     if (rc) {
         close(lfd);
         unlink(a.cfg.socket_path);
-        die("serve: %s", err);
+        die("serve: %s", err.msg);
     }
     if (sim_guest_new(&g, b, a.cfg.test_hooks))
         die("serve: out of memory");
-    if (!a.cfg.dest && (rc = start_guest(&a, b, g, err, sizeof(err)))) {
+    if (!a.cfg.dest && (rc = start_guest(&a, b, g, &err))) {
         close(lfd);
         unlink(a.cfg.socket_path);
         sim_backend_close(b);
         sim_guest_free(g);
-        die("serve: %s: %s", a.path, err);
+        die("serve: %s: %s", a.path, err.msg);
     }
-    rc = sim_server_run(&a.cfg, lfd, b, g, err, sizeof(err));
+    rc = sim_server_run(&a.cfg, lfd, b, g, &err);
     if (rc) {
         sim_backend_shutdown(b);
         sim_guest_halt(g);
@@ -352,7 +351,7 @@ static int cmd_serve(int argc, char **argv)
     final_report(g);
     sim_guest_free(g);
     if (rc)
-        die("serve: %s", err);
+        die("serve: %s", err.msg);
     return 0;
 }
 

@@ -23,6 +23,10 @@ typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
 typedef int64_t s64;
+/* uapi types, as <asm-generic/int-ll64.h> has them (the same typedefs
+ * again are allowed), for the control interface's header */
+typedef unsigned int __u32;
+__extension__ typedef unsigned long long __u64;
 
 #define BITS_PER_LONG ((int)(sizeof(long) * 8))
 #define BIT(nr) (1UL << (nr))

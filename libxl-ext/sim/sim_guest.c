@@ -62,25 +62,25 @@ void sim_workload_defaults(struct sim_workload_cfg *c)
 }
 
 int sim_workload_check(const struct sim_workload_cfg *c,
-                       const struct sim_layout *l, char *err, size_t errlen)
+                       const struct sim_layout *l, struct xlmig_error *err)
 {
     if (c->kind > SIM_WL_HOTSPOT)
-        return sim_err(err, errlen, EINVAL, "unknown workload %" PRIu32,
+        return xlmig_fail(err, EINVAL, "unknown workload %" PRIu32,
                        c->kind);
     if (c->read_pct > 95)
-        return sim_err(err, errlen, EINVAL, "read share %" PRIu32 "%% is "
+        return xlmig_fail(err, EINVAL, "read share %" PRIu32 "%% is "
                        "above 95%%", c->read_pct);
     if (!c->qd || c->qd > 256)
-        return sim_err(err, errlen, EINVAL, "queue depth %" PRIu32
+        return xlmig_fail(err, EINVAL, "queue depth %" PRIu32
                        " is not in 1..256", c->qd);
     if (!c->io_size || c->io_size % SIM_BLOCK_SIZE || c->io_size > (1u << 20))
-        return sim_err(err, errlen, EINVAL, "I/O size %" PRIu32 " is not a "
+        return xlmig_fail(err, EINVAL, "I/O size %" PRIu32 " is not a "
                        "multiple of 4 KiB up to 1 MiB", c->io_size);
     if (!c->hot_pct || c->hot_pct > 100 || !c->hot_area_pct ||
         c->hot_area_pct > 100)
-        return sim_err(err, errlen, EINVAL, "hot-spot shares must be 1..100");
+        return xlmig_fail(err, EINVAL, "hot-spot shares must be 1..100");
     if (l && l->nblocks / (c->io_size / SIM_BLOCK_SIZE) < 2)
-        return sim_err(err, errlen, EINVAL, "the image is too small for %"
+        return xlmig_fail(err, EINVAL, "the image is too small for %"
                        PRIu32 "-byte requests", c->io_size);
     return 0;
 }
@@ -140,19 +140,18 @@ static void install_model(struct sim_guest *g, struct sim_layout *l,
 }
 
 static int check_image(struct sim_guest *g, const struct sim_layout *l,
-                       char *err, size_t errlen)
+                       struct xlmig_error *err)
 {
     uint64_t size = sim_backend_size(g->backend);
 
     if (l->p.size != size)
-        return sim_err(err, errlen, EINVAL, "the guest's disk is %" PRIu64
+        return xlmig_fail(err, EINVAL, "the guest's disk is %" PRIu64
                        " bytes but the image is %" PRIu64, l->p.size, size);
     return 0;
 }
 
 int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
-                   const struct sim_workload_cfg *cfg, bool scan, char *err,
-                   size_t errlen)
+                   const struct sim_workload_cfg *cfg, bool scan, struct xlmig_error *err)
 {
     struct sim_layout l;
     struct sim_map model;
@@ -160,19 +159,19 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
     int rc;
 
     sim_map_init(&model);
-    rc = sim_layout_init(&l, lp, err, errlen);
+    rc = sim_layout_init(&l, lp, err);
     if (rc)
         return rc;
-    rc = check_image(g, &l, err, errlen);
+    rc = check_image(g, &l, err);
     if (!rc)
-        rc = sim_workload_check(cfg, &l, err, errlen);
+        rc = sim_workload_check(cfg, &l, err);
     if (rc) {
         sim_layout_free(&l);
         return rc;
     }
     if (scan) {
         rc = sim_image_adopt(&l, sim_backend_fd(g->backend), &model,
-                             &written, err, errlen);
+                             &written, err);
         if (rc) {
             sim_map_free(&model);
             sim_layout_free(&l);
@@ -189,7 +188,7 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
         pthread_mutex_unlock(&g->life);
         sim_map_free(&model);
         sim_layout_free(&l);
-        return sim_err(err, errlen, EBUSY, "the guest already exists");
+        return xlmig_fail(err, EBUSY, "the guest already exists");
     }
     install_model(g, &l, &model);
     memset(&g->p, 0, sizeof(g->p));
@@ -518,7 +517,7 @@ static int stop_workload(struct sim_guest *g, unsigned timeout_ms,
 }
 
 int sim_guest_suspend(struct sim_guest *g, unsigned timeout_ms, void **blob,
-                      size_t *len, char *err, size_t errlen)
+                      size_t *len, struct xlmig_error *err)
 {
     int rc;
 
@@ -526,53 +525,53 @@ int sim_guest_suspend(struct sim_guest *g, unsigned timeout_ms, void **blob,
     if (g->state != XLMIG_SIM_GUEST_RUNNING &&
         g->state != XLMIG_SIM_GUEST_SUSPENDED) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EINVAL, "cannot suspend a guest that is "
+        return xlmig_fail(err, EINVAL, "cannot suspend a guest that is "
                        "not running");
     }
     rc = stop_workload(g, timeout_ms, XLMIG_SIM_GUEST_SUSPENDED);
     if (rc) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, -rc, "the guest's requests did not "
+        return xlmig_fail(err, -rc, "the guest's requests did not "
                        "drain within %u ms; it runs on", timeout_ms);
     }
     pthread_mutex_lock(&g->lock);
-    rc = sim_guest_state_encode(g, blob, len, err, errlen);
+    rc = sim_guest_state_encode(g, blob, len, err);
     pthread_mutex_unlock(&g->lock);
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
-int sim_guest_resume(struct sim_guest *g, char *err, size_t errlen)
+int sim_guest_resume(struct sim_guest *g, struct xlmig_error *err)
 {
     int rc;
 
     pthread_mutex_lock(&g->life);
     if (g->state != XLMIG_SIM_GUEST_SUSPENDED &&
         g->state != XLMIG_SIM_GUEST_STOPPED)
-        rc = sim_err(err, errlen, EINVAL, "only a suspended or stopped guest "
+        rc = xlmig_fail(err, EINVAL, "only a suspended or stopped guest "
                      "can be resumed");
     else if ((rc = start_workload(g)))
-        sim_err(err, errlen, -rc, "cannot start the workload");
+        xlmig_fail(err, -rc, "cannot start the workload");
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
-int sim_guest_unpause(struct sim_guest *g, char *err, size_t errlen)
+int sim_guest_unpause(struct sim_guest *g, struct xlmig_error *err)
 {
     int rc;
 
     pthread_mutex_lock(&g->life);
     if (g->state != XLMIG_SIM_GUEST_PAUSED)
-        rc = sim_err(err, errlen, EINVAL, "only a paused guest can be "
+        rc = xlmig_fail(err, EINVAL, "only a paused guest can be "
                      "unpaused (load a state first)");
     else if ((rc = start_workload(g)))
-        sim_err(err, errlen, -rc, "cannot start the workload");
+        xlmig_fail(err, -rc, "cannot start the workload");
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
 int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
-                   char *err, size_t errlen)
+                   struct xlmig_error *err)
 {
     struct sim_guest_persist p;
     struct sim_layout l;
@@ -583,11 +582,11 @@ int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
     if (g->state != XLMIG_SIM_GUEST_EMPTY &&
         g->state != XLMIG_SIM_GUEST_PAUSED) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "a state can only be loaded into "
+        return xlmig_fail(err, EBUSY, "a state can only be loaded into "
                        "an empty or paused guest");
     }
     rc = sim_guest_state_decode(blob, len, sim_backend_size(g->backend), &l,
-                                &p, &model, err, errlen);
+                                &p, &model, err);
     if (rc) {
         pthread_mutex_unlock(&g->life);
         return rc;
@@ -635,7 +634,7 @@ void sim_guest_report(struct sim_guest *g, struct xlmig_sim_report *r)
 }
 
 int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
-                              char *err, size_t errlen)
+                              struct xlmig_error *err)
 {
     struct sim_stats st;
     int rc;
@@ -643,32 +642,34 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
     pthread_mutex_lock(&g->life);
     if (g->state == XLMIG_SIM_GUEST_EMPTY) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EINVAL, "no guest state to verify "
+        return xlmig_fail(err, EINVAL, "no guest state to verify "
                        "against (load one first)");
     }
     /* Refuse before stopping anything: the guest runs on untouched. */
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
-                       "stale in the gate: finish the pull first", st.stale);
+        return xlmig_fail(err, EBUSY, "%" PRIu64 " blocks are still "
+                       "stale in the gate: finish the pull first",
+                       (uint64_t)st.mig.stale);
     }
     rc = stop_workload(g, 30000, g->state == XLMIG_SIM_GUEST_RUNNING
                                      ? XLMIG_SIM_GUEST_STOPPED : g->state);
     if (rc) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, -rc, "the guest's requests did not "
+        return xlmig_fail(err, -rc, "the guest's requests did not "
                        "drain within 30 s (reads parked in the gate?)");
     }
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {      /* stale blocks added meanwhile */
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
+        /* stale blocks added meanwhile */
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
+        return xlmig_fail(err, EBUSY, "%" PRIu64 " blocks are still "
                        "stale in the gate: finish the pull first (the "
-                       "guest is stopped)", st.stale);
+                       "guest is stopped)", (uint64_t)st.mig.stale);
     }
     sim_guest_report(g, r);
-    rc = sim_guest_verify_image(g, r, err, errlen);
+    rc = sim_guest_verify_image(g, r, err);
     pthread_mutex_unlock(&g->life);
     return rc;
 }
@@ -676,7 +677,7 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
 int sim_guest_test_written(struct sim_guest *g,
                            int (*emit)(void *ctx, const struct xlmig_extent *e,
                                        size_t n),
-                           void *ctx, size_t max, char *err, size_t errlen)
+                           void *ctx, size_t max, struct xlmig_error *err)
 {
     struct xlmig_extent *e = NULL;
     size_t n = 0, cap = 0;
@@ -685,16 +686,16 @@ int sim_guest_test_written(struct sim_guest *g,
     int rc = 0;
 
     if (!g->test_hooks)
-        return sim_err(err, errlen, EPERM, "test hooks are off (serve "
+        return xlmig_fail(err, EPERM, "test hooks are off (serve "
                        "--test-hooks)");
     pthread_mutex_lock(&g->lock);
     if (!g->layout.kind) {
         pthread_mutex_unlock(&g->lock);
-        return sim_err(err, errlen, EINVAL, "no guest");
+        return xlmig_fail(err, EINVAL, "no guest");
     }
     if (!g->written) {
         pthread_mutex_unlock(&g->lock);
-        return sim_err(err, errlen, ENOMEM, "out of memory");
+        return xlmig_fail(err, ENOMEM, "out of memory");
     }
     while (xlmig_bitmap_next_extent(g->written, &pos, UINT64_MAX, &x)) {
         if (n == cap) {
@@ -703,7 +704,7 @@ int sim_guest_test_written(struct sim_guest *g,
             cap = cap ? cap * 2 : 256;
             grown = realloc(e, cap * sizeof(*e));
             if (!grown) {
-                rc = sim_err(err, errlen, ENOMEM, "out of memory");
+                rc = xlmig_fail(err, ENOMEM, "out of memory");
                 break;
             }
             e = grown;

@@ -8,6 +8,7 @@
 #include "sim/sim_latency.h"
 #include "sim/sim_map.h"
 #include "sim/sim_rng.h"
+#include "err.h"
 
 /* Per-block flags, kept with the generation in the model. */
 #define BLK_BUSY 1u         /* a request is in flight on the block */
@@ -100,12 +101,12 @@ void sim_guest_derive(struct sim_guest *g);
 
 /* The state blob (sim_guest_state.c); lock held, workload stopped. */
 int sim_guest_state_encode(struct sim_guest *g, void **blob, size_t *len,
-                           char *err, size_t errlen);
+                           struct xlmig_error *err);
 /* Validates blob and fills the out-parameters (allocated here). */
 int sim_guest_state_decode(const void *blob, size_t len, uint64_t image_size,
                            struct sim_layout *layout,
                            struct sim_guest_persist *p, struct sim_map *model,
-                           char *err, size_t errlen);
+                           struct xlmig_error *err);
 
 /*
  * Compares the whole image with the model (sim_verify.c); workload
@@ -114,7 +115,7 @@ int sim_guest_state_decode(const void *blob, size_t len, uint64_t image_size,
  * rest is holes, which read as the zeros the model expects there.
  */
 int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
-                           char *err, size_t errlen);
+                           struct xlmig_error *err);
 
 /*
  * Rebuilds the model (empty on entry) from an image the guest wrote in an
@@ -123,6 +124,6 @@ int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
  * *written counts the blocks found at a generation above 0.
  */
 int sim_image_adopt(const struct sim_layout *l, int fd, struct sim_map *model,
-                    uint64_t *written, char *err, size_t errlen);
+                    uint64_t *written, struct xlmig_error *err);
 
 #endif

@@ -67,7 +67,7 @@ static uint32_t blob_crc(const unsigned char *blob, size_t len)
 }
 
 int sim_guest_state_encode(struct sim_guest *g, void **blob, size_t *len,
-                           char *err, size_t errlen)
+                           struct xlmig_error *err)
 {
     size_t n = sim_map_count(&g->model), pos = 0, total;
     unsigned char *out, *e;
@@ -77,10 +77,10 @@ int sim_guest_state_encode(struct sim_guest *g, void **blob, size_t *len,
     *blob = NULL;
     *len = 0;
     if (n > (SIZE_MAX - sizeof(h)) / ENTRY_LEN)
-        return sim_err(err, errlen, ENOMEM, "the model is too large");
+        return xlmig_fail(err, ENOMEM, "the model is too large");
     out = malloc(sizeof(h) + n * ENTRY_LEN);
     if (!out)
-        return sim_err(err, errlen, ENOMEM, "out of memory for the state");
+        return xlmig_fail(err, ENOMEM, "out of memory for the state");
     e = out + sizeof(h);
     /* The workload is stopped: no BUSY flags, only UNKNOWN may remain. */
     while (sim_map_next(&g->model, &pos, &b, &v)) {
@@ -114,11 +114,10 @@ int sim_guest_state_encode(struct sim_guest *g, void **blob, size_t *len,
 
 /* The entries into an empty model, each checked. */
 static int decode_entries(const unsigned char *e, uint64_t n,
-                          uint64_t nblocks, struct sim_map *model, char *err,
-                          size_t errlen)
+                          uint64_t nblocks, struct sim_map *model, struct xlmig_error *err)
 {
     if (sim_map_reserve(model, (size_t)n) < 0)
-        return sim_err(err, errlen, ENOMEM, "out of memory for the model");
+        return xlmig_fail(err, ENOMEM, "out of memory for the model");
     for (uint64_t i = 0; i < n; i++, e += ENTRY_LEN) {
         uint64_t word, b, flags;
         uint32_t gen;
@@ -129,10 +128,10 @@ static int decode_entries(const unsigned char *e, uint64_t n,
         flags = word >> FLAGS_SHIFT;
         if (b >= nblocks || (flags & ~(uint64_t)BLK_UNKNOWN) ||
             (!gen && !flags))
-            return sim_err(err, errlen, EINVAL, "the guest state's model "
+            return xlmig_fail(err, EINVAL, "the guest state's model "
                            "has a bad entry (block %" PRIu64 ")", b);
         if (sim_map_get(model, b, NULL))
-            return sim_err(err, errlen, EINVAL, "the guest state's model "
+            return xlmig_fail(err, EINVAL, "the guest state's model "
                            "names block %" PRIu64 " twice", b);
         sim_model_set(model, b, gen, (uint8_t)flags);
     }
@@ -142,7 +141,7 @@ static int decode_entries(const unsigned char *e, uint64_t n,
 int sim_guest_state_decode(const void *blob, size_t len, uint64_t image_size,
                            struct sim_layout *layout,
                            struct sim_guest_persist *p, struct sim_map *model,
-                           char *err, size_t errlen)
+                           struct xlmig_error *err)
 {
     const unsigned char *in = blob;
     struct blob_hdr h;
@@ -150,46 +149,45 @@ int sim_guest_state_decode(const void *blob, size_t len, uint64_t image_size,
 
     sim_map_init(model);
     if (!blob || len < sizeof(h))
-        return sim_err(err, errlen, EINVAL, "the guest state is too short "
+        return xlmig_fail(err, EINVAL, "the guest state is too short "
                        "(%zu bytes)", len);
     memcpy(&h, in, sizeof(h));
     if (h.magic != BLOB_MAGIC)
-        return sim_err(err, errlen, EINVAL, "not a simulated guest state");
+        return xlmig_fail(err, EINVAL, "not a simulated guest state");
     if (h.version != BLOB_VERSION || h.hdr_size != sizeof(h))
-        return sim_err(err, errlen, EINVAL, "unsupported guest state version "
+        return xlmig_fail(err, EINVAL, "unsupported guest state version "
                        "%" PRIu32, h.version);
     if (h.total != len || h.nentries > (len - sizeof(h)) / ENTRY_LEN ||
         h.nentries * ENTRY_LEN != len - sizeof(h))
-        return sim_err(err, errlen, EINVAL, "the guest state is truncated or "
+        return xlmig_fail(err, EINVAL, "the guest state is truncated or "
                        "padded (%zu bytes, header says %" PRIu64 ")", len,
                        h.total);
     if (h.crc != blob_crc(in, len))
-        return sim_err(err, errlen, EINVAL, "the guest state is corrupt "
+        return xlmig_fail(err, EINVAL, "the guest state is corrupt "
                        "(bad CRC)");
-    rc = sim_layout_init(layout, &h.layout, err, errlen);
+    rc = sim_layout_init(layout, &h.layout, err);
     if (rc)
         return rc;
     if (layout->p.size != image_size) {
-        rc = sim_err(err, errlen, EINVAL, "the guest's disk is %" PRIu64
+        rc = xlmig_fail(err, EINVAL, "the guest's disk is %" PRIu64
                      " bytes but this image is %" PRIu64, layout->p.size,
                      image_size);
         goto fail;
     }
     if (h.nblocks != layout->nblocks) {
-        rc = sim_err(err, errlen, EINVAL, "the model has %" PRIu64 " blocks,"
+        rc = xlmig_fail(err, EINVAL, "the model has %" PRIu64 " blocks,"
                      " the disk %" PRIu64, h.nblocks, layout->nblocks);
         goto fail;
     }
-    rc = sim_workload_check(&h.p.cfg, layout, err, errlen);
+    rc = sim_workload_check(&h.p.cfg, layout, err);
     if (rc)
         goto fail;
     if (!(h.p.rng.s[0] | h.p.rng.s[1] | h.p.rng.s[2] | h.p.rng.s[3])) {
-        rc = sim_err(err, errlen, EINVAL, "the guest state has a dead "
+        rc = xlmig_fail(err, EINVAL, "the guest state has a dead "
                      "random stream");
         goto fail;
     }
-    rc = decode_entries(in + sizeof(h), h.nentries, h.nblocks, model, err,
-                        errlen);
+    rc = decode_entries(in + sizeof(h), h.nentries, h.nblocks, model, err);
     if (rc)
         goto fail;
     *p = h.p;

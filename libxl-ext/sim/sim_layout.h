@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sim/sim_pattern.h"
+#include "err.h"
 
 /* Everything per block is sparse (O(written)); per chunk, one byte. */
 #define SIM_MAX_IMAGE_SIZE (4ULL << 40)
@@ -43,7 +44,7 @@ struct sim_layout {
 
 /* Validates p and computes the chunk map.  0 or -errno with err set. */
 int sim_layout_init(struct sim_layout *l, const struct sim_layout_params *p,
-                    char *err, size_t errlen);
+                    struct xlmig_error *err);
 void sim_layout_free(struct sim_layout *l);
 
 static inline enum sim_fill sim_layout_kind(const struct sim_layout *l,
@@ -67,9 +68,8 @@ void sim_layout_expected(const struct sim_layout *l, uint64_t block,
 
 /* Writes a new sparse image.  Refuses to overwrite unless force. */
 int sim_layout_write_image(const struct sim_layout *l, const char *path,
-                           bool force, char *err, size_t errlen);
+                           bool force, struct xlmig_error *err);
 /* Reads the superblock of an open image and initialises l from it. */
-int sim_layout_read_super(struct sim_layout *l, int fd, char *err,
-                          size_t errlen);
+int sim_layout_read_super(struct sim_layout *l, int fd, struct xlmig_error *err);
 
 #endif

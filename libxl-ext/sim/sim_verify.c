@@ -101,7 +101,7 @@ static int file_data(const struct sim_layout *l, int fd, struct ranges *rs)
  */
 static int blocks_to_read(const struct sim_layout *l, int fd,
                           const struct sim_map *model, struct ranges *rs,
-                          char *err, size_t errlen)
+                          struct xlmig_error *err)
 {
     const uint64_t per_chunk = l->p.chunk >> SIM_BLOCK_SHIFT;
     size_t pos = 0, out = 0;
@@ -115,7 +115,7 @@ static int blocks_to_read(const struct sim_layout *l, int fd,
     if (!rc)
         rc = file_data(l, fd, rs);
     if (rc)
-        return sim_err(err, errlen, -rc, "out of memory");
+        return xlmig_fail(err, -rc, "out of memory");
     qsort(rs->r, rs->n, sizeof(*rs->r), cmp_start);
     for (size_t i = 0; i < rs->n; i++) {
         struct xlmig_extent *m = out ? &rs->r[out - 1] : NULL;
@@ -140,8 +140,7 @@ static int blocks_to_read(const struct sim_layout *l, int fd,
 typedef int block_fn(void *opaque, uint64_t b, const unsigned char *got);
 
 static int walk_ranges(int fd, const struct ranges *rs, block_fn *fn,
-                       void *opaque, uint64_t *read, char *err,
-                       size_t errlen)
+                       void *opaque, uint64_t *read, struct xlmig_error *err)
 {
     const uint64_t max = READ_CHUNK >> SIM_BLOCK_SHIFT;
     unsigned char *buf = malloc(READ_CHUNK);
@@ -149,7 +148,7 @@ static int walk_ranges(int fd, const struct ranges *rs, block_fn *fn,
 
     *read = 0;
     if (!buf)
-        return sim_err(err, errlen, ENOMEM, "out of memory");
+        return xlmig_fail(err, ENOMEM, "out of memory");
     for (size_t i = 0; i < rs->n && !rc; i++) {
         for (uint64_t s = rs->r[i].start, e = s + rs->r[i].count;
              s < e && !rc; s += max) {
@@ -158,7 +157,7 @@ static int walk_ranges(int fd, const struct ranges *rs, block_fn *fn,
             rc = sim_pread_full(fd, buf, (size_t)(n << SIM_BLOCK_SHIFT),
                                 s << SIM_BLOCK_SHIFT);
             if (rc) {
-                sim_err(err, errlen, -rc, "cannot read the image at %"
+                xlmig_fail(err, -rc, "cannot read the image at %"
                         PRIu64 ": %s", s << SIM_BLOCK_SHIFT, strerror(-rc));
                 break;
             }
@@ -174,14 +173,14 @@ static int walk_ranges(int fd, const struct ranges *rs, block_fn *fn,
 /* Both at once: the ranges, then the walk. */
 static int walk_image(const struct sim_layout *l, int fd,
                       const struct sim_map *model, block_fn *fn,
-                      void *opaque, uint64_t *read, char *err, size_t errlen)
+                      void *opaque, uint64_t *read, struct xlmig_error *err)
 {
     struct ranges rs = { NULL, 0, 0 };
-    int rc = blocks_to_read(l, fd, model, &rs, err, errlen);
+    int rc = blocks_to_read(l, fd, model, &rs, err);
 
     *read = 0;
     if (!rc)
-        rc = walk_ranges(fd, &rs, fn, opaque, read, err, errlen);
+        rc = walk_ranges(fd, &rs, fn, opaque, read, err);
     free(rs.r);
     return rc;
 }
@@ -228,18 +227,18 @@ static int verify_block(void *opaque, uint64_t b, const unsigned char *got)
 }
 
 int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
-                           char *err, size_t errlen)
+                           struct xlmig_error *err)
 {
     struct verify *v = calloc(1, sizeof(*v));
     uint64_t read;
     int rc;
 
     if (!v)
-        return sim_err(err, errlen, ENOMEM, "out of memory");
+        return xlmig_fail(err, ENOMEM, "out of memory");
     v->g = g;
     v->l = &g->layout;
     rc = walk_image(v->l, sim_backend_fd(g->backend), &g->model,
-                    verify_block, v, &read, err, errlen);
+                    verify_block, v, &read, err);
     if (rc) {
         free(v);
         return rc;
@@ -271,8 +270,7 @@ struct adopt {
     struct sim_map *model;
     uint64_t *written;
     unsigned char want[SIM_BLOCK_SIZE];
-    char *err;
-    size_t errlen;
+    struct xlmig_error *err;
 };
 
 static int adopt_block(void *opaque, uint64_t b, const unsigned char *got)
@@ -295,24 +293,24 @@ static int adopt_block(void *opaque, uint64_t b, const unsigned char *got)
         if (!memcmp(got, a->want, SIM_BLOCK_SIZE)) {
             (*a->written)++;
             if (sim_model_set(a->model, b, t.gen, 0) < 0)
-                return sim_err(a->err, a->errlen, ENOMEM, "out of memory "
+                return xlmig_fail(a->err, ENOMEM, "out of memory "
                                "for the model");
             return 0;
         }
     }
     sim_pattern_explain(got, a->want, a->l->p.seed, b, 0, why, sizeof(why));
-    return sim_err(a->err, a->errlen, EINVAL, "the image is damaged: %s "
+    return xlmig_fail(a->err, EINVAL, "the image is damaged: %s "
                    "(make a new one with mkimage)", why);
 }
 
 int sim_image_adopt(const struct sim_layout *l, int fd, struct sim_map *model,
-                    uint64_t *written, char *err, size_t errlen)
+                    uint64_t *written, struct xlmig_error *err)
 {
     struct adopt a = { .l = l, .model = model, .written = written,
-                       .err = err, .errlen = errlen };
+                       .err = err };
     uint64_t read;
 
     *written = 0;
     /* Blocks not read are holes: generation 0, as the model has them. */
-    return walk_image(l, fd, NULL, adopt_block, &a, &read, err, errlen);
+    return walk_image(l, fd, NULL, adopt_block, &a, &read, err);
 }

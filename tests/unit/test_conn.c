@@ -224,6 +224,47 @@ static void test_interrupt(void **state)
     pair_close(&p);
 }
 
+static void *recv_until_error(void *opaque)
+{
+    struct xlmig_conn *c = opaque;
+    struct xlmig_rec r;
+
+    while (xlmig_conn_recv(c, &r) == 1)
+        ;
+    return NULL;
+}
+
+/* A peer that takes no data but still sends heartbeats is slow (a slow
+ * disk there), not gone: the send fails only after CONN_SLOW_PEER times
+ * the bound.  Without heartbeats, after the bound (test_stalled_reader). */
+static void test_slow_but_alive_peer(void **state)
+{
+    static uint8_t big[XLMIG_HDR_LEN + 65536];
+    struct pair p;
+    pthread_t rx;
+    uint64_t t0;
+    double ms;
+    int rc = 0;
+
+    (void)state;
+    pair_open(&p);
+    p.me.timeout_ms = 300;
+    p.me.recv_timeout_ms = 5000;
+    assert_int_equal(xlmig_conn_heartbeat_start(&p.peer, 50, NULL, NULL), 0);
+    assert_int_equal(pthread_create(&rx, NULL, recv_until_error, &p.me), 0);
+    xlmig_seal(big, XLMIG_REC_STATE, 65536);
+    t0 = xlmig_now_ns();
+    for (int i = 0; i < 1000 && rc == 0; i++)
+        rc = xlmig_conn_send(&p.me, big, sizeof(big));
+    ms = ms_since(t0);
+    assert_int_equal(rc, -1);
+    assert_true(ms >= 1000 && ms < 4000);
+    xlmig_conn_heartbeat_stop(&p.peer);
+    shutdown(p.sv[1], SHUT_RDWR);
+    pthread_join(rx, NULL);
+    pair_close(&p);
+}
+
 struct sender {
     struct xlmig_conn *c;
     const uint8_t *buf;
@@ -297,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_trickle_after_bad_length),
         cmocka_unit_test(test_bad_length_at_once),
         cmocka_unit_test(test_stalled_reader),
+        cmocka_unit_test(test_slow_but_alive_peer),
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_torn_record_completed),
     };

@@ -153,10 +153,10 @@ static struct sim_layout make_layout(uint64_t size, uint64_t alloc,
         .seed = seed,
     };
     struct sim_layout l;
-    char err[256];
+    struct xlmig_error err;
 
-    if (sim_layout_init(&l, &p, err, sizeof(err)))
-        fail_msg("layout: %s", err);
+    if (sim_layout_init(&l, &p, &err))
+        fail_msg("layout: %s", err.msg);
     return l;
 }
 
@@ -266,14 +266,14 @@ static void test_layout_rejects(void **state)
         { .size = 1ULL << 40, .allocated = 1 << 20, .chunk = 4096 },
     };
     struct sim_layout l;
-    char err[256];
+    struct xlmig_error err;
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = '\0';
-        if (sim_layout_init(&l, &bad[i], err, sizeof(err)) != -EINVAL)
+        err.msg[0] = '\0';
+        if (sim_layout_init(&l, &bad[i], &err) != -EINVAL)
             fail_msg("layout %zu accepted", i);
-        assert_true(strlen(err) > 10);
+        assert_true(strlen(err.msg) > 10);
     }
 }
 
@@ -310,7 +310,8 @@ static void test_layout_expected_contents(void **state)
 /* mkimage writes exactly the allocated bytes as data; holes stay holes. */
 static void test_image_roundtrip(void **state)
 {
-    char dir[] = "/tmp/test_sim_pattern.XXXXXX", path[64], err[256];
+    char dir[] = "/tmp/test_sim_pattern.XXXXXX", path[64];
+    struct xlmig_error err;
     struct sim_layout l = make_layout(8 << 20, 2 << 20, 256 << 10, 50, 11);
     struct sim_layout back;
     unsigned char got[BS], want[BS];
@@ -321,11 +322,9 @@ static void test_image_roundtrip(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/img", dir);
-    assert_int_equal(sim_layout_write_image(&l, path, false, err,
-                                            sizeof(err)), 0);
+    assert_int_equal(sim_layout_write_image(&l, path, false, &err), 0);
     /* No clobbering without force. */
-    assert_int_equal(sim_layout_write_image(&l, path, false, err,
-                                            sizeof(err)), -EEXIST);
+    assert_int_equal(sim_layout_write_image(&l, path, false, &err), -EEXIST);
     fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
     for (;;) {
@@ -342,7 +341,7 @@ static void test_image_roundtrip(void **state)
         sim_layout_expected(&l, b, 0, want);
         assert_memory_equal(got, want, BS);
     }
-    assert_int_equal(sim_layout_read_super(&back, fd, err, sizeof(err)), 0);
+    assert_int_equal(sim_layout_read_super(&back, fd, &err), 0);
     assert_int_equal(back.p.seed, 11);
     assert_int_equal(back.p.allocated, 2 << 20);
     assert_memory_equal(back.kind, l.kind, l.nchunks);
