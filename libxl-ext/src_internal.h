@@ -47,6 +47,8 @@ struct src_disk {
     bool quiesced;
     bool own_vbd;                       /* opened from a session: ours */
     struct xlmig_bitmap *pending;       /* dirty, not yet queued */
+    struct xlmig_bitmap *alloc0;        /* full pass: allocated when
+                                           tracking started */
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
 };
 
@@ -63,6 +65,8 @@ struct src_stats {
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
+    uint64_t full_skipped_blocks;              /* full pass: dirty already,
+                                                  left to the dirty set */
     uint64_t final_blocks;                     /* dirty at stop-copy */
     bool postcopy;
     uint64_t demanded_blocks, background_blocks;

@@ -228,6 +228,7 @@ void xlmig_source_free(struct xlmig_source *s)
     for (unsigned i = 0; i < s->ndisks; i++) {
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);
+        xlmig_bitmap_free(s->disks[i].alloc0);
         xlmig_bitmap_free(s->disks[i].stale);
         if (s->disks[i].own_vbd)
             xlmig_vbd_close(s->disks[i].vbd);
