@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,21 @@ uint64_t xlmig_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void xlmig_thread_bulk(void)
+{
+    struct sched_param sp = { .sched_priority = 0 };
+
+    /* pid 0: the calling thread (Linux schedules threads one by one). */
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) {
+        /* not allowed here: normal scheduling */
+    }
+    /* IOPRIO_WHO_PROCESS (1), the calling thread, class best-effort (2),
+     * level 7 (the lowest). */
+    if (syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7) < 0) {
+        /* no I/O priorities here */
+    }
 }
 
 int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd)

@@ -128,4 +128,13 @@ void xlmig_conn_heartbeat_stop(struct xlmig_conn *c);
 
 uint64_t xlmig_now_ns(void);
 
+/*
+ * For the library's bulk data threads (reading, compressing, sending,
+ * receiving and writing blocks): SCHED_BATCH, so that they never preempt
+ * the guest's threads when these wake up (they still get their fair share
+ * of the CPU: no starvation), and the lowest best-effort I/O priority.
+ * Best effort: failures are ignored.
+ */
+void xlmig_thread_bulk(void);
+
 #endif

@@ -92,6 +92,7 @@ static void *xrecv_main(void *arg)
     struct dst_xconn *x = arg;
     int rc;
 
+    xlmig_thread_bulk();
     while ((rc = xrecord(x)) == 0)
         ;
     if (rc < 0)

@@ -408,6 +408,7 @@ static void *worker_main(void *arg)
     struct wctx w = { .z = { .ready = false }, .f = { .ready = false } };
     struct xlmig_error err;
 
+    xlmig_thread_bulk();
     pthread_mutex_lock(&q->lock);
     for (;;) {
         struct job *j = NULL;
@@ -462,6 +463,7 @@ static void *writer_main(void *arg)
     uint64_t now;
 
     free(wa);
+    xlmig_thread_bulk();
     pthread_mutex_lock(&q->lock);
     for (;;) {
         struct job *j;
