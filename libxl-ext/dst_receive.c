@@ -254,6 +254,10 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec)
     /* Everything before it on every connection is written. */
     if (dst_barrier(r, seq) < 0)
         return -1;
+    /* The final SYNC: once acknowledged, the source may close the extra
+     * connections at any moment -- their end is no failure from now. */
+    if (r->in_stopcopy)
+        __atomic_store_n(&r->xfinal, true, __ATOMIC_RELEASE);
     /*
      * Inside the downtime, written is enough: the destination's VBD reads
      * the same page cache, and until DONE (which we send only after a

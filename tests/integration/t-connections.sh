@@ -5,8 +5,9 @@
 # on the destination: no older copy of a block landed after a newer one.
 # Then the failures: one extra connection cut, or stalled, during PUSH
 # rolls back (the guest runs on at the source, the destination keeps
-# nothing) within the peer timeout; --connections with a command endpoint
-# is refused before anything starts.
+# nothing) within the peer timeout; a hand-off cut after 3 connections
+# recovers on one and finishes post-copy; --connections with a command
+# endpoint is refused before anything starts.
 . "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 
 # 1. Random writes, post-copy allowed, 4 connections.
@@ -99,7 +100,40 @@ assert_dest_clean
 assert_source_intact src
 note "stall: given up after $((t1 - t0)) s"
 
-# 5. Only to a tcp: destination; a bad count is refused at once.
+# 5. Post-copy after 3 connections, the link cut just before the REPORT:
+#    the receiver runs the guest and pauses post-copy, the sender asks
+#    again on one new connection (the proxy relays it), learns that the
+#    guest runs there, and post-copy finishes over it.
+"$XLMIG_VBDSIM" ctl "$T/src.sock" shutdown >/dev/null 2>&1 || true
+sleep 0.3
+rm -rf "$T/dst" "$T"/src.*
+mkimage src 32M 24M
+start_source src --write-rate 2M
+start_receiver --peer-timeout 5 --recover-timeout 60
+"$FAULTPROXY" --to "$PORT" --port-file "$T/pport3" --conn 1 --dir r2s \
+    --at-record 0x0072 --cut-after 0 >"$T/proxy3.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_file "$T/pport3"
+PORT=$(cat "$T/pport3")
+send --json --connections 3 --max-passes 0 --max-downtime 1 --bandwidth 20M \
+    --peer-timeout 5 --vbd "sim:$T/src.sock"
+wait_receiver
+grep -q "FIRED cut" "$T/proxy3.log" || fail "the proxy never cut before REPORT"
+[ "$SEND_RC" = 0 ] && [ "$RECV_RC" = 0 ] ||
+    fail "recovery after 3 connections: sender $SEND_RC receiver $RECV_RC"
+[ "$(json_field "$T/sender.log" report connections)" = 3 ] ||
+    fail "the report does not say 3 connections"
+[ "$(json_field "$T/sender.log" report postcopy)" = true ] ||
+    fail "no post-copy: the recovery was not tested"
+grep -q "hand-off is confirmed" "$T/sender.log" ||
+    fail "the sender never learned that the guest runs there"
+[ "$(guest_state "$T/src.sock")" != running ] || fail "the source guest runs as well"
+sleep 1
+verify "$T/dst/xvda.sock"
+note "recovered: $(json_field "$T/sender.log" report final_blocks) blocks" \
+     "post-copied over one connection"
+
+# 6. Only to a tcp: destination; a bad count is refused at once.
 set +e
 "$XLMIG" send --connections 2 --vbd "sim:$T/src.sock" "cmd:cat" \
     >"$T/cmd.log" 2>&1
