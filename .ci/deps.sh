@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends --allow-downgrades \
   build-essential autoconf automake libtool pkg-config clang \
-  libclang-rt-14-dev zlib1g-dev libcmocka-dev $pins \
+  libclang-rt-14-dev zlib1g-dev libdeflate-dev libcmocka-dev $pins \
   iproute2 time kmod e2fsprogs util-linux procps psmisc xz-utils \
   qemu-system-x86 debootstrap cpio busybox-static zstd perl openssh-client \
   patch curl libyajl-dev dpkg-dev mandoc man-db bsdutils libnbd-dev \

@@ -74,6 +74,8 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
                         d->name, d->path);
     if ((rc = xlmig_image_open(&d->img, d->path, true, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    if (r->direct)
+        xlmig_image_enable_direct(&d->img);
     return 0;
 }
 
@@ -98,6 +100,9 @@ int dst_negotiate(struct xlmig_dest *r)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     r->features = peer.features & XLMIG_F_ALL;
+    /* Extra connections come through the accept hook. */
+    if (!r->h.accept_recovery)
+        r->features &= ~(uint64_t)XLMIG_F_MULTI;
     h.features = r->features;
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return dst_fail(r, r->conn.err.code, "sending HELLO: %s",
@@ -136,8 +141,9 @@ int dst_negotiate(struct xlmig_dest *r)
             return dst_fail(r, r->conn.err.code, "sending DISK_ACK: %s",
                             r->conn.err.msg);
     }
-    /* The secret a source must show to resume a broken post-copy. */
-    if (r->features & XLMIG_F_RECOVER) {
+    /* The secret a source must show to resume a broken post-copy, or
+     * to join more connections. */
+    if (r->features & (XLMIG_F_RECOVER | XLMIG_F_MULTI)) {
         if (xlmig_random_token(r->token, &err) < 0)
             return dst_fail(r, err.code, "%s", err.msg);
         if (xlmig_conn_send(&r->conn, buf,
@@ -146,5 +152,7 @@ int dst_negotiate(struct xlmig_dest *r)
             return dst_fail(r, r->conn.err.code, "sending SESSION: %s",
                             r->conn.err.msg);
     }
+    if (r->features & XLMIG_F_MULTI)
+        return dst_join(r);
     return 0;
 }

@@ -151,7 +151,7 @@ static void *watcher_main(void *arg)
                                                            __ATOMIC_RELAXED);
             ev.demanded_blocks = (int64_t)__atomic_load_n(&r->st.demanded,
                                                           __ATOMIC_RELAXED);
-            ev.wire_bytes = (int64_t)r->conn.bytes_in;
+            ev.wire_bytes = (int64_t)dst_wire_in(r);
             if (drain > 0)
                 ev.eta_s = (double)stale / drain;
             dst_event(r, &ev);

@@ -55,6 +55,28 @@ const char *xlmig_conv_name(enum xlmig_conv_verdict v)
     case XLMIG_CONV_CLEAN: return "no dirty block left";
     case XLMIG_CONV_STALLED: return "dirty set no longer shrinks";
     case XLMIG_CONV_MAX_PASSES: return "pass limit reached";
+    case XLMIG_CONV_OUTRUN: return "the guest dirties faster than the link "
+                                   "sends: the rest goes to post-copy";
     }
     return "?";
+}
+
+void xlmig_outrun_init(struct xlmig_outrun *o)
+{
+    *o = (struct xlmig_outrun){ .patience = 2, .warmup_s = 2.0,
+                                .margin = 0.9 };
+}
+
+bool xlmig_outrun_sample(struct xlmig_outrun *o, double elapsed_s,
+                         double growth_Bps, double drain_Bps)
+{
+    if (drain_Bps <= 0 || elapsed_s < o->warmup_s) {
+        o->hits = 0;
+        return false;
+    }
+    if (growth_Bps >= o->margin * drain_Bps)
+        o->hits++;
+    else
+        o->hits = 0;
+    return o->hits >= o->patience;
 }

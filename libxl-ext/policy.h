@@ -10,6 +10,7 @@
 #ifndef XLMIG_POLICY_H
 #define XLMIG_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum xlmig_conv_verdict {
@@ -18,6 +19,9 @@ enum xlmig_conv_verdict {
     XLMIG_CONV_CLEAN,           /* nothing dirty is left */
     XLMIG_CONV_STALLED,         /* passes no longer shrink the dirty set */
     XLMIG_CONV_MAX_PASSES,
+    XLMIG_CONV_OUTRUN,          /* during the full pass: the guest makes
+                                   data dirty faster than the link sends;
+                                   the rest goes to post-copy at once */
 };
 
 struct xlmig_conv {
@@ -49,5 +53,26 @@ double xlmig_conv_eta(uint64_t bytes, double rate_Bps);
 double xlmig_conv_expected(const struct xlmig_conv *c, uint64_t bytes,
                            double rate_Bps);
 const char *xlmig_conv_name(enum xlmig_conv_verdict v);
+
+/*
+ * During the full pass, about once a second: is pre-copy losing?  Each
+ * second of it sends drain_Bps of what is left and leaves growth_Bps of
+ * newly dirty data behind (blocks the dirty set did not hold).  When the
+ * growth has kept up with the drain for `patience` samples in a row
+ * (noise cannot decide alone) after `warmup_s` of the pass, finishing the
+ * pass would leave more for post-copy than handing over now: every second
+ * of pre-copy adds more than it removes, while on the destination the
+ * guest's own writes make stale blocks current (they need not move).
+ */
+struct xlmig_outrun {
+    unsigned patience;          /* samples in a row (2) */
+    double warmup_s;            /* before the first verdict (2 s) */
+    double margin;              /* growth >= margin * drain counts (0.9) */
+    unsigned hits;
+};
+void xlmig_outrun_init(struct xlmig_outrun *o);
+/* A sample at elapsed_s into the pass: true when pre-copy should stop. */
+bool xlmig_outrun_sample(struct xlmig_outrun *o, double elapsed_s,
+                         double growth_Bps, double drain_Bps);
 
 #endif

@@ -5,6 +5,8 @@
  *   src_session.c    handle life cycle, failure, events, the send helpers
  *   src_reply.c      the thread reading the destination's records
  *   src_negotiate.c  HELLO, DISK / DISK_ACK, the send pipeline
+ *   src_conns.c      the extra data connections (JOIN), closed at the end
+ *                    of stop-copy
  *   src_push.c       full pass, dirty passes, keep-up
  *   src_stopcopy.c   quiesce, final snapshot, blocks or the stale bitmap
  *   src_handoff.c    READY / GO / REPORT on the data channel
@@ -45,6 +47,8 @@ struct src_disk {
     bool quiesced;
     bool own_vbd;                       /* opened from a session: ours */
     struct xlmig_bitmap *pending;       /* dirty, not yet queued */
+    struct xlmig_bitmap *alloc0;        /* full pass: allocated when
+                                           tracking started */
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
 };
 
@@ -61,6 +65,8 @@ struct src_stats {
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
+    uint64_t full_skipped_blocks;              /* full pass: dirty already,
+                                                  left to the dirty set */
     uint64_t final_blocks;                     /* dirty at stop-copy */
     bool postcopy;
     uint64_t demanded_blocks, background_blocks;
@@ -76,6 +82,16 @@ struct src_stats {
     double wire_Bps;
 };
 
+/* An extra data connection (2..N of opts.connections): its share of the
+ * data one way, heartbeats both ways, read by a thread of its own. */
+struct src_xconn {
+    struct xlmig_conn conn;
+    bool open;                  /* conn initialised (s->lock) */
+    pthread_t reader;
+    bool reading;
+    int wake[2];                /* stops the reader */
+};
+
 struct xlmig_source {
     struct xlmig_source_opts o;
     struct xlmig_source_hooks h;
@@ -84,6 +100,13 @@ struct xlmig_source {
     bool have_channel;
     struct xlmig_sendq *q;
     uint64_t features;
+    /* Connections 1.. (0 is conn); nconns carry data now. */
+    struct src_xconn xc[XLMIG_MAX_CONNS];
+    unsigned nconns;
+    unsigned used_conns;        /* the most PUSH used (report) */
+    bool xfinal;                /* the final SYNC is queued: the extras'
+                                   end is expected (__atomic) */
+    uint64_t wire_closed;       /* bytes of connections closed already */
     struct src_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
     struct src_stats st;
@@ -160,6 +183,20 @@ void src_reply_stop(struct xlmig_source *s);
 
 /* src_negotiate.c */
 int src_negotiate(struct xlmig_source *s);
+
+/* src_conns.c */
+/* After SESSION: JOIN on the first connection, then the others opened
+ * with the reconnect hook, each joined and read by a thread. */
+int src_join(struct xlmig_source *s);
+/* Every connection's blocked sends fail at once (s->lock held). */
+void src_interrupt_all(struct xlmig_source *s);
+/* End of stop-copy (or the end): the pipeline narrows to the first
+ * connection, the others close. */
+void src_close_extras(struct xlmig_source *s);
+/* Bytes both ways on every connection so far. */
+uint64_t src_wire_bytes(const struct xlmig_source *s);
+/* Bytes sent on every connection so far. */
+uint64_t src_wire_out(const struct xlmig_source *s);
 
 /* src_push.c */
 int src_push(struct xlmig_source *s);

@@ -37,6 +37,7 @@ int src_negotiate(struct xlmig_source *s)
     uint8_t buf[XLMIG_HDR_LEN + 128];
     struct xlmig_hello h = { 1, XLMIG_VERSION, XLMIG_F_ALL,
                              XLMIG_ROLE_SENDER }, peer;
+    struct xlmig_conn *conns[XLMIG_MAX_CONNS];
     struct xlmig_rec r;
     struct xlmig_error err;
     bool acked[XLMIG_MAX_DISKS] = { false };
@@ -46,6 +47,12 @@ int src_negotiate(struct xlmig_source *s)
     src_event(s, &ev);
     if (!s->ndisks)
         return src_fail(s, EINVAL, "no disk to migrate");
+    /* Several connections only if we can open them (the reconnect hook). */
+    if (s->o.connections < 2 || !s->h.reconnect)
+        h.features &= ~(uint64_t)XLMIG_F_MULTI;
+    if (s->o.connections > 1 && !s->h.reconnect)
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: no "
+                   "reconnect hook to open more");
     s->st.rtt_ns = xlmig_now_ns();
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
@@ -62,7 +69,7 @@ int src_negotiate(struct xlmig_source *s)
         return src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol "
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
-    s->features = peer.features & XLMIG_F_ALL;
+    s->features = peer.features & h.features;
     /* From here on both sides show they are alive, whatever they do. */
     if ((s->features & XLMIG_F_HEARTBEAT) &&
         xlmig_conn_heartbeat_start(&s->conn, s->o.peer_timeout_ms / 6, NULL,
@@ -93,16 +100,27 @@ int src_negotiate(struct xlmig_source *s)
         acked[a.id] = true;
         s->disks[a.id].dest_zeroed = a.flags & XLMIG_ACK_ZEROED;
     }
-    /* The destination's secret for resuming a broken post-copy. */
-    if (s->features & XLMIG_F_RECOVER) {
+    /* The destination's secret for resuming a broken post-copy, and for
+     * the extra connections to join. */
+    if (s->features & (XLMIG_F_RECOVER | XLMIG_F_MULTI)) {
         if ((rc = recv_now(s, &r, "the session token")) < 0)
             return rc;
         if (xlmig_dec_token(&r, XLMIG_REC_SESSION, s->token, &err) < 0)
             return src_fail(s, EPROTO, "bad SESSION: %s", err.msg);
         s->have_token = true;
     }
+    if (s->features & XLMIG_F_MULTI) {
+        if ((rc = src_join(s)) < 0)
+            return rc;
+    } else if (s->o.connections > 1 && s->h.reconnect) {
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "the destination takes one data "
+                   "connection: %u asked", s->o.connections);
+    }
 
-    s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
+    conns[0] = &s->conn;
+    for (unsigned k = 1; k < s->nconns; k++)
+        conns[k] = &s->xc[k].conn;
+    s->q = xlmig_sendq_new(conns, s->nconns, s->o.workers, s->o.compress,
                            s->features);
     if (!s->q)
         return src_fail(s, ENOMEM, "out of memory for the send queue");

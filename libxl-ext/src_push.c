@@ -26,7 +26,7 @@ static uint64_t handled(struct xlmig_source *s)
 void src_fill_rates(struct xlmig_source *s, struct xlmig_event *ev)
 {
     struct xlmig_sendq_stats qs;
-    uint64_t now = xlmig_now_ns(), wire = s->conn.bytes_out;
+    uint64_t now = xlmig_now_ns(), wire = src_wire_out(s);
     struct src_stats *st = &s->st;
 
     xlmig_sendq_get_stats(s->q, &qs);
@@ -131,46 +131,185 @@ static uint64_t full_pass_bytes(const struct xlmig_source *s)
     return total;
 }
 
+#define FULL_SNAPSHOT_NS 1000000000ull
+
+/*
+ * What the full pass reads: the extents allocated when tracking started.
+ * A block the guest allocates (writes) later is dirty, and goes with the
+ * dirty set: reading it in the full pass too would send it twice (with a
+ * guest writing into holes faster than the link, the pass chased its
+ * writes to the end of the disk).
+ */
+static int snapshot_allocation(struct xlmig_source *s, struct src_disk *d)
+{
+    uint64_t bs = s->o.block_size, off = 0, start, end;
+
+    d->alloc0 = xlmig_bitmap_new(d->nblocks);
+    if (!d->alloc0)
+        return src_fail(s, ENOMEM, "out of memory for a %llu-block bitmap",
+                        (unsigned long long)d->nblocks);
+    while (xlmig_image_next_data(&d->img, off, &start, &end)) {
+        uint64_t first = start / bs, stop = (end + bs - 1) / bs;
+
+        xlmig_bitmap_set_range(d->alloc0, first, stop - first);
+        off = stop * bs;
+    }
+    return 0;
+}
+
+/*
+ * Queues [first, first + count) but for the blocks already dirty: those
+ * go with the dirty set anyway (sending them now would send them twice).
+ */
+static int queue_clean(struct xlmig_source *s, struct src_disk *d,
+                       uint64_t first, uint64_t count, bool skip_zero)
+{
+    uint64_t pos = first, end = first + count;
+
+    while (pos < end) {
+        uint64_t next = xlmig_bitmap_next_set(d->pending, pos);
+        struct xlmig_extent e;
+        uint64_t p2;
+
+        if (next > end)
+            next = end;
+        if (next > pos && src_queue_extent(s, d, pos, next - pos,
+                                           XLMIG_ORIGIN_PUSH, skip_zero) < 0)
+            return -1;
+        if (next >= end)
+            break;
+        p2 = next;
+        if (!xlmig_bitmap_next_extent(d->pending, &p2, end - next, &e))
+            break;
+        s->st.full_skipped_blocks += e.count;
+        pos = e.start + e.count;
+    }
+    return 0;
+}
+
+/* The full pass's watch on the guest: what it dirtied, how fast. */
+struct fwatch {
+    uint64_t t0, t_snap;        /* the pass's start, the last snapshot */
+    uint64_t dirty;             /* pending blocks then */
+    bool can_handover;          /* post-copy is possible */
+    struct xlmig_outrun o;
+    bool outrun;                /* hand the rest over now */
+};
+
+/*
+ * Now and then during the full pass: what the guest dirtied so far (those
+ * blocks are skipped: they go with the dirty set), and whether it makes
+ * data dirty faster than the link sends it (policy.h): then pre-copy only
+ * loses ground, and the rest goes to post-copy at once.
+ */
+static int refresh_dirty(struct xlmig_source *s, struct fwatch *w)
+{
+    uint64_t now = xlmig_now_ns(), dirty;
+    double dt = (double)(now - w->t_snap) * 1e-9;
+
+    if (now - w->t_snap < FULL_SNAPSHOT_NS)
+        return 0;
+    if (src_snapshot_all(s) < 0)
+        return -1;
+    dirty = src_pending_blocks(s);
+    if (w->can_handover &&
+        xlmig_outrun_sample(&w->o, (double)(now - w->t0) * 1e-9,
+                            (double)(dirty - w->dirty) *
+                                (double)s->o.block_size / dt,
+                            src_rate(s)))
+        w->outrun = true;
+    w->t_snap = now;
+    w->dirty = dirty;
+    return 0;
+}
+
+/* Out-written: every block the full pass has not reached yet joins the
+ * dirty set (from `pos` on this disk, all of the later ones). */
+static void hand_rest_over(struct xlmig_source *s, unsigned disk,
+                           uint64_t pos)
+{
+    for (unsigned i = disk; i < s->ndisks; i++) {
+        struct src_disk *d = &s->disks[i];
+        struct xlmig_extent e;
+        uint64_t p = i == disk ? pos : 0;
+
+        if (!d->alloc0) {
+            if (p < d->nblocks)
+                xlmig_bitmap_set_range(d->pending, p, d->nblocks - p);
+            continue;
+        }
+        while (xlmig_bitmap_next_extent(d->alloc0, &p, 0, &e))
+            xlmig_bitmap_set_range(d->pending, e.start, e.count);
+    }
+}
+
 static int full_pass(struct xlmig_source *s, uint64_t total)
 {
     uint64_t last = 0, base = handled(s);
     uint64_t bs = s->o.block_size;
+    uint64_t max = xlmig_sendq_max_blocks(s->o.block_size);
+    struct fwatch w = { .t0 = xlmig_now_ns(),
+                        .can_handover = s->o.postcopy &&
+                                        (s->features & XLMIG_F_POSTCOPY) };
 
+    w.t_snap = w.t0;
+    xlmig_outrun_init(&w.o);
     if (src_phase(s, XLMIG_PHASE_FULL, 0, (total + bs - 1) / bs) < 0)
         return -s->err.code;
-    for (unsigned i = 0; i < s->ndisks; i++) {
+    for (unsigned i = 0; i < s->ndisks && !w.outrun; i++) {
         struct src_disk *d = &s->disks[i];
-        uint64_t off = 0, start, end;
+        struct xlmig_extent e;
+        uint64_t pos = 0;
 
         if (!d->dest_zeroed) {
             /* The target may hold old data: every block goes, zeros as
              * zero records. */
-            uint64_t max = xlmig_sendq_max_blocks(s->o.block_size);
-
             for (uint64_t b = 0; b < d->nblocks; b += max) {
                 uint64_t n = d->nblocks - b < max ? d->nblocks - b : max;
 
-                if (src_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
-                                     false) < 0)
+                if (refresh_dirty(s, &w) < 0)
+                    return -s->err.code;
+                if (w.outrun) {
+                    hand_rest_over(s, i, b);
+                    break;
+                }
+                if (queue_clean(s, d, b, n, false) < 0)
                     return -s->err.code;
                 tick(s, "push", 0, total, base, &last);
             }
             continue;
         }
-        while (xlmig_image_next_data(&d->img, off, &start, &end)) {
-            uint64_t first = start / bs, stop = (end + bs - 1) / bs;
-            uint64_t max = xlmig_sendq_max_blocks(s->o.block_size);
+        for (;;) {
+            uint64_t at = pos;
 
-            for (uint64_t b = first; b < stop; b += max) {
-                uint64_t n = stop - b < max ? stop - b : max;
-
-                if (src_queue_extent(s, d, b, n, XLMIG_ORIGIN_PUSH,
-                                        true) < 0)
-                    return -s->err.code;
-                tick(s, "push", 0, total, base, &last);
+            if (!xlmig_bitmap_next_extent(d->alloc0, &pos, max, &e))
+                break;
+            if (refresh_dirty(s, &w) < 0)
+                return -s->err.code;
+            if (w.outrun) {
+                hand_rest_over(s, i, at);
+                break;
             }
-            off = stop * bs;
+            if (queue_clean(s, d, e.start, e.count, true) < 0)
+                return -s->err.code;
+            tick(s, "push", 0, total, base, &last);
         }
+    }
+    for (unsigned i = 0; i < s->ndisks; i++) {
+        xlmig_bitmap_free(s->disks[i].alloc0);
+        s->disks[i].alloc0 = NULL;
+    }
+    if (s->st.full_skipped_blocks)
+        xlmig_logf(&s->em, XLMIG_LOG_INFO, "full pass: %llu block(s) the "
+                   "guest had written again left to the dirty set",
+                   (unsigned long long)s->st.full_skipped_blocks);
+    if (w.outrun) {
+        s->st.verdict = XLMIG_CONV_OUTRUN;
+        xlmig_logf(&s->em, XLMIG_LOG_INFO, "full pass stopped after %.1f s: "
+                   "the guest dirties data faster than the link sends it; "
+                   "%llu block(s) go to post-copy",
+                   (double)(xlmig_now_ns() - w.t0) * 1e-9,
+                   (unsigned long long)src_pending_blocks(s));
     }
     return flush_ticking(s, "push", 0, total, base, &last);
 }
@@ -240,6 +379,9 @@ int src_push(struct xlmig_source *s)
             return src_fail(s, EIO, "disk %s: cannot start write tracking: %s",
                             d->name, d->vbd->err.msg);
         d->tracking = true;
+        /* After tracking is on: a block is in this set or dirty. */
+        if (d->dest_zeroed && snapshot_allocation(s, d) < 0)
+            return -s->err.code;
     }
     total = full_pass_bytes(s);
     ev.total_bytes = (int64_t)total;
@@ -261,6 +403,18 @@ int src_push(struct xlmig_source *s)
     /* The first dirty set accumulated since tracking started. */
     uint64_t since = s->st.t_start;
     for (;;) {
+        /* Out-written in the full pass: no dirty pass can win either. */
+        if (s->st.verdict == XLMIG_CONV_OUTRUN) {
+            uint64_t t = xlmig_now_ns();
+
+            if (src_snapshot_all(s) < 0)
+                return -s->err.code;
+            s->st.snapshot_ns = xlmig_now_ns() - t;
+            s->conv.fixed_s = src_fixed_costs(s);
+            pass_event(s, "dirty", 0, src_pending_blocks(s), src_rate(s),
+                       xlmig_conv_name(XLMIG_CONV_OUTRUN));
+            break;
+        }
         uint64_t blocks, now;
         double rate;
         enum xlmig_conv_verdict v;
@@ -338,7 +492,8 @@ static void *keepup_main(void *arg)
 {
     struct xlmig_source *s = arg;
     bool hopeless = s->st.verdict == XLMIG_CONV_STALLED ||
-                    s->st.verdict == XLMIG_CONV_MAX_PASSES;
+                    s->st.verdict == XLMIG_CONV_MAX_PASSES ||
+                    s->st.verdict == XLMIG_CONV_OUTRUN;
 
     for (;;) {
         uint64_t blocks;

@@ -271,8 +271,14 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
         }
         fresh[i] = NULL;
     }
-    s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
-                           s->features);
+    {
+        struct xlmig_conn *c0 = &s->conn;
+
+        /* Recovery runs on one connection. */
+        s->features &= ~(uint64_t)XLMIG_F_MULTI;
+        s->q = xlmig_sendq_new(&c0, 1, s->o.workers, s->o.compress,
+                               s->features);
+    }
     if (!s->q) {
         rc = xlmig_fail(&s->chan_err, ENOMEM, "out of memory");
         goto out;
@@ -284,6 +290,9 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
     pthread_mutex_unlock(&s->lock);
     if ((rc = src_reply_start(s)) < 0)
         goto out;
+    /* GO again (READY came): the stop-copy stale sets stay. */
+    for (unsigned i = 0; i < s->ndisks; i++)
+        xlmig_bitmap_free(fresh[i]);
     return 0;
 out:
     for (unsigned i = 0; i < s->ndisks; i++)

@@ -37,8 +37,8 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->guest_downtime_ms = msecs(st->t_suspended, st->t_go);
     r->postcopy_s = secs(st->t_go, st->t_done);
     r->allocated_bytes = st->allocated_bytes;
-    r->wire_bytes = s->have_channel ? s->conn.bytes_out + s->conn.bytes_in
-                                    : 0;
+    r->wire_bytes = src_wire_bytes(s);
+    r->connections = s->used_conns;
     r->passes = st->passes;
     r->keepup_passes = st->keepup_passes;
     r->resent_blocks = st->resent_blocks;
@@ -117,11 +117,11 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    ",\"ndisks\":%u,\"allocated_bytes\":%llu,"
                    "\"wire_bytes\":%llu,\"wire_ratio\":%.4f,\"passes\":%u,"
                    "\"max_passes\":%u,\"keepup_passes\":%u,"
-                   "\"resent_blocks\":%llu", r.ndisks,
+                   "\"resent_blocks\":%llu,\"connections\":%u", r.ndisks,
                    (unsigned long long)r.allocated_bytes,
                    (unsigned long long)r.wire_bytes, ratio, r.passes,
                    r.max_passes, r.keepup_passes,
-                   (unsigned long long)r.resent_blocks);
+                   (unsigned long long)r.resent_blocks, r.connections);
     if (r.stopcopy)
         xlmig_json_fmt(buf, len, &p, ",\"final_blocks\":%llu",
                        (unsigned long long)r.final_blocks);

@@ -86,8 +86,9 @@ static int rollback(struct xlmig_source *s)
 
     /* Nothing waits out a stalled peer any more; the ERROR gets its own
      * short bound. */
-    if (s->have_channel)
-        xlmig_conn_interrupt(&s->conn);
+    pthread_mutex_lock(&s->lock);
+    src_interrupt_all(s);
+    pthread_mutex_unlock(&s->lock);
     src_keepup_stop(s);
     if (s->have_channel)
         xlmig_conn_send_error(&s->conn, code, "%s",
@@ -214,8 +215,9 @@ void xlmig_source_free(struct xlmig_source *s)
 {
     if (!s)
         return;
-    if (s->have_channel)
-        xlmig_conn_interrupt(&s->conn);
+    pthread_mutex_lock(&s->lock);
+    src_interrupt_all(s);
+    pthread_mutex_unlock(&s->lock);
     src_keepup_stop(s);
     pthread_mutex_lock(&s->lock);
     s->finished = true;
@@ -223,10 +225,12 @@ void xlmig_source_free(struct xlmig_source *s)
     src_reply_stop(s);
     xlmig_sendq_free(s->q);
     s->q = NULL;
+    src_close_extras(s);
     src_release_backend(s);
     for (unsigned i = 0; i < s->ndisks; i++) {
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);
+        xlmig_bitmap_free(s->disks[i].alloc0);
         xlmig_bitmap_free(s->disks[i].stale);
         if (s->disks[i].own_vbd)
             xlmig_vbd_close(s->disks[i].vbd);

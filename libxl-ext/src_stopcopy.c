@@ -211,9 +211,15 @@ int src_stopcopy(struct xlmig_source *s)
                 return rc;
         }
     }
+    /* The destination closes the extra connections once it has
+     * everything they carried (and then acknowledges this SYNC). */
+    __atomic_store_n(&s->xfinal, true, __ATOMIC_RELEASE);
     if ((rc = src_sync(s)) < 0)
         return rc;
     s->st.t_stopcopy_done = xlmig_now_ns();
+    /* Everything the extra connections carry is written: from the
+     * hand-off on, one connection. */
+    src_close_extras(s);
     over_budget(s);
     /* READY / GO next (by the handoff hook or on the data channel). */
     ev = xlmig_event_make("phase", "handoff");

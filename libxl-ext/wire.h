@@ -33,6 +33,7 @@ enum xlmig_rec_type {
     XLMIG_REC_DISK = 0x0010,
     XLMIG_REC_DISK_ACK = 0x0011,
     XLMIG_REC_SESSION = 0x0012,
+    XLMIG_REC_JOIN = 0x0013,
     XLMIG_REC_DATA = 0x0020,
     XLMIG_REC_PHASE = 0x0030,
     XLMIG_REC_SYNC = 0x0031,
@@ -59,9 +60,11 @@ enum xlmig_feature {
     XLMIG_F_SIM_STATE = 1u << 3,
     XLMIG_F_HEARTBEAT = 1u << 4,
     XLMIG_F_RECOVER = 1u << 5,
+    XLMIG_F_MULTI = 1u << 6,            /* several connections (JOIN) */
 };
 #define XLMIG_F_ALL (XLMIG_F_ZLIB | XLMIG_F_ZERO | XLMIG_F_POSTCOPY | \
-                     XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER)
+                     XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER | \
+                     XLMIG_F_MULTI)
 
 enum xlmig_encoding { XLMIG_ENC_RAW = 0, XLMIG_ENC_ZLIB = 1, XLMIG_ENC_ZERO = 2 };
 enum xlmig_origin {
@@ -157,12 +160,39 @@ struct xlmig_heartbeat {
 /* SESSION (R->S, with the DISK_ACKs) and RESUME (S->R on a new channel). */
 #define XLMIG_SESSION_TOKEN_LEN 32
 
+/*
+ * JOIN (S->R): with feature bit 6, connection `index` of `count` (1..8)
+ * belongs to the session whose secret the receiver gave in SESSION: on
+ * the first connection after SESSION (index 0: how many there are), as
+ * the first record after HELLO on each other one.
+ */
+#define XLMIG_MAX_CONNS 8
+#define XLMIG_JOIN_LEN (XLMIG_SESSION_TOKEN_LEN + 8)
+struct xlmig_join {
+    uint8_t token[XLMIG_SESSION_TOKEN_LEN];
+    uint32_t index, count;
+};
+
+/*
+ * With several connections, which one carries a block: the disk is cut
+ * into stripes of 1 MiB (XLMIG_STRIPE_BYTES / block size blocks, at least
+ * one), and stripe k travels on connection k mod count, always the same
+ * one -- so that a block's copies keep their order (the last one wins).
+ */
+#define XLMIG_STRIPE_BYTES (1u << 20)
+uint64_t xlmig_stripe_blocks(uint32_t block_size);
+unsigned xlmig_stripe_conn(uint64_t block, uint32_t block_size,
+                           unsigned count);
+
 struct xlmig_state_end {
     uint64_t total;
     uint32_t crc;
 };
 
 /* ---- framing ---- */
+
+/* CRC-32 as zlib's crc32() computes it (0 to start). */
+uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n);
 
 /* Fills the header of a record whose body is already in place after it. */
 void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len);
@@ -201,6 +231,7 @@ size_t xlmig_enc_report(uint8_t *out, int32_t status);
 size_t xlmig_enc_heartbeat(uint8_t *out, const struct xlmig_heartbeat *h);
 /* SESSION / RESUME: a 32-byte token. */
 size_t xlmig_enc_token(uint8_t *out, uint16_t type, const uint8_t *token);
+size_t xlmig_enc_join(uint8_t *out, const struct xlmig_join *j);
 /* BITMAP / PULL_REQ: n extents (out holds 24 + 16n bytes). */
 size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
                          const struct xlmig_extent *e, uint32_t n);
@@ -210,6 +241,13 @@ size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
  * XLMIG_DATA_HDR_LEN.
  */
 size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d);
+/*
+ * DATA whose payload lies elsewhere (sent from there, e.g. with writev):
+ * writes the record header and the data header (XLMIG_HDR_LEN +
+ * XLMIG_DATA_HDR_LEN bytes) with the CRC over both and the payload.
+ */
+size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
+                          const uint8_t *payload);
 /* STATE: a chunk of opaque bytes. */
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n);
 
@@ -242,6 +280,8 @@ int xlmig_dec_heartbeat(const struct xlmig_rec *r, struct xlmig_heartbeat *h,
 int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
                     struct xlmig_error *err);
 int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err);
+int xlmig_dec_join(const struct xlmig_rec *r, struct xlmig_join *j,
+                   struct xlmig_error *err);
 
 /* Checks an extent against a disk of nblocks blocks (overflow-safe). */
 int xlmig_check_extent(uint64_t first, uint64_t count, uint64_t nblocks,

@@ -152,6 +152,7 @@ struct cli_common {
     double max_downtime_ms;
     uint64_t block_size;
     uint64_t workers;
+    uint64_t connections;       /* data connections (1..8) */
     int compress;               /* enum cli_compress */
     uint64_t max_passes;
     int nice;

@@ -280,6 +280,9 @@ const struct cli_opt cli_common_opts[] = {
     { .name = "workers", .type = CLI_COUNT, .offset = OFF(workers),
       .metavar = "N", .help = "compression/read threads (default 2)",
       .min = 1, .max = 8 },
+    { .name = "connections", .type = CLI_COUNT, .offset = OFF(connections),
+      .metavar = "N", .help = "data connections carrying the blocks in "
+      "parallel (default 1; TCP only)", .min = 1, .max = 8 },
     { .name = "compress", .type = CLI_CHOICE, .offset = OFF(compress),
       .metavar = "MODE", .help = "zlib on the data channel (default auto: "
       "when measured to be faster: link-bound, CPU to spare)", .choices = compress_modes },
@@ -354,6 +357,7 @@ void cli_common_defaults(struct cli_common *c)
     c->max_downtime_ms = 50;
     c->block_size = 4096;
     c->workers = 2;
+    c->connections = 1;
     c->compress = CLI_COMPRESS_AUTO;
     c->max_passes = 30;
     c->nice = 10;

@@ -63,6 +63,9 @@ void cli_print_source_report(FILE *f, const struct xlmig_source_report *r)
                 mib(r->zlib_in), mib(r->zlib_out));
     if (r->compression[0])
         fprintf(f, "  zlib decision     %s\n", r->compression);
+    if (r->connections > 1)
+        fprintf(f, "  connections       %u (PUSH and stop-copy)\n",
+                r->connections);
     if (r->stop_reason) {
         fprintf(f, "  dirty passes      %u of at most %u", r->passes,
                 r->max_passes);

@@ -225,6 +225,13 @@ int cmd_migrate_sender(int argc, char **argv)
     a->o.so.max_downtime_ms = a->c.max_downtime_ms;
     a->o.so.block_size = (uint32_t)a->c.block_size;
     a->o.so.workers = (unsigned)a->c.workers;
+    a->o.so.connections = (unsigned)a->c.connections;
+    if (a->o.so.connections > 1 && !a->o.tcp) {
+        fprintf(stderr, "xlmig migrate: --connections %u needs --data=tcp "
+                "(the ssh data channel is one connection)\n",
+                a->o.so.connections);
+        goto out;
+    }
     a->o.so.max_passes = (unsigned)a->c.max_passes;
     a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
                            ? XLMIG_COMPRESS_ALWAYS

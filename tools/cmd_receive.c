@@ -27,7 +27,7 @@ struct recv_args {
     const char *target_dir, *run_dir, *daemon, *daemon_args, *port_file;
     const char *source;
     double accept_ms;
-    bool allow_existing;
+    bool allow_existing, page_cache;
     struct cli_out out;
     int lfd;                    /* tcp-listen: kept for recovery */
     /* the destination VBDs, started by hook_targets */
@@ -73,6 +73,9 @@ static const struct cli_opt recv_opts[] = {
     { .name = "port-file", .type = CLI_STRING, .offset = OFF(port_file),
       .metavar = "FILE", .help = "write the listening port there (with "
       "port 0)" },
+    { .name = "page-cache", .type = CLI_FLAG, .offset = OFF(page_cache),
+      .help = "write the copied blocks through the page cache (default: "
+      "past it, O_DIRECT, where the file system takes it)" },
     { .name = "accept-timeout", .type = CLI_DURATION,
       .offset = OFF(accept_ms), .metavar = "S", .unit = CLI_UNIT_S,
       .fmin = 1000, .fmax = 86400000,
@@ -121,6 +124,7 @@ static int parse_args(int argc, char **argv, struct recv_args *a, bool *done)
     a->o.janitor = true;
     a->o.target_dir = a->target_dir;
     a->o.allow_existing = a->allow_existing;
+    a->o.page_cache = a->page_cache;
     a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
     a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
     a->daemon = sim_daemon_path();

@@ -152,6 +152,7 @@ static int parse_args(int argc, char **argv, struct send_args *a, bool *done)
     a->o.max_downtime_ms = a->c.max_downtime_ms;
     a->o.block_size = (uint32_t)a->c.block_size;
     a->o.workers = (unsigned)a->c.workers;
+    a->o.connections = (unsigned)a->c.connections;
     a->o.max_passes = (unsigned)a->c.max_passes;
     a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
                         ? XLMIG_COMPRESS_ALWAYS
@@ -376,6 +377,12 @@ int cmd_send(int argc, char **argv)
     if (ep->kind == XLMIG_EP_LISTEN) {
         cli_error("%s: the sender connects; tcp-listen: is for xlmig "
                   "receive", a->dest);
+        status = 2;
+        goto out;
+    }
+    if (a->o.connections > 1 && ep->kind != XLMIG_EP_TCP) {
+        cli_error("--connections %u: only to a tcp:HOST:PORT destination "
+                  "(it is opened again for each)", a->o.connections);
         status = 2;
         goto out;
     }

@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 1
+#define XLMIG_API_MINOR 2
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -194,6 +194,14 @@ struct xlmig_source_opts {
     /* Post-copy: how long a broken link is retried (reconnect hook) and a
      * paused post-copy waits for recovery (3600). */
     int recover_timeout_s;
+    /*
+     * Since API 1.2.  Data connections (1..8; 1): the extra ones are
+     * opened with the reconnect hook after negotiation and carry their
+     * share of PUSH and stop-copy (each block always on the same one);
+     * post-copy and its recovery use the first.  A destination that takes
+     * one connection, or no reconnect hook, means one.
+     */
+    unsigned connections;
 };
 
 /* Fills o with the defaults shown above. */
@@ -266,7 +274,9 @@ struct xlmig_source_hooks {
      * return 0, or a negative errno to be called again after a backoff
      * (0.5 s doubling to 30 s) until opts.recover_timeout_s.  The old
      * channel's fds are no longer used by the library.  Optional: without
-     * it, only xlmig_source_recover_channel() resumes.
+     * it, only xlmig_source_recover_channel() resumes.  Also called after
+     * negotiation for each extra connection (opts.connections > 1), from
+     * the thread of xlmig_source_run(): a failure there rolls back.
      */
     int (*reconnect)(void *opaque, struct xlmig_source *s, int *rfd,
                      int *wfd);
@@ -420,6 +430,8 @@ struct xlmig_source_report {
                                    + the disk's estimate + a hand-off of
                                    two round trips, -1 n/a */
     char compression[320];      /* what the compression policy did, why */
+    /* Since API 1.2. */
+    unsigned connections;       /* data connections PUSH used */
 };
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r);
@@ -450,6 +462,13 @@ struct xlmig_dest_opts {
     int accept_timeout_ms;      /* unused by the library itself */
     int peer_timeout_ms;        /* as the source's (30000) */
     int recover_timeout_s;      /* as the source's (3600) */
+    /*
+     * Since API 1.2.  Write the data of PUSH and stop-copy to regular
+     * files through the page cache (false: past it, O_DIRECT, where the
+     * file system takes it -- far less CPU per byte; post-copy installs
+     * always go through the page cache).
+     */
+    bool page_cache;
 };
 void xlmig_dest_opts_init(struct xlmig_dest_opts *o);
 
@@ -487,7 +506,9 @@ struct xlmig_dest_hooks {
      * on; it checks the session's secret), or a negative errno (-ETIMEDOUT:
      * called again).  Optional: without it, only
      * xlmig_dest_recover_channel() resumes.  The guest runs meanwhile; its
-     * accesses to stale blocks wait in the gate.
+     * accesses to stale blocks wait in the gate.  Also called after
+     * negotiation when the source opens extra connections (they show the
+     * secret too); without it the destination takes one connection.
      */
     int (*accept_recovery)(void *opaque, struct xlmig_dest *d,
                            int timeout_ms, int *rfd, int *wfd);

@@ -19,6 +19,13 @@
 #                          --compress auto against --compress never
 #   BENCH_PEERS="qemu-bg qemu-wb"   the peer variants (blockdev-mirror
 #                          copy-mode background / write-blocking)
+#   BENCH_XLMIG="xlmig"    the xlmig variants on veth: xlmig (defaults),
+#                          xlmig-cN (--connections N), before (the build
+#                          in BENCH_BEFORE, e.g. the previous release, with
+#                          its defaults): interleaved like the peers; the
+#                          first one is the reference of the ratios
+#   BENCH_NS=xlmig-pbench BENCH_NET=10.78.0   the namespaces' name prefix
+#                          and /24 (two benches on one machine)
 #   BENCH_PIN=split|none   split (default): the source host (guest, its
 #                          VBD or the source qemu-storage-daemon, xlmig
 #                          send) on CPU 0, the destination (xlmig receive or
@@ -95,16 +102,24 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
 VBDSIM=$B/tools/xlmig-vbdsim
+SIMBIN=$VBDSIM
 REPS=${BENCH_REPS:-3}
 SCENARIOS=${BENCH_SCENARIOS:-"1g:idle 1g:5M 10g:idle 10g:5M 100m:20M:256M lo:2G lo:64G lo:1T lo:compress"}
 PEERS=${BENCH_PEERS:-"qemu-bg qemu-wb"}
 TIMEOUT_X=${BENCH_PEER_TIMEOUT_X:-6}
 QSD=${QSD:-qemu-storage-daemon}
-NSA=xlmig-pbench-a NSB=xlmig-pbench-b VA=xlmig-pba VB=xlmig-pbb
-IPA=10.78.0.1 IPB=10.78.0.2 NBD_PORT=10809
+NS=${BENCH_NS:-xlmig-pbench}
+NSA=$NS-a NSB=$NS-b VA=${NS%bench}a VB=${NS%bench}b
+IPA=${BENCH_NET:-10.78.0}.1 IPB=${BENCH_NET:-10.78.0}.2 NBD_PORT=10809
+XLMIG_TOOLS=${BENCH_XLMIG:-xlmig}
 export XLMIG_VBDSIM=$VBDSIM
 
 [ "$(id -u)" = 0 ] || { echo "peer.sh: needs root (ip netns, tc)" >&2; exit 2; }
+BEFORE=${BENCH_BEFORE:+$(cd "$BENCH_BEFORE" && pwd)}
+case " $XLMIG_TOOLS " in
+    *" before "*) [ -x "$BEFORE/tools/xlmig" ] ||
+        { echo "peer.sh: tool 'before' needs BENCH_BEFORE=BUILDDIR" >&2; exit 2; } ;;
+esac
 [ -x "$XLMIG" ] && [ -x "$VBDSIM" ] || { echo "peer.sh: no xlmig build in $B" >&2; exit 2; }
 command -v "$QSD" >/dev/null || { echo "peer.sh: $QSD not found (apt install qemu-system-common)" >&2; exit 2; }
 
@@ -220,7 +235,7 @@ kv() { # kv LINE KEY  (key=value lines of xlmig-peer)
 }
 
 sim_field() { # sim_field SOCKET REGEX-with-one-group
-    "$XLMIG" sim report "$1" | sed -n "$2" | head -n1
+    "${X:-$XLMIG}" sim report "$1" | sed -n "$2" | head -n1
 }
 
 wait_for() { # wait_for PATH SECONDS
@@ -251,7 +266,18 @@ record() { # sc tool rep status total down wire guest_mibs p99_ms rss note
 }
 
 # ---- xlmig -------------------------------------------------------------
-run_xlmig() { # run_xlmig SC TOOL REP NET RATE SIZE ALLOC BOUND_S [SEND ARGS]
+run_xlmig() { # run_xlmig SC TOOL REP ...: with the tool's own binaries
+    X=$XLMIG VBDSIM=$SIMBIN
+    if [ "$2" = before ]; then
+        X=$BEFORE/tools/xlmig VBDSIM=$BEFORE/tools/xlmig-vbdsim
+    fi
+    XLMIG_VBDSIM=$VBDSIM
+    export XLMIG_VBDSIM
+    run_xlmig_1 "$@"
+    X=$XLMIG VBDSIM=$SIMBIN XLMIG_VBDSIM=$SIMBIN
+}
+
+run_xlmig_1() { # run_xlmig_1 SC TOOL REP NET RATE SIZE ALLOC BOUND_S [SEND ARGS]
     sc=$1 tool=$2 rep=$3 net=$4 rate=$5 size=$6 alloc=$7 bound=$8
     shift 8
     orig=$(original "$size" "$alloc")
@@ -270,7 +296,7 @@ run_xlmig() { # run_xlmig SC TOOL REP NET RATE SIZE ALLOC BOUND_S [SEND ARGS]
     else
         rx="" tx="" listen=tcp-listen:127.0.0.1:0 host=127.0.0.1 lim=900
     fi
-    $rx $DST_CPU "$XLMIG" receive --quiet --json --target-dir "$W/dst" \
+    $rx $DST_CPU "$X" receive --quiet --json --target-dir "$W/dst" \
         --port-file "$W/port" "$listen" >"$W/recv.json" 2>"$W/recv.log" &
     rpid=$!
     echo $rpid >"$W/recv.pid"
@@ -278,7 +304,7 @@ run_xlmig() { # run_xlmig SC TOOL REP NET RATE SIZE ALLOC BOUND_S [SEND ARGS]
     while [ ! -s "$W/port" ]; do sleep 0.02; done
     [ "$net" = veth ] && w0=$(wire_bytes)
     st=ok
-    $tx timeout "$lim" /usr/bin/time -f "%M" -o "$W/rss" $SRC_CPU "$XLMIG" send \
+    $tx timeout "$lim" /usr/bin/time -f "%M" -o "$W/rss" $SRC_CPU "$X" send \
         --quiet --json --keep-source ${BENCH_SEND_ARGS:-} "$@" \
         --vbd "sim:$W/src.sock" "tcp:$host:$(cat "$W/port")" \
         >"$W/send.json" 2>"$W/send.log" || st=FAIL
@@ -309,7 +335,7 @@ run_xlmig() { # run_xlmig SC TOOL REP NET RATE SIZE ALLOC BOUND_S [SEND ARGS]
     fi
     rss=$(( $(cat "$W/rss") / 1024 ))
     stop_source
-    if "$XLMIG" sim verify "$W/dst/xvda.sock" >"$W/verify.log" 2>&1; then
+    if "$X" sim verify "$W/dst/xvda.sock" >"$W/verify.log" 2>&1; then
         v=PASS
     else
         v=FAIL
@@ -441,7 +467,7 @@ parse() {
             [ "$rest" = "$rate" ] || alloc=${rest#*:}
             [ "$rate" = idle ] && rate=0
             link_Bps "$link" >/dev/null
-            tools="xlmig $PEERS" ;;
+            tools="$XLMIG_TOOLS $PEERS" ;;
         *) echo "peer.sh: bad scenario '$1'" >&2; exit 2 ;;
     esac
 }
@@ -472,7 +498,8 @@ while [ $rep -le "$REPS" ]; do
         fi
         for t in $tools; do
             case $t in
-                xlmig) run_xlmig "$sc" "$t" $rep $net "$rate" "$size" "$alloc" "$bound" ;;
+                xlmig|before) run_xlmig "$sc" "$t" $rep $net "$rate" "$size" "$alloc" "$bound" ;;
+                xlmig-c[0-9]) run_xlmig "$sc" "$t" $rep $net "$rate" "$size" "$alloc" "$bound" --connections "${t#xlmig-c}" ;;
                 xlmig-auto) run_xlmig "$sc" "$t" $rep $net "$rate" "$size" "$alloc" "$bound" --compress auto ;;
                 xlmig-never) run_xlmig "$sc" "$t" $rep $net "$rate" "$size" "$alloc" "$bound" --compress never ;;
                 qemu-bg) run_peer "$sc" "$t" $rep "$rate" "$size" "$alloc" "$bound" background ;;

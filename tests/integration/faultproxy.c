@@ -31,6 +31,8 @@
  *   --stall-ms D     the stall ends after D ms (default: never)
  *   --once           serve one connection and exit when it ends (the
  *                    proxy's behaviour before it served several)
+ *   --conn K         the fault on the K-th accepted connection instead of
+ *                    the first (several at once: --connections N)
  * When the fault fires, one line "faultproxy: FIRED kind dir s2r=X r2s=Y
  * t=MS" goes to stderr; a line "faultproxy: connection K ..." when a
  * connection opens and when it ends (with its byte totals).
@@ -81,6 +83,7 @@ static long long t0 = -1, stall_end = -1;
 static struct link links[MAXLINKS];
 static struct link *first;      /* the faulty one, while it is open */
 static int accepted;
+static int fault_conn = 1;      /* --conn: the faulty one's number */
 /* --at-record: the record parser of the first connection's fdir stream */
 static long at_record = -1;
 static long long rec_off;       /* offset N, added to the record's start */
@@ -315,10 +318,10 @@ static void take(int lfd, int target)
     l->d[S2R].to = b;
     l->d[R2S].from = b;
     l->d[R2S].to = a;
-    if (accepted == 1) {
+    if (accepted == 1)
         t0 = now_ms();
+    if (accepted == fault_conn)
         first = l;
-    }
     fprintf(stderr, "faultproxy: connection %d opened t=%lld\n", l->no,
             since_t0());
 }
@@ -358,6 +361,8 @@ int main(int argc, char **argv)
             at_ms = atoll(v);
         else if (!strcmp(o, "--stall-ms"))
             stall_ms = atoll(v);
+        else if (!strcmp(o, "--conn") && atoi(v) >= 1)
+            fault_conn = atoi(v);
         else if (!strcmp(o, "--at-record"))
             at_record = strtol(v, NULL, 0);
         else if (!strcmp(o, "--dir") && !strcmp(v, "s2r"))

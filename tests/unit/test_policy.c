@@ -97,6 +97,41 @@ static void test_conv_hopeless(void **state)
                      XLMIG_CONV_CONTINUE);
 }
 
+/* The full pass against a guest that out-writes the link. */
+static void test_outrun(void **state)
+{
+    struct xlmig_outrun o;
+
+    (void)state;
+    xlmig_outrun_init(&o);
+    /* 20 MiB/s of new dirty data against a 12.5 MB/s link: not in the
+     * first two seconds, then after two samples in a row. */
+    assert_false(xlmig_outrun_sample(&o, 1.0, 21 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 2.0, 21 * MB, 12.5 * MB));
+    assert_true(xlmig_outrun_sample(&o, 3.0, 21 * MB, 12.5 * MB));
+    /* A slower guest (5 MiB/s at 125 MB/s): never. */
+    xlmig_outrun_init(&o);
+    for (double t = 0; t < 30; t += 1)
+        assert_false(xlmig_outrun_sample(&o, t, 5 * MB, 125 * MB));
+    /* One burst is noise: the count starts again. */
+    xlmig_outrun_init(&o);
+    assert_false(xlmig_outrun_sample(&o, 3.0, 30 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 4.0, 2 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 5.0, 30 * MB, 12.5 * MB));
+    assert_true(xlmig_outrun_sample(&o, 6.0, 30 * MB, 12.5 * MB));
+    /* No rate known yet: no verdict. */
+    xlmig_outrun_init(&o);
+    assert_false(xlmig_outrun_sample(&o, 5.0, 30 * MB, 0));
+    assert_false(xlmig_outrun_sample(&o, 6.0, 30 * MB, 0));
+    /* Just below the margin (90% of the drain): keeps going. */
+    xlmig_outrun_init(&o);
+    for (double t = 2; t < 10; t += 1)
+        assert_false(xlmig_outrun_sample(&o, t, 11 * MB, 12.5 * MB));
+    assert_string_equal(xlmig_conv_name(XLMIG_CONV_OUTRUN),
+                        "the guest dirties faster than the link sends: the "
+                        "rest goes to post-copy");
+}
+
 static void test_conv_max_passes(void **state)
 {
     struct xlmig_conv c;
@@ -294,6 +329,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fits),
+        cmocka_unit_test(test_outrun),
         cmocka_unit_test(test_conv_stalls),
         cmocka_unit_test(test_conv_hopeless),
         cmocka_unit_test(test_conv_max_passes),

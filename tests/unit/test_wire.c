@@ -356,6 +356,67 @@ static void test_small_records(void **state)
     assert_err_has("expected");
 }
 
+/* JOIN: round trip, the connection index and count checked. */
+static void test_join(void **state)
+{
+    struct xlmig_join j = { .token = { 1, 2, 3, 4 }, .index = 3,
+                            .count = 8 }, o;
+    struct xlmig_rec r;
+    size_t n;
+
+    (void)state;
+    n = xlmig_enc_join(buf, &j);
+    assert_int_equal(n, XLMIG_HDR_LEN + 40);
+    assert_int_equal(parse1(n, &r), 1);
+    assert_int_equal(xlmig_dec_join(&r, &o, &err), 0);
+    assert_memory_equal(o.token, j.token, XLMIG_SESSION_TOKEN_LEN);
+    assert_int_equal(o.index, 3);
+    assert_int_equal(o.count, 8);
+    /* Index within the count, count 1..8. */
+    j.index = 2;
+    j.count = 2;
+    parse1(xlmig_enc_join(buf, &j), &r);
+    assert_int_equal(xlmig_dec_join(&r, &o, &err), -EPROTO);
+    assert_err_has("connection 2 of 2");
+    j.index = 0;
+    j.count = 9;
+    parse1(xlmig_enc_join(buf, &j), &r);
+    assert_int_equal(xlmig_dec_join(&r, &o, &err), -EPROTO);
+    j.count = 0;
+    parse1(xlmig_enc_join(buf, &j), &r);
+    assert_int_equal(xlmig_dec_join(&r, &o, &err), -EPROTO);
+    /* Not a RESUME. */
+    j.count = 1;
+    parse1(xlmig_enc_join(buf, &j), &r);
+    assert_int_equal(xlmig_dec_token(&r, XLMIG_REC_RESUME, o.token, &err),
+                     -EPROTO);
+}
+
+/*
+ * The stripe rule: 1 MiB stripes, stripe k on connection k mod count, for
+ * every block size; one connection carries everything.
+ */
+static void test_stripes(void **state)
+{
+    (void)state;
+    assert_int_equal(xlmig_stripe_blocks(4096), 256);
+    assert_int_equal(xlmig_stripe_blocks(512), 2048);
+    assert_int_equal(xlmig_stripe_blocks(1u << 20), 1);
+    for (uint32_t bs = 512; bs <= (1u << 20); bs <<= 1)
+        for (unsigned count = 1; count <= XLMIG_MAX_CONNS; count++)
+            for (uint64_t b = 0; b < 20000; b += 97) {
+                uint64_t stripe = b * bs / XLMIG_STRIPE_BYTES;
+
+                assert_int_equal(xlmig_stripe_conn(b, bs, count),
+                                 count == 1 ? 0 : stripe % count);
+            }
+    /* A whole stripe stays on one connection, the next moves on. */
+    assert_int_equal(xlmig_stripe_conn(255, 4096, 4), 0);
+    assert_int_equal(xlmig_stripe_conn(256, 4096, 4), 1);
+    assert_int_equal(xlmig_stripe_conn(4 * 256, 4096, 4), 0);
+    assert_int_equal(xlmig_stripe_conn(UINT64_MAX, 4096, 1), 0);
+}
+
 static void test_stream_of_records(void **state)
 {
     /* Several records back to back parse one after the other. */
@@ -382,7 +443,7 @@ static const uint16_t all_types[] = {
     XLMIG_REC_PUSHED_ALL, XLMIG_REC_DONE, XLMIG_REC_DONE_ACK,
     XLMIG_REC_STATE, XLMIG_REC_STATE_END, XLMIG_REC_READY, XLMIG_REC_GO,
     XLMIG_REC_REPORT, XLMIG_REC_HEARTBEAT, XLMIG_REC_SESSION,
-    XLMIG_REC_RESUME, XLMIG_REC_RESUME_ACK,
+    XLMIG_REC_RESUME, XLMIG_REC_RESUME_ACK, XLMIG_REC_JOIN,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -438,6 +499,7 @@ static void test_len_bounds_table(void **state)
         { XLMIG_REC_SESSION, 32, 32 },
         { XLMIG_REC_RESUME, 32, 32 },
         { XLMIG_REC_RESUME_ACK, 0, 0 },
+        { XLMIG_REC_JOIN, 40, 40 },
     };
     assert_int_equal(sizeof(want) / sizeof(want[0]), NTYPES);
     for (size_t i = 0; i < NTYPES; i++) {
@@ -615,6 +677,14 @@ static size_t make_sample(int k, struct sample *s)
         s->what = "RESUME_ACK";
         n = xlmig_enc_empty(buf, XLMIG_REC_RESUME_ACK);
         break;
+    case 25: {
+        struct xlmig_join j = { .token = { 9, 8, 7 }, .index = 2,
+                                .count = 4 };
+
+        s->what = "JOIN";
+        n = xlmig_enc_join(buf, &j);
+        break;
+    }
     default: return 0;
     }
     assert_true(n <= sizeof(s->rec));
@@ -757,6 +827,8 @@ int main(void)
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_extents),
         cmocka_unit_test(test_small_records),
+        cmocka_unit_test(test_join),
+        cmocka_unit_test(test_stripes),
         cmocka_unit_test(test_stream_of_records),
         cmocka_unit_test(test_len_bounds_table),
         cmocka_unit_test(test_len_bounds_every_type),
