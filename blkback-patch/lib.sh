@@ -4,8 +4,12 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SERIES_DIR=$HERE/series
 CACHE=${XLMIG_BLKBACK_CACHE:-$HERE/build/cache}
-# Files taken from linux-source-6.1's tarball.
-TREE_FILES="drivers/block/xen-blkback scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch"
+# Files taken from linux-source-6.1's tarball: the driver, the documents the
+# series extends, and checkpatch.
+TREE_FILES="drivers/block/xen-blkback
+Documentation/ABI/testing/sysfs-driver-xen-blkback
+Documentation/userspace-api/index.rst
+scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch"
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -38,10 +42,11 @@ point_version() {
 }
 
 # pristine_tree DEBVERSION: prints a directory holding the pristine files
-# of linux-source-6.1=DEBVERSION (downloaded and extracted once, cached).
+# of linux-source-6.1=DEBVERSION (downloaded and extracted once, cached;
+# extracted again when TREE_FILES changed).  .done holds TREE_FILES.
 pristine_tree() {
 	local ver=$1 dir=$CACHE/src-$1 deb
-	if [ ! -f "$dir/.done" ]; then
+	if [ ! -f "$dir/.done" ] || [ "$(cat "$dir/.done")" != "$TREE_FILES" ]; then
 		mkdir -p "$CACHE/dl"
 		deb=$(ls "$CACHE"/dl/linux-source-6.1_"${ver}"_all.deb 2>/dev/null | head -n1)
 		if [ -z "$deb" ]; then
@@ -59,7 +64,7 @@ pristine_tree() {
 			tar -xOf - ./usr/src/linux-source-6.1.tar.xz |
 			tar -xJf - -C "$dir" --strip-components=1 $members ||
 			die "extracting $deb"
-		touch "$dir/.done"
+		printf '%s' "$TREE_FILES" > "$dir/.done"
 	fi
 	echo "$dir"
 }

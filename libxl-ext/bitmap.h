@@ -26,6 +26,7 @@ uint64_t xlmig_bitmap_set_range(struct xlmig_bitmap *b, uint64_t start,
                                 uint64_t count);
 uint64_t xlmig_bitmap_clear_range(struct xlmig_bitmap *b, uint64_t start,
                                   uint64_t count);
+/* O(set bits): the untouched parts of a large bitmap stay untouched. */
 void xlmig_bitmap_clear_all(struct xlmig_bitmap *b);
 /* First set bit >= from, or the size if none. */
 uint64_t xlmig_bitmap_next_set(const struct xlmig_bitmap *b, uint64_t from);

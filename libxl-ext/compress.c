@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "compress.h"
 #include "conn.h"
@@ -8,8 +9,6 @@
 #include "wire.h"
 
 #define SAMPLE_BYTES 8192
-/* Below this gain the CPU and latency are not worth it. */
-#define MIN_GAIN 1.15
 
 size_t xlmig_deflate(struct xlmig_deflater *d, const void *in, size_t n,
                      void *out, size_t cap)
@@ -72,31 +71,37 @@ void xlmig_inflater_end(struct xlmig_inflater *f)
     f->ready = false;
 }
 
-int xlmig_sample(struct xlmig_deflater *d, const void *buf, size_t n,
-                 struct xlmig_sample *s)
+uint64_t xlmig_thread_cpu_ns(void)
 {
-    unsigned char out[SAMPLE_BYTES + 512];
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double per_cpu_second(size_t bytes, uint64_t cpu_ns)
+{
+    /* Below the clock's useful resolution: call it 1 us. */
+    return (double)bytes / ((double)(cpu_ns > 1000 ? cpu_ns : 1000) * 1e-9);
+}
+
+int xlmig_sample(struct xlmig_deflater *d, struct xlmig_inflater *f,
+                 const void *buf, size_t n, struct xlmig_sample *s)
+{
+    unsigned char out[SAMPLE_BYTES + 512], back[SAMPLE_BYTES];
     size_t len = n < SAMPLE_BYTES ? n : SAMPLE_BYTES;
     /* From the middle: the start of an extent is often a header. */
     const unsigned char *p = (const unsigned char *)buf + (n - len) / 2;
-    uint64_t t0 = xlmig_now_ns(), dt;
+    uint64_t t0 = xlmig_thread_cpu_ns(), t1;
     size_t z = xlmig_deflate(d, p, len, out, len);
+    struct xlmig_error err;
 
-    dt = xlmig_now_ns() - t0;
+    t1 = xlmig_thread_cpu_ns();
     s->ratio = z ? (double)z / (double)len : 1.0;
-    s->Bps = (double)len / ((double)(dt ? dt : 1) * 1e-9);
+    s->Bps = per_cpu_second(len, t1 - t0);
+    s->inflate_Bps = 0;
+    if (z && f && xlmig_inflate(f, out, z, back, len, &err) == 0)
+        s->inflate_Bps = per_cpu_second(len, xlmig_thread_cpu_ns() - t1);
     return 0;
-}
-
-bool xlmig_compress_pays(const struct xlmig_sample *s, double link_Bps,
-                         unsigned workers)
-{
-    double with;
-
-    if (s->ratio >= 1.0 / MIN_GAIN || link_Bps <= 0)
-        return false;
-    with = s->Bps * workers;
-    if (link_Bps / s->ratio < with)
-        with = link_Bps / s->ratio;
-    return with > link_Bps * MIN_GAIN;
 }

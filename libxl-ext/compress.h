@@ -1,8 +1,8 @@
 /*
- * zlib for extents, and the decision whether compressing pays.
- * Compression costs CPU (level 1: ~39 MB/s per core on random data,
+ * zlib for extents, and samples of what compressing one would gain and
+ * cost.  Compression costs CPU (level 1: ~39 MB/s per core on random data,
  * ~465 MB/s on text here) and saves link time only when the link is the
- * bottleneck and the data shrinks; so each extent is sampled first.
+ * bottleneck and the data shrinks; whether it pays is zpolicy.h's call.
  */
 #ifndef XLMIG_COMPRESS_H
 #define XLMIG_COMPRESS_H
@@ -32,22 +32,24 @@ int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
                   void *out, size_t expect, struct xlmig_error *err);
 void xlmig_inflater_end(struct xlmig_inflater *f);
 
-/* What a sample of an extent says: size ratio and compression speed. */
+/*
+ * What a sample of an extent says: how much it shrinks and what it costs
+ * in CPU time (what a CPU second is worth on a busy machine is measured
+ * apart: zpolicy.h).
+ */
 struct xlmig_sample {
     double ratio;               /* compressed / raw, 1.0 if it did not shrink */
-    double Bps;                 /* bytes of input per second for one worker */
+    double Bps;                 /* deflate: input bytes per CPU second */
+    double inflate_Bps;         /* inflate: output bytes per CPU second, 0
+                                   when it did not shrink or f was NULL */
 };
 
-int xlmig_sample(struct xlmig_deflater *d, const void *buf, size_t n,
-                 struct xlmig_sample *s);
+/* CPU time this thread has used, in ns (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t xlmig_thread_cpu_ns(void);
 
-/*
- * Whether compressing an extent with this sample raises throughput on a
- * link that moves link_Bps (0: unknown, assume fast) with `workers`
- * compressing in parallel.  Without compression, the link carries the raw
- * bytes; with it, input flows at min(workers * speed, link / ratio).
- */
-bool xlmig_compress_pays(const struct xlmig_sample *s, double link_Bps,
-                         unsigned workers);
+/* Samples up to 8 KiB from the middle of buf; f (may be NULL) times the
+ * inflate of the result, what the receiver will spend. */
+int xlmig_sample(struct xlmig_deflater *d, struct xlmig_inflater *f,
+                 const void *buf, size_t n, struct xlmig_sample *s);
 
 #endif

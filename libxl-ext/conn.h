@@ -15,9 +15,22 @@
 #include "err.h"
 #include "wire.h"
 
+#define CONN_SLOW_PEER 4
+
+/* A token bucket: one per channel, or shared by several connections
+ * (xlmig_conn_share_limit) so that they keep one limit together. */
+struct xlmig_tbucket {
+    pthread_mutex_t lock;
+    uint64_t limit_Bps;         /* 0: unlimited */
+    double tokens;
+    uint64_t at_ns;
+};
+
 struct xlmig_conn {
     int rfd, wfd;
-    int timeout_ms;             /* a peer not taking data this long: error */
+    /* A peer not taking data this long: an error -- unless it still sends
+     * (heartbeats): then CONN_SLOW_PEER times this long. */
+    int timeout_ms;
     _Atomic int recv_timeout_ms; /* -1 (default): wait for data forever;
                                   * changed while the receive thread runs */
     int wake_fd;                /* readable: xlmig_conn_recv returns -2 */
@@ -28,11 +41,10 @@ struct xlmig_conn {
     uint64_t bytes_in;
 
     pthread_mutex_t wlock;
-    uint64_t bytes_out;
-    uint64_t limit_Bps;         /* 0: unlimited */
-    double tokens;
-    uint64_t tokens_at_ns;
-    uint64_t blocked_ns;        /* time spent waiting to write */
+    uint64_t bytes_out;         /* read from other threads: __atomic */
+    struct xlmig_tbucket own_tb;
+    struct xlmig_tbucket *tb;   /* &own_tb, or a shared one */
+    uint64_t blocked_ns;        /* time spent waiting to write (__atomic) */
 
     /* Heartbeats (xlmig_conn_heartbeat_start): sent by a thread of their
      * own, consumed by xlmig_conn_recv. */
@@ -44,11 +56,14 @@ struct xlmig_conn {
     void *hb_opaque;
     uint64_t hb_seq;
     _Atomic uint64_t hb_in;             /* heartbeats received */
+    _Atomic uint64_t last_rx_ns;        /* the last whole record came */
     _Atomic uint64_t peer_stale;        /* what the last one announced */
 
     /* xlmig_conn_interrupt(): blocked and later sends fail at once. */
     int intr_pipe[2];
     _Atomic bool interrupted;
+    uint8_t *torn;              /* the rest of a record a send left */
+    size_t torn_len;
 
     struct xlmig_error err;     /* why the last call failed */
 };
@@ -56,6 +71,13 @@ struct xlmig_conn {
 int xlmig_conn_init(struct xlmig_conn *c, int rfd, int wfd);
 void xlmig_conn_destroy(struct xlmig_conn *c);
 void xlmig_conn_set_limit(struct xlmig_conn *c, uint64_t bytes_per_sec);
+/* c sends within other's limit from now on (other outlives c's sends). */
+void xlmig_conn_share_limit(struct xlmig_conn *c, struct xlmig_conn *other);
+uint64_t xlmig_conn_limit(const struct xlmig_conn *c);
+/* Counters another thread may read while the channel works. */
+uint64_t xlmig_conn_bytes_out(const struct xlmig_conn *c);
+uint64_t xlmig_conn_bytes_in(const struct xlmig_conn *c);
+uint64_t xlmig_conn_blocked_ns(const struct xlmig_conn *c);
 
 /*
  * Next record: 1 and *rec (valid until the next call), 0 on a clean end of
@@ -72,6 +94,10 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec);
  * writing thread (and a SIGPIPE it raised consumed).
  */
 int xlmig_conn_send(struct xlmig_conn *c, const void *buf, size_t len);
+/* The same for a record in pieces (header and payload apart). */
+struct iovec;
+int xlmig_conn_sendv(struct xlmig_conn *c, const struct iovec *iov,
+                     int iovcnt);
 /*
  * Makes every send blocked on this channel (the send pipeline, heartbeats)
  * and every later one fail at once -- but xlmig_conn_send_error(), which
@@ -101,5 +127,14 @@ int xlmig_conn_heartbeat_start(struct xlmig_conn *c, int interval_ms,
 void xlmig_conn_heartbeat_stop(struct xlmig_conn *c);
 
 uint64_t xlmig_now_ns(void);
+
+/*
+ * For the library's bulk data threads (reading, compressing, sending,
+ * receiving and writing blocks): SCHED_BATCH, so that they never preempt
+ * the guest's threads when these wake up (they still get their fair share
+ * of the CPU: no starvation), and the lowest best-effort I/O priority.
+ * Best effort: failures are ignored.
+ */
+void xlmig_thread_bulk(void);
 
 #endif

@@ -43,13 +43,16 @@ static int scratch(struct xlmig_dest *d)
     return fd;
 }
 
-int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k)
+int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k,
+                        const struct xlmig_target_space *earlier,
+                        unsigned nearlier)
 {
     struct xlmig_error e;
     int rc;
 
     if ((rc = xlmig_target_check(&d->policy, k->path, k->size, k->allocated,
-                                 &k->zeroed, &e)) < 0)
+                                 earlier, nearlier, &k->space, &k->zeroed,
+                                 &e)) < 0)
         return dst_fail(d, -rc, "disk %s: %s", k->name, e.msg);
     k->created = false;         /* nothing to undo */
     return 0;
@@ -89,7 +92,7 @@ static int decode(struct xlmig_dest *d, const struct xlmig_rec *rec,
         return -1;
     if (data.encoding == XLMIG_ENC_ZERO) {
         d->st.zero_bytes += len;
-    } else if (dst_payload(d, &data, len, &p) < 0) {
+    } else if (dst_payload(d, &d->io, &data, len, &p) < 0) {
         return -1;
     } else {
         d->st.data_bytes += len;

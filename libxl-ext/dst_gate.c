@@ -81,7 +81,7 @@ static int install(struct xlmig_dest *r, const struct xlmig_data *d)
         return -1;
     if (!k->gate_on)
         return 0;               /* nothing stale on this disk */
-    if (d->encoding != XLMIG_ENC_ZERO && dst_payload(r, d, len, &p) < 0)
+    if (d->encoding != XLMIG_ENC_ZERO && dst_payload(r, &r->io, d, len, &p) < 0)
         return -1;
     for (uint32_t done = 0; done < d->count;) {
         uint32_t n = d->count - done;

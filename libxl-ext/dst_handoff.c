@@ -27,7 +27,17 @@ int dst_handoff_datachan(struct xlmig_dest *r)
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_empty(buf,
                                                        XLMIG_REC_READY)) < 0)
         return dst_fail(r, EIO, "sending READY: %s", r->conn.err.msg);
-    if ((rc = dst_next(r, &rec, "the hand-off")) < 0)
+    /* A channel that breaks now (not an ERROR from the source, not a
+     * cancel) may have carried GO: wait for the source to come back. */
+    while ((rc = xlmig_conn_recv(&r->conn, &rec)) != 1) {
+        if (rc == -2 || !(r->features & XLMIG_F_RECOVER))
+            return dst_next_failed(r, rc, "the hand-off");
+        xlmig_fail(&r->chan_err, rc ? r->conn.err.code : ECONNRESET, "%s",
+                   rc ? r->conn.err.msg : "the source closed the channel");
+        if ((rc = dst_recover_handoff(r)) < 0)
+            return rc;
+    }
+    if ((rc = dst_check_error(r, &rec)) < 0)
         return rc;
     if (rec.type != XLMIG_REC_GO || xlmig_dec_empty(&rec, &err) < 0)
         return dst_fail(r, EPROTO, "protocol error: expected GO, got %s",

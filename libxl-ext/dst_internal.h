@@ -4,6 +4,8 @@
  *
  *   dst_session.c    handle life cycle, failure, events, record reading
  *   dst_negotiate.c  HELLO, DISK records, creating the targets, DISK_ACKs
+ *   dst_conns.c      the extra data connections: joined, each read and
+ *                    written by a thread, SYNC as a barrier over all
  *   dst_receive.c    the PUSH and stop-copy stream, until the final SYNC
  *   dst_gate.c       arming the post-copy gates; installing fetched blocks
  *   dst_pull.c       post-copy: demand watcher, the install loop, DONE
@@ -42,6 +44,7 @@ struct dst_disk {
     uint64_t size, nblocks, allocated;
     char path[4096];
     bool created;               /* we made it: delete it on rollback */
+    struct xlmig_target_space space;    /* its file system, if new */
     uint64_t unflushed;         /* bytes written since writeback was kicked */
     bool zeroed;
     struct xlmig_image img;
@@ -56,6 +59,29 @@ struct dst_disk {
     bool resumed;               /* an earlier attempt's blocks are here */
     struct xlmig_bitmap *have;  /* written, flushed (and checked) */
     struct xlmig_bitmap *have_new;      /* written since the last record */
+};
+
+/* What a thread that writes received data needs of its own. */
+struct dst_io {
+    struct xlmig_inflater inflater;
+    uint8_t *inbuf;             /* XLMIG_MAX_DATA, aligned: inflated
+                                   payloads */
+};
+
+struct xlmig_dest;
+
+/* An extra data connection (2..N): its share of the data, read and
+ * written by a thread of its own. */
+struct dst_xconn {
+    struct xlmig_dest *d;
+    unsigned index;
+    struct xlmig_conn conn;
+    pthread_t th;
+    bool running;
+    int wake[2];                /* stops the thread */
+    uint64_t barrier;           /* the last SYNC it reached (sync_lock) */
+    bool ended;                 /* the thread returned (sync_lock) */
+    struct dst_io io;
 };
 
 struct dst_stats {
@@ -78,15 +104,23 @@ struct xlmig_dest {
     struct dst_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
     int peer_timeout_ms, recover_timeout_s;
+    bool direct;                /* PUSH writes past the page cache */
     uint8_t token[XLMIG_SESSION_TOKEN_LEN];     /* to resume post-copy */
     bool in_stopcopy;
     bool got_go;
     bool guest_started;
     uint8_t *state;
     size_t state_len;
-    uint8_t *inbuf;             /* inflated payloads */
-    struct xlmig_inflater inflater;
-    struct dst_stats st;
+    struct dst_io io;           /* the main thread's */
+    struct dst_stats st;        /* data_bytes, zero_bytes, records:
+                                   __atomic (every receiving thread) */
+    /* Connections 1.. (0 is conn): nconns carry data now. */
+    struct dst_xconn *xc[XLMIG_MAX_CONNS];     /* set under err_lock */
+    unsigned nconns;
+    bool xfinal;                /* past the final SYNC: an end is fine */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cv;
+    uint64_t wire_closed;       /* bytes of connections closed already */
     struct xlmig_janitor janitor;
     bool have_janitor;
 
@@ -121,6 +155,10 @@ void dst_event(struct xlmig_dest *d, struct xlmig_event *ev);
 /* Next record; an ERROR from the peer or a closed channel fails d. */
 int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec,
              const char *during);
+/* The same, in two steps: a receive that did not return 1, ... */
+int dst_next_failed(struct xlmig_dest *d, int rc, const char *during);
+/* ... and a record that may be the source's ERROR. */
+int dst_check_error(struct xlmig_dest *d, const struct xlmig_rec *rec);
 /* Before GO: tell the source, delete the targets we created. */
 void dst_abort(struct xlmig_dest *d);
 
@@ -133,9 +171,32 @@ int dst_receive(struct xlmig_dest *d);
 /* Validates a DATA record against its disk; payload bytes into *len. */
 int dst_check_data(struct xlmig_dest *d, const struct xlmig_data *data,
                    struct dst_disk **disk, uint64_t *off, size_t *len);
-/* The payload as plain bytes (inflating into d->inbuf when compressed). */
-int dst_payload(struct xlmig_dest *d, const struct xlmig_data *data,
-                size_t len, const uint8_t **out);
+/* The payload as plain bytes (inflating into io->inbuf when compressed). */
+int dst_payload(struct xlmig_dest *d, struct dst_io *io,
+                const struct xlmig_data *data, size_t len,
+                const uint8_t **out);
+/* A PUSH or stop-copy DATA record that came on connection conn: checked
+ * (the stripe rule too) and written. */
+int dst_apply_data(struct xlmig_dest *d, struct dst_io *io, unsigned conn,
+                   const struct xlmig_rec *rec);
+int dst_io_init(struct dst_io *io);
+void dst_io_free(struct dst_io *io);
+
+/* dst_conns.c */
+/* After SESSION: the source's JOIN on the first connection, the other
+ * connections accepted (accept_recovery hook) and their threads. */
+int dst_join(struct xlmig_dest *d);
+/* SYNC seq on the first connection: waits until every other connection
+ * has reached it (everything before it there is written).  0 or -1. */
+int dst_barrier(struct xlmig_dest *d, uint64_t seq);
+/* Every connection's blocked sends fail at once (err_lock held). */
+void dst_interrupt_all(struct xlmig_dest *d);
+/* A receiving thread failed d: wake the main thread's read. */
+void dst_wake_main(struct xlmig_dest *d);
+/* After the final SYNC (or at the end): the extra connections close. */
+void dst_close_extras(struct xlmig_dest *d);
+/* Bytes received on every connection so far. */
+uint64_t dst_wire_in(const struct xlmig_dest *d);
 
 /* dst_gate.c */
 /* Loads each disk's stale bitmap into its VBD's gate. */
@@ -162,12 +223,18 @@ int dst_request_set(struct xlmig_dest *d, unsigned disk,
 /* Paused post-copy: 0 resumed, 1 nothing stale and no source (finish
  * alone), < 0 not resumed within the recovery timeout. */
 int dst_recover(struct xlmig_dest *d);
+/* READY went, the channel broke before GO: wait (the recovery timeout)
+ * for the source to come back and say READY again on the new channel.
+ * 0, or < 0 (failed: roll back). */
+int dst_recover_handoff(struct xlmig_dest *d);
 
 /* dst_offline.c: cold migration */
 /* After HELLO: the OFFLINE record (nothing without the feature). */
 int dst_offline_hello(struct xlmig_dest *d);
 /* The target of disk k: resumed from a record of ours, or created. */
-int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k);
+int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k,
+                       const struct xlmig_target_space *earlier,
+                       unsigned nearlier);
 /* After the DISK_ACKs: what the resumed targets hold. */
 int dst_offline_send_have(struct xlmig_dest *d);
 /* Blocks written; a record of what is flushed, every few seconds (force:
@@ -182,7 +249,9 @@ bool dst_offline_keep(struct xlmig_dest *d, struct dst_disk *k);
 
 /* dst_estimate.c: an estimate session */
 /* The target of disk k checked, not created. */
-int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k);
+int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k,
+                        const struct xlmig_target_space *earlier,
+                        unsigned nearlier);
 /* Answers the probes until the source closes. */
 int dst_estimate_serve(struct xlmig_dest *d);
 

@@ -10,8 +10,19 @@
 #include "dst_internal.h"
 #include "transport.h"
 
+/* "92.0 MiB", "1.5 GiB" */
+static const char *mib_gib(uint64_t v, char *buf, size_t len)
+{
+    if (v >= (1ull << 30))
+        snprintf(buf, len, "%.1f GiB", (double)v / 1073741824.0);
+    else
+        snprintf(buf, len, "%.1f MiB", (double)v / 1048576.0);
+    return buf;
+}
+
 static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
 {
+    struct xlmig_target_space earlier[XLMIG_MAX_DISKS];
     struct dst_disk *d;
     struct xlmig_error e;
     int rc;
@@ -39,17 +50,31 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
         return dst_fail(r, -rc, "%s", e.msg);
     /* Count it before creating, so that a failure rolls back what exists. */
     r->ndisks++;
+    for (unsigned i = 0; i + 1 < r->ndisks; i++)
+        earlier[i] = r->disks[i].space;
     if (r->estimate) {
         /* Only measured: checked, nothing created or opened. */
-        return dst_estimate_target(r, d);
+        return dst_estimate_target(r, d, earlier, r->ndisks - 1);
     } else if (r->offline) {
         /* Resumable: kept (not the janitor's) if this attempt stops. */
-        if ((rc = dst_offline_target(r, d)) < 0)
+        if ((rc = dst_offline_target(r, d, earlier, r->ndisks - 1)) < 0)
             return rc;
     } else if ((rc = xlmig_target_create(&r->policy, d->path, d->size,
-                                         d->allocated, &d->created,
-                                         &d->zeroed, &e)) < 0) {
+                                         d->allocated, earlier,
+                                         r->ndisks - 1, &d->space,
+                                         &d->created, &d->zeroed, &e)) < 0) {
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    }
+    /* A thin target: the guest cannot fill the whole disk. */
+    if (d->space.checked && d->space.room < d->size - d->allocated) {
+        char room[32], grow[32];
+
+        xlmig_logf(&r->em, XLMIG_LOG_INFO, "disk %s: %s free on the "
+                   "target's file system after the copy: the guest can add "
+                   "that much to this disk, not the %s its size allows "
+                   "(thin target)", d->name,
+                   mib_gib(d->space.room, room, sizeof(room)),
+                   mib_gib(d->size - d->allocated, grow, sizeof(grow)));
     }
     /* Only what we created (O_EXCL) is ever the janitor's to delete. */
     if (d->created && r->have_janitor && !r->offline &&
@@ -58,6 +83,8 @@ static int add_disk(struct xlmig_dest *r, const struct xlmig_disk *dr)
                         d->name, d->path);
     if ((rc = xlmig_image_open(&d->img, d->path, true, &e)) < 0)
         return dst_fail(r, -rc, "disk %s: %s", d->name, e.msg);
+    if (r->direct)
+        xlmig_image_enable_direct(&d->img);
     return 0;
 }
 
@@ -82,6 +109,10 @@ int dst_negotiate(struct xlmig_dest *r)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     r->features = peer.features & XLMIG_F_KNOWN;
+    /* Extra connections come through the accept hook, and carry plain
+     * migrations only (the modes' records are read on the first). */
+    if (!r->h.accept_recovery || (r->features & XLMIG_F_MODES))
+        r->features &= ~(uint64_t)XLMIG_F_MULTI;
     h.features = r->features;
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return dst_fail(r, r->conn.err.code, "sending HELLO: %s",
@@ -127,8 +158,9 @@ int dst_negotiate(struct xlmig_dest *r)
             return dst_fail(r, r->conn.err.code, "sending DISK_ACK: %s",
                             r->conn.err.msg);
     }
-    /* The secret a source must show to resume a broken post-copy. */
-    if (r->features & XLMIG_F_RECOVER) {
+    /* The secret a source must show to resume a broken post-copy, or
+     * to join more connections. */
+    if (r->features & (XLMIG_F_RECOVER | XLMIG_F_MULTI)) {
         if (xlmig_random_token(r->token, &err) < 0)
             return dst_fail(r, err.code, "%s", err.msg);
         if (xlmig_conn_send(&r->conn, buf,
@@ -137,5 +169,7 @@ int dst_negotiate(struct xlmig_dest *r)
             return dst_fail(r, r->conn.err.code, "sending SESSION: %s",
                             r->conn.err.msg);
     }
+    if ((r->features & XLMIG_F_MULTI) && (rc = dst_join(r)) < 0)
+        return rc;
     return dst_offline_send_have(r);
 }

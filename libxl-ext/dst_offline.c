@@ -193,7 +193,9 @@ static int start_over(struct xlmig_dest *d, struct dst_disk *k,
     return 0;
 }
 
-int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k)
+int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k,
+                       const struct xlmig_target_space *earlier,
+                       unsigned nearlier)
 {
     struct xlmig_error e;
     struct stat st;
@@ -218,7 +220,8 @@ int dst_offline_target(struct xlmig_dest *d, struct dst_disk *k)
                        k->name, xlmig_bitmap_count(k->have), k->path);
     } else {
         if ((rc = xlmig_target_create(&d->policy, k->path, k->size,
-                                      k->allocated, &k->created, &k->zeroed,
+                                      k->allocated, earlier, nearlier,
+                                      &k->space, &k->created, &k->zeroed,
                                       &e)) < 0)
             return dst_fail(d, -rc, "disk %s: %s", k->name, e.msg);
         /* Regular files keep a record; block devices are copied whole. */

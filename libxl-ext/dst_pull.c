@@ -115,7 +115,8 @@ static void *watcher_main(void *arg)
 {
     struct xlmig_dest *r = arg;
     struct pollfd p[XLMIG_MAX_DISKS + 1];
-    uint64_t last_tick = 0;
+    uint64_t last_tick = 0, last_stale = UINT64_MAX;
+    double drain = 0;           /* stale blocks installed per second */
 
     for (;;) {
         unsigned np = 1;
@@ -141,9 +142,24 @@ static void *watcher_main(void *arg)
         if (stale != UINT64_MAX && now - last_tick >= 500000000ull) {
             /* for status readers (xlmig jobinfo): blocks still stale */
             struct xlmig_event ev = xlmig_event_make("progress", "postcopy");
+
+            if (last_stale != UINT64_MAX && last_tick && stale <= last_stale) {
+                double inst = (double)(last_stale - stale) /
+                              ((double)(now - last_tick) * 1e-9);
+                drain = drain > 0 ? (drain + inst) / 2 : inst;
+            }
             ev.remaining_blocks = (int64_t)stale;
+            ev.total_blocks = (int64_t)r->st.stale_blocks;
+            ev.installed_blocks = (int64_t)__atomic_load_n(&r->st.installed,
+                                                           __ATOMIC_RELAXED);
+            ev.demanded_blocks = (int64_t)__atomic_load_n(&r->st.demanded,
+                                                          __ATOMIC_RELAXED);
+            ev.wire_bytes = (int64_t)dst_wire_in(r);
+            if (drain > 0)
+                ev.eta_s = (double)stale / drain;
             dst_event(r, &ev);
             last_tick = now;
+            last_stale = stale;
         }
         if (stale == 0 && send_done(r, over) < 0)
             return NULL;
@@ -304,32 +320,37 @@ static int complete(struct xlmig_dest *r, bool gated)
 int dst_pull(struct xlmig_dest *r)
 {
     struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
-    bool gated = false;
+    bool gated = false, broken = false;
     int rc;
 
     for (unsigned i = 0; i < r->ndisks; i++)
         gated |= r->disks[i].gate_on;
     if (gated) {
         ev.remaining_blocks = (int64_t)r->st.stale_blocks;
+        ev.total_blocks = (int64_t)r->st.stale_blocks;
         dst_event(r, &ev);
         if ((rc = dst_start_watcher(r)) < 0)
             return rc;
     } else if (send_done(r, 0) < 0 && !r->failed) {
+        /* Every block is here, but the source may not know that GO
+         * arrived (its REPORT may be lost too): give it the chance to
+         * come back and hear it (dst_recover lingers when nothing is
+         * stale). */
         xlmig_fail(&r->chan_err, r->conn.err.code, "sending DONE: %s",
                    r->conn.err.msg);
-        xlmig_logf(&r->em, XLMIG_LOG_WARN, "the data channel broke after "
-                   "the hand-off (%s), but every block is here",
-                   r->chan_err.msg);
-        return complete(r, false);
+        broken = true;
     }
     for (;;) {
-        rc = r->failed ? -r->err.code : pull_record(r);
-        if (rc > 0)
-            break;
-        if (rc == 0)
-            continue;
-        if (rc != -EPIPE || r->failed)
-            break;
+        if (!broken) {
+            rc = r->failed ? -r->err.code : pull_record(r);
+            if (rc > 0)
+                break;
+            if (rc == 0)
+                continue;
+            if (rc != -EPIPE || r->failed)
+                break;
+        }
+        broken = false;
         /* The channel broke: pause until the source resumes (or every
          * block is here and it never comes back). */
         dst_stop_watcher(r);

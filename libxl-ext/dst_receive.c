@@ -43,9 +43,23 @@ int dst_check_data(struct xlmig_dest *r, const struct xlmig_data *d,
     return 0;
 }
 
-/* The payload as plain bytes (inflating into r->inbuf when compressed). */
-int dst_payload(struct xlmig_dest *r, const struct xlmig_data *d,
-                 size_t len, const uint8_t **out)
+int dst_io_init(struct dst_io *io)
+{
+    memset(io, 0, sizeof(*io));
+    io->inbuf = xlmig_alloc_io(XLMIG_MAX_DATA);
+    return io->inbuf ? 0 : -1;
+}
+
+void dst_io_free(struct dst_io *io)
+{
+    xlmig_inflater_end(&io->inflater);
+    free(io->inbuf);
+    io->inbuf = NULL;
+}
+
+/* The payload as plain bytes (inflating into io->inbuf when compressed). */
+int dst_payload(struct xlmig_dest *r, struct dst_io *io,
+                const struct xlmig_data *d, size_t len, const uint8_t **out)
 {
     struct xlmig_error err;
 
@@ -53,16 +67,39 @@ int dst_payload(struct xlmig_dest *r, const struct xlmig_data *d,
         *out = d->payload;
         return 0;
     }
-    if (xlmig_inflate(&r->inflater, d->payload, d->payload_len, r->inbuf, len,
-                      &err) < 0)
+    if (xlmig_inflate(&io->inflater, d->payload, d->payload_len, io->inbuf,
+                      len, &err) < 0)
         return dst_fail(r, EPROTO, "DATA for disk %s at block %llu: %s",
                          r->disks[d->disk].name,
                          (unsigned long long)d->first, err.msg);
-    *out = r->inbuf;
+    *out = io->inbuf;
     return 0;
 }
 
-static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
+/*
+ * With several connections a block travels on its stripe's connection
+ * only (wire.h): the order of its copies there is the order they were
+ * sent, and the last one wins.  A record elsewhere would break that.
+ */
+static int check_stripe(struct xlmig_dest *r, unsigned conn,
+                        const struct xlmig_data *d, const struct dst_disk *k)
+{
+    uint64_t stripe = xlmig_stripe_blocks(k->block_size);
+    uint64_t last = d->first + d->count - 1;
+
+    if (r->nconns <= 1)
+        return 0;
+    if (d->first / stripe != last / stripe ||
+        xlmig_stripe_conn(d->first, k->block_size, r->nconns) != conn)
+        return dst_fail(r, EPROTO, "DATA for disk %s, blocks %llu..%llu, "
+                        "came on connection %u of %u: not its stripe's",
+                        k->name, (unsigned long long)d->first,
+                        (unsigned long long)last, conn + 1, r->nconns);
+    return 0;
+}
+
+int dst_apply_data(struct xlmig_dest *r, struct dst_io *io, unsigned conn,
+                   const struct xlmig_rec *rec)
 {
     struct dst_disk *k;
     struct xlmig_data d;
@@ -76,30 +113,43 @@ static int apply_data(struct xlmig_dest *r, const struct xlmig_rec *rec)
     if (d.origin != XLMIG_ORIGIN_PUSH && d.origin != XLMIG_ORIGIN_STOPCOPY)
         return dst_fail(r, EPROTO, "post-copy DATA before the hand-off");
     if (dst_check_data(r, &d, &k, &off, &len) < 0 ||
+        check_stripe(r, conn, &d, k) < 0 ||
         dst_verify_before_write(r, &d) < 0)
         return -1;
-    r->st.records++;
+    __atomic_fetch_add(&r->st.records, 1, __ATOMIC_RELAXED);
     if (d.encoding == XLMIG_ENC_ZERO) {
         if (xlmig_image_zero(&k->img, off, len, &err) < 0)
             return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
-        r->st.zero_bytes += len;
+        __atomic_fetch_add(&r->st.zero_bytes, len, __ATOMIC_RELAXED);
         dst_offline_written(r, k, d.first, d.count);
         return dst_verify_after_write(r, &d);
     }
-    if (dst_payload(r, &d, len, &p) < 0)
+    if (dst_payload(r, io, &d, len, &p) < 0)
         return -1;
-    if (xlmig_image_write(&k->img, p, len, off, &err) < 0)
+    /*
+     * Whole aligned blocks go past the page cache (O_DIRECT): filling
+     * fresh page-cache pages cost most of the receiving CPU (a copy and
+     * the pages' first touch), and the data is not read here before the
+     * guest runs.  From an aligned buffer: the channel lands large raw
+     * payloads aligned (conn.c); others are copied first.
+     */
+    if (k->img.dio_fd >= 0 && !(len % XLMIG_IO_ALIGN) &&
+        !(off % XLMIG_IO_ALIGN) && (uintptr_t)p % XLMIG_IO_ALIGN) {
+        memcpy(io->inbuf, p, len);
+        p = io->inbuf;
+    }
+    if (xlmig_image_write_bulk(&k->img, p, len, off, &err) < 0)
         return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
     if (dst_verify_after_write(r, &d) < 0)
         return -1;
     dst_offline_written(r, k, d.first, d.count);
-    r->st.data_bytes += len;
+    __atomic_fetch_add(&r->st.data_bytes, len, __ATOMIC_RELAXED);
     /* Start writeback early so that the flushes at SYNC are short. */
-    k->unflushed += len;
-    if (k->unflushed >= WRITEBACK_KICK && !k->img.is_blk) {
+    if (__atomic_add_fetch(&k->unflushed, len, __ATOMIC_RELAXED) >=
+            WRITEBACK_KICK && !k->img.is_blk &&
+        __atomic_exchange_n(&k->unflushed, 0, __ATOMIC_RELAXED) >=
+            WRITEBACK_KICK)
         sync_file_range(k->img.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        k->unflushed = 0;
-    }
     return 0;
 }
 
@@ -214,6 +264,10 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec,
     *again = false;
     if (xlmig_dec_u64(rec, &seq, &err) < 0)
         return dst_fail(r, EPROTO, "bad SYNC: %s", err.msg);
+    /* Everything before it on every connection is written. */
+    if (dst_barrier(r, seq) < 0)
+        return -1;
+    /* ... and checked (--verify). */
     if (dst_verify_drain(r, &unresolved) < 0)
         return -1;
     if (unresolved && r->in_stopcopy) {
@@ -225,6 +279,10 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec,
             *again = true;
         }
     }
+    /* The final SYNC: once acknowledged, the source may close the extra
+     * connections at any moment -- their end is no failure from now. */
+    if (r->in_stopcopy && !*again)
+        __atomic_store_n(&r->xfinal, true, __ATOMIC_RELEASE);
     /*
      * Inside the downtime, written is enough: the destination's VBD reads
      * the same page cache, and until DONE (which we send only after a
@@ -241,7 +299,102 @@ static int do_sync(struct xlmig_dest *r, const struct xlmig_rec *rec,
     if (xlmig_conn_send(&r->conn, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,
                                                      seq)) < 0)
         return dst_fail(r, EIO, "sending SYNC_ACK: %s", r->conn.err.msg);
+    /* The final SYNC: from the hand-off on, one connection. */
+    if (r->in_stopcopy && !*again)
+        dst_close_extras(r);
     return 0;
+}
+
+/*
+ * Progress as the destination sees it: of the set the source announced
+ * for the phase (the pass), the bytes received so far; the payload and
+ * wire rates measured here.  (Zero blocks the source skips never arrive:
+ * a push may end short of its total.)
+ */
+struct dst_ticker {
+    const char *phase;
+    int pass;
+    uint64_t total, base;       /* bytes of the set; received at its start */
+    uint64_t t_tick, t_sample;  /* ns */
+    uint64_t got_sample, wire_sample;
+    double rate, wire_rate;
+};
+
+#define DST_TICK_NS 500000000ull
+
+static uint64_t received(const struct xlmig_dest *r)
+{
+    return __atomic_load_n(&r->st.data_bytes, __ATOMIC_RELAXED) +
+           __atomic_load_n(&r->st.zero_bytes, __ATOMIC_RELAXED);
+}
+
+static void ticker_phase(struct xlmig_dest *r, struct dst_ticker *t,
+                         const struct xlmig_phase *ph)
+{
+    struct xlmig_event ev;
+    uint32_t bs = r->ndisks ? r->disks[0].block_size : 0;
+
+    t->phase = ph->phase == XLMIG_PHASE_FULL ? "push"
+               : ph->phase == XLMIG_PHASE_DIRTY ? "dirty" : "stopcopy";
+    t->pass = (int)ph->pass;            /* 0 outside the dirty passes */
+    t->total = ph->remaining * bs;
+    t->base = received(r);
+    t->t_tick = xlmig_now_ns();
+    ev = xlmig_event_make("phase", t->phase);
+    ev.pass = t->pass;
+    ev.remaining_blocks = (int64_t)ph->remaining;
+    ev.total_blocks = (int64_t)ph->remaining;
+    if (bs) {
+        ev.block_size = bs;
+        ev.total_bytes = (int64_t)t->total;
+        ev.remaining_bytes = (int64_t)t->total;
+    }
+    ev.sent_bytes = (int64_t)received(r);
+    ev.wire_bytes = (int64_t)dst_wire_in(r);
+    dst_event(r, &ev);
+}
+
+static void ticker_data(struct xlmig_dest *r, struct dst_ticker *t)
+{
+    uint64_t now = xlmig_now_ns(), got = received(r);
+    uint64_t wire = dst_wire_in(r), done, left;
+    struct xlmig_event ev;
+
+    if (!t->phase)
+        return;
+    if (!t->t_sample) {
+        t->t_sample = now;
+        t->got_sample = got;
+        t->wire_sample = wire;
+    } else if (now - t->t_sample >= DST_TICK_NS / 2) {
+        double dt = (double)(now - t->t_sample) * 1e-9;
+        double inst = (double)(got - t->got_sample) / dt;
+        double winst = (double)(wire - t->wire_sample) / dt;
+
+        t->rate = t->rate > 0 ? (t->rate + inst) / 2 : inst;
+        t->wire_rate = t->wire_rate > 0 ? (t->wire_rate + winst) / 2 : winst;
+        t->t_sample = now;
+        t->got_sample = got;
+        t->wire_sample = wire;
+    }
+    if (now - t->t_tick < DST_TICK_NS)
+        return;
+    t->t_tick = now;
+    done = got - t->base;
+    left = t->total > done ? t->total - done : 0;
+    ev = xlmig_event_make("progress", t->phase);
+    ev.pass = t->pass;
+    ev.total_bytes = (int64_t)t->total;
+    ev.remaining_bytes = (int64_t)left;
+    ev.sent_bytes = (int64_t)got;
+    ev.wire_bytes = (int64_t)wire;
+    if (t->rate > 0) {
+        ev.rate_Bps = t->rate;
+        ev.eta_s = (double)left / t->rate;
+    }
+    if (t->wire_rate > 0)
+        ev.wire_rate_Bps = t->wire_rate;
+    dst_event(r, &ev);
 }
 
 int dst_receive(struct xlmig_dest *r)
@@ -250,13 +403,16 @@ int dst_receive(struct xlmig_dest *r)
     struct xlmig_phase ph;
     struct xlmig_error err;
     bool again;
+    struct dst_ticker tk = { .phase = NULL };
 
     for (;;) {
+        /* An extra connection's thread may have failed. */
+        if (__atomic_load_n(&r->failed, __ATOMIC_ACQUIRE))
+            return -1;
         if (dst_next(r, &rec, r->in_stopcopy ? "stop-copy" : "PUSH") < 0)
             return -1;
         switch (rec.type) {
-        case XLMIG_REC_PHASE: {
-            struct xlmig_event ev;
+        case XLMIG_REC_PHASE:
             if (xlmig_dec_phase(&rec, &ph, &err) < 0)
                 return dst_fail(r, EPROTO, "bad PHASE: %s", err.msg);
             if (ph.phase == XLMIG_PHASE_POSTCOPY)
@@ -266,19 +422,13 @@ int dst_receive(struct xlmig_dest *r)
                 r->in_stopcopy = true;
             else if (r->in_stopcopy)
                 return dst_fail(r, EPROTO, "PUSH phase after stop-copy");
-            ev = xlmig_event_make("phase",
-                                   ph.phase == XLMIG_PHASE_FULL ? "push"
-                                   : ph.phase == XLMIG_PHASE_DIRTY ? "dirty"
-                                                                   : "stopcopy");
-            ev.pass = (int)ph.pass;
-            ev.remaining_blocks = (int64_t)ph.remaining;
-            dst_event(r, &ev);
+            ticker_phase(r, &tk, &ph);
             break;
-        }
         case XLMIG_REC_DATA:
-            if (apply_data(r, &rec) < 0 ||
+            if (dst_apply_data(r, &r->io, 0, &rec) < 0 ||
                 dst_offline_checkpoint(r, false) < 0)
                 return -1;
+            ticker_data(r, &tk);
             break;
         case XLMIG_REC_DIGEST:
             if (dst_verify_digest(r, &rec) < 0)
@@ -304,7 +454,10 @@ int dst_receive(struct xlmig_dest *r)
             if (do_sync(r, &rec, &again) < 0)
                 return -1;
             if (r->in_stopcopy && !again) {
+                struct xlmig_event ev = xlmig_event_make("phase",
+                                                         "handoff");
                 r->st.t_sync = xlmig_now_ns();
+                dst_event(r, &ev);      /* READY / GO next */
                 return 0;
             }
             break;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,15 @@ static void teardown(struct xlmig_dest *d)
         close(d->conn.rfd);
         if (d->conn.wfd != d->conn.rfd)
             close(d->conn.wfd);
+    } else {
+        /*
+         * The front's fds (the first channel): it closes them when the
+         * run ends, but the peer must learn now that this channel is
+         * over, not after its peer timeout (a socket; pipes cannot).
+         */
+        shutdown(d->conn.rfd, SHUT_RDWR);
+        if (d->conn.wfd != d->conn.rfd)
+            shutdown(d->conn.wfd, SHUT_RDWR);
     }
     xlmig_conn_destroy(&d->conn);
     d->have_channel = false;
@@ -69,8 +79,10 @@ static void event(struct xlmig_dest *d, const char *phase, const char *msg)
     struct xlmig_event ev = xlmig_event_make("postcopy", phase);
     uint64_t over, stale = dst_gate_stale(d, &over);
 
-    if (!strcmp(phase, "postcopy"))
+    if (!strcmp(phase, "postcopy") || !strcmp(phase, "handoff"))
         ev.event = "phase";
+    else if (!strncmp(phase, "handoff", 7))
+        ev.event = "handoff";
     if (stale != UINT64_MAX)
         ev.remaining_blocks = (int64_t)stale;
     ev.message = msg;
@@ -164,7 +176,10 @@ static int send_stale(struct xlmig_dest *d)
     return rc;
 }
 
-static int resume_on(struct xlmig_dest *d, int rfd, int wfd)
+/* A new channel from the source: the handshake; heartbeats once the
+ * answer (answer(), e.g. our stale set) has gone. */
+static int open_channel(struct xlmig_dest *d, int rfd, int wfd,
+                        int (*answer)(struct xlmig_dest *d))
 {
     int rc;
 
@@ -178,14 +193,21 @@ static int resume_on(struct xlmig_dest *d, int rfd, int wfd)
     d->own_fds = true;
     d->conn.recv_timeout_ms = d->peer_timeout_ms;
     d->conn.timeout_ms = d->peer_timeout_ms;
-    if ((rc = greet(d)) < 0 || (rc = send_stale(d)) < 0)
-        goto fail;
+    if ((rc = greet(d)) < 0 || (rc = answer(d)) < 0)
+        return rc;
     if ((d->features & XLMIG_F_HEARTBEAT) &&
         xlmig_conn_heartbeat_start(&d->conn, d->peer_timeout_ms / 6,
-                                   dst_heartbeat_stale, d) < 0) {
-        rc = xlmig_fail_from(&d->chan_err, &d->conn.err, NULL);
+                                   dst_heartbeat_stale, d) < 0)
+        return xlmig_fail_from(&d->chan_err, &d->conn.err, NULL);
+    return 0;
+}
+
+static int resume_on(struct xlmig_dest *d, int rfd, int wfd)
+{
+    int rc;
+
+    if ((rc = open_channel(d, rfd, wfd, send_stale)) < 0)
         goto fail;
-    }
     /* What the guest asked for and never got, again; DONE again too. */
     __atomic_store_n(&d->done_sent, false, __ATOMIC_SEQ_CST);
     for (unsigned i = 0; i < d->ndisks; i++) {
@@ -232,9 +254,15 @@ int dst_recover(struct xlmig_dest *d)
     snprintf(why, sizeof(why), "%s", d->chan_err.msg);
     teardown(d);
     stale = dst_gate_stale(d, &over);
-    xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu block(s) "
-               "exist only on the source until it resumes (the guest's "
-               "accesses to them wait)", why, (unsigned long long)stale);
+    if (stale == UINT64_MAX)
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; the "
+                   "destination VBD does not answer: how many blocks exist "
+                   "only on the source is unknown", why);
+    else
+        xlmig_logf(&d->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu "
+                   "block(s) exist only on the source until it resumes (the "
+                   "guest's accesses to them wait)", why,
+                   (unsigned long long)stale);
     event(d, "postcopy-paused", why);
     while (xlmig_now_ns() < end) {
         int rfd, wfd;
@@ -259,4 +287,56 @@ int dst_recover(struct xlmig_dest *d)
     }
     return dst_fail(d, ETIMEDOUT, "post-copy was not resumed within %d s "
                     "(%s)", d->recover_timeout_s, why);
+}
+
+/* No GO yet: READY again. */
+static int say_ready(struct xlmig_dest *d)
+{
+    uint8_t buf[XLMIG_HDR_LEN];
+
+    if (xlmig_conn_send(&d->conn, buf,
+                        xlmig_enc_empty(buf, XLMIG_REC_READY)) < 0)
+        return xlmig_fail_from(&d->chan_err, &d->conn.err, "resuming");
+    return 0;
+}
+
+int dst_recover_handoff(struct xlmig_dest *d)
+{
+    uint64_t start = xlmig_now_ns();
+    uint64_t end = start + (uint64_t)d->recover_timeout_s * 1000000000ull;
+    int wake = d->conn.wake_fd;
+    char why[XLMIG_ERRLEN];
+
+    snprintf(why, sizeof(why), "%s", d->chan_err.msg);
+    teardown(d);
+    /* The source may have sent GO: then it keeps its guest suspended until
+     * it learns whether GO arrived.  Rolling back now could leave the guest
+     * running nowhere; waiting costs only our paused copy. */
+    xlmig_logf(&d->em, XLMIG_LOG_WARN, "the data channel broke after READY "
+               "(%s): waiting up to %d s for the source to come back (it may "
+               "have sent GO)", why, d->recover_timeout_s);
+    event(d, "handoff-paused", why);
+    while (xlmig_now_ns() < end) {
+        int rfd, wfd;
+
+        if (d->cancelled)
+            return dst_fail(d, ECANCELED, "cancelled while waiting for "
+                            "the source after READY (%s)", why);
+        if (!next_channel(d, ACCEPT_SLICE_MS, &rfd, &wfd))
+            continue;
+        if (open_channel(d, rfd, wfd, say_ready) == 0) {
+            d->conn.wake_fd = wake;
+            xlmig_logf(&d->em, XLMIG_LOG_INFO, "the source is back after "
+                       "%.1f s; READY again",
+                       (double)(xlmig_now_ns() - start) * 1e-9);
+            event(d, "handoff", "resumed");
+            return 0;
+        }
+        xlmig_logf(&d->em, XLMIG_LOG_INFO, "still waiting for the source: "
+                   "%s", d->chan_err.msg);
+        teardown(d);
+    }
+    return dst_fail(d, ETIMEDOUT, "no GO: the source did not come back "
+                    "within %d s after the channel broke (%s)",
+                    d->recover_timeout_s, why);
 }

@@ -91,8 +91,8 @@ void xlmig_dest_free(struct xlmig_dest *d)
         xlmig_bitmap_free(d->disks[i].have);
         xlmig_bitmap_free(d->disks[i].have_new);
     }
-    xlmig_inflater_end(&d->inflater);
-    free(d->inbuf);
+    dst_close_extras(d);
+    dst_io_free(&d->io);
     free(d->state);
     if (d->have_channel) {
         xlmig_conn_interrupt(&d->conn);
@@ -113,5 +113,7 @@ void xlmig_dest_free(struct xlmig_dest *d)
     pthread_mutex_destroy(&d->vbd_lock);
     pthread_mutex_destroy(&d->err_lock);
     pthread_mutex_destroy(&d->want_lock);
+    pthread_mutex_destroy(&d->sync_lock);
+    pthread_cond_destroy(&d->sync_cv);
     free(d);
 }

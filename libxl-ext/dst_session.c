@@ -30,9 +30,8 @@ int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
         va_start(ap, fmt);
         xlmig_vfail(&d->err, code, fmt, ap);
         va_end(ap);
-        d->failed = true;
-        if (d->have_channel)
-            xlmig_conn_interrupt(&d->conn);
+        __atomic_store_n(&d->failed, true, __ATOMIC_RELEASE);
+        dst_interrupt_all(d);
     }
     rc = -d->err.code;
     pthread_mutex_unlock(&d->err_lock);
@@ -83,6 +82,7 @@ int xlmig_dest_new(const struct xlmig_dest_opts *o,
     d->policy.allow_existing = o->allow_existing;
     d->peer_timeout_ms = o->peer_timeout_ms;
     d->recover_timeout_s = o->recover_timeout_s;
+    d->direct = !o->page_cache;
     if (h)
         d->h = *h;
     xlmig_emitter_init(&d->em, "destination", NULL, NULL, NULL);
@@ -91,8 +91,10 @@ int xlmig_dest_new(const struct xlmig_dest_opts *o,
     pthread_mutex_init(&d->err_lock, NULL);
     pthread_mutex_init(&d->want_lock, NULL);
     d->next_rfd = d->next_wfd = -1;
-    d->inbuf = xlmig_alloc_io(XLMIG_MAX_DATA);
-    if (!d->inbuf || pipe(d->cancel_pipe) < 0) {
+    pthread_mutex_init(&d->sync_lock, NULL);
+    pthread_cond_init(&d->sync_cv, NULL);
+    d->nconns = 1;
+    if (dst_io_init(&d->io) < 0 || pipe(d->cancel_pipe) < 0) {
         xlmig_fail(err, errno ? errno : ENOMEM, "cannot set up: %s",
                    strerror(errno ? errno : ENOMEM));
         xlmig_dest_free(d);
@@ -144,18 +146,31 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd)
     return 0;
 }
 
-int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec, const char *during)
+int dst_next_failed(struct xlmig_dest *d, int rc, const char *during)
 {
-    int rc = xlmig_conn_recv(&d->conn, rec);
-
+    /* Woken because a receiving thread failed: its reason. */
+    if (__atomic_load_n(&d->failed, __ATOMIC_ACQUIRE))
+        return -d->err.code;
     if (rc == -2)
         return dst_fail(d, ECANCELED, "cancelled during %s", during);
     if (rc < 0)
         return dst_fail(d, d->conn.err.code, "data channel during %s: %s",
                         during, d->conn.err.msg);
-    if (rc == 0)
-        return dst_fail(d, ECONNRESET, "the source closed the data channel "
-                        "during %s", during);
+    return dst_fail(d, ECONNRESET, "the source closed the data channel "
+                    "during %s", during);
+}
+
+int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec, const char *during)
+{
+    int rc = xlmig_conn_recv(&d->conn, rec);
+
+    if (rc != 1)
+        return dst_next_failed(d, rc, during);
+    return dst_check_error(d, rec);
+}
+
+int dst_check_error(struct xlmig_dest *d, const struct xlmig_rec *rec)
+{
     if (rec->type == XLMIG_REC_ERROR) {
         struct xlmig_error_rec e;
         struct xlmig_error err;
@@ -237,10 +252,14 @@ void dst_abort(struct xlmig_dest *d)
 {
     struct xlmig_event ev = xlmig_event_make("error", NULL);
 
+    dst_close_extras(d);
     if (d->have_channel) {
-        xlmig_conn_interrupt(&d->conn);
+        pthread_mutex_lock(&d->err_lock);
+        dst_interrupt_all(d);
+        pthread_mutex_unlock(&d->err_lock);
+        /* The source prefixes it with "destination: ". */
         xlmig_conn_send_error(&d->conn, d->err.code ? d->err.code : EIO,
-                              "destination aborted: %s", d->err.msg);
+                              "%s", d->err.msg);
         xlmig_conn_linger(&d->conn, 2000);
     }
     if (!d->got_go) {

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ int xlmig_image_open(struct xlmig_image *im, const char *path, bool writable,
 
     memset(im, 0, sizeof(*im));
     im->fd = -1;
+    im->dio_fd = -1;
     if (strlen(path) >= sizeof(im->path))
         return xlmig_fail(err, EIO, "path too long: %.64s...", path);
     snprintf(im->path, sizeof(im->path), "%s", path);
@@ -53,6 +55,52 @@ void xlmig_image_close(struct xlmig_image *im)
     if (im->fd >= 0)
         close(im->fd);
     im->fd = -1;
+    if (im->dio_fd >= 0)
+        close(im->dio_fd);
+    im->dio_fd = -1;
+}
+
+void xlmig_image_enable_direct(struct xlmig_image *im)
+{
+    if (im->is_blk || im->dio_fd >= 0 || im->fd < 0)
+        return;
+    /* tmpfs and a few others refuse O_DIRECT: buffered writes then. */
+    im->dio_fd = open(im->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
+
+int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
+                           size_t len, uint64_t off, struct xlmig_error *err)
+{
+    int dfd = im->dio_fd;
+    const uint8_t *p = buf;
+
+    if (dfd < 0 || __atomic_load_n(&im->dio_refused, __ATOMIC_RELAXED) ||
+        ((uintptr_t)buf | len | off) % XLMIG_IO_ALIGN)
+        return xlmig_image_write(im, buf, len, off, err);
+    while (len) {
+        ssize_t n = pwrite(dfd, p, len, (off_t)off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL) {
+            /* Not for this file system after all: buffered from now on
+             * (the descriptor stays open until close: other threads may
+             * be using it). */
+            __atomic_store_n(&im->dio_refused, true, __ATOMIC_RELAXED);
+            return xlmig_image_write(im, p, len, off, err);
+        }
+        if (n <= 0)
+            return xlmig_fail(err, n < 0 ? errno : EIO, "writing %s at "
+                              "%llu: %s", im->path, (unsigned long long)off,
+                              n < 0 ? strerror(errno) : "no progress");
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+        /* A short direct write leaves the rest unaligned: buffered. */
+        if (len && ((uintptr_t)p | len | off) % XLMIG_IO_ALIGN)
+            return xlmig_image_write(im, p, len, off, err);
+    }
+    return 0;
 }
 
 bool xlmig_image_next_data(struct xlmig_image *im, uint64_t off,
@@ -139,10 +187,20 @@ int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
     return 0;
 }
 
+/* 1 MiB of zeros, shared by every thread that writes (made once). */
+static uint8_t *zeros;
+static pthread_once_t zeros_once = PTHREAD_ONCE_INIT;
+
+static void make_zeros(void)
+{
+    zeros = xlmig_alloc_io(1 << 20);
+    if (zeros)
+        memset(zeros, 0, 1 << 20);
+}
+
 int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
                      struct xlmig_error *err)
 {
-    static uint8_t *zeros;
 
     if (im->is_blk) {
         uint64_t range[2] = { off, len };
@@ -153,12 +211,9 @@ int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
         return 0;
     }
     /* No hole punching here: write zeros. */
-    if (!zeros) {
-        zeros = xlmig_alloc_io(1 << 20);
-        if (!zeros)
-            return xlmig_fail(err, EIO, "out of memory");
-        memset(zeros, 0, 1 << 20);
-    }
+    pthread_once(&zeros_once, make_zeros);
+    if (!zeros)
+        return xlmig_fail(err, EIO, "out of memory");
     while (len) {
         size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
         int rc = xlmig_image_write(im, zeros, n, off, err);

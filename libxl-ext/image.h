@@ -16,6 +16,8 @@
 
 struct xlmig_image {
     int fd;
+    int dio_fd;                 /* regular files: O_DIRECT writes, or -1 */
+    bool dio_refused;           /* the file system said no (__atomic) */
     bool is_blk;
     uint64_t size;
     char path[4096];
@@ -37,6 +39,21 @@ int xlmig_image_read(struct xlmig_image *im, void *buf, size_t len,
                      uint64_t off, struct xlmig_error *err);
 int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
                       uint64_t off, struct xlmig_error *err);
+/*
+ * Bulk writes past the page cache (regular files; block devices always
+ * are): a second descriptor with O_DIRECT, if the file system takes it.
+ * Then xlmig_image_write_bulk() writes aligned pieces with it.
+ */
+void xlmig_image_enable_direct(struct xlmig_image *im);
+/*
+ * As xlmig_image_write(), with O_DIRECT when the image has it and buf,
+ * len and off are XLMIG_IO_ALIGN-aligned (a file system that refuses a
+ * direct write gets buffered ones from then on).  A buffered write and a
+ * direct one to the same range stay coherent: the kernel writes back and
+ * drops cached pages around a direct write.
+ */
+int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
+                           size_t len, uint64_t off, struct xlmig_error *err);
 /* Makes [off, off+len) read as zeros (punching holes where possible). */
 int xlmig_image_zero(struct xlmig_image *im, uint64_t off, uint64_t len,
                      struct xlmig_error *err);

@@ -21,7 +21,9 @@ struct xlmig_event xlmig_event_make(const char *event, const char *phase)
         .event = event, .phase = phase, .pass = -1, .total_bytes = -1,
         .remaining_blocks = -1, .remaining_bytes = -1, .sent_bytes = -1,
         .wire_bytes = -1, .rate_Bps = -1, .wire_rate_Bps = -1, .eta_s = -1,
-        .expected_downtime_ms = -1,
+        .expected_downtime_ms = -1, .total_blocks = -1, .block_size = -1,
+        .demanded_blocks = -1, .background_blocks = -1,
+        .installed_blocks = -1, .max_passes = -1, .downtime_budget_ms = -1,
     };
 }
 
@@ -119,6 +121,26 @@ size_t xlmig_event_json(const struct xlmig_event *ev, char *buf, size_t len)
     if (ev->expected_downtime_ms >= 0)
         xlmig_json_fmt(buf, len, &p, ",\"expected_downtime_ms\":%.1f",
                        ev->expected_downtime_ms);
+    if (ev->total_blocks >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"total_blocks\":%lld",
+                       (long long)ev->total_blocks);
+    if (ev->block_size >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"block_size\":%lld",
+                       (long long)ev->block_size);
+    if (ev->demanded_blocks >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"demanded_blocks\":%lld",
+                       (long long)ev->demanded_blocks);
+    if (ev->background_blocks >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"background_blocks\":%lld",
+                       (long long)ev->background_blocks);
+    if (ev->installed_blocks >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"installed_blocks\":%lld",
+                       (long long)ev->installed_blocks);
+    if (ev->max_passes >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"max_passes\":%d", ev->max_passes);
+    if (ev->downtime_budget_ms >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"downtime_budget_ms\":%.1f",
+                       ev->downtime_budget_ms);
     if (ev->message) {
         xlmig_json_fmt(buf, len, &p, ",\"message\":");
         xlmig_json_str(buf, len, &p, ev->message);

@@ -3,12 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "compress.h"
 #include "digest.h"
 #include "linkrate.h"
 #include "sendq.h"
+#include "zpolicy.h"
 
 #define MAX_JOBS 12
 #define EXTENT_BYTES (1u << 20)
@@ -16,17 +19,25 @@
 #define REC_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
 /* Worst case: every other block zero, one record header per block, and
  * with --verify a DIGEST record (one or two digests) before each. */
+#define MAX_RECS (EXTENT_BYTES / 512 + 2)
 #define DIGEST_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DIGEST_HDR_LEN + \
                          2 * XLMIG_DIGEST_LEN)
-#define OUT_CAP (EXTENT_BYTES + (EXTENT_BYTES / 512 + 2) * \
-                 (REC_OVERHEAD + DIGEST_OVERHEAD) + \
+#define OUT_CAP (EXTENT_BYTES + MAX_RECS * (REC_OVERHEAD + DIGEST_OVERHEAD) + \
                  (EXTENT_BYTES / (64u << 10)) * XLMIG_DIGEST_LEN)
+/* Raw payloads are sent from where they were read: a header and a
+ * payload piece per record at most (a DIGEST lies in out right before its
+ * DATA header: one piece with it). */
+#define MAX_IOV (2 * MAX_RECS + 1)
+
+_Static_assert(EXTENT_BYTES == XLMIG_STRIPE_BYTES,
+               "a job holds at most one stripe's blocks");
 
 enum job_state { JOB_FREE, JOB_FILLING, JOB_QUEUED, JOB_BUSY, JOB_DONE };
 
 struct job {
     enum job_state state;
     uint64_t seq;
+    unsigned conn;              /* the connection that carries it */
     bool is_record;
     struct xlmig_sq_disk disk;
     /* A scatter list: extents of one disk, read one after the other. */
@@ -35,36 +46,51 @@ struct job {
     uint64_t blocks;
     uint8_t origin;
     bool skip_zero;
+    bool z_on;                  /* the compression mode it was encoded in */
     uint8_t *raw;               /* EXTENT_BYTES, aligned for O_DIRECT */
-    uint8_t *out;               /* encoded records */
+    uint8_t *out;               /* headers, compressed payloads, records */
     size_t out_len, out_cap;
+    struct iovec *iov;          /* what goes on the wire, in order */
+    int niov;
+    size_t wire_len;
     /* per-job accounting, folded into the stats by the writer */
     uint64_t data_bytes, zero_bytes, skipped_bytes, zlib_in, zlib_out,
              records;
+    uint64_t zlib_cpu_ns, zlib_wall_ns;     /* spent deflating */
+    uint64_t inflate_bytes, inflate_cpu_ns;     /* timed inflates */
 };
 
 struct xlmig_sendq {
-    struct xlmig_conn *conn;
+    struct xlmig_conn *conns[XLMIG_MAX_CONNS];
+    unsigned nconns;            /* writers started */
+    unsigned route;             /* data goes to conns [0, route) */
+    bool wstop[XLMIG_MAX_CONNS];        /* narrowed away */
+    pthread_t writers[XLMIG_MAX_CONNS];
+    bool writer_running[XLMIG_MAX_CONNS];
     enum xlmig_compress mode;
     uint64_t features;
     bool verify;                /* a DIGEST before every DATA */
     unsigned nworkers;
     pthread_t workers[8];
-    pthread_t writer;
 
     pthread_mutex_t lock;
     pthread_cond_t cv_work, cv_done, cv_free;
     struct job jobs[MAX_JOBS];
-    uint64_t next_seq, next_work, next_write;
+    int open[XLMIG_MAX_CONNS];  /* the job each connection fills, or -1 */
+    uint64_t next_seq;
+    unsigned used;              /* jobs not free */
     unsigned depth;
-    bool filling;               /* the newest job still takes extents */
     bool stop;
     bool failed;
-    bool channel;               /* the writer failed, not a worker */
+    bool channel;               /* a writer failed, not a worker */
     struct xlmig_error err;
 
     struct xlmig_sendq_stats stats;
     struct xlmig_linkrate link;
+    uint64_t blocked_total;     /* writers' time waiting on the channels,
+                                   divided by their number */
+    struct xlmig_zpolicy zp;    /* --compress auto */
+    uint64_t busy_ns;           /* start of the busy time not yet counted */
 };
 
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size)
@@ -84,25 +110,54 @@ static void set_failed(struct xlmig_sendq *q, const struct xlmig_error *e)
     pthread_cond_broadcast(&q->cv_free);
 }
 
-/* The job being filled by xlmig_sendq_extent(), if any (lock held). */
-static struct job *open_job(struct xlmig_sendq *q)
+/* Closes the job connection c is filling: the workers may take it.  Lock
+ * held. */
+static void seal(struct xlmig_sendq *q, unsigned c)
 {
-    return q->filling ? &q->jobs[(q->next_seq - 1) % MAX_JOBS] : NULL;
-}
+    if (q->open[c] >= 0) {
+        struct job *j = &q->jobs[q->open[c]];
 
-/* Closes the job being filled: the workers may take it.  Lock held. */
-static void seal_open_job(struct xlmig_sendq *q)
-{
-    struct job *j = open_job(q);
-
-    if (j && j->state == JOB_FILLING) {
-        j->state = JOB_QUEUED;
-        pthread_cond_broadcast(&q->cv_work);
+        if (j->state == JOB_FILLING) {
+            j->state = JOB_QUEUED;
+            pthread_cond_broadcast(&q->cv_work);
+        }
+        q->open[c] = -1;
     }
-    q->filling = false;
 }
 
-/* ---- encoding one extent ---- */
+static void seal_all(struct xlmig_sendq *q)
+{
+    for (unsigned c = 0; c < XLMIG_MAX_CONNS; c++)
+        seal(q, c);
+}
+
+/* The oldest job in state st (any connection), or NULL.  Lock held. */
+static struct job *oldest(struct xlmig_sendq *q, enum job_state st)
+{
+    struct job *best = NULL;
+
+    for (unsigned i = 0; i < MAX_JOBS; i++)
+        if (q->jobs[i].state == st && (!best || q->jobs[i].seq < best->seq))
+            best = &q->jobs[i];
+    return best;
+}
+
+/* The next job connection c must write (its oldest), or NULL. */
+static struct job *next_for(struct xlmig_sendq *q, unsigned c)
+{
+    struct job *best = NULL;
+
+    for (unsigned i = 0; i < MAX_JOBS; i++) {
+        struct job *j = &q->jobs[i];
+
+        if (j->state != JOB_FREE && j->conn == c &&
+            (!best || j->seq < best->seq))
+            best = j;
+    }
+    return best;
+}
+
+/* ---- what a job puts on the wire ---- */
 
 static uint8_t *reserve(struct job *j, size_t n)
 {
@@ -111,6 +166,37 @@ static uint8_t *reserve(struct job *j, size_t n)
     return j->out + j->out_len;
 }
 
+/* n bytes just written at the end of out: sent next. */
+static int push_out(struct job *j, size_t n)
+{
+    uint8_t *p = j->out + j->out_len;
+    struct iovec *last = j->niov ? &j->iov[j->niov - 1] : NULL;
+
+    j->out_len += n;
+    j->wire_len += n;
+    if (last && (uint8_t *)last->iov_base + last->iov_len == p) {
+        last->iov_len += n;
+        return 0;
+    }
+    if (j->niov == MAX_IOV)
+        return -1;
+    j->iov[j->niov++] = (struct iovec){ .iov_base = p, .iov_len = n };
+    return 0;
+}
+
+/* A payload sent from where it lies (the job's read buffer). */
+static int push_ref(struct job *j, const uint8_t *p, size_t n)
+{
+    if (j->niov == MAX_IOV)
+        return -1;
+    j->iov[j->niov++] = (struct iovec){ .iov_base = (void *)p,
+                                        .iov_len = n };
+    j->wire_len += n;
+    return 0;
+}
+
+/* ---- encoding one extent ---- */
+
 static int emit_zero(struct job *j, uint64_t first, uint32_t count)
 {
     struct xlmig_data d = { .disk = j->disk.id, .encoding = XLMIG_ENC_ZERO,
@@ -118,17 +204,37 @@ static int emit_zero(struct job *j, uint64_t first, uint32_t count)
                             .count = count };
     uint8_t *p = reserve(j, REC_OVERHEAD);
 
-    if (!p)
+    if (!p || push_out(j, xlmig_enc_data(p, &d)) < 0)
         return -1;
-    j->out_len += xlmig_enc_data(p, &d);
     j->records++;
     return 0;
 }
 
-static int emit_data(struct xlmig_sendq *q, struct job *j,
-                     struct xlmig_deflater *z, bool compress,
-                     uint64_t first, uint32_t count, const uint8_t *src,
-                     size_t len)
+/* A worker's compressors and a scratch buffer. */
+struct wctx {
+    struct xlmig_deflater z;
+    struct xlmig_inflater f;
+    uint8_t *scratch;           /* EXTENT_BYTES, for timed inflates */
+};
+
+/* Times the receiver's side of a compressed extent: inflating it. */
+static void time_inflate(struct job *j, struct wctx *w, const uint8_t *z,
+                         size_t z_len, size_t len)
+{
+    struct xlmig_error err;
+    uint64_t t0;
+
+    if (!w->scratch && !(w->scratch = malloc(EXTENT_BYTES)))
+        return;
+    t0 = xlmig_thread_cpu_ns();
+    if (xlmig_inflate(&w->f, z, z_len, w->scratch, len, &err) == 0)
+        j->inflate_cpu_ns += xlmig_thread_cpu_ns() - t0;
+    j->inflate_bytes += len;
+}
+
+static int emit_data(struct xlmig_sendq *q, struct job *j, struct wctx *w,
+                     enum xlmig_zdecision how, uint64_t first,
+                     uint32_t count, const uint8_t *src, size_t len)
 {
     struct xlmig_data d = { .disk = j->disk.id, .encoding = XLMIG_ENC_RAW,
                             .origin = j->origin, .first = first,
@@ -139,20 +245,29 @@ static int emit_data(struct xlmig_sendq *q, struct job *j,
     (void)q;
     if (!p)
         return -1;
-    if (compress) {
+    if (how != XLMIG_Z_RAW) {
+        uint64_t t0 = xlmig_thread_cpu_ns(), w0 = xlmig_now_ns();
+
         /* Only worth it if it fits well below the raw size. */
-        z_len = xlmig_deflate(z, src, len, p + REC_OVERHEAD,
+        z_len = xlmig_deflate(&w->z, src, len, p + REC_OVERHEAD,
                               len - len / 16);
+        j->zlib_cpu_ns += xlmig_thread_cpu_ns() - t0;
+        j->zlib_wall_ns += xlmig_now_ns() - w0;
+        if (z_len && how == XLMIG_Z_MEASURE)
+            time_inflate(j, w, p + REC_OVERHEAD, z_len, len);
     }
     if (z_len) {
         d.encoding = XLMIG_ENC_ZLIB;
         d.payload_len = (uint32_t)z_len;
         j->zlib_in += len;
         j->zlib_out += z_len;
-    } else {
-        memcpy(p + REC_OVERHEAD, src, len);
+        if (push_out(j, xlmig_enc_data(p, &d)) < 0)
+            return -1;
+    } else if (push_out(j, xlmig_enc_data_hdr(p, &d, src)) < 0 ||
+               push_ref(j, src, len) < 0) {
+        /* The payload goes from the read buffer itself: no copy. */
+        return -1;
     }
-    j->out_len += xlmig_enc_data(p, &d);
     j->data_bytes += len;
     j->records++;
     return 0;
@@ -171,36 +286,47 @@ static int emit_digest(struct job *j, uint64_t first, uint32_t count,
     if (!p || n > XLMIG_MAX_DIGESTS ||
         xlmig_digest_run(src, len, bs, count, grain, dig) < 0)
         return -1;
-    j->out_len += xlmig_enc_digest(p, j->disk.id, first, count, grain, dig);
-    return 0;
+    return push_out(j, xlmig_enc_digest(p, j->disk.id, first, count, grain,
+                                        dig));
 }
 
-static bool want_compress(struct xlmig_sendq *q, struct xlmig_deflater *z,
-                          const uint8_t *buf, size_t len)
+static enum xlmig_zdecision want_compress(struct xlmig_sendq *q,
+                                          struct wctx *w, struct job *j,
+                                          const uint8_t *buf, size_t len)
 {
     struct xlmig_sample s;
-    double link;
+    enum xlmig_zdecision d;
 
     if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB))
-        return false;
-    xlmig_sample(z, buf, len, &s);
+        return XLMIG_Z_RAW;
+    if (q->mode == XLMIG_COMPRESS_AUTO) {
+        bool sample;
+
+        pthread_mutex_lock(&q->lock);
+        sample = xlmig_zpolicy_wants_sample(&q->zp, &j->z_on);
+        pthread_mutex_unlock(&q->lock);
+        if (!sample)
+            return XLMIG_Z_RAW;
+    }
+    /* Whole extents are timed for the inflate (XLMIG_Z_MEASURE). */
+    xlmig_sample(&w->z, NULL, buf, len, &s);
     if (q->mode == XLMIG_COMPRESS_ALWAYS)
-        return s.ratio < 0.95;
+        return s.ratio < 0.95 ? XLMIG_Z_COMPRESS : XLMIG_Z_RAW;
     pthread_mutex_lock(&q->lock);
-    link = q->link.est_Bps;
+    d = xlmig_zpolicy_decide(&q->zp, &s, &j->z_on);
     pthread_mutex_unlock(&q->lock);
-    return xlmig_compress_pays(&s, link, q->nworkers);
+    return d;
 }
 
 /*
  * Reads one extent into raw and encodes it as runs of zero and non-zero
- * blocks.  *sampled / *compress carry the compression decision across the
+ * blocks.  *sampled / *how carry the compression decision across the
  * extents of a job: one sample per job.
  */
 static int encode_one(struct xlmig_sendq *q, struct job *j,
-                      struct xlmig_deflater *z, uint64_t first,
+                      struct wctx *w, uint64_t first,
                       uint32_t count, uint8_t *raw, bool *sampled,
-                      bool *compress, struct xlmig_error *err)
+                      enum xlmig_zdecision *how, struct xlmig_error *err)
 {
     uint32_t bs = j->disk.block_size;
     uint64_t off = first * bs;
@@ -241,13 +367,13 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
             continue;
         }
         if (!*sampled) {
-            *compress = want_compress(q, z, raw + boff, run_len);
+            *how = want_compress(q, w, j, raw + boff, run_len);
             *sampled = true;
         }
         if (q->verify && emit_digest(j, first + start, i - start, raw + boff,
                                      run_len) < 0)
             goto overflow;
-        if (emit_data(q, j, z, *compress, first + start, i - start,
+        if (emit_data(q, j, w, *how, first + start, i - start,
                       raw + boff, run_len) < 0)
             goto overflow;
     }
@@ -259,56 +385,72 @@ overflow:
 }
 
 static int encode_extents(struct xlmig_sendq *q, struct job *j,
-                          struct xlmig_deflater *z,
-                          struct xlmig_error *err)
+                          struct wctx *w, struct xlmig_error *err)
 {
-    bool sampled = false, compress = false;
+    enum xlmig_zdecision how = XLMIG_Z_RAW;
+    bool sampled = false;
     size_t used = 0;
+    int rc = 0;
 
     j->out_len = 0;
-    for (unsigned e = 0; e < j->next; e++) {
+    j->niov = 0;
+    j->wire_len = 0;
+    j->z_on = false;
+    for (unsigned e = 0; e < j->next && !rc; e++) {
         uint32_t n = (uint32_t)j->ext[e].count;
-        if (encode_one(q, j, z, j->ext[e].start, n, j->raw + used, &sampled,
-                       &compress, err) < 0)
-            return -1;
+
+        rc = encode_one(q, j, w, j->ext[e].start, n, j->raw + used,
+                        &sampled, &how, err);
         used += (size_t)n * j->disk.block_size;
     }
-    return 0;
+    if (q->mode == XLMIG_COMPRESS_AUTO && (j->zlib_in || j->inflate_bytes)) {
+        pthread_mutex_lock(&q->lock);
+        if (j->zlib_in)
+            xlmig_zpolicy_deflated(&q->zp, j->zlib_in, j->zlib_cpu_ns,
+                                   j->zlib_wall_ns);
+        if (j->inflate_bytes)
+            xlmig_zpolicy_inflated(&q->zp, j->inflate_bytes,
+                                   j->inflate_cpu_ns);
+        pthread_mutex_unlock(&q->lock);
+    }
+    return rc;
 }
 
 /* ---- threads ---- */
 
+/*
+ * The next job for a worker: the oldest queued one; when there is none,
+ * the oldest one still being filled (idle workers do not wait for a job
+ * to fill up).  Lock held.
+ */
+static struct job *take_work(struct xlmig_sendq *q)
+{
+    struct job *j = oldest(q, JOB_QUEUED);
+
+    if (!j && (j = oldest(q, JOB_FILLING)) != NULL)
+        seal(q, j->conn);
+    return j;
+}
+
 static void *worker_main(void *arg)
 {
     struct xlmig_sendq *q = arg;
-    struct xlmig_deflater z = { .ready = false };
+    struct wctx w = { .z = { .ready = false }, .f = { .ready = false } };
     struct xlmig_error err;
 
+    xlmig_thread_bulk();
     pthread_mutex_lock(&q->lock);
     for (;;) {
-        struct job *j;
+        struct job *j = NULL;
 
-        for (;;) {
-            if (q->stop || q->failed)
-                break;
-            if (q->next_work < q->next_seq) {
-                j = &q->jobs[q->next_work % MAX_JOBS];
-                /* Idle workers do not wait for a job to fill up. */
-                if (j->state == JOB_FILLING && q->next_work + 1 == q->next_seq)
-                    seal_open_job(q);
-                if (j->state == JOB_QUEUED)
-                    break;
-            }
+        while (!q->stop && !q->failed && !(j = take_work(q)))
             pthread_cond_wait(&q->cv_work, &q->lock);
-        }
         if (q->stop || q->failed)
             break;
-        j = &q->jobs[q->next_work % MAX_JOBS];
-        q->next_work++;
         j->state = JOB_BUSY;
         pthread_mutex_unlock(&q->lock);
 
-        int rc = j->is_record ? 0 : encode_extents(q, j, &z, &err);
+        int rc = j->is_record ? 0 : encode_extents(q, j, &w, &err);
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
@@ -319,7 +461,9 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&q->cv_done);
     }
     pthread_mutex_unlock(&q->lock);
-    xlmig_deflater_end(&z);
+    xlmig_deflater_end(&w.z);
+    xlmig_inflater_end(&w.f);
+    free(w.scratch);
     return NULL;
 }
 
@@ -331,43 +475,73 @@ static void fold_stats(struct xlmig_sendq *q, struct job *j)
     q->stats.zlib_in += j->zlib_in;
     q->stats.zlib_out += j->zlib_out;
     q->stats.records += j->records;
-    q->stats.wire_bytes += j->out_len;
+    q->stats.wire_bytes += j->wire_len;
 }
 
+struct writer_arg {
+    struct xlmig_sendq *q;
+    unsigned c;
+};
+
+/* One per connection: its jobs, in the order they were queued. */
 static void *writer_main(void *arg)
 {
-    struct xlmig_sendq *q = arg;
+    struct writer_arg *wa = arg;
+    struct xlmig_sendq *q = wa->q;
+    unsigned c = wa->c;
+    struct xlmig_conn *conn = q->conns[c];
+    uint64_t now;
 
+    free(wa);
+    xlmig_thread_bulk();
     pthread_mutex_lock(&q->lock);
     for (;;) {
-        struct job *j = &q->jobs[q->next_write % MAX_JOBS];
+        struct job *j;
+        uint64_t b0;
+        int rc = 0;
 
-        while (!q->stop && !q->failed &&
-               !(q->next_write < q->next_seq && j->state == JOB_DONE)) {
-            /* Idle: let the link estimate know we are not link-bound. */
+        while (!q->stop && !q->failed) {
+            j = next_for(q, c);
+            if (j && j->state == JOB_DONE)
+                break;
+            if (!j && q->wstop[c])
+                break;
             pthread_cond_wait(&q->cv_done, &q->lock);
         }
-        if (q->stop || q->failed)
+        if (q->stop || q->failed || (q->wstop[c] && !next_for(q, c)))
             break;
+        j = next_for(q, c);
         pthread_mutex_unlock(&q->lock);
 
-        int rc = j->out_len ? xlmig_conn_send(q->conn, j->out, j->out_len)
-                            : 0;
+        b0 = xlmig_conn_blocked_ns(conn);
+        if (j->wire_len)
+            rc = xlmig_conn_sendv(conn, j->iov, j->niov);
 
         pthread_mutex_lock(&q->lock);
         if (rc < 0) {
             if (!q->failed)
                 q->channel = true;
-            set_failed(q, &q->conn->err);
+            set_failed(q, &conn->err);
             break;
         }
         fold_stats(q, j);
-        xlmig_linkrate_sample(&q->link, xlmig_now_ns(), q->conn->bytes_out,
-                              q->conn->blocked_ns, q->stats.data_bytes +
+        q->blocked_total += (xlmig_conn_blocked_ns(conn) - b0) /
+                            (q->route ? q->route : 1);
+        now = xlmig_now_ns();
+        xlmig_linkrate_sample(&q->link, now, q->stats.wire_bytes,
+                              q->blocked_total, q->stats.data_bytes +
                               q->stats.zero_bytes + q->stats.skipped_bytes);
+        if (q->mode == XLMIG_COMPRESS_AUTO) {
+            /* The pipeline was busy since busy_ns (work was queued). */
+            xlmig_zpolicy_link(&q->zp, q->link.est_Bps);
+            xlmig_zpolicy_job_done(&q->zp, now, now - q->busy_ns, j->z_on,
+                                   j->data_bytes - j->zlib_in, j->zlib_in);
+            q->busy_ns = now;
+        }
         j->state = JOB_FREE;
-        q->next_write++;
+        q->used--;
         pthread_cond_broadcast(&q->cv_free);
+        pthread_cond_broadcast(&q->cv_done);
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;
@@ -375,25 +549,52 @@ static void *writer_main(void *arg)
 
 /* ---- API ---- */
 
-struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
+static int start_writer(struct xlmig_sendq *q, unsigned c)
+{
+    struct writer_arg *wa = malloc(sizeof(*wa));
+
+    if (!wa)
+        return -1;
+    *wa = (struct writer_arg){ q, c };
+    if (pthread_create(&q->writers[c], NULL, writer_main, wa)) {
+        free(wa);
+        return -1;
+    }
+    q->writer_running[c] = true;
+    return 0;
+}
+
+struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *const *conns,
+                                    unsigned nconns, unsigned workers,
                                     enum xlmig_compress mode,
                                     uint64_t features)
 {
-    struct xlmig_sendq *q = calloc(1, sizeof(*q));
+    struct xlmig_sendq *q;
 
+    if (nconns < 1 || nconns > XLMIG_MAX_CONNS)
+        return NULL;
+    q = calloc(1, sizeof(*q));
     if (!q)
         return NULL;
     if (workers < 1)
         workers = 1;
     if (workers > 8)
         workers = 8;
-    q->conn = c;
+    for (unsigned c = 0; c < nconns; c++)
+        q->conns[c] = conns[c];
+    for (unsigned c = 0; c < XLMIG_MAX_CONNS; c++)
+        q->open[c] = -1;
+    q->nconns = q->route = nconns;
     q->mode = mode;
     q->features = features;
     q->verify = features & XLMIG_F_VERIFY;
-    q->nworkers = workers;
     q->depth = MAX_JOBS;
-    xlmig_linkrate_init(&q->link, (double)c->limit_Bps);
+    xlmig_linkrate_init(&q->link, (double)xlmig_conn_limit(conns[0]));
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        xlmig_zpolicy_init(&q->zp, workers, cpus > 0 ? (unsigned)cpus : 0);
+    }
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->cv_work, NULL);
     pthread_cond_init(&q->cv_done, NULL);
@@ -403,15 +604,34 @@ struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
         j->raw = xlmig_alloc_io(EXTENT_BYTES);
         j->out_cap = OUT_CAP;
         j->out = malloc(j->out_cap);
-        if (!j->raw || !j->out) {
+        j->iov = malloc(MAX_IOV * sizeof(*j->iov));
+        if (!j->raw || !j->out || !j->iov) {
             xlmig_sendq_free(q);
             return NULL;
         }
     }
-    for (unsigned i = 0; i < workers; i++)
-        pthread_create(&q->workers[i], NULL, worker_main, q);
-    pthread_create(&q->writer, NULL, writer_main, q);
+    for (unsigned i = 0; i < workers; i++) {
+        if (pthread_create(&q->workers[i], NULL, worker_main, q)) {
+            xlmig_sendq_free(q);
+            return NULL;
+        }
+        q->nworkers = i + 1;
+    }
+    for (unsigned c = 0; c < nconns; c++)
+        if (start_writer(q, c) < 0) {
+            xlmig_sendq_free(q);
+            return NULL;
+        }
     return q;
+}
+
+static void join_writers(struct xlmig_sendq *q, unsigned from)
+{
+    for (unsigned c = from; c < q->nconns; c++)
+        if (q->writer_running[c]) {
+            pthread_join(q->writers[c], NULL);
+            q->writer_running[c] = false;
+        }
 }
 
 void xlmig_sendq_free(struct xlmig_sendq *q)
@@ -425,13 +645,12 @@ void xlmig_sendq_free(struct xlmig_sendq *q)
     pthread_cond_broadcast(&q->cv_free);
     pthread_mutex_unlock(&q->lock);
     for (unsigned i = 0; i < q->nworkers; i++)
-        if (q->workers[i])
-            pthread_join(q->workers[i], NULL);
-    if (q->writer)
-        pthread_join(q->writer, NULL);
+        pthread_join(q->workers[i], NULL);
+    join_writers(q, 0);
     for (unsigned i = 0; i < MAX_JOBS; i++) {
         free(q->jobs[i].raw);
         free(q->jobs[i].out);
+        free(q->jobs[i].iov);
     }
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->cv_work);
@@ -443,54 +662,64 @@ void xlmig_sendq_free(struct xlmig_sendq *q)
 /* Waits for a free slot; returns it with the lock held, or NULL. */
 static struct job *claim_slot(struct xlmig_sendq *q)
 {
-    struct job *j;
-
     pthread_mutex_lock(&q->lock);
     for (;;) {
         if (q->failed || q->stop) {
             pthread_mutex_unlock(&q->lock);
             return NULL;
         }
-        j = &q->jobs[q->next_seq % MAX_JOBS];
-        if (j->state == JOB_FREE && q->next_seq - q->next_write < q->depth)
-            return j;
+        if (q->used < q->depth)
+            for (unsigned i = 0; i < MAX_JOBS; i++)
+                if (q->jobs[i].state == JOB_FREE)
+                    return &q->jobs[i];
         pthread_cond_wait(&q->cv_free, &q->lock);
     }
 }
 
 /*
- * Hands a claimed slot over (lock held on entry, released).  A filling job
- * still takes extents; it is queued for the workers when the next job is
- * published, on a flush, or as soon as a worker is idle.
+ * Hands a claimed slot over to connection c (lock held on entry,
+ * released).  A new job on c closes the one c was filling: c's jobs stay
+ * in order.  A filling job still takes extents; it is queued for the
+ * workers when c's next job is published, on a flush, or as soon as a
+ * worker is idle.
  */
-static void publish(struct xlmig_sendq *q, struct job *j, bool filling)
+static void publish(struct xlmig_sendq *q, struct job *j, unsigned c,
+                    bool filling)
 {
-    seal_open_job(q);
+    /* Work arrives in an empty pipeline: busy from now on. */
+    if (!q->used)
+        q->busy_ns = xlmig_now_ns();
+    seal(q, c);
     j->seq = q->next_seq++;
+    j->conn = c;
     j->state = filling ? JOB_FILLING : JOB_QUEUED;
-    q->filling = filling;
+    if (filling)
+        q->open[c] = (int)(j - q->jobs);
+    q->used++;
     j->data_bytes = j->zero_bytes = j->skipped_bytes = 0;
     j->zlib_in = j->zlib_out = j->records = 0;
+    j->zlib_cpu_ns = j->zlib_wall_ns = 0;
+    j->inflate_bytes = j->inflate_cpu_ns = 0;
     pthread_cond_broadcast(&q->cv_work);
     pthread_mutex_unlock(&q->lock);
 }
 
-int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
+/* One stripe's part of an extent (it fits a job). */
+static int queue_piece(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
                        uint64_t first, uint32_t count, uint8_t origin,
                        bool skip_zero)
 {
-    uint64_t bytes = (uint64_t)count * d->block_size;
     struct job *j;
+    unsigned c;
 
-    if (!count || bytes > EXTENT_BYTES)
-        return -1;
     /*
-     * Small extents join the job still being filled, if it is of the same
-     * kind, has room, and no worker has taken it yet: thousands of single
-     * blocks would otherwise cost a job each.
+     * Small extents join the job their connection is filling, if it is
+     * of the same kind, has room, and no worker has taken it yet:
+     * thousands of single blocks would otherwise cost a job each.
      */
     pthread_mutex_lock(&q->lock);
-    j = open_job(q);
+    c = xlmig_stripe_conn(first, d->block_size, q->route);
+    j = q->open[c] >= 0 ? &q->jobs[q->open[c]] : NULL;
     if (j && j->state == JOB_FILLING && j->disk.id == d->id &&
         j->origin == origin && j->skip_zero == skip_zero &&
         j->next < MAX_JOB_EXTENTS &&
@@ -500,11 +729,13 @@ int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
         pthread_mutex_unlock(&q->lock);
         return 0;
     }
-    seal_open_job(q);
+    seal(q, c);
     pthread_mutex_unlock(&q->lock);
     j = claim_slot(q);
     if (!j)
         return -1;
+    /* The route may have changed while we waited. */
+    c = xlmig_stripe_conn(first, d->block_size, q->route);
     j->is_record = false;
     j->disk = *d;
     j->ext[0] = (struct xlmig_extent){ first, count };
@@ -513,23 +744,71 @@ int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
     j->origin = origin;
     j->skip_zero = skip_zero;
     j->out_len = 0;
-    publish(q, j, true);
+    j->niov = 0;
+    j->wire_len = 0;
+    publish(q, j, c, true);
     return 0;
 }
 
-int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len)
+int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
+                       uint64_t first, uint32_t count, uint8_t origin,
+                       bool skip_zero)
+{
+    uint64_t bytes = (uint64_t)count * d->block_size;
+    uint64_t stripe = xlmig_stripe_blocks(d->block_size);
+
+    if (!count || bytes > EXTENT_BYTES)
+        return -1;
+    /* Cut at stripe boundaries: each part on its connection. */
+    while (count) {
+        uint64_t room = stripe - first % stripe;
+        uint32_t n = count < room ? count : (uint32_t)room;
+
+        if (queue_piece(q, d, first, n, origin, skip_zero) < 0)
+            return -1;
+        first += n;
+        count -= n;
+    }
+    return 0;
+}
+
+static int queue_record(struct xlmig_sendq *q, unsigned c, const void *rec,
+                        size_t len)
 {
     struct job *j;
 
-    if (len > XLMIG_SENDQ_MAX_RECORD)
-        return -1;
     j = claim_slot(q);
     if (!j)
         return -1;
     j->is_record = true;
     memcpy(j->out, rec, len);
     j->out_len = len;
-    publish(q, j, false);
+    j->iov[0] = (struct iovec){ .iov_base = j->out, .iov_len = len };
+    j->niov = 1;
+    j->wire_len = len;
+    publish(q, j, c, false);
+    return 0;
+}
+
+int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len)
+{
+    if (len > XLMIG_SENDQ_MAX_RECORD)
+        return -1;
+    return queue_record(q, 0, rec, len);
+}
+
+int xlmig_sendq_barrier(struct xlmig_sendq *q, const void *rec, size_t len)
+{
+    unsigned route;
+
+    if (len > XLMIG_SENDQ_MAX_RECORD)
+        return -1;
+    pthread_mutex_lock(&q->lock);
+    route = q->route;
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned c = 0; c < route; c++)
+        if (queue_record(q, c, rec, len) < 0)
+            return -1;
     return 0;
 }
 
@@ -538,12 +817,43 @@ int xlmig_sendq_flush(struct xlmig_sendq *q)
     int rc;
 
     pthread_mutex_lock(&q->lock);
-    seal_open_job(q);
-    while (!q->failed && !q->stop && q->next_write < q->next_seq)
+    seal_all(q);
+    while (!q->failed && !q->stop && q->used)
         pthread_cond_wait(&q->cv_free, &q->lock);
     rc = q->failed ? -1 : 0;
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+int xlmig_sendq_narrow(struct xlmig_sendq *q)
+{
+    unsigned from;
+
+    if (xlmig_sendq_flush(q) < 0)
+        return -1;
+    pthread_mutex_lock(&q->lock);
+    from = q->route;
+    q->route = 1;
+    for (unsigned c = 1; c < from; c++)
+        q->wstop[c] = true;
+    pthread_cond_broadcast(&q->cv_done);
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned c = 1; c < from; c++)
+        if (q->writer_running[c]) {
+            pthread_join(q->writers[c], NULL);
+            q->writer_running[c] = false;
+        }
+    return q->failed ? -1 : 0;
+}
+
+unsigned xlmig_sendq_connections(struct xlmig_sendq *q)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&q->lock);
+    n = q->route;
+    pthread_mutex_unlock(&q->lock);
+    return n;
 }
 
 void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth)
@@ -559,7 +869,7 @@ unsigned xlmig_sendq_pending(struct xlmig_sendq *q)
     unsigned n;
 
     pthread_mutex_lock(&q->lock);
-    n = (unsigned)(q->next_seq - q->next_write);
+    n = q->used;
     pthread_mutex_unlock(&q->lock);
     return n;
 }
@@ -581,6 +891,24 @@ bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q)
     c = q->failed && q->channel;
     pthread_mutex_unlock(&q->lock);
     return c;
+}
+
+void xlmig_sendq_describe_compression(struct xlmig_sendq *q, char *buf,
+                                      size_t len)
+{
+    if (q->mode == XLMIG_COMPRESS_NEVER || !(q->features & XLMIG_F_ZLIB)) {
+        snprintf(buf, len, "off (%s)", q->mode == XLMIG_COMPRESS_NEVER
+                                           ? "--compress never"
+                                           : "the receiver does not inflate");
+        return;
+    }
+    if (q->mode == XLMIG_COMPRESS_ALWAYS) {
+        snprintf(buf, len, "every extent that shrinks (--compress always)");
+        return;
+    }
+    pthread_mutex_lock(&q->lock);
+    xlmig_zpolicy_describe(&q->zp, buf, len);
+    pthread_mutex_unlock(&q->lock);
 }
 
 const char *xlmig_sendq_error(struct xlmig_sendq *q)

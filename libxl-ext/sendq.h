@@ -1,13 +1,17 @@
 /*
  * The send pipeline: extents are read, checked for zeros, maybe compressed
- * by worker threads, and written by one writer thread strictly in the order
- * they were queued.  Order matters during PUSH: a block sent in pass 1 must
- * never overtake its newer copy from pass 2.
+ * by worker threads, and written by one writer thread per connection,
+ * each strictly in the order its jobs were queued.  Order matters during
+ * PUSH: a block sent in pass 1 must never overtake its newer copy from
+ * pass 2.  With several connections a block always travels on the same
+ * one (the stripe rule, wire.h), so its copies keep their order there;
+ * records go on the first connection, barriers (SYNC) on every one.
  */
 #ifndef XLMIG_SENDQ_H
 #define XLMIG_SENDQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -29,40 +33,60 @@ struct xlmig_sendq_stats {
     uint64_t skipped_bytes;     /* zero blocks not sent at all */
     uint64_t zlib_in, zlib_out; /* compressed extents: before and after */
     uint64_t records;
-    uint64_t wire_bytes;        /* everything the writer wrote */
+    uint64_t wire_bytes;        /* everything the writers wrote */
     double link_Bps;            /* current link estimate, 0 = unknown */
     double send_Bps;            /* disk bytes per second, recent */
 };
 
 struct xlmig_sendq;
 
-struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *c, unsigned workers,
+/*
+ * A pipeline writing to nconns connections (1..XLMIG_MAX_CONNS): conns[0]
+ * takes the records and its share of the data, the others their shares.
+ */
+struct xlmig_sendq *xlmig_sendq_new(struct xlmig_conn *const *conns,
+                                    unsigned nconns, unsigned workers,
                                     enum xlmig_compress mode,
                                     uint64_t features);
 /* Stops the threads (after a flush, or abandoning queued work). */
 void xlmig_sendq_free(struct xlmig_sendq *q);
 /*
  * Queues blocks [first, first + count) of d; count * block size must not
- * exceed XLMIG_MAX_DATA.  With skip_zero, all-zero blocks are not sent
- * (the target already reads as zeros).  Blocks while `depth` jobs wait.
- * Returns 0, or -1 once the pipeline has failed.
+ * exceed XLMIG_MAX_DATA.  Each stripe's part goes to its connection.
+ * With skip_zero, all-zero blocks are not sent (the target already reads
+ * as zeros).  Blocks while `depth` jobs wait.  Returns 0, or -1 once the
+ * pipeline has failed.
  */
 int xlmig_sendq_extent(struct xlmig_sendq *q, const struct xlmig_sq_disk *d,
                        uint64_t first, uint32_t count, uint8_t origin,
                        bool skip_zero);
 /* Queues a ready record (copied, at most XLMIG_SENDQ_MAX_RECORD bytes),
- * in order with the extents. */
+ * in order with the extents of the first connection. */
 #define XLMIG_SENDQ_MAX_RECORD ((1u << 20) + 64)
 int xlmig_sendq_record(struct xlmig_sendq *q, const void *rec, size_t len);
+/* The same record on every connection, after what each already has (a
+ * SYNC: the receiver acknowledges it once all of them reached it). */
+int xlmig_sendq_barrier(struct xlmig_sendq *q, const void *rec, size_t len);
 /* Waits until everything queued has been written.  0 or -1. */
 int xlmig_sendq_flush(struct xlmig_sendq *q);
+/*
+ * After a flush: from now on everything goes on the first connection, and
+ * the other connections' writers stop (their channels are the caller's to
+ * close).  0 or -1.
+ */
+int xlmig_sendq_narrow(struct xlmig_sendq *q);
+/* Connections data is spread over now. */
+unsigned xlmig_sendq_connections(struct xlmig_sendq *q);
 /* Max jobs waiting in the queue (small during post-copy: demand first). */
 void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth);
 unsigned xlmig_sendq_pending(struct xlmig_sendq *q);
 void xlmig_sendq_get_stats(struct xlmig_sendq *q, struct xlmig_sendq_stats *s);
 const char *xlmig_sendq_error(struct xlmig_sendq *q);
-/* The pipeline failed writing to the channel (not reading a disk). */
+/* The pipeline failed writing to a channel (not reading a disk). */
 bool xlmig_sendq_failed_on_channel(struct xlmig_sendq *q);
+/* What the compression policy did and why, in one line. */
+void xlmig_sendq_describe_compression(struct xlmig_sendq *q, char *buf,
+                                      size_t len);
 /* Largest extent the queue takes for a block size, in blocks. */
 uint32_t xlmig_sendq_max_blocks(uint32_t block_size);
 

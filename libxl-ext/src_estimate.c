@@ -315,7 +315,7 @@ static void measure_compress(struct xlmig_source *s, struct xlmig_estimate *e)
                              first * s->o.block_size, &err) < 0 ||
             xlmig_is_zero(buf, len))
             continue;
-        xlmig_sample(&z, buf, len, &smp);
+        xlmig_sample(&z, NULL, buf, len, &smp);
         in += 1;
         out += smp.ratio;
         secs += 1 / smp.Bps;

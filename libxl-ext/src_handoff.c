@@ -15,13 +15,22 @@ int src_handoff_datachan(struct xlmig_source *s)
 
     if ((rc = src_wait(s, &s->got_ready, "the destination to be ready")) < 0)
         return rc;
+    /*
+     * Past GO from the moment it is queued: the destination may get it
+     * and run the guest, so a channel error seen from now on (by the
+     * reply thread too, src_chan_fail) pauses post-copy instead of failing
+     * the run -- even one that comes before this thread has returned from
+     * the flush.
+     */
+    pthread_mutex_lock(&s->lock);
+    s->st.t_go = xlmig_now_ns();
+    pthread_mutex_unlock(&s->lock);
     rc = src_queue_record(s, buf, xlmig_enc_empty(buf, XLMIG_REC_GO));
     if (!rc)
         rc = src_flush(s);
     if (rc < 0)
         /* GO may or may not have left: nobody knows who runs the guest. */
         return XLMIG_HANDOFF_UNKNOWN;
-    s->st.t_go = xlmig_now_ns();
     if (src_wait(s, &s->got_report, "the destination's report") < 0)
         return XLMIG_HANDOFF_UNKNOWN;
     if (s->report) {

@@ -5,6 +5,8 @@
  *   src_session.c    handle life cycle, failure, events, the send helpers
  *   src_reply.c      the thread reading the destination's records
  *   src_negotiate.c  HELLO, DISK / DISK_ACK, the send pipeline
+ *   src_conns.c      the extra data connections (JOIN), closed at the end
+ *                    of stop-copy
  *   src_push.c       full pass, dirty passes, keep-up
  *   src_stopcopy.c   quiesce, final snapshot, blocks or the stale bitmap
  *   src_handoff.c    READY / GO / REPORT on the data channel
@@ -45,6 +47,8 @@ struct src_disk {
     bool quiesced;
     bool own_vbd;                       /* opened from a session: ours */
     struct xlmig_bitmap *pending;       /* dirty, not yet queued */
+    struct xlmig_bitmap *alloc0;        /* full pass: allocated when
+                                           tracking started */
     struct xlmig_bitmap *stale;         /* post-copy: not yet pushed */
     struct xlmig_bitmap *bad;           /* --verify: read back wrong there
                                          * (s->lock) */
@@ -75,15 +79,35 @@ struct src_stats {
     unsigned passes;                           /* dirty passes sent */
     unsigned keepup_passes;                    /* of which during keep-up */
     uint64_t resumed_blocks;                   /* offline: already there */
-    uint64_t rtt_ns;                           /* HELLO to HELLO */
     uint64_t t_push_start;
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
+    uint64_t full_skipped_blocks;              /* full pass: dirty already,
+                                                  left to the dirty set */
     uint64_t final_blocks;                     /* dirty at stop-copy */
     bool postcopy;
     uint64_t demanded_blocks, background_blocks;
     struct xlmig_done done;                    /* from the destination */
+    /* What the downtime costs besides the data, measured (ns). */
+    uint64_t rtt_ns;                           /* HELLO round trip */
+    uint64_t snapshot_ns;                      /* the last dirty snapshot */
+    uint64_t t_quiesced;                       /* stop-copy: VBDs drained */
+    double expected_downtime_ms;               /* stop-copy's estimate */
+    double expected_guest_ms;                  /* and the guest's */
+    /* The wire rate of the progress events. */
+    uint64_t tick_t_ns, tick_wire;
+    double wire_Bps;
+};
+
+/* An extra data connection (2..N of opts.connections): its share of the
+ * data one way, heartbeats both ways, read by a thread of its own. */
+struct src_xconn {
+    struct xlmig_conn conn;
+    bool open;                  /* conn initialised (s->lock) */
+    pthread_t reader;
+    bool reading;
+    int wake[2];                /* stops the reader */
 };
 
 struct xlmig_source {
@@ -94,6 +118,13 @@ struct xlmig_source {
     bool have_channel;
     struct xlmig_sendq *q;
     uint64_t features;
+    /* Connections 1.. (0 is conn); nconns carry data now. */
+    struct src_xconn xc[XLMIG_MAX_CONNS];
+    unsigned nconns;
+    unsigned used_conns;        /* the most PUSH used (report) */
+    bool xfinal;                /* the final SYNC is queued: the extras'
+                                   end is expected (__atomic) */
+    uint64_t wire_closed;       /* bytes of connections closed already */
     struct src_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
     struct src_stats st;
@@ -128,6 +159,10 @@ struct xlmig_source {
     bool own_fds;               /* rfd/wfd came from a recovery: ours */
     int next_rfd, next_wfd;     /* xlmig_source_recover_channel() */
     bool resume_mode;           /* made from a session: post-copy only */
+    /* GO went out (perhaps) but no REPORT came: the guest stays suspended
+     * here until a new channel tells whether GO arrived (src_recover.c). */
+    bool go_unconfirmed;
+    bool handoff_refused;       /* it had not; the destination refused */
 
     struct src_verify vf;
 
@@ -195,6 +230,20 @@ int src_offline_read_have(struct xlmig_source *s);
  * SYNC (checked with --verify). */
 int src_offline_before_go(struct xlmig_source *s);
 
+/* src_conns.c */
+/* After SESSION: JOIN on the first connection, then the others opened
+ * with the reconnect hook, each joined and read by a thread. */
+int src_join(struct xlmig_source *s);
+/* Every connection's blocked sends fail at once (s->lock held). */
+void src_interrupt_all(struct xlmig_source *s);
+/* End of stop-copy (or the end): the pipeline narrows to the first
+ * connection, the others close. */
+void src_close_extras(struct xlmig_source *s);
+/* Bytes both ways on every connection so far. */
+uint64_t src_wire_bytes(const struct xlmig_source *s);
+/* Bytes sent on every connection so far. */
+uint64_t src_wire_out(const struct xlmig_source *s);
+
 /* src_push.c */
 int src_push(struct xlmig_source *s);
 /*
@@ -204,7 +253,12 @@ int src_push(struct xlmig_source *s);
 int src_keepup_start(struct xlmig_source *s);
 int src_keepup_stop(struct xlmig_source *s);
 /* One dirty pass over the pending sets (also keep-up's). */
-int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks);
+int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
+                   bool keepup);
+/* The measured costs of the downtime besides sending the set (s). */
+double src_fixed_costs(const struct xlmig_source *s);
+/* Fills the rate, wire and counter fields of a progress event. */
+void src_fill_rates(struct xlmig_source *s, struct xlmig_event *ev);
 
 /* src_stopcopy.c */
 int src_stopcopy(struct xlmig_source *s);
@@ -214,6 +268,11 @@ int src_handoff_datachan(struct xlmig_source *s);
 
 /* src_pull.c */
 int src_pull(struct xlmig_source *s);
+
+/* src_run.c */
+/* The destination proved it runs the guest after an unknown hand-off
+ * (RESUME_ACK, a REPORT on a new channel, DONE): the after_go hook. */
+void src_go_confirmed(struct xlmig_source *s);
 
 /* src_recover.c */
 /* Paused post-copy: a new channel (hook or recover_channel), RESUME, the

@@ -43,6 +43,7 @@ int src_negotiate(struct xlmig_source *s)
                                   ? XLMIG_F_OFFLINE : 0) |
                              (s->estimate ? XLMIG_F_ESTIMATE : 0),
                              XLMIG_ROLE_SENDER }, peer;
+    struct xlmig_conn *conns[XLMIG_MAX_CONNS];
     struct xlmig_rec r;
     struct xlmig_error err;
     bool acked[XLMIG_MAX_DISKS] = { false };
@@ -52,13 +53,29 @@ int src_negotiate(struct xlmig_source *s)
     src_event(s, &ev);
     if (!s->ndisks)
         return src_fail(s, EINVAL, "no disk to migrate");
-    uint64_t t0 = xlmig_now_ns();
-
+    /* Several connections only if we can open them (the reconnect hook),
+     * and not for the modes: their records (DIGEST before each DATA, the
+     * offline and estimate exchanges) are read on the first connection
+     * only. */
+    if (s->o.connections > 1 && s->h.reconnect &&
+        (h.features & XLMIG_F_MODES))
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: %s uses "
+                   "one (%u asked)", s->estimate ? "an estimate"
+                   : s->o.offline ? "--offline" : "--verify",
+                   s->o.connections);
+    if (s->o.connections < 2 || !s->h.reconnect ||
+        (h.features & XLMIG_F_MODES))
+        h.features &= ~(uint64_t)XLMIG_F_MULTI;
+    if (s->o.connections > 1 && !s->h.reconnect)
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: no "
+                   "reconnect hook to open more");
+    s->st.rtt_ns = xlmig_now_ns();
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
     if ((rc = src_recv_now(s, &r, "the destination's HELLO")) < 0)
         return rc;
-    s->st.rtt_ns = xlmig_now_ns() - t0;         /* for the prediction */
+    /* One round trip: part of every downtime estimate. */
+    s->st.rtt_ns = xlmig_now_ns() - s->st.rtt_ns;
     if (xlmig_dec_hello(&r, &peer, &err) < 0)
         return src_fail(s, EPROTO, "bad HELLO from the destination: %s",
                         err.msg);
@@ -68,7 +85,7 @@ int src_negotiate(struct xlmig_source *s)
         return src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol "
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
-    s->features = peer.features & XLMIG_F_KNOWN;
+    s->features = peer.features & h.features;
     /* Before the destination creates anything: what we must have. */
     if (s->o.verify && !s->estimate && !(s->features & XLMIG_F_VERIFY))
         return src_fail(s, EPROTONOSUPPORT, "the destination cannot verify "
@@ -114,13 +131,22 @@ int src_negotiate(struct xlmig_source *s)
             return src_fail(s, EPROTO, "the destination resumes disk %u of "
                             "a live migration", a.id);
     }
-    /* The destination's secret for resuming a broken post-copy. */
-    if (s->features & XLMIG_F_RECOVER) {
+    /* The destination's secret for resuming a broken post-copy, and for
+     * the extra connections to join. */
+    if (s->features & (XLMIG_F_RECOVER | XLMIG_F_MULTI)) {
         if ((rc = src_recv_now(s, &r, "the session token")) < 0)
             return rc;
         if (xlmig_dec_token(&r, XLMIG_REC_SESSION, s->token, &err) < 0)
             return src_fail(s, EPROTO, "bad SESSION: %s", err.msg);
         s->have_token = true;
+    }
+    if (s->features & XLMIG_F_MULTI) {
+        if ((rc = src_join(s)) < 0)
+            return rc;
+    } else if (s->o.connections > 1 && s->h.reconnect &&
+               !(h.features & XLMIG_F_MODES)) {
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "the destination takes one data "
+                   "connection: %u asked", s->o.connections);
     }
 
     /* Cold: what each resumed target already holds. */
@@ -128,7 +154,10 @@ int src_negotiate(struct xlmig_source *s)
         return rc;
     if ((rc = src_verify_setup(s)) < 0)
         return rc;
-    s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
+    conns[0] = &s->conn;
+    for (unsigned k = 1; k < s->nconns; k++)
+        conns[k] = &s->xc[k].conn;
+    s->q = xlmig_sendq_new(conns, s->nconns, s->o.workers, s->o.compress,
                            s->features);
     if (!s->q)
         return src_fail(s, ENOMEM, "out of memory for the send queue");

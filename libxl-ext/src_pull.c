@@ -22,6 +22,7 @@ struct pull {
     unsigned disk;              /* background cursor */
     uint64_t cursor;
     uint64_t last_tick;
+    uint64_t total;             /* stale when the phase (re)started */
     bool pushed_all;
 };
 
@@ -90,10 +91,10 @@ static void wait_for_work(struct xlmig_source *s, size_t head)
 
 /* Post-copy progress for status readers (xlmig jobinfo), twice a second:
  * the stale blocks not sent yet. */
-static void pull_tick(struct xlmig_source *s, uint64_t *last)
+static void pull_tick(struct xlmig_source *s, uint64_t *last,
+                      uint64_t total)
 {
     struct xlmig_event ev = xlmig_event_make("progress", "postcopy");
-    struct xlmig_sendq_stats qs;
     uint64_t now = xlmig_now_ns(), left = 0;
 
     if (now - *last < 500000000ull)
@@ -102,13 +103,16 @@ static void pull_tick(struct xlmig_source *s, uint64_t *last)
     for (unsigned i = 0; i < s->ndisks; i++)
         if (s->disks[i].stale)
             left += xlmig_bitmap_count(s->disks[i].stale);
-    xlmig_sendq_get_stats(s->q, &qs);
+    src_fill_rates(s, &ev);
+    ev.total_blocks = (int64_t)total;
+    ev.total_bytes = (int64_t)(total * s->o.block_size);
+    ev.block_size = s->o.block_size;
     ev.remaining_blocks = (int64_t)left;
     ev.remaining_bytes = (int64_t)(left * s->o.block_size);
-    ev.sent_bytes = (int64_t)(qs.data_bytes + qs.zero_bytes +
-                              qs.skipped_bytes);
-    ev.wire_bytes = (int64_t)s->conn.bytes_out;
-    ev.rate_Bps = qs.send_Bps;
+    ev.demanded_blocks = (int64_t)s->st.demanded_blocks;
+    ev.background_blocks = (int64_t)s->st.background_blocks;
+    if (ev.rate_Bps > 0)
+        ev.eta_s = xlmig_conv_eta(left * s->o.block_size, ev.rate_Bps);
     src_event(s, &ev);
 }
 
@@ -129,7 +133,7 @@ static int step(struct xlmig_source *s, struct pull *p)
     if (trouble(s))
         return -1;
     if (s->st.postcopy)
-        pull_tick(s, &p->last_tick);
+        pull_tick(s, &p->last_tick, p->total);
     pthread_mutex_lock(&s->lock);
     done = s->got_done;
     pthread_mutex_unlock(&s->lock);
@@ -169,11 +173,14 @@ static int begin(struct xlmig_source *s, struct pull *p)
     struct xlmig_event ev = xlmig_event_make("phase", "postcopy");
     uint64_t stale = stale_total(s);
 
-    *p = (struct pull){ .pushed_all = !s->st.postcopy };
+    *p = (struct pull){ .pushed_all = !s->st.postcopy, .total = stale };
     if (!s->st.postcopy)
         return 0;
     ev.remaining_blocks = (int64_t)stale;
     ev.remaining_bytes = (int64_t)(stale * s->o.block_size);
+    ev.total_blocks = (int64_t)stale;
+    ev.total_bytes = (int64_t)(stale * s->o.block_size);
+    ev.block_size = s->o.block_size;
     src_event(s, &ev);
     if (src_phase(s, XLMIG_PHASE_POSTCOPY, 0, stale) < 0)
         return -s->err.code;
@@ -187,6 +194,7 @@ static int finish(struct xlmig_source *s)
     struct xlmig_event ev = xlmig_event_make("done", "done");
     uint8_t buf[XLMIG_HDR_LEN];
 
+    src_go_confirmed(s);        /* DONE comes from a running guest */
     pthread_mutex_lock(&s->lock);
     s->finished = true;
     pthread_mutex_unlock(&s->lock);
@@ -225,7 +233,8 @@ int src_pull(struct xlmig_source *s)
         /* The channel broke.  With nothing stale there (no post-copy, or
          * the destination's last heartbeat counted none) the destination
          * has every block: success, with a warning. */
-        if (!s->st.postcopy || s->conn.peer_stale == 0) {
+        if (!s->go_unconfirmed &&
+            (!s->st.postcopy || s->conn.peer_stale == 0)) {
             xlmig_logf(&s->em, XLMIG_LOG_WARN, "the data channel broke "
                        "after the hand-off (%s), but the destination had "
                        "every block", s->chan_err.msg);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +69,15 @@ static void teardown(struct xlmig_source *s)
         close(s->conn.rfd);
         if (s->conn.wfd != s->conn.rfd)
             close(s->conn.wfd);
+    } else {
+        /*
+         * The front's fds (the first channel): it closes them when the
+         * run ends, but the peer must learn now that this channel is
+         * over, not after its peer timeout (a socket; pipes cannot).
+         */
+        shutdown(s->conn.rfd, SHUT_RDWR);
+        if (s->conn.wfd != s->conn.rfd)
+            shutdown(s->conn.wfd, SHUT_RDWR);
     }
     xlmig_conn_destroy(&s->conn);
     s->have_channel = false;
@@ -126,6 +136,8 @@ static int read_stale(struct xlmig_source *s, struct xlmig_bitmap **fresh)
                               ? s->conn.err.msg : "the destination closed");
         if (r.type == XLMIG_REC_RESUME_ACK)
             return xlmig_dec_empty(&r, &s->chan_err) < 0 ? -EPROTO : 0;
+        if (r.type == XLMIG_REC_READY && s->go_unconfirmed)
+            return xlmig_dec_empty(&r, &s->chan_err) < 0 ? -EPROTO : 1;
         if (r.type == XLMIG_REC_BITMAP) {
             if ((rc = take_extents(s, &r, fresh, count)) < 0)
                 return rc;
@@ -179,6 +191,40 @@ static int hello(struct xlmig_source *s)
     return 0;
 }
 
+/*
+ * The destination answered RESUME with READY: GO never arrived there.
+ * Send it again and take the REPORT; its gates are still armed with the
+ * stale sets of stop-copy (nothing was installed), so ours stay.
+ */
+static int go_again(struct xlmig_source *s)
+{
+    uint8_t buf[XLMIG_HDR_LEN];
+    struct xlmig_rec r;
+    struct xlmig_error e;
+    int32_t status;
+    int rc;
+
+    xlmig_logf(&s->em, XLMIG_LOG_WARN, "the destination never got GO: "
+               "sending it again");
+    if (xlmig_conn_send(&s->conn, buf, xlmig_enc_empty(buf, XLMIG_REC_GO)) < 0)
+        return xlmig_fail_from(&s->chan_err, &s->conn.err, "GO again");
+    rc = xlmig_conn_recv(&s->conn, &r);
+    if (rc <= 0)
+        return xlmig_fail(&s->chan_err, rc ? s->conn.err.code : ECONNRESET,
+                          "waiting for the REPORT: %s", rc ? s->conn.err.msg
+                          : "the destination closed");
+    if (r.type != XLMIG_REC_REPORT || xlmig_dec_report(&r, &status, &e) < 0)
+        return xlmig_fail(&s->chan_err, EPROTO, "expected REPORT after GO, "
+                          "got %s", xlmig_rec_name(r.type));
+    if (status) {
+        s->handoff_refused = true;
+        return src_fail(s, EIO, "the destination could not start the guest "
+                        "(status %d)", status);
+    }
+    src_go_confirmed(s);
+    return 1;
+}
+
 /* A new channel: the handshake, the fresh stale sets, threads restarted. */
 static int resume_on(struct xlmig_source *s, int rfd, int wfd)
 {
@@ -216,15 +262,30 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
         rc = xlmig_fail_from(&s->chan_err, &s->conn.err, NULL);
         goto out;
     }
-    if ((rc = read_stale(s, fresh)) < 0)
+    if ((rc = read_stale(s, fresh)) < 0 ||
+        (rc == 1 && (rc = go_again(s)) < 0))
         goto out;
+    if (rc == 0)
+        /* Only a destination that runs the guest has a stale set. */
+        src_go_confirmed(s);
     for (unsigned i = 0; i < s->ndisks; i++) {
-        xlmig_bitmap_free(s->disks[i].stale);
-        s->disks[i].stale = fresh[i];
+        /* (after GO again: its gates hold our stop-copy sets) */
+        if (rc == 0) {
+            xlmig_bitmap_free(s->disks[i].stale);
+            s->disks[i].stale = fresh[i];
+        } else {
+            xlmig_bitmap_free(fresh[i]);
+        }
         fresh[i] = NULL;
     }
-    s->q = xlmig_sendq_new(&s->conn, s->o.workers, s->o.compress,
-                           s->features);
+    {
+        struct xlmig_conn *c0 = &s->conn;
+
+        /* Recovery runs on one connection. */
+        s->features &= ~(uint64_t)XLMIG_F_MULTI;
+        s->q = xlmig_sendq_new(&c0, 1, s->o.workers, s->o.compress,
+                               s->features);
+    }
     if (!s->q) {
         rc = xlmig_fail(&s->chan_err, ENOMEM, "out of memory");
         goto out;
@@ -236,6 +297,9 @@ static int resume_on(struct xlmig_source *s, int rfd, int wfd)
     pthread_mutex_unlock(&s->lock);
     if ((rc = src_reply_start(s)) < 0)
         goto out;
+    /* GO again (READY came): the stop-copy stale sets stay. */
+    for (unsigned i = 0; i < s->ndisks; i++)
+        xlmig_bitmap_free(fresh[i]);
     return 0;
 out:
     for (unsigned i = 0; i < s->ndisks; i++)
@@ -280,9 +344,14 @@ int src_recover(struct xlmig_source *s)
 
     snprintf(why, sizeof(why), "%s", s->chan_err.msg);
     teardown(s);
-    xlmig_logf(&s->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu block(s) "
-               "exist only here until it resumes", why,
-               (unsigned long long)xlmig_source_stale_blocks(s));
+    if (s->go_unconfirmed)
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "hand-off paused: %s; the guest "
+                   "stays suspended here until the destination says "
+                   "whether GO arrived", why);
+    else
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "post-copy paused: %s; %llu "
+                   "block(s) exist only here until it resumes", why,
+                   (unsigned long long)xlmig_source_stale_blocks(s));
     event(s, "postcopy-paused", why);
     while (xlmig_now_ns() < end) {
         int rfd = -1, wfd = -1, rc = -EAGAIN;
@@ -293,6 +362,8 @@ int src_recover(struct xlmig_source *s)
             tries++;
             event(s, "postcopy-recovering", NULL);
             rc = resume_on(s, rfd, wfd);
+            if (s->handoff_refused)
+                return rc;
             if (rc == 0) {
                 xlmig_logf(&s->em, XLMIG_LOG_INFO, "post-copy resumed after "
                            "%d attempt(s)", tries);
@@ -306,8 +377,8 @@ int src_recover(struct xlmig_source *s)
         if (wait_channel(s, backoff, &rfd, &wfd)) {
             /* A channel handed over while we waited: take it now. */
             event(s, "postcopy-recovering", NULL);
-            if (resume_on(s, rfd, wfd) == 0)
-                return 0;
+            if (resume_on(s, rfd, wfd) == 0 || s->handoff_refused)
+                return s->handoff_refused ? -s->err.code : 0;
         }
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }

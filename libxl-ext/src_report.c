@@ -9,6 +9,13 @@ static double secs(uint64_t a, uint64_t b)
     return a && b && b >= a ? (double)(b - a) * 1e-9 : -1;
 }
 
+static double msecs(uint64_t a, uint64_t b)
+{
+    double v = secs(a, b);
+
+    return v >= 0 ? v * 1e3 : -1;
+}
+
 void xlmig_source_get_report(const struct xlmig_source *s,
                              struct xlmig_source_report *r)
 {
@@ -26,16 +33,12 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->ndisks = s->ndisks;
     r->block_size = s->o.block_size;
     r->total_s = secs(st->t_start, end);
-    r->disk_downtime_ms = secs(st->t_stopcopy_start, st->t_stopcopy_done);
-    r->guest_downtime_ms = secs(st->t_suspended, st->t_go);
-    if (r->disk_downtime_ms >= 0)
-        r->disk_downtime_ms *= 1e3;
-    if (r->guest_downtime_ms >= 0)
-        r->guest_downtime_ms *= 1e3;
+    r->disk_downtime_ms = msecs(st->t_stopcopy_start, st->t_stopcopy_done);
+    r->guest_downtime_ms = msecs(st->t_suspended, st->t_go);
     r->postcopy_s = secs(st->t_go, st->t_done);
     r->allocated_bytes = st->allocated_bytes;
-    r->wire_bytes = s->have_channel ? s->conn.bytes_out + s->conn.bytes_in
-                                    : 0;
+    r->wire_bytes = src_wire_bytes(s);
+    r->connections = s->used_conns;
     r->passes = st->passes;
     r->keepup_passes = st->keepup_passes;
     r->resent_blocks = st->resent_blocks;
@@ -47,8 +50,25 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     r->zlib_in = qs.zlib_in;
     r->zlib_out = qs.zlib_out;
     r->skipped_zero_bytes = qs.skipped_bytes;
-    r->stop_reason = s->o.offline ? "cold copy" : xlmig_conv_name(st->verdict);
+    r->stop_reason = s->o.offline ? "cold copy"
+                     : st->t_push_done ? xlmig_conv_name(st->verdict)
+                                       : NULL;
+    if (s->q)
+        xlmig_sendq_describe_compression(s->q, r->compression,
+                                         sizeof(r->compression));
     r->error = s->failed ? s->err.msg : NULL;
+    r->suspended = st->t_suspended != 0;
+    r->stopcopy = st->t_stopcopy_start != 0;
+    r->max_passes = s->o.max_passes;
+    r->downtime_budget_ms = s->o.max_downtime_ms;
+    r->downtime_over_budget = r->disk_downtime_ms > r->downtime_budget_ms;
+    r->expected_downtime_ms = r->stopcopy && st->t_quiesced
+                                  ? st->expected_downtime_ms : -1;
+    r->suspend_ms = msecs(st->t_suspended, st->t_stopcopy_start);
+    r->quiesce_ms = msecs(st->t_stopcopy_start, st->t_quiesced);
+    r->handoff_ms = msecs(st->t_stopcopy_done, st->t_go);
+    r->expected_guest_downtime_ms = r->expected_downtime_ms >= 0
+                                        ? st->expected_guest_ms : -1;
     r->predicted = s->predicted;
     r->predicted_at_s = s->predicted_at_s;
     if (s->predicted)
@@ -69,6 +89,14 @@ void xlmig_source_get_report(const struct xlmig_source *s,
     }
 }
 
+/* ,"name":value for the figures that apply (>= 0). */
+static void opt_ms(char *buf, size_t len, size_t *p, const char *name,
+                   double v, int decimals)
+{
+    if (v >= 0)
+        xlmig_json_fmt(buf, len, p, ",\"%s\":%.*f", name, decimals, v);
+}
+
 size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                                 size_t len)
 {
@@ -87,31 +115,59 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
         xlmig_json_fmt(buf, len, &p, ",\"error\":");
         xlmig_json_str(buf, len, &p, r.error);
     }
+    xlmig_json_fmt(buf, len, &p, ",\"past_go\":%s,\"suspended\":%s,"
+                   "\"total_s\":%.3f", r.past_go ? "true" : "false",
+                   r.suspended ? "true" : "false", r.total_s);
+    /* The downtimes and their parts, once they were measured. */
+    opt_ms(buf, len, &p, "disk_downtime_ms", r.disk_downtime_ms, 1);
+    opt_ms(buf, len, &p, "guest_downtime_ms", r.guest_downtime_ms, 1);
+    opt_ms(buf, len, &p, "expected_downtime_ms", r.expected_downtime_ms, 1);
+    opt_ms(buf, len, &p, "expected_guest_downtime_ms",
+           r.expected_guest_downtime_ms, 1);
+    opt_ms(buf, len, &p, "suspend_ms", r.suspend_ms, 1);
+    opt_ms(buf, len, &p, "quiesce_ms", r.quiesce_ms, 1);
+    opt_ms(buf, len, &p, "handoff_ms", r.handoff_ms, 1);
+    xlmig_json_fmt(buf, len, &p, ",\"downtime_budget_ms\":%.1f",
+                   r.downtime_budget_ms);
+    if (r.disk_downtime_ms >= 0)
+        xlmig_json_fmt(buf, len, &p, ",\"downtime_over_budget\":%s",
+                       r.downtime_over_budget ? "true" : "false");
+    opt_ms(buf, len, &p, "postcopy_s", r.postcopy_s, 3);
     xlmig_json_fmt(buf, len, &p,
-                   ",\"total_s\":%.3f,\"disk_downtime_ms\":%.1f,"
-                   "\"guest_downtime_ms\":%.1f,\"postcopy_s\":%.3f,"
-                   "\"allocated_bytes\":%llu,\"wire_bytes\":%llu,"
-                   "\"wire_ratio\":%.4f,\"passes\":%u,\"keepup_passes\":%u,"
-                   "\"resent_blocks\":%llu,\"final_blocks\":%llu,"
-                   "\"postcopy\":%s,\"demanded_blocks\":%llu,"
-                   "\"background_blocks\":%llu,\"installed_blocks\":%llu,"
-                   "\"overwritten_blocks\":%llu,\"zlib_in\":%llu,"
-                   "\"zlib_out\":%llu,\"skipped_zero_bytes\":%llu,"
-                   "\"block_size\":%u,\"stop_reason\":",
-                   r.total_s, r.disk_downtime_ms, r.guest_downtime_ms,
-                   r.postcopy_s, (unsigned long long)r.allocated_bytes,
+                   ",\"ndisks\":%u,\"allocated_bytes\":%llu,"
+                   "\"wire_bytes\":%llu,\"wire_ratio\":%.4f,\"passes\":%u,"
+                   "\"max_passes\":%u,\"keepup_passes\":%u,"
+                   "\"resent_blocks\":%llu,\"connections\":%u", r.ndisks,
+                   (unsigned long long)r.allocated_bytes,
                    (unsigned long long)r.wire_bytes, ratio, r.passes,
-                   r.keepup_passes, (unsigned long long)r.resent_blocks,
-                   (unsigned long long)r.final_blocks,
-                   r.postcopy ? "true" : "false",
-                   (unsigned long long)r.demanded_blocks,
-                   (unsigned long long)r.background_blocks,
-                   (unsigned long long)r.installed_blocks,
-                   (unsigned long long)r.overwritten_blocks,
+                   r.max_passes, r.keepup_passes,
+                   (unsigned long long)r.resent_blocks, r.connections);
+    if (r.stopcopy)
+        xlmig_json_fmt(buf, len, &p, ",\"final_blocks\":%llu",
+                       (unsigned long long)r.final_blocks);
+    xlmig_json_fmt(buf, len, &p, ",\"postcopy\":%s",
+                   r.postcopy ? "true" : "false");
+    if (r.postcopy)
+        xlmig_json_fmt(buf, len, &p, ",\"demanded_blocks\":%llu,"
+                       "\"background_blocks\":%llu,\"installed_blocks\":%llu,"
+                       "\"overwritten_blocks\":%llu",
+                       (unsigned long long)r.demanded_blocks,
+                       (unsigned long long)r.background_blocks,
+                       (unsigned long long)r.installed_blocks,
+                       (unsigned long long)r.overwritten_blocks);
+    xlmig_json_fmt(buf, len, &p, ",\"zlib_in\":%llu,\"zlib_out\":%llu,"
+                   "\"skipped_zero_bytes\":%llu,\"block_size\":%u",
                    (unsigned long long)r.zlib_in,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
-    xlmig_json_str(buf, len, &p, r.stop_reason);
+    if (r.stop_reason) {
+        xlmig_json_fmt(buf, len, &p, ",\"stop_reason\":");
+        xlmig_json_str(buf, len, &p, r.stop_reason);
+    }
+    if (r.compression[0]) {
+        xlmig_json_fmt(buf, len, &p, ",\"compression\":");
+        xlmig_json_str(buf, len, &p, r.compression);
+    }
     if (r.predicted)
         xlmig_json_fmt(buf, len, &p, ",\"predicted_at_s\":%.3f,"
                        "\"predicted_total_s\":%.3f,"

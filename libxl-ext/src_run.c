@@ -86,11 +86,12 @@ static int rollback(struct xlmig_source *s)
 
     /* Nothing waits out a stalled peer any more; the ERROR gets its own
      * short bound. */
-    if (s->have_channel)
-        xlmig_conn_interrupt(&s->conn);
+    pthread_mutex_lock(&s->lock);
+    src_interrupt_all(s);
+    pthread_mutex_unlock(&s->lock);
     src_keepup_stop(s);
     if (s->have_channel)
-        xlmig_conn_send_error(&s->conn, code, "source aborted: %s",
+        xlmig_conn_send_error(&s->conn, code, "%s",
                               s->err.msg);
     src_release_backend(s);
     if (s->guest_suspended && s->h.resume) {
@@ -126,15 +127,32 @@ static int before_go(struct xlmig_source *s)
 
 /* known: the destination said it runs the guest (else: we cannot tell,
  * and the copy here is left as it is). */
+void src_go_confirmed(struct xlmig_source *s)
+{
+    if (!s->go_unconfirmed)
+        return;
+    s->go_unconfirmed = false;
+    s->guest_suspended = false;
+    xlmig_logf(&s->em, XLMIG_LOG_WARN, "the destination runs the guest: "
+               "the hand-off is confirmed");
+    if (s->h.after_go)
+        s->h.after_go(s->h.opaque, s);
+}
+
 static int after_go(struct xlmig_source *s, bool known)
 {
     if (!s->st.t_go)
         s->st.t_go = xlmig_now_ns();
-    s->guest_suspended = false;
+    /* Unknown: the guest stays suspended here until we know. */
+    s->go_unconfirmed = !known;
+    if (known)
+        s->guest_suspended = false;
     if (known && s->h.after_go)
         s->h.after_go(s->h.opaque, s);
     if (s->h.postcopy_start)
         s->h.postcopy_start(s->h.opaque, s);
+    /* An unknown hand-off is confirmed by the destination's DONE or by
+     * its answer on a new channel (src_go_confirmed). */
     return src_pull(s);
 }
 
@@ -166,14 +184,25 @@ int xlmig_source_run(struct xlmig_source *s)
     }
     if (rc == XLMIG_HANDOFF_UNKNOWN) {
         /*
-         * GO may have reached the destination: serve post-copy in case it
-         * runs the guest.  Its DONE proves it does; without DONE nobody
-         * knows (the data channel broke as well).
+         * GO may have reached the destination.  The guest stays suspended
+         * here; a new channel (the same recovery as a paused post-copy)
+         * asks the destination: READY again means GO never came (it is
+         * sent again), its stale set or DONE that the guest runs there.
+         * If the destination cannot be reached, nobody knows.
          */
-        xlmig_logf(&s->em, XLMIG_LOG_ERROR, "the hand-off's outcome is "
-                   "unknown: serving post-copy in case the destination "
-                   "runs the guest");
-        rc = after_go(s, false) < 0 ? XLMIG_RESULT_UNKNOWN : 0;
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "no REPORT after GO (%s): "
+                   "asking the destination on a new channel whether GO "
+                   "arrived; the guest stays suspended here until then",
+                   s->chan_err.msg[0] ? s->chan_err.msg : s->err.msg);
+        rc = after_go(s, false);
+        if (rc < 0 && s->handoff_refused) {
+            /* GO never arrived and the destination could not start the
+             * guest: it is ours again. */
+            s->st.t_go = 0;
+            rc = rollback(s);
+        } else if (rc < 0 || s->go_unconfirmed) {
+            rc = XLMIG_RESULT_UNKNOWN;
+        }
         goto out;
     }
     rc = after_go(s, true) < 0 ? XLMIG_RESULT_POSTCOPY_FAILED : 0;
@@ -186,8 +215,9 @@ void xlmig_source_free(struct xlmig_source *s)
 {
     if (!s)
         return;
-    if (s->have_channel)
-        xlmig_conn_interrupt(&s->conn);
+    pthread_mutex_lock(&s->lock);
+    src_interrupt_all(s);
+    pthread_mutex_unlock(&s->lock);
     src_keepup_stop(s);
     pthread_mutex_lock(&s->lock);
     s->finished = true;
@@ -195,11 +225,13 @@ void xlmig_source_free(struct xlmig_source *s)
     src_reply_stop(s);
     xlmig_sendq_free(s->q);
     s->q = NULL;
+    src_close_extras(s);
     src_release_backend(s);
     src_verify_free(s);
     for (unsigned i = 0; i < s->ndisks; i++) {
         xlmig_image_close(&s->disks[i].img);
         xlmig_bitmap_free(s->disks[i].pending);
+        xlmig_bitmap_free(s->disks[i].alloc0);
         xlmig_bitmap_free(s->disks[i].stale);
         xlmig_bitmap_free(s->disks[i].have);
         if (s->disks[i].own_vbd)

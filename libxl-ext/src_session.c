@@ -27,6 +27,7 @@ void xlmig_source_opts_init(struct xlmig_source_opts *o)
     o->peer_timeout_ms = 30000;
     o->stopcopy_timeout_ms = 30000;
     o->recover_timeout_s = 3600;
+    o->connections = 1;
 }
 
 int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
@@ -44,8 +45,7 @@ int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
         va_end(ap);
         s->failed = true;
         /* Nothing but an ERROR goes out now: no waiting on the peer. */
-        if (s->have_channel)
-            xlmig_conn_interrupt(&s->conn);
+        src_interrupt_all(s);
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
@@ -81,8 +81,7 @@ int src_chan_fail(struct xlmig_source *s, int code, const char *fmt, ...)
         xlmig_vfail(&s->chan_err, code, fmt, ap);
         va_end(ap);
         s->broken = true;
-        if (s->have_channel)
-            xlmig_conn_interrupt(&s->conn);
+        src_interrupt_all(s);
     }
     rc = -(s->chan_err.code ? s->chan_err.code : EIO);
     pthread_cond_broadcast(&s->cv);
@@ -111,6 +110,9 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
         return xlmig_fail(err, EINVAL, "bad options: max downtime %.1f ms, "
                           "%u workers (1..8)", o->max_downtime_ms,
                           o->workers);
+    if (o->connections < 1 || o->connections > XLMIG_MAX_CONNS)
+        return xlmig_fail(err, EINVAL, "bad options: %u connections "
+                          "(1..%d)", o->connections, XLMIG_MAX_CONNS);
     if (o->peer_timeout_ms < 600 || o->stopcopy_timeout_ms < 100 ||
         o->quiesce_timeout_ms < 1 || o->ack_timeout_ms < 1000 ||
         o->recover_timeout_s < 0)
@@ -125,6 +127,9 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
     s->wake[0] = s->wake[1] = -1;
     s->cancel_pipe[0] = s->cancel_pipe[1] = -1;
     s->conn.rfd = s->conn.wfd = -1;
+    s->nconns = s->used_conns = 1;
+    for (unsigned k = 0; k < XLMIG_MAX_CONNS; k++)
+        s->xc[k].wake[0] = s->xc[k].wake[1] = -1;
     s->next_rfd = s->next_wfd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -262,7 +267,9 @@ int src_wait(struct xlmig_source *s, bool *flag, const char *what)
 
     deadline(&until, ms);
     pthread_mutex_lock(&s->lock);
-    while (!*flag && !s->failed) {
+    /* After GO a channel error does not fail the run, it breaks the
+     * channel (post-copy pauses): that ends the wait too. */
+    while (!*flag && !s->failed && !s->broken) {
         if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->lock);
             return timed_out(s, hard, ms, what);
@@ -270,6 +277,8 @@ int src_wait(struct xlmig_source *s, bool *flag, const char *what)
     }
     if (s->failed)
         rc = -s->err.code;
+    else if (!*flag && s->broken)
+        rc = -(s->chan_err.code ? s->chan_err.code : EIO);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -342,8 +351,11 @@ int src_sync(struct xlmig_source *s)
     pthread_mutex_lock(&s->lock);
     seq = ++s->sync_seq;
     pthread_mutex_unlock(&s->lock);
-    rc = src_queue_record(s, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC, seq));
-    if (!rc)
+    /* On every connection: acknowledged once all of them reached it. */
+    if (xlmig_sendq_barrier(s->q, buf, xlmig_enc_u64(buf, XLMIG_REC_SYNC,
+                                                     seq)) < 0)
+        rc = queue_failed(s);
+    else
         rc = src_flush(s);
     if (rc)
         return rc;

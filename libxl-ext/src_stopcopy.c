@@ -96,11 +96,32 @@ static int quiesce_all(struct xlmig_source *s)
     return 0;
 }
 
+/* The measured disk downtime went over the budget: say so, with where
+ * the time went. */
+static void over_budget(struct xlmig_source *s)
+{
+    struct xlmig_event ev = xlmig_event_make("warning", "stopcopy");
+    double ms = (double)(s->st.t_stopcopy_done - s->st.t_stopcopy_start) *
+                1e-6;
+    char msg[256];
+
+    if (ms <= s->o.max_downtime_ms)
+        return;
+    snprintf(msg, sizeof(msg), "disk downtime %.1f ms exceeded the %.0f ms "
+             "budget (expected %.1f ms; quiesce and snapshot took %.1f ms)",
+             ms, s->o.max_downtime_ms, s->st.expected_downtime_ms,
+             (double)(s->st.t_quiesced - s->st.t_stopcopy_start) * 1e-6);
+    ev.expected_downtime_ms = s->st.expected_downtime_ms;
+    ev.downtime_budget_ms = s->o.max_downtime_ms;
+    ev.message = msg;
+    src_event(s, &ev);
+}
+
 int src_stopcopy(struct xlmig_source *s)
 {
     struct xlmig_event ev = xlmig_event_make("stopcopy", "stopcopy");
-    uint64_t final_bytes;
-    double rate, eta;
+    uint64_t final_bytes, now;
+    double rate, eta, so_far, rtt, expected;
     bool send_blocks;
     int rc;
 
@@ -111,23 +132,59 @@ int src_stopcopy(struct xlmig_source *s)
         s->st.t_suspended = s->st.t_stopcopy_start;
     if ((rc = quiesce_all(s)) < 0)
         return rc;
+    s->st.t_quiesced = xlmig_now_ns();
     /* No request in flight any more: this snapshot is exact. */
     if ((rc = src_snapshot_all(s)) < 0)
         return rc;
     s->st.final_blocks = src_pending_blocks(s);
     final_bytes = s->st.final_blocks * s->o.block_size;
     rate = src_rate(s);
+    if (rate <= 0 && s->q && s->st.t_push_done > s->st.t_start) {
+        /* No recent rate (e.g. no dirty pass): PUSH's average. */
+        struct xlmig_sendq_stats qs;
+
+        xlmig_sendq_get_stats(s->q, &qs);
+        rate = (double)(qs.data_bytes + qs.zero_bytes + qs.skipped_bytes) /
+               ((double)(s->st.t_push_done - s->st.t_start) * 1e-9);
+    }
     eta = xlmig_conv_eta(final_bytes, rate);
+    /*
+     * The disk downtime so far (quiesce and snapshot, measured), plus
+     * sending the set, plus the round trip that confirms it: does it fit
+     * the budget?  If not, the set goes over as a bitmap (post-copy): the
+     * round trip remains, and the destination loads the bitmap into its
+     * VBDs' gates (about what fetching the snapshot from ours took).
+     */
+    now = xlmig_now_ns();
+    so_far = (double)(now - s->st.t_stopcopy_start) * 1e-9;
+    rtt = (double)s->st.rtt_ns * 1e-9;
+    expected = (so_far + eta + rtt) * 1000.0;
     send_blocks = !s->o.postcopy || !(s->features & XLMIG_F_POSTCOPY) ||
                   final_bytes == 0 ||
-                  (rate > 0 && eta * 1000.0 <= s->o.max_downtime_ms);
+                  (rate > 0 && expected <= s->o.max_downtime_ms);
+    if (!send_blocks)
+        expected = (so_far + rtt +
+                    (double)(now - s->st.t_quiesced) * 1e-9) * 1000.0;
     s->st.postcopy = !send_blocks;
+    s->st.expected_downtime_ms = expected;
+    /* The guest's: stopped since the suspend (measured), then the disk's
+     * part, then READY / GO / REPORT (about two round trips). */
+    s->st.expected_guest_ms = (double)(s->st.t_stopcopy_start -
+                                       s->st.t_suspended) * 1e-6 +
+                              expected + 2 * rtt * 1000.0;
 
     ev.remaining_blocks = (int64_t)s->st.final_blocks;
     ev.remaining_bytes = (int64_t)final_bytes;
-    ev.expected_downtime_ms = send_blocks ? eta * 1000.0 : 0;
-    ev.message = send_blocks ? "sending the remaining blocks now"
-                             : "handing the stale bitmap over (post-copy)";
+    ev.total_blocks = (int64_t)s->st.final_blocks;
+    ev.total_bytes = (int64_t)final_bytes;
+    ev.block_size = s->o.block_size;
+    if (rate > 0)
+        ev.rate_Bps = rate;
+    ev.expected_downtime_ms = expected;
+    ev.downtime_budget_ms = s->o.max_downtime_ms;
+    ev.message = final_bytes == 0 ? "nothing left to send"
+                 : send_blocks ? "sending the remaining blocks now"
+                               : "handing the stale bitmap over (post-copy)";
     src_event(s, &ev);
 
     if ((rc = src_phase(s, XLMIG_PHASE_STOPCOPY, 0, s->st.final_blocks)) < 0)
@@ -154,6 +211,9 @@ int src_stopcopy(struct xlmig_source *s)
                 return rc;
         }
     }
+    /* The destination closes the extra connections once it has
+     * everything they carried (and then acknowledges this SYNC). */
+    __atomic_store_n(&s->xfinal, true, __ATOMIC_RELEASE);
     if ((rc = src_sync(s)) < 0)
         return rc;
     /* --verify: blocks that read back wrong go again before GO (with
@@ -161,5 +221,12 @@ int src_stopcopy(struct xlmig_source *s)
     if (send_blocks && (rc = src_verify_settle(s)) < 0)
         return rc;
     s->st.t_stopcopy_done = xlmig_now_ns();
+    /* Everything the extra connections carry is written: from the
+     * hand-off on, one connection. */
+    src_close_extras(s);
+    over_budget(s);
+    /* READY / GO next (by the handoff hook or on the data channel). */
+    ev = xlmig_event_make("phase", "handoff");
+    src_event(s, &ev);
     return 0;
 }

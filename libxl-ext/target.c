@@ -85,15 +85,32 @@ static int check_existing(const struct xlmig_target_policy *p,
     return 0;
 }
 
-int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
-                        uint64_t size, uint64_t allocated, bool *created,
-                        bool *zeroed, struct xlmig_error *err)
+uint64_t xlmig_target_need(uint64_t size, uint64_t allocated)
 {
+    uint64_t grow = size > allocated ? size - allocated : 0;
+    uint64_t headroom = allocated / 16;
+
+    if (headroom < (64ull << 20))
+        headroom = 64ull << 20;
+    if (headroom > grow)
+        headroom = grow;
+    return allocated + headroom + (1ull << 20);
+}
+
+int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
+                        uint64_t size, uint64_t allocated,
+                        const struct xlmig_target_space *earlier,
+                        unsigned nearlier, struct xlmig_target_space *space,
+                        bool *created, bool *zeroed, struct xlmig_error *err)
+{
+    struct xlmig_target_space sp = { .checked = false };
     struct statvfs vfs;
     struct stat st;
     int fd;
 
     *created = *zeroed = false;
+    if (space)
+        *space = sp;
     if (stat(path, &st) == 0)
         return check_existing(p, path, &st, size, err);
     if (errno != ENOENT)
@@ -108,16 +125,34 @@ int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
                    path, (unsigned long long)size, strerror(errno));
         goto undo;
     }
-    /* Fail now rather than half-way: the data needs room. */
-    if (fstatvfs(fd, &vfs) == 0 &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize < allocated) {
-        xlmig_fail(err, ENOSPC, "not enough space for %s: %llu bytes "
-                   "needed, %llu free", path, (unsigned long long)allocated,
-                   (unsigned long long)vfs.f_bavail * vfs.f_frsize);
-        goto undo;
+    /* Fail now rather than half-way: the data needs room, and so does
+     * what the guest writes meanwhile (sparse files share the space). */
+    if (fstatvfs(fd, &vfs) == 0 && fstat(fd, &st) == 0) {
+        uint64_t others = 0, need = xlmig_target_need(size, allocated);
+
+        sp.checked = true;
+        sp.dev = (uint64_t)st.st_dev;
+        sp.need = need;
+        sp.free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        for (unsigned i = 0; i < nearlier; i++)
+            if (earlier[i].checked && earlier[i].dev == sp.dev)
+                others += earlier[i].need;
+        if (sp.free < others + need) {
+            xlmig_fail(err, ENOSPC, "not enough space for %s: %llu bytes "
+                       "needed (%llu allocated, the rest headroom for the "
+                       "guest's new writes)%s%llu free", path,
+                       (unsigned long long)need,
+                       (unsigned long long)allocated,
+                       others ? ", the other disks there need more, " : ", ",
+                       (unsigned long long)sp.free);
+            goto undo;
+        }
+        sp.room = sp.free - others - allocated;
     }
     close(fd);
     *zeroed = true;
+    if (space)
+        *space = sp;
     return 0;
 undo:
     close(fd);
@@ -127,15 +162,21 @@ undo:
 }
 
 int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
-                       uint64_t size, uint64_t allocated, bool *would_create,
-                       struct xlmig_error *err)
+                       uint64_t size, uint64_t allocated,
+                       const struct xlmig_target_space *earlier,
+                       unsigned nearlier, struct xlmig_target_space *space,
+                       bool *would_create, struct xlmig_error *err)
 {
+    struct xlmig_target_space sp = { .checked = false };
+    uint64_t others = 0;
     char dir[4096];
     struct statvfs vfs;
     struct stat st;
     char *slash;
 
     *would_create = false;
+    if (space)
+        *space = sp;
     if (stat(path, &st) == 0)
         return check_existing(p, path, &st, size, err);
     if (errno != ENOENT)
@@ -151,15 +192,29 @@ int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
     /* A --target-dir the receiver creates itself may not exist yet. */
     if (stat(dir, &st) < 0 && p->target_dir && !strcmp(dir, p->target_dir))
         snprintf(dir, sizeof(dir), "%s/..", p->target_dir);
-    if (statvfs(dir, &vfs) < 0)
+    if (statvfs(dir, &vfs) < 0 || stat(dir, &st) < 0)
         return xlmig_fail(err, errno, "target %s: %s: %s", path, dir,
                           strerror(errno));
-    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < allocated)
+    /* As xlmig_target_create() would find it once the file exists. */
+    sp.checked = true;
+    sp.dev = (uint64_t)st.st_dev;
+    sp.need = xlmig_target_need(size, allocated);
+    sp.free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    for (unsigned i = 0; i < nearlier; i++)
+        if (earlier[i].checked && earlier[i].dev == sp.dev)
+            others += earlier[i].need;
+    if (sp.free < others + sp.need)
         return xlmig_fail(err, ENOSPC, "not enough space for %s: %llu bytes "
-                          "needed, %llu free", path,
+                          "needed (%llu allocated, the rest headroom for the "
+                          "guest's new writes)%s%llu free", path,
+                          (unsigned long long)sp.need,
                           (unsigned long long)allocated,
-                          (unsigned long long)vfs.f_bavail * vfs.f_frsize);
-    (void)size;
+                          others ? ", the other disks there need more, "
+                                 : ", ",
+                          (unsigned long long)sp.free);
+    sp.room = sp.free - others - allocated;
+    if (space)
+        *space = sp;
     *would_create = true;
     return 0;
 }

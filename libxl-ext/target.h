@@ -35,21 +35,51 @@ int xlmig_target_add_map(struct xlmig_target_policy *p, const char *spec,
 int xlmig_target_resolve(const struct xlmig_target_policy *p,
                          const char *name, char *path, size_t len, struct xlmig_error *err);
 /*
+ * The room a new (sparse) target needs on its file system: the allocated
+ * data, plus headroom for what the guest writes into new blocks meanwhile
+ * and right after the hand-off -- 1/16 of the allocated data, at least
+ * 64 MiB, at most what the disk can still grow by -- plus 1 MiB for the
+ * file system's own metadata.  A file system with exactly the allocated
+ * size free is refused.
+ */
+uint64_t xlmig_target_need(uint64_t size, uint64_t allocated);
+
+/* A new target's file system, and what it needs there. */
+struct xlmig_target_space {
+    bool checked;               /* a new file: the free space was checked */
+    uint64_t dev;               /* the file system (st_dev) */
+    uint64_t need;              /* xlmig_target_need() */
+    uint64_t free;              /* free before any target of this migration */
+    uint64_t room;              /* free after the copies of every target of
+                                   this migration there: what the guest can
+                                   still add to them */
+};
+
+/*
  * Creates a sparse target of size bytes (refusing to overwrite a file), or
  * checks an existing one when allowed.  *created: we made it (delete it on
- * rollback); *zeroed: it reads as zeros.
+ * rollback); *zeroed: it reads as zeros.  A new file must find
+ * xlmig_target_need() free on its file system beyond what the earlier
+ * targets of the same migration there need (earlier[0..nearlier), as
+ * filled in by previous calls); *space says what was found (may be NULL).
  */
 int xlmig_target_create(const struct xlmig_target_policy *p, const char *path,
-                        uint64_t size, uint64_t allocated, bool *created,
-                        bool *zeroed, struct xlmig_error *err);
+                        uint64_t size, uint64_t allocated,
+                        const struct xlmig_target_space *earlier,
+                        unsigned nearlier, struct xlmig_target_space *space,
+                        bool *created, bool *zeroed,
+                        struct xlmig_error *err);
 
 /*
  * What xlmig_target_create() would do, doing nothing: 0 if it would
  * succeed (*would_create: a new sparse file, reading as zeros), else the
- * error it would give (an existing file refused, no room, ...).
+ * error it would give (an existing file refused, no room, ...).  The room
+ * is checked as there (earlier, nearlier, *space likewise).
  */
 int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
-                       uint64_t size, uint64_t allocated, bool *would_create,
-                       struct xlmig_error *err);
+                       uint64_t size, uint64_t allocated,
+                       const struct xlmig_target_space *earlier,
+                       unsigned nearlier, struct xlmig_target_space *space,
+                       bool *would_create, struct xlmig_error *err);
 
 #endif

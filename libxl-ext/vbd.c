@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vbd.h"
+#include "../blkback-patch/src/uapi/xen/blkback_migrate.h"
 
 void xlmig_vbd_close(struct xlmig_vbd *v)
 {
@@ -102,4 +103,23 @@ int xlmig_vbd_image_open(const char *path, struct xlmig_vbd **out,
     v->ops = &image_ops;
     *out = v;
     return 0;
+}
+
+void xlmig_vbd_stats_from_mig(struct xlmig_vbd_stats *st,
+                              const struct blkback_mig_stats *k)
+{
+    memset(st, 0, sizeof(*st));
+    st->block_size = k->block_size;
+    st->nr_blocks = k->nr_blocks;
+    st->tracking = k->flags & BLKBACK_MIG_F_TRACKING;
+    st->overflow = k->flags & BLKBACK_MIG_F_OVERFLOW;
+    st->dirty = k->dirty + k->frozen;
+    st->marked = k->marked;
+    st->gate = k->flags & BLKBACK_MIG_F_GATE;
+    st->stale = k->stale;
+    st->claimed = k->claimed;
+    st->wanted = k->wanted;
+    st->parked = k->parked;
+    st->installed = k->installed;
+    st->overwritten = k->overwritten;
 }

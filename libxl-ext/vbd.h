@@ -43,6 +43,11 @@ struct xlmig_vbd_stats {
     uint64_t overwritten;
 };
 
+/* From xen-blkback's STATS (which the simulator answers too). */
+struct blkback_mig_stats;
+void xlmig_vbd_stats_from_mig(struct xlmig_vbd_stats *st,
+                              const struct blkback_mig_stats *k);
+
 struct xlmig_vbd_ops {
     const char *name;
 

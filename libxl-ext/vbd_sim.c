@@ -398,20 +398,7 @@ static int sim_stats(struct xlmig_vbd *v, struct xlmig_vbd_stats *out)
 
     if (rc)
         return rc;
-    memset(out, 0, sizeof(*out));
-    out->block_size = (uint32_t)st.block_size;
-    out->nr_blocks = st.nr_blocks;
-    out->tracking = st.tracking;
-    out->overflow = st.overflow;
-    out->dirty = st.dirty;
-    out->marked = st.marked;
-    out->gate = st.gate;
-    out->stale = st.stale;
-    out->claimed = st.claimed;
-    out->wanted = st.wanted;
-    out->parked = st.parked;
-    out->installed = st.installed;
-    out->overwritten = st.overwritten;
+    xlmig_vbd_stats_from_mig(out, &st.mig);
     return 0;
 }
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "le.h"
 #include "wire.h"
@@ -34,6 +37,7 @@ const char *xlmig_rec_name(uint16_t type)
     case XLMIG_REC_ERROR: return "ERROR";
     case XLMIG_REC_HEARTBEAT: return "HEARTBEAT";
     case XLMIG_REC_SESSION: return "SESSION";
+    case XLMIG_REC_JOIN: return "JOIN";
     case XLMIG_REC_RESUME: return "RESUME";
     case XLMIG_REC_RESUME_ACK: return "RESUME_ACK";
     case XLMIG_REC_DISK: return "DISK";
@@ -65,14 +69,21 @@ const char *xlmig_rec_name(uint16_t type)
 
 /* ---- framing ---- */
 
+uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n)
+{
+#ifdef HAVE_LIBDEFLATE
+    /* The same CRC-32 as zlib's, several times faster (PCLMUL). */
+    return libdeflate_crc32(crc, p, n);
+#else
+    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
+    return (uint32_t)crc32(crc, p, (uInt)n);
+#endif
+}
+
 static uint32_t rec_crc(const uint8_t *rec, uint32_t body_len)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
-
-    crc = crc32(crc, rec, 12);
-    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
-    crc = crc32(crc, rec + XLMIG_HDR_LEN, body_len);
-    return (uint32_t)crc;
+    return xlmig_crc32(xlmig_crc32(0, rec, 12), rec + XLMIG_HDR_LEN,
+                       body_len);
 }
 
 void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)
@@ -84,10 +95,143 @@ void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len)
     put32(rec + 12, rec_crc(rec, body_len));
 }
 
+/*
+ * Body length bounds per record type: fixed-size records exactly their
+ * size, variable ones what their layout allows (PROTOCOL.md).
+ */
+static const struct {
+    uint16_t type;
+    uint32_t min, max;
+} len_bounds[] = {
+    { XLMIG_REC_HELLO, 24, 24 },
+    { XLMIG_REC_ERROR, 6, 6 + XLMIG_MAX_REASON },
+    { XLMIG_REC_HEARTBEAT, 16, 16 },
+    { XLMIG_REC_DISK, 34 + 1, 34 + XLMIG_MAX_NAME },
+    { XLMIG_REC_DISK_ACK, 8, 8 },
+    { XLMIG_REC_SESSION, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_JOIN, XLMIG_JOIN_LEN, XLMIG_JOIN_LEN },
+    { XLMIG_REC_OFFLINE, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN, XLMIG_DATA_HDR_LEN + XLMIG_MAX_DATA },
+    { XLMIG_REC_DIGEST, XLMIG_DIGEST_HDR_LEN + XLMIG_DIGEST_LEN,
+      XLMIG_DIGEST_HDR_LEN + XLMIG_DIGEST_LEN * XLMIG_MAX_DIGESTS },
+    { XLMIG_REC_PHASE, 16, 16 },
+    { XLMIG_REC_SYNC, 8, 8 },
+    { XLMIG_REC_SYNC_ACK, 8, 8 },
+    { XLMIG_REC_BITMAP, 8 + XLMIG_EXTENT_LEN,
+      8 + XLMIG_EXTENT_LEN * XLMIG_MAX_BITMAP_EXTENTS },
+    { XLMIG_REC_BITMAP_END, 16, 16 },
+    { XLMIG_REC_PULL_REQ, 8 + XLMIG_EXTENT_LEN,
+      8 + XLMIG_EXTENT_LEN * XLMIG_MAX_PULL_EXTENTS },
+    { XLMIG_REC_PUSHED_ALL, 0, 0 },
+    { XLMIG_REC_DONE, 24, 24 },
+    { XLMIG_REC_DONE_ACK, 0, 0 },
+    { XLMIG_REC_MISMATCH, 8 + XLMIG_EXTENT_LEN,
+      8 + XLMIG_EXTENT_LEN * XLMIG_MAX_PULL_EXTENTS },
+    { XLMIG_REC_VERIFIED, 40, 40 },
+    { XLMIG_REC_STATE, 1, XLMIG_MAX_STATE_CHUNK },
+    { XLMIG_REC_STATE_END, 16, 16 },
+    { XLMIG_REC_READY, 0, 0 },
+    { XLMIG_REC_GO, 0, 0 },
+    { XLMIG_REC_REPORT, 4, 4 },
+    { XLMIG_REC_RESUME, XLMIG_SESSION_TOKEN_LEN, XLMIG_SESSION_TOKEN_LEN },
+    { XLMIG_REC_RESUME_ACK, 0, 0 },
+    { XLMIG_REC_PROBE, XLMIG_PROBE_HDR_LEN,
+      XLMIG_PROBE_HDR_LEN + XLMIG_MAX_PROBE_PAD },
+    { XLMIG_REC_PROBE_ACK, 24, 24 },
+};
+
+_Static_assert(XLMIG_DATA_HDR_LEN + XLMIG_MAX_DATA <= XLMIG_MAX_BODY &&
+               8 + XLMIG_EXTENT_LEN * XLMIG_MAX_BITMAP_EXTENTS <=
+                   XLMIG_MAX_BODY &&
+               XLMIG_MAX_STATE_CHUNK <= XLMIG_MAX_BODY &&
+               XLMIG_PROBE_HDR_LEN + XLMIG_MAX_PROBE_PAD <= XLMIG_MAX_BODY,
+               "a record type allows more than XLMIG_MAX_BODY");
+
+int xlmig_rec_len_bounds(uint16_t type, uint32_t *min, uint32_t *max)
+{
+    for (size_t i = 0; i < sizeof(len_bounds) / sizeof(len_bounds[0]); i++)
+        if (len_bounds[i].type == type) {
+            *min = len_bounds[i].min;
+            *max = len_bounds[i].max;
+            return 0;
+        }
+    return -1;
+}
+
+static int bad_prefix(struct xlmig_error *err, uint16_t type, uint32_t len,
+                      const char *what, unsigned long long v)
+{
+    return fail(err, "%s record declares a %u-byte body, which does not "
+                "match its %s %llu (corrupted length?)", xlmig_rec_name(type),
+                len, what, v);
+}
+
+/*
+ * While the body of a variable-length record is still arriving: once its
+ * fixed part is there, the declared length must agree with the counts it
+ * holds, so that a corrupted length is caught without waiting for bytes
+ * that may never come.  Only what the decoders (or, for raw DATA, the
+ * receiver's block-size check) would refuse anyway is refused here.
+ */
+static int check_prefix(uint16_t type, uint32_t len, const uint8_t *b,
+                        size_t have, struct xlmig_error *err)
+{
+    uint32_t n, payload;
+
+    switch (type) {
+    case XLMIG_REC_ERROR:
+        if (have >= 6 && len != 6u + get16(b + 4))
+            return bad_prefix(err, type, len, "reason length", get16(b + 4));
+        break;
+    case XLMIG_REC_DISK:
+        if (have >= 34 && len != 34u + get16(b + 32))
+            return bad_prefix(err, type, len, "name length", get16(b + 32));
+        break;
+    case XLMIG_REC_BITMAP:
+    case XLMIG_REC_PULL_REQ:
+    case XLMIG_REC_MISMATCH:
+        if (have < 8)
+            break;
+        n = get32(b + 4);
+        if (len != 8 + (uint64_t)n * XLMIG_EXTENT_LEN)
+            return bad_prefix(err, type, len, "extent count", n);
+        break;
+    case XLMIG_REC_DIGEST:
+        if (have < XLMIG_DIGEST_HDR_LEN)
+            break;
+        n = get32(b + 20);
+        if (len != XLMIG_DIGEST_HDR_LEN + (uint64_t)n * XLMIG_DIGEST_LEN)
+            return bad_prefix(err, type, len, "digest count", n);
+        break;
+    case XLMIG_REC_PROBE:
+        if (have < XLMIG_PROBE_HDR_LEN)
+            break;
+        n = get32(b + 16);
+        if (len != XLMIG_PROBE_HDR_LEN + (uint64_t)n)
+            return bad_prefix(err, type, len, "padding length", n);
+        break;
+    case XLMIG_REC_DATA:
+        if (have < XLMIG_DATA_HDR_LEN)
+            break;
+        n = get32(b + 16);
+        payload = len - XLMIG_DATA_HDR_LEN;
+        if (b[4] == XLMIG_ENC_ZERO && payload)
+            return bad_prefix(err, type, len, "zero encoding: payload", 0);
+        /* Raw data is block count x block size, a power of two. */
+        if (b[4] == XLMIG_ENC_RAW &&
+            (!n || payload % n || !xlmig_block_size_ok(payload / n)))
+            return bad_prefix(err, type, len, "raw block count", n);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                 size_t *used, struct xlmig_error *err)
 {
-    uint32_t magic, len, crc;
+    uint32_t magic, len, crc, min, max;
     uint16_t type, flags;
 
     if (n < XLMIG_HDR_LEN)
@@ -104,11 +248,23 @@ int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                     type, flags);
     if (len > XLMIG_MAX_BODY)
         return fail(err, "record type 0x%04x is %u bytes long, over the "
-                    "%u-byte limit", type, len, XLMIG_MAX_BODY);
-    if (!xlmig_rec_name(type))
+                    "%u-byte limit (corrupted length?)", type, len,
+                    XLMIG_MAX_BODY);
+    if (xlmig_rec_len_bounds(type, &min, &max) < 0)
         return fail(err, "unknown record type 0x%04x", type);
+    /* From the header alone: never wait for a body the type cannot have. */
+    if (len < min || len > max) {
+        if (min == max)
+            return fail(err, "%s record declares a %u-byte body, the type "
+                        "has %u (corrupted length?)", xlmig_rec_name(type),
+                        len, min);
+        return fail(err, "%s record declares a %u-byte body, outside the "
+                    "type's %u..%u (corrupted length?)", xlmig_rec_name(type),
+                    len, min, max);
+    }
     if (n < XLMIG_HDR_LEN + (size_t)len)
-        return 0;
+        return check_prefix(type, len, buf + XLMIG_HDR_LEN,
+                            n - XLMIG_HDR_LEN, err);
     crc = get32(buf + 12);
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     if (crc != rec_crc(buf, len))
@@ -255,6 +411,28 @@ size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
     put32(b + 16, d->count);
     put32(b + 20, 0);
     return finish(out, XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN + d->payload_len);
+}
+
+size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
+                          const uint8_t *payload)
+{
+    uint8_t *b = out + XLMIG_HDR_LEN;
+    uint32_t len = XLMIG_DATA_HDR_LEN + d->payload_len, crc;
+
+    put32(b, d->disk);
+    b[4] = d->encoding;
+    b[5] = d->origin;
+    put16(b + 6, 0);
+    put64(b + 8, d->first);
+    put32(b + 16, d->count);
+    put32(b + 20, 0);
+    put32(out, XLMIG_MAGIC);
+    put16(out + 4, XLMIG_REC_DATA);
+    put16(out + 6, 0);
+    put32(out + 8, len);
+    crc = xlmig_crc32(xlmig_crc32(0, out, 12), b, XLMIG_DATA_HDR_LEN);
+    put32(out + 12, xlmig_crc32(crc, payload, d->payload_len));
+    return XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN;
 }
 
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n)
@@ -585,6 +763,43 @@ int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
         return -EPROTO;
     memcpy(token, r->body, XLMIG_SESSION_TOKEN_LEN);
     return 0;
+}
+
+size_t xlmig_enc_join(uint8_t *out, const struct xlmig_join *j)
+{
+    memcpy(out + XLMIG_HDR_LEN, j->token, XLMIG_SESSION_TOKEN_LEN);
+    put32(out + XLMIG_HDR_LEN + XLMIG_SESSION_TOKEN_LEN, j->index);
+    put32(out + XLMIG_HDR_LEN + XLMIG_SESSION_TOKEN_LEN + 4, j->count);
+    return finish(out, XLMIG_REC_JOIN, XLMIG_JOIN_LEN);
+}
+
+int xlmig_dec_join(const struct xlmig_rec *r, struct xlmig_join *j,
+                   struct xlmig_error *err)
+{
+    if (want_type(r, XLMIG_REC_JOIN, err) || want_len(r, XLMIG_JOIN_LEN, err))
+        return -EPROTO;
+    memcpy(j->token, r->body, XLMIG_SESSION_TOKEN_LEN);
+    j->index = get32(r->body + XLMIG_SESSION_TOKEN_LEN);
+    j->count = get32(r->body + XLMIG_SESSION_TOKEN_LEN + 4);
+    if (j->count < 1 || j->count > XLMIG_MAX_CONNS || j->index >= j->count)
+        return fail(err, "JOIN names connection %u of %u (at most %d "
+                    "connections)", j->index, j->count, XLMIG_MAX_CONNS);
+    return 0;
+}
+
+uint64_t xlmig_stripe_blocks(uint32_t block_size)
+{
+    uint64_t n = block_size ? XLMIG_STRIPE_BYTES / block_size : 1;
+
+    return n ? n : 1;
+}
+
+unsigned xlmig_stripe_conn(uint64_t block, uint32_t block_size,
+                           unsigned count)
+{
+    if (count <= 1)
+        return 0;
+    return (unsigned)((block / xlmig_stripe_blocks(block_size)) % count);
 }
 
 /* ---- verification and probes ---- */

@@ -28,6 +28,8 @@
 #define XLMIG_DIGEST_HDR_LEN 24
 #define XLMIG_MAX_PROBE_PAD (1u << 20)  /* throwaway bytes of one PROBE */
 #define XLMIG_PROBE_HDR_LEN 24
+/* Largest STATE chunk (the sender cuts the guest state into such pieces). */
+#define XLMIG_MAX_STATE_CHUNK (1u << 20)
 
 enum xlmig_rec_type {
     XLMIG_REC_HELLO = 0x0001,
@@ -36,7 +38,8 @@ enum xlmig_rec_type {
     XLMIG_REC_DISK = 0x0010,
     XLMIG_REC_DISK_ACK = 0x0011,
     XLMIG_REC_SESSION = 0x0012,
-    XLMIG_REC_OFFLINE = 0x0013,
+    XLMIG_REC_JOIN = 0x0013,
+    XLMIG_REC_OFFLINE = 0x0014,
     XLMIG_REC_DATA = 0x0020,
     XLMIG_REC_DIGEST = 0x0021,
     XLMIG_REC_PHASE = 0x0030,
@@ -68,17 +71,21 @@ enum xlmig_feature {
     XLMIG_F_SIM_STATE = 1u << 3,
     XLMIG_F_HEARTBEAT = 1u << 4,
     XLMIG_F_RECOVER = 1u << 5,
-    XLMIG_F_VERIFY = 1u << 6,           /* DIGEST before every DATA */
-    XLMIG_F_OFFLINE = 1u << 7,          /* cold migration: a stopped guest */
-    XLMIG_F_ESTIMATE = 1u << 8,         /* measure only: nothing is created */
+    XLMIG_F_MULTI = 1u << 6,            /* several connections (JOIN) */
+    XLMIG_F_VERIFY = 1u << 7,           /* DIGEST before every DATA */
+    XLMIG_F_OFFLINE = 1u << 8,          /* cold migration: a stopped guest */
+    XLMIG_F_ESTIMATE = 1u << 9,         /* measure only: nothing is created */
 };
 /* What a source always offers. */
 #define XLMIG_F_ALL (XLMIG_F_ZLIB | XLMIG_F_ZERO | XLMIG_F_POSTCOPY | \
-                     XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER)
+                     XLMIG_F_SIM_STATE | XLMIG_F_HEARTBEAT | XLMIG_F_RECOVER | \
+                     XLMIG_F_MULTI)
 /* Modes it asks for only when told to (and fails without). */
 #define XLMIG_F_MODES (XLMIG_F_VERIFY | XLMIG_F_OFFLINE | XLMIG_F_ESTIMATE)
 /* Everything this version knows: what a destination accepts. */
 #define XLMIG_F_KNOWN (XLMIG_F_ALL | XLMIG_F_MODES)
+_Static_assert((XLMIG_F_ALL & XLMIG_F_MODES) == 0,
+               "a mode's feature bit is also an always-offered one");
 
 enum xlmig_encoding { XLMIG_ENC_RAW = 0, XLMIG_ENC_ZLIB = 1, XLMIG_ENC_ZERO = 2 };
 enum xlmig_origin {
@@ -217,12 +224,39 @@ struct xlmig_probe_ack {
     uint64_t received;          /* PROBE bytes received so far */
 };
 
+/*
+ * JOIN (S->R): with feature bit 6, connection `index` of `count` (1..8)
+ * belongs to the session whose secret the receiver gave in SESSION: on
+ * the first connection after SESSION (index 0: how many there are), as
+ * the first record after HELLO on each other one.
+ */
+#define XLMIG_MAX_CONNS 8
+#define XLMIG_JOIN_LEN (XLMIG_SESSION_TOKEN_LEN + 8)
+struct xlmig_join {
+    uint8_t token[XLMIG_SESSION_TOKEN_LEN];
+    uint32_t index, count;
+};
+
+/*
+ * With several connections, which one carries a block: the disk is cut
+ * into stripes of 1 MiB (XLMIG_STRIPE_BYTES / block size blocks, at least
+ * one), and stripe k travels on connection k mod count, always the same
+ * one -- so that a block's copies keep their order (the last one wins).
+ */
+#define XLMIG_STRIPE_BYTES (1u << 20)
+uint64_t xlmig_stripe_blocks(uint32_t block_size);
+unsigned xlmig_stripe_conn(uint64_t block, uint32_t block_size,
+                           unsigned count);
+
 struct xlmig_state_end {
     uint64_t total;
     uint32_t crc;
 };
 
 /* ---- framing ---- */
+
+/* CRC-32 as zlib's crc32() computes it (0 to start). */
+uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n);
 
 /* Fills the header of a record whose body is already in place after it. */
 void xlmig_seal(uint8_t *rec, uint16_t type, uint32_t body_len);
@@ -236,6 +270,13 @@ int xlmig_parse(const uint8_t *buf, size_t n, struct xlmig_rec *out,
                 size_t *used, struct xlmig_error *err);
 
 const char *xlmig_rec_name(uint16_t type);
+
+/*
+ * The body lengths a record type allows (PROTOCOL.md, "Length bounds"):
+ * xlmig_parse rejects a header declaring anything else before waiting for
+ * the body.  Returns 0, or -1 for an unknown type.
+ */
+int xlmig_rec_len_bounds(uint16_t type, uint32_t *min, uint32_t *max);
 
 /* ---- encoders: write a whole record (header + body) into out ----
  * Each returns the record length; out must hold XLMIG_HDR_LEN plus the
@@ -254,6 +295,7 @@ size_t xlmig_enc_report(uint8_t *out, int32_t status);
 size_t xlmig_enc_heartbeat(uint8_t *out, const struct xlmig_heartbeat *h);
 /* SESSION / RESUME: a 32-byte token. */
 size_t xlmig_enc_token(uint8_t *out, uint16_t type, const uint8_t *token);
+size_t xlmig_enc_join(uint8_t *out, const struct xlmig_join *j);
 /* DIGEST: n = ceil(count / grain) digests (out holds 40 + 32n bytes). */
 size_t xlmig_enc_digest(uint8_t *out, uint32_t disk, uint64_t first,
                         uint32_t count, uint32_t grain, const uint8_t *dig);
@@ -270,6 +312,13 @@ size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
  * XLMIG_DATA_HDR_LEN.
  */
 size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d);
+/*
+ * DATA whose payload lies elsewhere (sent from there, e.g. with writev):
+ * writes the record header and the data header (XLMIG_HDR_LEN +
+ * XLMIG_DATA_HDR_LEN bytes) with the CRC over both and the payload.
+ */
+size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
+                          const uint8_t *payload);
 /* STATE: a chunk of opaque bytes. */
 size_t xlmig_enc_blob(uint8_t *out, uint16_t type, const void *p, uint32_t n);
 
@@ -302,6 +351,8 @@ int xlmig_dec_heartbeat(const struct xlmig_rec *r, struct xlmig_heartbeat *h,
 int xlmig_dec_token(const struct xlmig_rec *r, uint16_t type, uint8_t *token,
                     struct xlmig_error *err);
 int xlmig_dec_report(const struct xlmig_rec *r, int32_t *status, struct xlmig_error *err);
+int xlmig_dec_join(const struct xlmig_rec *r, struct xlmig_join *j,
+                   struct xlmig_error *err);
 int xlmig_dec_digest(const struct xlmig_rec *r, struct xlmig_digest *d,
                      struct xlmig_error *err);
 int xlmig_dec_verified(const struct xlmig_rec *r, struct xlmig_verified *v,

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "cli_opt.h"
+#include "cli_progress.h"
 #include "xlmig.h"
 
 int cmd_send(int argc, char **argv);
@@ -28,22 +30,68 @@ void cli_lower_priority(int nice_level);
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Option parsing for a command: the sets (the command's own options and
+ * shared ones), then -h/--help (usage on stdout, exit 0) and -V/--version.
+ * Returns the index of the first operand, or -1 with *status set to the
+ * exit status (0 after --help/--version, 2 after a bad option: the message
+ * names the option and its range; usage says where to look).
+ */
+int cli_parse_command(const char *cmd, struct cli_optset *sets, size_t nsets,
+                      int argc, char **argv, const bool *help,
+                      const bool *version,
+                      void (*usage)(FILE *f, const struct cli_optset *sets,
+                                    size_t nsets), int *status);
+/* "xlmig 0.2.0" */
+void cli_print_version(void);
+
 /* cli_events.c: where events and log messages go. */
 struct cli_out {
-    bool json, quiet, tty;
-    double last_human;
+    bool json, quiet;
+    struct cli_progress_term prog;      /* the human display, on stderr */
+    /* For the notice a signal after the hand-off prints. */
+    struct xlmig_source *src;
+    struct xlmig_dest *dst;
+    bool noticed;
+    int64_t stale_left;         /* destination: post-copy's last count */
 };
-void cli_out_init(struct cli_out *o, bool json, bool quiet);
+/* role: "source" or "destination"; budget_ms and max_passes (< 0:
+ * unknown) for the display's verdict line. */
+void cli_out_init(struct cli_out *o, bool json, bool quiet, const char *role,
+                  double budget_ms, int max_passes);
+/* Ends the display (before a report or a verdict). */
+void cli_out_finish(struct cli_out *o);
+void cli_out_destroy(struct cli_out *o);
 void cli_on_event(void *opaque, const struct xlmig_event *ev);
 void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg);
 /* As cli_on_log, but xl's own lines ("xl: ...", xflow.h) verbatim. */
 void cli_on_xl_log(void *opaque, enum xlmig_log_level level,
                    const char *msg);
+/* An informational line ("xlmig: ..."), not with --quiet. */
+void cli_info(struct cli_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* cli_report.c */
+/*
+ * cli_report.c: the final reports as people read them (scripts read
+ * --json).  Only the lines that apply: nothing about stop-copy when it was
+ * not reached, no post-copy figures without post-copy, no targets on a
+ * failure that deleted them.
+ */
 void cli_print_source_report(FILE *f, const struct xlmig_source_report *r);
-void cli_print_dest_report(FILE *f, const struct xlmig_dest *d,
-                           const struct xlmig_dest_report *r);
+/* names[i], paths[i]: the destination's disks. */
+void cli_print_dest_report(FILE *f, const struct xlmig_dest_report *r,
+                           const char *const *names,
+                           const char *const *paths);
+/*
+ * The one line that says how the migration ended, on stderr; returns the
+ * exit status.  rc: what run() returned; sig: the signal that cancelled
+ * (0: none); resumed: the source guest runs again after a rollback
+ * (false: it could not be resumed).
+ */
+int cli_source_verdict(FILE *f, int rc, const struct xlmig_source_report *r,
+                       uint64_t stale_blocks, int sig, bool resumed);
+int cli_dest_verdict(FILE *f, int rc, const struct xlmig_dest_report *r,
+                     uint64_t stale_blocks, int sig);
 
 /* cli_report_ext.c: verification and estimate lines after the report. */
 void cli_print_source_extra(FILE *f, const struct xlmig_source_report *r);
@@ -64,9 +112,12 @@ void cli_sim_expect(struct xlmig_source *s, double memory_s, unsigned ndisks,
                     bool offline);
 
 /* cli_offline.c: --offline in the simulated flow */
-/* --image NAME=PATH; 0 or 1 (error printed). */
-int cli_image_arg(const char *spec, char *name, size_t nlen, char *path,
-                  size_t plen);
+/* --vbd sim:SOCKET[,name=NAME] (disk idx: xvda, xvdb, ... by default)
+ * and --image NAME=PATH: 0, or -1 with a message in err. */
+int cli_vbd_spec(const char *spec, unsigned idx, char *socket, size_t slen,
+                 char *name, size_t nlen, char *err, size_t errlen);
+int cli_image_spec(const char *spec, char *name, size_t nlen, char *path,
+                   size_t plen, char *err, size_t errlen);
 /* A running simulated guest: refuse, or (shutdown) stop its daemon and
  * wait until it is gone.  0 or 1 (error printed). */
 int cli_stop_sim_guest(struct xlmig_vbd *v, const char *socket_path,
@@ -78,6 +129,11 @@ void cli_signals_source(struct xlmig_source *s);
 void cli_signals_dest(struct xlmig_dest *d);
 /* The signal that cancelled, or 0. */
 int cli_signal_seen(void);
+/* While msg is set (e.g. waiting for the sender: nothing to roll back),
+ * a signal prints it and exits 1 at once; NULL: cancel as above. */
+void cli_signals_waiting(const char *msg);
+/* "SIGINT", "SIGTERM", "SIGHUP", or "signal N". */
+const char *cli_signal_name(int sig);
 
 /*
  * The state of several simulated guests, one per disk, in one blob:

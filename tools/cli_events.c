@@ -1,54 +1,86 @@
 /*
  * What the commands show of a migration: the library's events as JSON
- * lines on stdout (--json) and as a human progress line on stderr (unless
- * --quiet), and its log messages on stderr.
+ * lines on stdout (--json), the progress display on stderr (a bar, a
+ * percentage, the payload and wire rates and an ETA per phase; unless
+ * --quiet), and its log messages on stderr (with --quiet only warnings
+ * and errors).
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
-#define HUMAN_INTERVAL_S 0.25
-
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cli_out_init(struct cli_out *o, bool json, bool quiet)
+void cli_out_init(struct cli_out *o, bool json, bool quiet, const char *role,
+                  double budget_ms, int max_passes)
 {
     memset(o, 0, sizeof(*o));
     o->json = json;
     o->quiet = quiet;
-    o->tty = isatty(2) == 1;
-    o->last_human = -1;
+    cli_progress_term_init(&o->prog, quiet ? NULL : stderr, role, budget_ms,
+                           max_passes);
 }
 
-static void human(struct cli_out *o, const struct xlmig_event *ev)
+void cli_out_finish(struct cli_out *o)
 {
-    bool tick = !strcmp(ev->event, "progress");
+    pthread_mutex_lock(&out_lock);
+    cli_progress_term_finish(&o->prog);
+    pthread_mutex_unlock(&out_lock);
+}
 
-    /* Ticks are rate-limited and only drawn on a terminal. */
-    if (tick && (!o->tty || ev->t - o->last_human < HUMAN_INTERVAL_S))
-        return;
-    o->last_human = ev->t;
-    fprintf(stderr, "%s[%6.1fs] %s %-9s", o->tty ? "\r\033[K" : "", ev->t,
-            ev->role, ev->phase ? ev->phase : ev->event);
-    if (ev->pass >= 0)
-        fprintf(stderr, " pass %d", ev->pass);
-    if (ev->remaining_bytes >= 0)
-        fprintf(stderr, " remaining %.1f MiB",
-                (double)ev->remaining_bytes / 1048576.0);
-    if (ev->rate_Bps > 0)
-        fprintf(stderr, " at %.1f MB/s", ev->rate_Bps / 1e6);
-    if (ev->eta_s >= 0)
-        fprintf(stderr, " eta %.1fs", ev->eta_s);
-    if (ev->expected_downtime_ms >= 0)
-        fprintf(stderr, " downtime~%.0fms", ev->expected_downtime_ms);
-    if (ev->message)
-        fprintf(stderr, " %s", ev->message);
-    if (!tick || !o->tty)
-        fputc('\n', stderr);
+void cli_out_destroy(struct cli_out *o)
+{
+    cli_progress_term_destroy(&o->prog);
+}
+
+/* Lock held.  A message line: the display's live line makes room. */
+static void line(struct cli_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void line(struct cli_out *o, const char *fmt, ...)
+{
+    va_list ap;
+
+    cli_progress_term_clear(&o->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fflush(stderr);
+}
+
+/*
+ * Lock held.  A signal after the hand-off does not stop the migration
+ * (the library ignores the cancel: stopping post-copy would strand the
+ * destination's stale blocks); say so once, with what remains.
+ */
+static void signal_notice(struct cli_out *o)
+{
+    int sig = cli_signal_seen();
+
+    if (!sig || o->noticed)
+        return;
+    if (o->src && xlmig_source_past_go(o->src)) {
+        o->noticed = true;
+        line(o, "xlmig: %s after the hand-off: the guest runs on the "
+             "destination; of the %llu block(s) handed over as stale, those "
+             "it has not received yet exist only in the source image.  "
+             "Post-copy goes on until it holds them: stopping it would "
+             "leave the guest's reads of them hanging (kill -9 does stop "
+             "it; keep the source image then).\n", cli_signal_name(sig),
+             (unsigned long long)xlmig_source_stale_blocks(o->src));
+    } else if (o->dst && xlmig_dest_past_go(o->dst)) {
+        /* (The gate's count is not asked from here: this may run on a
+         * thread of the library that holds the VBD; the last post-copy
+         * event's count is as good.) */
+        o->noticed = true;
+        line(o, "xlmig: %s after the hand-off: the guest runs here; "
+             "%lld block(s) are still to come from the source.  Post-copy "
+             "goes on until they are here (stopping now would leave the "
+             "guest's reads of them waiting).\n", cli_signal_name(sig),
+             (long long)o->stale_left);
+    }
 }
 
 void cli_on_event(void *opaque, const struct xlmig_event *ev)
@@ -56,15 +88,22 @@ void cli_on_event(void *opaque, const struct xlmig_event *ev)
     struct cli_out *o = opaque;
 
     pthread_mutex_lock(&out_lock);
+    if (!strcmp(ev->role, "destination") && ev->phase &&
+        !strcmp(ev->phase, "postcopy") && ev->remaining_blocks >= 0)
+        o->stale_left = ev->remaining_blocks;
     if (o->json) {
-        char line[2048];
+        char buf[2048];
 
-        xlmig_event_json(ev, line, sizeof(line));
-        printf("%s\n", line);
+        xlmig_event_json(ev, buf, sizeof(buf));
+        printf("%s\n", buf);
         fflush(stdout);
     }
-    if (!o->quiet)
-        human(o, ev);
+    if (!strcmp(ev->event, "warning") && o->quiet)
+        line(o, "xlmig: warning: %s\n", ev->message ? ev->message : "");
+    /* An error ends the command with its own verdict line. */
+    else if (!o->quiet && strcmp(ev->event, "error"))
+        cli_progress_term_hook(&o->prog, ev);
+    signal_notice(o);
     pthread_mutex_unlock(&out_lock);
 }
 
@@ -72,11 +111,12 @@ void cli_on_log(void *opaque, enum xlmig_log_level level, const char *msg)
 {
     struct cli_out *o = opaque;
 
-    if (o->quiet && level < XLMIG_LOG_WARN)
+    if (level < XLMIG_LOG_INFO || (o->quiet && level < XLMIG_LOG_WARN))
         return;
     pthread_mutex_lock(&out_lock);
-    fprintf(stderr, "%sxlmig: %s%s\n", o->tty ? "\r\033[K" : "",
-            level == XLMIG_LOG_WARN ? "warning: " : "", msg);
+    line(o, "xlmig: %s%s\n",
+         level == XLMIG_LOG_WARN ? "warning: "
+         : level == XLMIG_LOG_ERROR ? "error: " : "", msg);
     pthread_mutex_unlock(&out_lock);
 }
 
@@ -90,6 +130,21 @@ void cli_on_xl_log(void *opaque, enum xlmig_log_level level, const char *msg)
         return;
     }
     pthread_mutex_lock(&out_lock);
-    fprintf(stderr, "%s%s\n", o->tty ? "\r\033[K" : "", msg + 4);
+    line(o, "%s\n", msg + 4);
+    pthread_mutex_unlock(&out_lock);
+}
+
+void cli_info(struct cli_out *o, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (o->quiet)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&out_lock);
+    line(o, "xlmig: %s\n", msg);
     pthread_mutex_unlock(&out_lock);
 }

@@ -11,16 +11,73 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "wire.h"
 
-int cli_image_arg(const char *spec, char *name, size_t nlen, char *path,
-                  size_t plen)
+int cli_vbd_spec(const char *spec, unsigned idx, char *socket, size_t slen,
+                 char *name, size_t nlen, char *err, size_t errlen)
+{
+    const char *comma;
+    size_t n;
+
+    if (strncmp(spec, "sim:", 4)) {
+        snprintf(err, errlen, "--vbd '%.60s': only sim:SOCKET[,name=NAME] is "
+                 "supported here (real guests: xlmig migrate "
+                 "--with-storage)", spec);
+        return -1;
+    }
+    spec += 4;
+    comma = strchr(spec, ',');
+    n = comma ? (size_t)(comma - spec) : strlen(spec);
+    if (!n || n >= slen) {
+        snprintf(err, errlen, "--vbd: %s socket path", n ? "too long a"
+                                                            : "empty");
+        return -1;
+    }
+    memcpy(socket, spec, n);
+    socket[n] = '\0';
+    if (comma && !strncmp(comma + 1, "name=", 5)) {
+        if (!xlmig_disk_name_ok(comma + 6) || strlen(comma + 6) >= nlen) {
+            snprintf(err, errlen, "--vbd: name '%.70s' is not 1 to %d of "
+                     "[A-Za-z0-9._-]", comma + 6, XLMIG_MAX_NAME);
+            return -1;
+        }
+        snprintf(name, nlen, "%s", comma + 6);
+    } else if (comma) {
+        snprintf(err, errlen, "--vbd: unknown option '%.40s' (only "
+                 "name=NAME)", comma + 1);
+        return -1;
+    } else {
+        snprintf(name, nlen, "xvd%c", 'a' + (int)idx);
+    }
+    return 0;
+}
+
+int cli_image_spec(const char *spec, char *name, size_t nlen, char *path,
+                   size_t plen, char *err, size_t errlen)
 {
     const char *eq = strchr(spec, '=');
 
-    if (!eq || eq == spec || (size_t)(eq - spec) >= nlen || !eq[1] ||
-        strlen(eq + 1) >= plen)
-        return cli_error("--image %s: expected NAME=PATH", spec);
+    if (!eq || eq == spec || !eq[1]) {
+        snprintf(err, errlen, "--image '%.60s': expected NAME=PATH", spec);
+        return -1;
+    }
+    if ((size_t)(eq - spec) >= nlen) {
+        snprintf(err, errlen, "--image: name '%.*s' is not 1 to %d of "
+                 "[A-Za-z0-9._-]", (int)(eq - spec) > 70 ? 70
+                                                           : (int)(eq - spec),
+                 spec, XLMIG_MAX_NAME);
+        return -1;
+    }
     snprintf(name, nlen, "%.*s", (int)(eq - spec), spec);
+    if (!xlmig_disk_name_ok(name)) {
+        snprintf(err, errlen, "--image: name '%.70s' is not 1 to %d of "
+                 "[A-Za-z0-9._-]", name, XLMIG_MAX_NAME);
+        return -1;
+    }
+    if (strlen(eq + 1) >= plen) {
+        snprintf(err, errlen, "--image %s: too long a path", name);
+        return -1;
+    }
     snprintf(path, plen, "%s", eq + 1);
     return 0;
 }

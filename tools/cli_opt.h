@@ -101,7 +101,8 @@ enum cli_type {
     CLI_PORT,           /* uint16_t */
     CLI_CHOICE,         /* int: index into choices */
     CLI_STRING,         /* const char * (points into argv) */
-    CLI_CALL,           /* fn(base, arg): repeatable or special options */
+    CLI_CALL,           /* fn(base, arg): repeatable or special options;
+                           without a metavar a flag (arg NULL) */
 };
 
 struct cli_opt {
@@ -151,10 +152,13 @@ struct cli_common {
     double max_downtime_ms;
     uint64_t block_size;
     uint64_t workers;
+    uint64_t connections;       /* data connections (1..8) */
     int compress;               /* enum cli_compress */
     uint64_t max_passes;
     int nice;
     bool json, quiet, help, version;
+    double stopcopy_timeout_ms;         /* sender: the hard limit */
+    double peer_timeout_ms, recover_timeout_ms;  /* cli_timeout_opts */
 };
 
 /* The engine's defaults (xlmig_sender_opts_default), nice 10. */
@@ -164,5 +168,11 @@ extern const size_t cli_common_nopts;
 /* Just help/version/json/quiet/nice, for the commands that do not send. */
 extern const struct cli_opt cli_basic_opts[];
 extern const size_t cli_basic_nopts;
+/* --peer-timeout and --recover-timeout, for both sides. */
+extern const struct cli_opt cli_timeout_opts[];
+extern const size_t cli_timeout_nopts;
+/* Just -h/--help and -V/--version (base: a struct cli_common). */
+extern const struct cli_opt cli_help_opts[];
+extern const size_t cli_help_nopts;
 
 #endif

@@ -28,9 +28,10 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* A CLI_CALL without a metavar is a flag (its fn gets NULL). */
 static bool takes_arg(const struct cli_opt *o)
 {
-    return o->type != CLI_FLAG;
+    return o->type != CLI_FLAG && !(o->type == CLI_CALL && !o->metavar);
 }
 
 /* Every option of every set, in one list. */
@@ -279,12 +280,20 @@ const struct cli_opt cli_common_opts[] = {
     { .name = "workers", .type = CLI_COUNT, .offset = OFF(workers),
       .metavar = "N", .help = "compression/read threads (default 2)",
       .min = 1, .max = 8 },
+    { .name = "connections", .type = CLI_COUNT, .offset = OFF(connections),
+      .metavar = "N", .help = "data connections carrying the blocks in "
+      "parallel (default 1; TCP only)", .min = 1, .max = 8 },
     { .name = "compress", .type = CLI_CHOICE, .offset = OFF(compress),
       .metavar = "MODE", .help = "zlib on the data channel (default auto: "
-      "when the link is the bottleneck)", .choices = compress_modes },
+      "when measured to be faster: link-bound, CPU to spare)", .choices = compress_modes },
     { .name = "max-passes", .type = CLI_COUNT, .offset = OFF(max_passes),
-      .metavar = "N", .help = "dirty passes at most (default 30)",
-      .min = 0, .max = 1000 },
+      .metavar = "N", .help = "dirty passes at most (default 30; 0: none, "
+      "stop-copy right after the full pass)", .min = 0, .max = 1000 },
+    { .name = "stopcopy-timeout", .type = CLI_DURATION,
+      .offset = OFF(stopcopy_timeout_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 100, .fmax = 3600000, .help = "hard limit: the guest resumes "
+      "here if the destination has not confirmed stop-copy S after the "
+      "suspend (default 30)" },
     { .name = "nice", .type = CLI_NICE, .offset = OFF(nice),
       .metavar = "N", .help = "run at this nice level (default 10; 0 keeps "
       "the caller's)" },
@@ -299,6 +308,20 @@ const struct cli_opt cli_common_opts[] = {
 };
 const size_t cli_common_nopts = sizeof(cli_common_opts) /
                                 sizeof(cli_common_opts[0]);
+
+const struct cli_opt cli_timeout_opts[] = {
+    { .name = "peer-timeout", .type = CLI_DURATION,
+      .offset = OFF(peer_timeout_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 1000, .fmax = 3600000, .help = "a peer that sends nothing, not "
+      "even a heartbeat, for S is gone (default 30)" },
+    { .name = "recover-timeout", .type = CLI_DURATION,
+      .offset = OFF(recover_timeout_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 0, .fmax = 7 * 86400000.0, .help = "a broken post-copy is "
+      "retried (waited for) this long; the guest runs meanwhile (default "
+      "3600)" },
+};
+const size_t cli_timeout_nopts = sizeof(cli_timeout_opts) /
+                                 sizeof(cli_timeout_opts[0]);
 
 /* For the commands that do not send: nice, json, quiet, help, version. */
 const struct cli_opt cli_basic_opts[] = {
@@ -317,6 +340,16 @@ const struct cli_opt cli_basic_opts[] = {
 const size_t cli_basic_nopts = sizeof(cli_basic_opts) /
                                sizeof(cli_basic_opts[0]);
 
+/* Only -h/--help and -V/--version. */
+const struct cli_opt cli_help_opts[] = {
+    { .name = "help", .short_name = 'h', .type = CLI_FLAG,
+      .offset = OFF(help), .help = "this help" },
+    { .name = "version", .short_name = 'V', .type = CLI_FLAG,
+      .offset = OFF(version), .help = "the version" },
+};
+const size_t cli_help_nopts = sizeof(cli_help_opts) /
+                              sizeof(cli_help_opts[0]);
+
 void cli_common_defaults(struct cli_common *c)
 {
     memset(c, 0, sizeof(*c));
@@ -324,7 +357,11 @@ void cli_common_defaults(struct cli_common *c)
     c->max_downtime_ms = 50;
     c->block_size = 4096;
     c->workers = 2;
+    c->connections = 1;
     c->compress = CLI_COMPRESS_AUTO;
     c->max_passes = 30;
     c->nice = 10;
+    c->stopcopy_timeout_ms = 30000;
+    c->peer_timeout_ms = 30000;
+    c->recover_timeout_ms = 3600000;
 }

@@ -39,7 +39,13 @@ struct cli_pev cli_pev_from(const struct xlmig_event *ev)
     p.expected_downtime_ms = ev->expected_downtime_ms;
     p.total_bytes = ev->total_bytes;
     p.wire_rate_Bps = ev->wire_rate_Bps;
-    /* When the engine gains the proposed fields, copy them here. */
+    p.total_blocks = ev->total_blocks;
+    p.block_size = ev->block_size;
+    p.demanded_blocks = ev->demanded_blocks;
+    p.background_blocks = ev->background_blocks;
+    p.installed_blocks = ev->installed_blocks;
+    p.max_passes = ev->max_passes;
+    p.downtime_budget_ms = ev->downtime_budget_ms;
     return p;
 }
 
@@ -216,6 +222,10 @@ static void sample(struct cli_pstate *st, const struct cli_pev *ev, double t,
 {
     if (ev->wire_rate_Bps >= 0) {
         st->wire_rate = ev->wire_rate_Bps;
+        if (ev->wire_bytes >= 0) {      /* for the phase's average */
+            st->last_wire = ev->wire_bytes;
+            st->last_t_wire = t;
+        }
     } else if (ev->wire_bytes >= 0) {
         if (st->last_wire >= 0 && ev->wire_bytes >= st->last_wire &&
             t - st->last_t_wire >= WIRE_MIN_DT) {
@@ -597,11 +607,12 @@ static void render(struct cli_pstate *st, double t, unsigned width,
             snprintf(tmp, sizeof(tmp), "ETA --");
         add(p, &n, 80, "%s", tmp);
     }
-    if (!strcmp(st->key, "postcopy") &&
-        (st->demanded >= 0 || st->background >= 0))
+    if (!strcmp(st->key, "postcopy") && st->background >= 0)
         add(p, &n, 50, "demand %lld  background %lld",
             (long long)(st->demanded > 0 ? st->demanded : 0),
-            (long long)(st->background > 0 ? st->background : 0));
+            (long long)st->background);
+    else if (!strcmp(st->key, "postcopy") && st->demanded >= 0)
+        add(p, &n, 50, "demanded %lld", (long long)st->demanded);
     if ((!strcmp(st->key, "dirty") || !strcmp(st->key, "keepup")) &&
         st->downtime_ms >= 0 && !final) {
         char a[24], b[24];

@@ -43,10 +43,8 @@
 #include "xlmig.h"
 
 /*
- * The event fields the display reads: those of struct xlmig_event, then
- * the ones proposed to the engine (absent today).  Numbers < 0 and NULL
- * strings mean "not given".  (struct xlmig_event has total_bytes and
- * wire_rate_Bps; the engine does not fill them yet.)
+ * The event fields the display reads (those of struct xlmig_event).
+ * Numbers < 0 and NULL strings mean "not given".
  */
 struct cli_pev {
     const char *event, *phase, *message;
@@ -55,7 +53,6 @@ struct cli_pev {
     double rate_Bps, eta_s, expected_downtime_ms;
     int64_t total_bytes;                /* the phase's (pass's) whole set */
     double wire_rate_Bps;
-    /* proposed */
     int64_t total_blocks;
     int64_t block_size;
     int64_t demanded_blocks, background_blocks, installed_blocks;
@@ -65,7 +62,7 @@ struct cli_pev {
 
 /* An event with nothing given. */
 struct cli_pev cli_pev_none(const char *event, const char *phase);
-/* The fields an engine event has today; the proposed ones stay absent. */
+/* The fields of an engine event. */
 struct cli_pev cli_pev_from(const struct xlmig_event *ev);
 
 #define CLI_PLINE 512
@@ -135,6 +132,9 @@ void cli_progress_term_event(struct cli_progress_term *w,
 void cli_progress_term_hook(void *opaque, const struct xlmig_event *ev);
 /* Ends a live line before something else is printed (the report). */
 void cli_progress_term_finish(struct cli_progress_term *w);
+/* Erases a live line (on a terminal) so that a message can take its
+ * place; the next event draws it again.  The caller holds no lock of w. */
+void cli_progress_term_clear(struct cli_progress_term *w);
 void cli_progress_term_destroy(struct cli_progress_term *w);
 
 #endif

@@ -111,6 +111,20 @@ void cli_progress_term_finish(struct cli_progress_term *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+void cli_progress_term_clear(struct cli_progress_term *w)
+{
+    if (!w->f)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (w->live_shown) {
+        fputs("\r\033[K", w->f);
+        w->live_shown = false;
+        w->last_draw = -1e9;            /* redraw at the next event */
+        fflush(w->f);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
 void cli_progress_term_destroy(struct cli_progress_term *w)
 {
     cli_progress_term_finish(w);

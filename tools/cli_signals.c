@@ -7,17 +7,29 @@
  */
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static struct xlmig_source *src;
 static struct xlmig_dest *dst;
 static volatile sig_atomic_t seen;
+static const char *volatile waiting;
 
 static void on_signal(int sig)
 {
+    const char *w = waiting;
+
     seen = sig;
+    if (w) {
+        /* Nothing runs yet that a cancel could stop: say so and go. */
+        if (write(2, w, strlen(w)) < 0) {
+            /* nothing better to do */
+        }
+        _exit(1);
+    }
     if (src)
         xlmig_source_cancel(src);
     if (dst)
@@ -50,7 +62,26 @@ void cli_signals_dest(struct xlmig_dest *d)
     install();
 }
 
+void cli_signals_waiting(const char *msg)
+{
+    waiting = msg;
+}
+
 int cli_signal_seen(void)
 {
     return seen;
+}
+
+const char *cli_signal_name(int sig)
+{
+    static char buf[32];
+
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default:
+        snprintf(buf, sizeof(buf), "signal %d", sig);
+        return buf;
+    }
 }

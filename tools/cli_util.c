@@ -26,6 +26,41 @@ int cli_error(const char *fmt, ...)
     return 1;
 }
 
+void cli_print_version(void)
+{
+    printf("xlmig %s (libxlmig %s, API %d.%d)\n", PACKAGE_VERSION,
+           xlmig_version(), XLMIG_API_MAJOR, XLMIG_API_MINOR);
+}
+
+int cli_parse_command(const char *cmd, struct cli_optset *sets, size_t nsets,
+                      int argc, char **argv, const bool *help,
+                      const bool *version,
+                      void (*usage)(FILE *f, const struct cli_optset *sets,
+                                    size_t nsets), int *status)
+{
+    char err[CLI_ERRLEN];
+    int first = cli_parse(sets, nsets, argc, argv, err, sizeof(err));
+
+    if (first < 0) {
+        fprintf(stderr, "xlmig %s: %s\n(xlmig %s --help lists the "
+                "options)\n", cmd, err, cmd);
+        *status = 2;
+        return -1;
+    }
+    if (*help) {
+        usage(stdout, sets, nsets);
+        *status = 0;
+        return -1;
+    }
+    if (*version) {
+        cli_print_version();
+        *status = 0;
+        return -1;
+    }
+    *status = 0;
+    return first;
+}
+
 int sim_pack_states(void **blobs, const size_t *lens, unsigned n, void **out,
                     size_t *out_len)
 {

@@ -4,7 +4,7 @@
  * guests here, changing nothing on either host.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,127 +15,148 @@
 #include "transport.h"
 
 struct est_args {
+    struct cli_common c;
     struct xlmig_source_opts o;
     char sockets[XLMIG_MAX_DISKS][4096];
     char images[XLMIG_MAX_DISKS][4096];
     char names[XLMIG_MAX_DISKS][XLMIG_MAX_NAME + 1];
     struct xlmig_vbd *vbds[XLMIG_MAX_DISKS];
     unsigned ndisks;
-    double sample_s, memory_s;
-    bool json, quiet;
+    double sample_ms, memory_ms;
+    bool offline, no_postcopy;
     const char *dest;
 };
 
-static void usage(FILE *f)
+static int add_disk(struct est_args *a, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (!strcmp(a->names[i], a->names[a->ndisks])) {
+            snprintf(err, errlen, "two disks named %s", a->names[i]);
+            return -1;
+        }
+    a->ndisks++;
+    return 0;
+}
+
+/* --vbd sim:SOCKET[,name=NAME], --image NAME=PATH (repeatable). */
+static int opt_vbd(void *base, const char *spec, char *err, size_t errlen)
+{
+    struct est_args *a = base;
+    unsigned i = a->ndisks;
+
+    if (i == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--vbd: at most %d disks", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    if (cli_vbd_spec(spec, i, a->sockets[i], sizeof(a->sockets[i]),
+                     a->names[i], sizeof(a->names[i]), err, errlen) < 0)
+        return -1;
+    return add_disk(a, err, errlen);
+}
+
+static int opt_image(void *base, const char *spec, char *err, size_t errlen)
+{
+    struct est_args *a = base;
+    unsigned i = a->ndisks;
+
+    if (i == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--image: at most %d disks", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    if (cli_image_spec(spec, a->names[i], sizeof(a->names[i]), a->images[i],
+                       sizeof(a->images[i]), err, errlen) < 0)
+        return -1;
+    return add_disk(a, err, errlen);
+}
+
+#define OFF(f) offsetof(struct est_args, f)
+static const struct cli_opt est_opts[] = {
+    { .name = "vbd", .type = CLI_CALL, .fn = opt_vbd,
+      .metavar = "sim:SOCKET[,name=NAME]",
+      .help = "a disk: a source xlmig-vbdsim serve (repeatable)" },
+    { .name = "image", .type = CLI_CALL, .fn = opt_image,
+      .metavar = "NAME=PATH", .help = "(--offline) a stopped guest's disk "
+      "image (repeatable)" },
+    { .name = "offline", .type = CLI_FLAG, .offset = OFF(offline),
+      .help = "predict a cold migration of stopped guests" },
+    { .name = "sample-seconds", .type = CLI_DURATION,
+      .offset = OFF(sample_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 1000, .fmax = 600000,
+      .help = "watch the guests' writes this long (default 5)" },
+    { .name = "memory-seconds", .type = CLI_DURATION,
+      .offset = OFF(memory_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 0, .fmax = 3600000,
+      .help = "the memory phase to assume (as for send; default 0)" },
+    { .name = "no-postcopy", .type = CLI_FLAG, .offset = OFF(no_postcopy),
+      .help = "predict a migration that sends every block before the "
+      "hand-off" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig estimate [options] --vbd sim:SOCKET[,name=NAME] ... DEST\n"
 "       xlmig estimate --offline [options] --image NAME=PATH ... DEST\n"
-"  Measures the disks, the data channel to an `xlmig receive` at DEST and\n"
-"  the guests' writes, and predicts the migration `xlmig send` with the\n"
-"  same options would make; nothing is created or changed on either side.\n"
 "  DEST: tcp:HOST:PORT | cmd:COMMAND | fd:R,W | -\n"
-"  --sample-seconds S   watch the guests' writes this long (default 5)\n"
-"  --memory-seconds S   the memory phase to assume (as for send)\n"
-"  --offline            predict a cold migration of stopped guests\n"
-"  --image NAME=PATH    (--offline) a stopped guest's disk image\n"
-"  --bandwidth RATE     --max-downtime MS  --no-postcopy  --block-size N\n"
-"  --workers N          --compress MODE    --max-passes N\n"
-"                       as for xlmig send\n"
-"  --json               the estimate as one JSON line on stdout\n"
-"  --quiet              no progress on stderr\n");
+"Measures the disks, the data channel to an `xlmig receive` at DEST and the\n"
+"guests' writes, and predicts the migration `xlmig send` with the same\n"
+"options would make; nothing is created or changed on either side.  With\n"
+"--json the estimate is one JSON line on stdout.\n"
+"Options (rates decimal: 125M = 125 MB/s, 1000Mbit; sizes binary: 4k):\n");
+    cli_print_options(f, sets, nsets);
 }
 
-static int parse(int argc, char **argv, struct est_args *a)
+/* 0, or an exit status (after --help: 0 with *done). */
+static int parse(int argc, char **argv, struct est_args *a, bool *done)
 {
-    static const struct option opts[] = {
-        { "vbd", required_argument, NULL, 'v' },
-        { "image", required_argument, NULL, 'I' },
-        { "offline", no_argument, NULL, 'O' },
-        { "sample-seconds", required_argument, NULL, 's' },
-        { "memory-seconds", required_argument, NULL, 'M' },
-        { "bandwidth", required_argument, NULL, 'b' },
-        { "max-downtime", required_argument, NULL, 'd' },
-        { "no-postcopy", no_argument, NULL, 'n' },
-        { "block-size", required_argument, NULL, 'B' },
-        { "workers", required_argument, NULL, 'w' },
-        { "compress", required_argument, NULL, 'c' },
-        { "max-passes", required_argument, NULL, 'p' },
-        { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct cli_optset sets[] = {
+        { est_opts, sizeof(est_opts) / sizeof(est_opts[0]), a, 0 },
+        { cli_common_opts, cli_common_nopts, &a->c, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a->c, 0 },
     };
-    int c;
+    int first, status;
 
-    xlmig_source_opts_init(&a->o);
-    a->sample_s = 5;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        unsigned i = a->ndisks;
-
-        switch (c) {
-        case 'v': case 'I': {
-            const char *comma;
-
-            if (i == XLMIG_MAX_DISKS)
-                return cli_error("too many disks");
-            if (c == 'I') {
-                if (cli_image_arg(optarg, a->names[i], sizeof(a->names[i]),
-                                  a->images[i], sizeof(a->images[i])))
-                    return 1;
-            } else if (strncmp(optarg, "sim:", 4)) {
-                return cli_error("--vbd %s: only sim:SOCKET here", optarg);
-            } else {
-                comma = strstr(optarg, ",name=");
-                snprintf(a->sockets[i], sizeof(a->sockets[i]), "%.*s",
-                         comma ? (int)(comma - optarg - 4)
-                               : (int)strlen(optarg + 4), optarg + 4);
-                if (comma)
-                    snprintf(a->names[i], sizeof(a->names[i]), "%s",
-                             comma + 6);
-                else
-                    snprintf(a->names[i], sizeof(a->names[i]), "xvd%c",
-                             'a' + (int)i);
-            }
-            a->ndisks++;
-            break;
-        }
-        case 'O': a->o.offline = true; break;
-        case 's': a->sample_s = atof(optarg); break;
-        case 'M': a->memory_s = atof(optarg); break;
-        case 'b':
-            if (xlmig_parse_rate(optarg, &a->o.bandwidth_Bps))
-                return cli_error("bad --bandwidth '%s'", optarg);
-            break;
-        case 'd': a->o.max_downtime_ms = atof(optarg); break;
-        case 'n': a->o.postcopy = false; break;
-        case 'B': a->o.block_size = (uint32_t)strtoul(optarg, NULL, 0); break;
-        case 'w': a->o.workers = (unsigned)atoi(optarg); break;
-        case 'p': a->o.max_passes = (unsigned)atoi(optarg); break;
-        case 'c':
-            if (!strcmp(optarg, "auto"))
-                a->o.compress = XLMIG_COMPRESS_AUTO;
-            else if (!strcmp(optarg, "always"))
-                a->o.compress = XLMIG_COMPRESS_ALWAYS;
-            else if (!strcmp(optarg, "never"))
-                a->o.compress = XLMIG_COMPRESS_NEVER;
-            else
-                return cli_error("bad --compress '%s'", optarg);
-            break;
-        case 'j': a->json = true; break;
-        case 'q': a->quiet = true; break;
-        case 'h': return -1;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind != argc - 1 || !a->ndisks) {
-        usage(stderr);
+    cli_common_defaults(&a->c);
+    a->sample_ms = 5000;
+    *done = true;
+    first = cli_parse_command("estimate", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (!a->ndisks || first != argc - 1) {
+        fprintf(stderr, "xlmig estimate: %s\n(xlmig estimate --help lists "
+                "the options)\n", !a->ndisks ? "give at least one --vbd "
+                "(or --image with --offline)"
+                : first == argc ? "give the destination (e.g. "
+                                  "tcp:HOST:PORT)"
+                                : "give exactly one destination");
         return 2;
     }
-    if (a->sample_s < 1 || a->sample_s > 600)
-        return cli_error("--sample-seconds: 1 to 600");
-    a->dest = argv[optind];
+    for (unsigned i = 0; i < a->ndisks && !a->offline; i++)
+        if (a->images[i][0]) {
+            fprintf(stderr, "xlmig estimate: --image is for --offline (a "
+                    "running guest is given with --vbd)\n");
+            return 2;
+        }
+    a->dest = argv[first];
+    xlmig_source_opts_init(&a->o);
+    a->o.bandwidth_Bps = a->c.bandwidth_Bps;
+    a->o.max_downtime_ms = a->c.max_downtime_ms;
+    a->o.block_size = (uint32_t)a->c.block_size;
+    a->o.workers = (unsigned)a->c.workers;
+    a->o.connections = (unsigned)a->c.connections;
+    a->o.max_passes = (unsigned)a->c.max_passes;
+    a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
+                        ? XLMIG_COMPRESS_ALWAYS
+                    : a->c.compress == CLI_COMPRESS_NEVER
+                        ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    a->o.postcopy = !a->no_postcopy;
+    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
+    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    a->o.offline = a->offline;
+    *done = false;
     return 0;
 }
 
@@ -236,34 +257,36 @@ static int run(struct est_args *a, int rfd, int wfd)
     int rc;
 
     xlmig_estimate_opts_init(&eo);
-    cli_out_init(&out, false, a->quiet);
     if (xlmig_source_new(&a->o, &h, &s, &e) < 0)
         return cli_error("%s", e.msg);
+    cli_out_init(&out, false, a->c.quiet, "source", -1, -1);
     xlmig_source_set_observer(s, NULL, cli_on_log, &out);
     rc = xlmig_source_set_channel(s, rfd, wfd);
     for (unsigned i = 0; i < a->ndisks && !rc; i++)
         rc = xlmig_source_add_disk(s, a->names[i], a->vbds[i]);
-    if (!rc && !a->quiet)
+    if (!rc && !a->c.quiet)
         fprintf(stderr, "xlmig: estimating: watching the guests for %.0f s\n",
-                a->sample_s);
-    eo.sample_s = a->sample_s;
-    cli_sim_costs(&eo, a->memory_s, a->ndisks, a->o.offline);
+                a->sample_ms / 1000.0);
+    eo.sample_s = a->sample_ms / 1000.0;
+    cli_sim_costs(&eo, a->memory_ms / 1000.0, a->ndisks, a->o.offline);
     rc = rc ? rc : xlmig_source_estimate(s, &eo, &est);
     if (rc < 0) {
         cli_error("estimate failed: %s", xlmig_source_error(s));
         xlmig_source_free(s);
+        cli_out_destroy(&out);
         return 1;
     }
-    if (a->json) {
+    if (a->c.json) {
         char line[4096];
 
         xlmig_estimate_json(&est, line, sizeof(line));
         printf("%s\n", line);
         fflush(stdout);
     }
-    if (!a->quiet || !a->json)
-        print_human(&est, a->json ? stderr : stdout);
+    if (!a->c.quiet || !a->c.json)
+        print_human(&est, a->c.json ? stderr : stdout);
     xlmig_source_free(s);
+    cli_out_destroy(&out);
     return 0;
 }
 
@@ -272,25 +295,32 @@ int cmd_estimate(int argc, char **argv)
     struct est_args *a = calloc(1, sizeof(*a));
     struct xlmig_endpoint ep;
     struct xlmig_error e;
+    char err[CLI_ERRLEN];
     int rfd, wfd, status;
     pid_t child;
+    bool done;
 
     if (!a)
         return cli_error("out of memory");
-    status = parse(argc, argv, a);
-    if (status) {
-        if (status < 0)
-            usage(stdout);
+    status = parse(argc, argv, a, &done);
+    if (done) {
         free(a);
-        return status < 0 ? 0 : status;
+        return status;
     }
     status = 1;
-    if (xlmig_endpoint_parse(a->dest, &ep, &e) < 0) {
-        cli_error("%s", e.msg);
+    if (cli_check_endpoint_port(a->dest, err, sizeof(err)) < 0) {
+        status = cli_error("%s", err) + 1;
+    } else if (xlmig_endpoint_parse(a->dest, &ep, &e) < 0) {
+        status = cli_error("%s", e.msg) + 1;
     } else if (ep.kind == XLMIG_EP_LISTEN) {
-        cli_error("the estimate connects; tcp-listen is for receive");
-    } else if (!open_disks(a)) {
-        if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
+        status = cli_error("%s: the estimate connects; tcp-listen: is for "
+                           "xlmig receive", a->dest) + 1;
+    } else {
+        cli_lower_priority(a->c.nice);
+        if (open_disks(a)) {
+            /* said why */
+        } else if (xlmig_endpoint_open(&ep, &rfd, &wfd, &child, 0, NULL,
+                                       &e) < 0) {
             cli_error("%s", e.msg);
         } else {
             status = run(a, rfd, wfd);

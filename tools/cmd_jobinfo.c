@@ -4,8 +4,8 @@
  * run directory's status files).  DOMAIN is a name (the migration's
  * renames included), a domid or a UUID.
  */
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,10 @@ static void show_human(const struct xjob *j)
         { "pass", "Pass" }, { "remaining_bytes", "Remaining (bytes)" },
         { "remaining_blocks", "Remaining (blocks)" },
         { "sent_bytes", "Sent (bytes)" }, { "wire_bytes", "On the wire" },
-        { "rate_Bps", "Rate (B/s)" }, { "eta_s", "ETA (s)" },
+        { "total_bytes", "Phase total (bytes)" },
+        { "total_blocks", "Phase total (blocks)" },
+        { "rate_Bps", "Rate (B/s)" },
+        { "wire_rate_Bps", "Wire rate (B/s)" }, { "eta_s", "ETA (s)" },
         { "expected_downtime_ms", "Expected downtime (ms)" },
         { "peer", "Peer" }, { "domid", "Domain id" }, { "pid", "Engine pid" },
         { "message", "Message" }, { "updated", "Updated (Unix time)" },
@@ -58,42 +61,58 @@ static void show_json(const struct xjob *j, bool last)
     printf("}%s\n", last ? "" : ",");
 }
 
+struct job_args {
+    struct cli_common c;
+    bool json;
+};
+
+static const struct cli_opt job_opts[] = {
+    { .name = "json", .short_name = 'j', .type = CLI_FLAG,
+      .offset = offsetof(struct job_args, json),
+      .help = "a JSON array, one object per role found on this host" },
+};
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
+{
+    fprintf(f, "usage: xlmig jobinfo [--json] DOMAIN\n"
+            "The storage migration status of DOMAIN (name, domid or UUID) "
+            "on this host.\nOptions:\n");
+    cli_print_options(f, sets, nsets);
+}
+
 int cmd_jobinfo(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct job_args a;
+    struct cli_optset sets[] = {
+        { job_opts, sizeof(job_opts) / sizeof(job_opts[0]), &a, 0 },
+        { cli_help_opts, cli_help_nopts, &a.c, 0 },
     };
-    struct xjob *jobs = calloc(8, sizeof(*jobs));
-    bool json = false;
+    struct xjob *jobs;
     unsigned n = 0;
-    int c;
+    int first, status;
 
-    while ((c = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
-        if (c == 'j') {
-            json = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "usage: xlmig jobinfo [--json] DOMAIN\n");
-            free(jobs);
-            return c == 'h' ? 0 : 2;
-        }
-    }
-    if (argc - optind != 1 || !jobs) {
-        fprintf(stderr, "usage: xlmig jobinfo [--json] DOMAIN\n");
-        free(jobs);
+    memset(&a, 0, sizeof(a));
+    first = cli_parse_command("jobinfo", sets, 2, argc, argv, &a.c.help,
+                              &a.c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (argc - first != 1) {
+        fprintf(stderr, "xlmig jobinfo: give one DOMAIN\n(xlmig jobinfo "
+                "--help)\n");
         return 2;
     }
-    n = xjob_find(argv[optind], NULL, jobs, 8);
-    if (json) {
+    jobs = calloc(8, sizeof(*jobs));
+    if (!jobs)
+        return cli_error("out of memory");
+    n = xjob_find(argv[first], NULL, jobs, 8);
+    if (a.json) {
         printf("[\n");
         for (unsigned i = 0; i < n; i++)
             show_json(&jobs[i], i + 1 == n);
         printf("]\n");
     } else if (!n) {
         printf("Job: none (no storage migration of %s recorded on this "
-               "host)\n", argv[optind]);
+               "host)\n", argv[first]);
     } else {
         for (unsigned i = 0; i < n; i++) {
             if (i)

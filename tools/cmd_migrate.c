@@ -2,7 +2,7 @@
  * xlmig migrate --with-storage DOMAIN HOST: option parsing; the flow is
  * xsrc_migrate() (libxl-ext/xen/xsrc.c).
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,211 +11,310 @@
 #include "transport.h"
 #include "xflow.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-"usage: xlmig migrate [options] --with-storage <domain> <host>\n"
-"xl's options:\n"
-"  -C CONFIG          send this config instead of the running domain's\n"
-"                     (JSON, or xl.cfg turned to JSON by `xl -N create`)\n"
-"  -s SSHCOMMAND      default ssh; -s \"\": <host> is the whole command\n"
-"  -e, -F             do not daemonize on the destination (passed on)\n"
-"  -p                 leave the domain paused on the destination\n"
-"  -D                 keep the same domid on the destination\n"
-"  --debug            LIBXL_SUSPEND_DEBUG (and -d remotely)\n"
-"storage:\n"
-"  --storage=local|all|VDEV[,VDEV...]   which disks (default local)\n"
-"  --shared=VDEV[,VDEV...]   disks the destination already reaches\n"
-"  --target-dir=DIR   destination: images go to DIR/<file name>\n"
-"  --map=VDEV=PATH    destination: this disk goes to PATH (repeatable)\n"
-"  --allow-existing   destination: write into existing target files\n"
-"  --data=ssh|tcp     data channel: second ssh session (default) or TCP\n"
-"  --data-host=HOST   TCP: connect here (default: <host> without user@)\n"
-"  --data-port=PORT   TCP: destination listens there (default any)\n"
-"  --no-postcopy      send every block before the guest moves\n"
-"  --bandwidth=RATE   limit the data channel (100M, 1000Mbit, ...)\n"
-"  --max-downtime=MS  disk downtime budget (default 50)\n"
-"  --max-passes=N     dirty passes at most (default 30)\n"
-"  --peer-timeout=S   a silent peer (no data, no heartbeat) is gone after\n"
-"                     S s (30; --idle-timeout is the same)\n"
-"  --stopcopy-timeout=S  the guest resumes here if the destination has not\n"
-"                     confirmed stop-copy S s after suspend (30)\n"
-"  --recover-timeout=S  a broken post-copy is retried this long (3600)\n"
-"  --nice=N           both engines run at nice N (default 10: the guests'\n"
-"                     I/O in dom0 goes first)\n"
-"  --remove-source    delete source image files once post-copy is done\n"
-"  --no-tracking      without the patched blkback (testing): re-send\n"
-"                     whole disks while the guest is suspended\n"
-"  --verify           check every extent end to end (SHA-256 as read here\n"
-"                     against what the destination reads back from disk);\n"
-"                     --remove-source is refused after any mismatch\n"
-"  --estimate         only measure and predict (disks, link, the guest's\n"
-"                     writes, memory): nothing changes on either host\n"
-"  --sample-seconds=S --estimate: watch the guest's writes S s (5)\n"
-"  --json             --estimate: the estimate as JSON on stdout\n"
-"cold migration:\n"
-"  --offline          move a stopped guest: its disks and its xl.cfg (-C,\n"
-"                     default /etc/xen/<domain>.cfg); run again after a\n"
-"                     cut to go on from what the destination has\n"
-"  --shutdown         --offline: shut a running guest down first (else it\n"
-"                     is refused)\n"
-"  --start            --offline: create the guest on the destination\n"
-"  --config-dir=DIR   --offline: destination: where its xl.cfg goes\n"
-"                     (default /etc/xen; never over an existing file)\n"
-"  -v, --quiet        more libxl messages / no progress line\n");
-}
-
-static const struct option lo[] = {
-    { "debug", no_argument, NULL, 0x100 },
-    { "live", no_argument, NULL, 0x101 },
-    { "with-storage", no_argument, NULL, 0x102 },
-    { "storage", required_argument, NULL, 0x103 },
-    { "shared", required_argument, NULL, 0x104 },
-    { "target-dir", required_argument, NULL, 0x105 },
-    { "map", required_argument, NULL, 0x106 },
-    { "allow-existing", no_argument, NULL, 0x107 },
-    { "data", required_argument, NULL, 0x108 },
-    { "data-host", required_argument, NULL, 0x109 },
-    { "data-port", required_argument, NULL, 0x10a },
-    { "no-postcopy", no_argument, NULL, 0x10b },
-    { "bandwidth", required_argument, NULL, 0x10c },
-    { "max-downtime", required_argument, NULL, 0x10d },
-    { "max-passes", required_argument, NULL, 0x10e },
-    { "idle-timeout", required_argument, NULL, 0x10f },
-    { "remove-source", no_argument, NULL, 0x110 },
-    { "no-tracking", no_argument, NULL, 0x111 },
-    { "quiet", no_argument, NULL, 0x112 },
-    { "nice", required_argument, NULL, 0x113 },
-    { "peer-timeout", required_argument, NULL, 0x10f },
-    { "stopcopy-timeout", required_argument, NULL, 0x114 },
-    { "recover-timeout", required_argument, NULL, 0x115 },
-    { "verify", no_argument, NULL, 0x116 },
-    { "estimate", no_argument, NULL, 0x117 },
-    { "sample-seconds", required_argument, NULL, 0x118 },
-    { "json", no_argument, NULL, 0x119 },
-    { "offline", no_argument, NULL, 0x11a },
-    { "shutdown", no_argument, NULL, 0x11b },
-    { "start", no_argument, NULL, 0x11c },
-    { "config-dir", required_argument, NULL, 0x11d },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+struct mig_args {
+    struct cli_common c;
+    struct xsrc_opts o;
+    bool storage, live, daemonize_off, no_postcopy, start;
+    const char *data;
+    int data_choice;
+    double sample_ms;           /* --estimate's watch */
 };
 
-/* The options the destination decides with travel in its command line. */
-static int forward(struct xsrc_opts *o, int c, struct xlmig_error *e)
+static int opt_ssh(void *base, const char *arg, char *err, size_t errlen)
 {
-    switch (c) {
-    case 0x105: return xsrc_fwd_add(o, "--target-dir", optarg, e);
-    case 0x106: return xsrc_fwd_add(o, "--map", optarg, e);
-    case 0x107: return xsrc_fwd_add(o, "--allow-existing", NULL, e);
-    case 0x10a: return xsrc_fwd_add(o, "--data-port", optarg, e);
-    default:
-        o->nice = atoi(optarg);
-        return xsrc_fwd_add(o, "--nice", optarg, e);
-    }
+    (void)err;
+    (void)errlen;
+    ((struct mig_args *)base)->o.ssh = arg;         /* "" is meaningful */
+    return 0;
 }
 
-static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
+static int opt_verbose(void *base, const char *arg, char *err,
+                       size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    ((struct mig_args *)base)->o.verbose++;
+    return 0;
+}
+
+/* The options the destination decides with travel in its command line. */
+static int forward(struct mig_args *a, const char *opt, const char *val,
+                   char *err, size_t errlen)
 {
     struct xlmig_error e;
 
-    switch (c) {
-    case 'C': o->config = optarg; return 0;
-    case 's': o->ssh = optarg; return 0;
-    case 'F': case 'e': o->daemonize_off = true; return 0;
-    case 'p': o->pause = true; return 0;
-    case 'D': o->preserve_domid = true; return 0;
-    case 'v': o->verbose++; return 0;
-    case 0x100: o->debug = true; return 0;
-    case 0x101: return 0;       /* ignored, as by xl */
-    case 0x102: *storage = true; return 0;
-    case 0x103: o->storage = optarg; return 0;
-    case 0x104: o->shared = optarg; return 0;
-    case 0x105: case 0x106: case 0x107: case 0x10a: case 0x113:
-        return forward(o, c, &e) < 0 ? cli_error("%s", e.msg) : 0;
-    case 0x108:
-        if (strcmp(optarg, "ssh") && strcmp(optarg, "tcp"))
-            return cli_error("--data=ssh or --data=tcp");
-        o->tcp = !strcmp(optarg, "tcp");
-        return 0;
-    case 0x109: o->data_host = optarg; return 0;
-    case 0x10b: o->so.postcopy = false; return 0;
-    case 0x10c:
-        return xlmig_parse_rate(optarg, &o->so.bandwidth_Bps)
-                   ? cli_error("bad --bandwidth '%s'", optarg) : 0;
-    case 0x10d: o->so.max_downtime_ms = atof(optarg); return 0;
-    case 0x10e: o->so.max_passes = (unsigned)atoi(optarg); return 0;
-    case 0x10f:
-        o->so.peer_timeout_ms = atoi(optarg) * 1000;
-        return xsrc_fwd_add(o, "--peer-timeout", optarg, &e) < 0
-                   ? cli_error("%s", e.msg) : 0;
-    case 0x114: o->so.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 0x115:
-        o->so.recover_timeout_s = atoi(optarg);
-        return xsrc_fwd_add(o, "--recover-timeout", optarg, &e) < 0
-                   ? cli_error("%s", e.msg) : 0;
-    case 0x110: o->remove_source = true; return 0;
-    case 0x116: o->so.verify = true; return 0;
-    case 0x117: o->estimate = true; return 0;
-    case 0x118: o->sample_s = atof(optarg); return 0;
-    case 0x119: o->json = true; return 0;
-    case 0x11a: o->so.offline = true; return 0;
-    case 0x11b: o->shutdown = true; return 0;
-    case 0x11c:
-        return xsrc_fwd_add(o, "--start", NULL, &e) < 0
-                   ? cli_error("%s", e.msg) : 0;
-    case 0x11d:
-        return xsrc_fwd_add(o, "--config-dir", optarg, &e) < 0
-                   ? cli_error("%s", e.msg) : 0;
-    case 0x111: o->notrack = true; return 0;
-    case 0x112: *quiet = true; return 0;
-    default: usage(stderr); return 2;
+    if (xsrc_fwd_add(&a->o, opt, val, &e) < 0) {
+        snprintf(err, errlen, "%s: %s", opt, e.msg);
+        return -1;
     }
+    return 0;
+}
+
+static int opt_target_dir(void *base, const char *arg, char *err,
+                          size_t errlen)
+{
+    if (!*arg) {
+        snprintf(err, errlen, "--target-dir: empty value");
+        return -1;
+    }
+    return forward(base, "--target-dir", arg, err, errlen);
+}
+
+static int opt_map(void *base, const char *arg, char *err, size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || eq[1] != '/') {
+        snprintf(err, errlen, "--map '%.80s': expected VDEV=/ABSOLUTE/PATH",
+                 arg);
+        return -1;
+    }
+    return forward(base, "--map", arg, err, errlen);
+}
+
+static int opt_allow_existing(void *base, const char *arg, char *err,
+                              size_t errlen)
+{
+    (void)arg;
+    return forward(base, "--allow-existing", NULL, err, errlen);
+}
+
+static int opt_data_port(void *base, const char *arg, char *err,
+                         size_t errlen)
+{
+    uint16_t port;
+
+    if (cli_parse_port("--data-port", arg, true, &port, err, errlen) < 0)
+        return -1;
+    return forward(base, "--data-port", arg, err, errlen);
+}
+
+static int opt_start(void *base, const char *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    ((struct mig_args *)base)->start = true;
+    return forward(base, "--start", NULL, err, errlen);
+}
+
+static int opt_config_dir(void *base, const char *arg, char *err,
+                          size_t errlen)
+{
+    if (*arg != '/') {
+        snprintf(err, errlen, "--config-dir '%.80s': an absolute path", arg);
+        return -1;
+    }
+    return forward(base, "--config-dir", arg, err, errlen);
+}
+
+static const char *const data_kinds[] = { "ssh", "tcp", NULL };
+
+#define OFF(f) offsetof(struct mig_args, f)
+static const struct cli_opt mig_opts[] = {
+    { .name = "config", .short_name = 'C', .type = CLI_STRING,
+      .offset = OFF(o.config), .metavar = "CONFIG",
+      .help = "send this config instead of the running domain's (JSON, "
+      "or xl.cfg via `xl -N create`)" },
+    { .name = "ssh", .short_name = 's', .type = CLI_CALL, .fn = opt_ssh,
+      .metavar = "SSHCOMMAND", .help = "default ssh; -s \"\": HOST is the "
+      "whole command" },
+    { .name = "no-daemonize", .short_name = 'e', .type = CLI_FLAG,
+      .offset = OFF(daemonize_off), .help = "do not daemonize on the "
+      "destination (-F too; passed on)" },
+    { .name = "foreground", .short_name = 'F', .type = CLI_FLAG,
+      .offset = OFF(daemonize_off), .help = "as -e" },
+    { .name = "paused", .short_name = 'p', .type = CLI_FLAG,
+      .offset = OFF(o.pause), .help = "leave the domain paused on the "
+      "destination" },
+    { .name = "preserve-domid", .short_name = 'D', .type = CLI_FLAG,
+      .offset = OFF(o.preserve_domid), .help = "keep the same domid on the "
+      "destination" },
+    { .name = "verbose", .short_name = 'v', .type = CLI_CALL,
+      .fn = opt_verbose, .help = "more libxl messages (repeatable)" },
+    { .name = "debug", .type = CLI_FLAG, .offset = OFF(o.debug),
+      .help = "LIBXL_SUSPEND_DEBUG (and -d remotely)" },
+    { .name = "live", .type = CLI_FLAG, .offset = OFF(live),
+      .help = "accepted and ignored, as by xl" },
+    { .name = "with-storage", .type = CLI_FLAG, .offset = OFF(storage),
+      .help = "required: move the local disks too" },
+    { .name = "storage", .type = CLI_STRING, .offset = OFF(o.storage),
+      .metavar = "local|all|VDEV,...", .help = "which disks (default "
+      "local)" },
+    { .name = "shared", .type = CLI_STRING, .offset = OFF(o.shared),
+      .metavar = "VDEV,...", .help = "disks the destination already "
+      "reaches" },
+    { .name = "target-dir", .type = CLI_CALL, .fn = opt_target_dir,
+      .metavar = "DIR", .help = "destination: images go to DIR/<file "
+      "name>" },
+    { .name = "map", .type = CLI_CALL, .fn = opt_map,
+      .metavar = "VDEV=PATH", .help = "destination: this disk goes to "
+      "PATH (repeatable)" },
+    { .name = "allow-existing", .type = CLI_CALL, .fn = opt_allow_existing,
+      .help = "destination: write into existing target files" },
+    { .name = "data", .type = CLI_CHOICE, .offset = OFF(data_choice),
+      .metavar = "ssh|tcp", .choices = data_kinds,
+      .help = "data channel: a second ssh session (default) or TCP" },
+    { .name = "data-host", .type = CLI_STRING, .offset = OFF(o.data_host),
+      .metavar = "HOST", .help = "TCP: connect here (default: HOST without "
+      "user@)" },
+    { .name = "data-port", .type = CLI_CALL, .fn = opt_data_port,
+      .metavar = "PORT", .help = "TCP: the destination listens there "
+      "(default 0: any) [0..65535]" },
+    { .name = "no-postcopy", .type = CLI_FLAG, .offset = OFF(no_postcopy),
+      .help = "send every block before the guest moves" },
+    { .name = "remove-source", .type = CLI_FLAG, .offset = OFF(o.remove_source),
+      .help = "delete source image files once post-copy is done" },
+    { .name = "no-tracking", .type = CLI_FLAG, .offset = OFF(o.notrack),
+      .help = "stock blkback (testing): whole disks again while the guest "
+      "is suspended" },
+    { .name = "verify", .type = CLI_FLAG, .offset = OFF(o.so.verify),
+      .help = "check every extent end to end (SHA-256 as read here against "
+      "what the destination reads back from disk); --remove-source is "
+      "refused after any mismatch (one data connection)" },
+    { .name = "estimate", .type = CLI_FLAG, .offset = OFF(o.estimate),
+      .help = "only measure and predict (disks, link, the guest's writes, "
+      "memory): nothing changes on either host" },
+    { .name = "sample-seconds", .type = CLI_DURATION,
+      .offset = OFF(sample_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 1000, .fmax = 600000, .help = "--estimate: watch the guest's "
+      "writes for S (default 5)" },
+    { .name = "offline", .type = CLI_FLAG, .offset = OFF(o.so.offline),
+      .help = "cold migration: move a stopped guest, its disks and its "
+      "xl.cfg (-C, default /etc/xen/DOMAIN.cfg); run again after a cut to "
+      "go on from what the destination has (one data connection)" },
+    { .name = "shutdown", .type = CLI_FLAG, .offset = OFF(o.shutdown),
+      .help = "--offline: shut a running guest down first (else it is "
+      "refused)" },
+    { .name = "start", .type = CLI_CALL, .fn = opt_start,
+      .help = "--offline: create the guest on the destination" },
+    { .name = "config-dir", .type = CLI_CALL, .fn = opt_config_dir,
+      .metavar = "DIR", .help = "--offline: destination: where its xl.cfg "
+      "goes (default /etc/xen; never over an existing file)" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
+{
+    fprintf(f,
+"usage: xlmig migrate [options] --with-storage DOMAIN HOST\n"
+"Migrates DOMAIN and its local disks to HOST, as xl migrate does\n"
+"(ssh HOST xl migrate-receive --with-storage ...).  --estimate only\n"
+"measures and predicts; --offline moves a stopped guest.\n"
+"Options (rates decimal: 125M = 125 MB/s, 1000Mbit; sizes binary: 4k):\n");
+    cli_print_options(f, sets, nsets);
 }
 
 int cmd_migrate_sender(int argc, char **argv)
 {
-    struct xsrc_opts *o = calloc(1, sizeof(*o));
+    struct mig_args *a = calloc(1, sizeof(*a));
+    struct cli_optset sets[3];
     struct xflow_observer obs;
     struct cli_out out;
     struct xlmig_error e;
-    bool quiet = false, storage = false;
-    int c, rc = 0;
+    int first, status;
 
-    if (!o)
+    if (!a)
         return cli_error("out of memory");
-    xsrc_opts_init(o);
-    while (!rc && (c = getopt_long(argc, argv, "FC:s:epDvh", lo, NULL)) != -1)
-        rc = c == 'h' ? (usage(stdout), -1) : parse_opt(o, c, &quiet,
-                                                        &storage);
-    if (!rc && !storage)
-        rc = cli_error("migrate needs --with-storage (without it, use xl "
-                       "migrate)");
-    if (!rc && argc - optind != 2) {
-        usage(stderr);
-        rc = 2;
+    xsrc_opts_init(&a->o);
+    cli_common_defaults(&a->c);
+    sets[0] = (struct cli_optset){ mig_opts, sizeof(mig_opts) /
+                                   sizeof(mig_opts[0]), a, 0 };
+    sets[1] = (struct cli_optset){ cli_common_opts, cli_common_nopts, &a->c,
+                                   0 };
+    sets[2] = (struct cli_optset){ cli_timeout_opts, cli_timeout_nopts,
+                                   &a->c, 0 };
+    first = cli_parse_command("migrate", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        goto out;
+    status = 2;
+    if (!a->storage) {
+        fprintf(stderr, "xlmig migrate: needs --with-storage (without it, "
+                "use xl migrate)\n");
+        goto out;
     }
-    if (!rc && o->notrack)
-        o->so.postcopy = false;         /* no gate without tracking either */
-    if (!rc && o->so.peer_timeout_ms < 1000)
-        rc = cli_error("--peer-timeout: at least 1 s");
-    if (!rc && xsrc_check(o, &e) < 0)
-        rc = cli_error("%s", e.msg);
-    if (!rc && (o->shutdown || o->remove_source) && o->estimate)
-        rc = cli_error("--estimate changes nothing: no --shutdown or "
-                       "--remove-source");
-    if (!rc && o->shutdown && !o->so.offline)
-        rc = cli_error("--shutdown is for --offline");
-    if (!rc) {
-        cli_out_init(&out, false, quiet);
-        obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-        if (o->estimate)
-            rc = xsrc_estimate(o, argv[optind], argv[optind + 1], &obs);
-        else if (o->so.offline)
-            rc = xsrc_offline(o, argv[optind], argv[optind + 1], &obs);
-        else
-            rc = xsrc_migrate(o, argv[optind], argv[optind + 1], &obs);
+    if (argc - first != 2) {
+        fprintf(stderr, "xlmig migrate: give DOMAIN and HOST\n(xlmig "
+                "migrate --help lists the options)\n");
+        goto out;
     }
-    free(o);
-    return rc < 0 ? 0 : rc;
+    /* The destination's side of these goes with its command line. */
+    {
+        const struct { struct cli_optset *set; const char *name;
+                       double v; bool ms; } fw[] = {
+            { &sets[1], "nice", a->c.nice, false },
+            { &sets[2], "peer-timeout", a->c.peer_timeout_ms, true },
+            { &sets[2], "recover-timeout", a->c.recover_timeout_ms, true },
+        };
+
+        for (size_t i = 0; i < sizeof(fw) / sizeof(fw[0]); i++) {
+            char opt[32], v[32], err[CLI_ERRLEN];
+
+            if (!cli_seen(fw[i].set, fw[i].name))
+                continue;
+            snprintf(opt, sizeof(opt), "--%s", fw[i].name);
+            snprintf(v, sizeof(v), fw[i].ms ? "%.0fms" : "%.0f", fw[i].v);
+            if (forward(a, opt, v, err, sizeof(err)) < 0) {
+                fprintf(stderr, "xlmig migrate: %s\n", err);
+                goto out;
+            }
+        }
+    }
+    a->o.nice = a->c.nice;
+    a->o.daemonize_off = a->daemonize_off;
+    a->o.tcp = a->data_choice == 1;
+    a->o.so.bandwidth_Bps = a->c.bandwidth_Bps;
+    a->o.so.max_downtime_ms = a->c.max_downtime_ms;
+    a->o.so.block_size = (uint32_t)a->c.block_size;
+    a->o.so.workers = (unsigned)a->c.workers;
+    a->o.so.connections = (unsigned)a->c.connections;
+    if (a->o.so.connections > 1 && !a->o.tcp) {
+        fprintf(stderr, "xlmig migrate: --connections %u needs --data=tcp "
+                "(the ssh data channel is one connection)\n",
+                a->o.so.connections);
+        goto out;
+    }
+    a->o.so.max_passes = (unsigned)a->c.max_passes;
+    a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
+                           ? XLMIG_COMPRESS_ALWAYS
+                       : a->c.compress == CLI_COMPRESS_NEVER
+                           ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    a->o.so.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.so.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
+    a->o.so.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    /* No gate without tracking either. */
+    a->o.so.postcopy = !a->no_postcopy && !a->o.notrack;
+    a->o.json = a->c.json;
+    if (a->sample_ms > 0)
+        a->o.sample_s = a->sample_ms / 1000.0;
+    if (xsrc_check(&a->o, &e) < 0) {
+        fprintf(stderr, "xlmig migrate: %s\n", e.msg);
+        goto out;
+    }
+    if ((a->o.shutdown || a->o.remove_source) && a->o.estimate) {
+        fprintf(stderr, "xlmig migrate: --estimate changes nothing: no "
+                "--shutdown or --remove-source\n");
+        goto out;
+    }
+    if ((a->o.shutdown || a->start || cli_seen(&sets[0], "config-dir")) &&
+        !a->o.so.offline) {
+        fprintf(stderr, "xlmig migrate: --%s is for --offline\n",
+                a->o.shutdown ? "shutdown" : a->start ? "start"
+                                                      : "config-dir");
+        goto out;
+    }
+    cli_out_init(&out, a->c.json, a->c.quiet, "source",
+                 a->o.so.max_downtime_ms, (int)a->o.so.max_passes);
+    obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
+    if (a->o.estimate)
+        status = xsrc_estimate(&a->o, argv[first], argv[first + 1], &obs);
+    else if (a->o.so.offline)
+        status = xsrc_offline(&a->o, argv[first], argv[first + 1], &obs);
+    else
+        status = xsrc_migrate(&a->o, argv[first], argv[first + 1], &obs);
+    cli_out_finish(&out);
+    cli_out_destroy(&out);
+out:
+    free(a);
+    return status;
 }

@@ -1,116 +1,161 @@
 /*
  * xlmig migrate-receive --with-storage: option parsing; the flow is
- * xdst_receive() (libxl-ext/xen/xdst.c), on stdin/stdout as xl's.
+ * xdst_receive() (libxl-ext/xen/xdst.c), on stdin/stdout as xl's, or
+ * xdst_offline() (xcold.c) / xdst_estimate() (xest.c).
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "xflow.h"
 
-static void usage(FILE *f)
+struct mr_args {
+    struct cli_common c;
+    struct xdst_opts o;
+    bool storage, ignored;
+    const char *session;
+};
+
+static int opt_map(void *base, const char *arg, char *err, size_t errlen)
+{
+    struct mr_args *a = base;
+
+    if (a->o.nmaps == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--map: at most %d", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    if (!strchr(arg, '=') || arg[0] == '=') {
+        snprintf(err, errlen, "--map '%.80s': expected VDEV=PATH", arg);
+        return -1;
+    }
+    a->o.maps[a->o.nmaps++] = arg;
+    return 0;
+}
+
+static int opt_port(void *base, const char *arg, char *err, size_t errlen)
+{
+    uint16_t port;
+
+    if (cli_parse_port("--data-port", arg, true, &port, err, errlen) < 0)
+        return -1;
+    ((struct mr_args *)base)->o.data_port = arg;
+    return 0;
+}
+
+static int opt_verbose(void *base, const char *arg, char *err,
+                       size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    ((struct mr_args *)base)->o.verbose++;
+    return 0;
+}
+
+#define OFF(f) offsetof(struct mr_args, f)
+static const struct cli_opt mr_opts[] = {
+    { .name = "no-daemonize", .short_name = 'e', .type = CLI_FLAG,
+      .offset = OFF(ignored), .help = "accepted (xlmig never daemonizes)" },
+    { .name = "foreground", .short_name = 'F', .type = CLI_FLAG,
+      .offset = OFF(ignored), .help = "as -e" },
+    { .name = "debug", .short_name = 'd', .type = CLI_FLAG,
+      .offset = OFF(o.debug), .help = "debug, as xl" },
+    { .name = "paused", .short_name = 'p', .type = CLI_FLAG,
+      .offset = OFF(o.pause), .help = "leave the domain paused" },
+    { .name = "verbose", .short_name = 'v', .type = CLI_CALL,
+      .fn = opt_verbose, .help = "more libxl messages" },
+    { .name = "with-storage", .type = CLI_FLAG, .offset = OFF(storage),
+      .help = "required" },
+    { .name = "target-dir", .type = CLI_STRING, .offset = OFF(o.target_dir),
+      .metavar = "DIR", .help = "put images in DIR (file name of the source "
+      "path)" },
+    { .name = "map", .type = CLI_CALL, .fn = opt_map, .metavar = "VDEV=PATH",
+      .help = "put disk VDEV at PATH (repeatable)" },
+    { .name = "allow-existing", .type = CLI_FLAG,
+      .offset = OFF(o.allow_existing),
+      .help = "write into existing target files" },
+    { .name = "data-port", .type = CLI_CALL, .fn = opt_port,
+      .metavar = "PORT", .help = "TCP data channel: listen on PORT "
+      "(default 0: any) [0..65535]" },
+    { .name = "data-channel", .type = CLI_STRING, .offset = OFF(session),
+      .metavar = "ID", .help = "(internal) hand this ssh session to "
+      "migrate-receive" },
+    { .name = "nice", .type = CLI_NICE, .offset = OFF(c.nice),
+      .metavar = "N", .help = "the engine runs at nice N (default 10)" },
+    { .name = "quiet", .short_name = 'q', .type = CLI_FLAG,
+      .offset = OFF(c.quiet), .help = "no progress on stderr" },
+    { .name = "offline", .type = CLI_FLAG, .offset = OFF(o.offline),
+      .help = "the session is a cold migration (xlmig migrate --offline): "
+      "disks and the guest's xl.cfg" },
+    { .name = "estimate", .type = CLI_FLAG, .offset = OFF(o.estimate),
+      .help = "the session is an estimate: nothing is created" },
+    { .name = "start", .type = CLI_FLAG, .offset = OFF(o.start),
+      .help = "--offline: create the guest once it is here" },
+    { .name = "config-dir", .type = CLI_STRING, .offset = OFF(o.config_dir),
+      .metavar = "DIR", .help = "--offline: where its xl.cfg goes "
+      "(default /etc/xen)" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig migrate-receive [-e] [-F] [-d] [-p] --with-storage [options]\n"
 "       (run by xlmig migrate on the destination, on stdin/stdout)\n"
-"  --target-dir=DIR     put images in DIR (file name of the source path)\n"
-"  --map=VDEV=PATH      put disk VDEV at PATH (repeatable)\n"
-"  --allow-existing     write into existing target files\n"
-"  --data-port=PORT     TCP data channel: listen on PORT (default any)\n"
-"  --nice=N             the engine runs at nice N (default 10)\n"
-"  --peer-timeout=S     a silent source is gone after S s (30)\n"
-"  --recover-timeout=S  a broken post-copy waits this long for the source\n"
-"                       (3600); the guest runs meanwhile\n"
-"  --data-channel=ID    (internal) hand this ssh session to migrate-receive\n"
-"  --offline            the session is a cold migration (xlmig migrate\n"
-"                       --offline): disks and the guest's xl.cfg\n"
-"  --estimate           the session is an estimate: nothing is created\n"
-"  --start              --offline: create the guest once it is here\n"
-"  --config-dir=DIR     --offline: where its xl.cfg goes (/etc/xen)\n"
 "Default target: the source's path, if clean; an image's directory must\n"
-"exist, a block device must exist and be big enough.\n");
-}
-
-static const struct option lo[] = {
-    { "with-storage", no_argument, NULL, 0x100 },
-    { "target-dir", required_argument, NULL, 0x101 },
-    { "map", required_argument, NULL, 0x102 },
-    { "allow-existing", no_argument, NULL, 0x103 },
-    { "data-port", required_argument, NULL, 0x104 },
-    { "data-channel", required_argument, NULL, 0x105 },
-    { "nice", required_argument, NULL, 0x106 },
-    { "peer-timeout", required_argument, NULL, 0x107 },
-    { "recover-timeout", required_argument, NULL, 0x108 },
-    { "offline", no_argument, NULL, 0x109 },
-    { "estimate", no_argument, NULL, 0x10a },
-    { "start", no_argument, NULL, 0x10b },
-    { "config-dir", required_argument, NULL, 0x10c },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-};
-
-static int parse_opt(struct xdst_opts *o, int c, bool *storage,
-                     const char **session)
-{
-    switch (c) {
-    case 'F': case 'e': return 0;       /* xlmig never daemonizes */
-    case 'd': o->debug = true; return 0;
-    case 'p': o->pause = true; return 0;
-    case 'v': o->verbose++; return 0;
-    case 0x100: *storage = true; return 0;
-    case 0x101: o->target_dir = optarg; return 0;
-    case 0x102:
-        if (o->nmaps == XLMIG_MAX_DISKS)
-            return cli_error("too many --map");
-        o->maps[o->nmaps++] = optarg;
-        return 0;
-    case 0x103: o->allow_existing = true; return 0;
-    case 0x104: o->data_port = optarg; return 0;
-    case 0x105: *session = optarg; return 0;
-    case 0x106: o->nice = atoi(optarg); return 0;
-    case 0x107: o->peer_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 0x108: o->recover_timeout_s = atoi(optarg); return 0;
-    case 0x109: o->offline = true; return 0;
-    case 0x10a: o->estimate = true; return 0;
-    case 0x10b: o->start = true; return 0;
-    case 0x10c: o->config_dir = optarg; return 0;
-    default: usage(stderr); return 2;
-    }
+"exist, a block device must exist and be big enough.\n"
+"Options:\n");
+    cli_print_options(f, sets, nsets);
 }
 
 int cmd_migrate_receive(int argc, char **argv)
 {
-    struct xdst_opts o;
+    struct mr_args a;
+    struct cli_optset sets[] = {
+        { mr_opts, sizeof(mr_opts) / sizeof(mr_opts[0]), &a, 0 },
+        /* No --json: stdout is xl's channel. */
+        { cli_help_opts, cli_help_nopts, &a.c, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a.c, 0 },
+    };
     struct xflow_observer obs;
     struct cli_out out;
     struct xlmig_error e;
-    const char *session = NULL;
-    bool storage = false;
-    int c, rc = 0;
+    int first, status;
 
-    xdst_opts_init(&o);
-    while (!rc && (c = getopt_long(argc, argv, "Fedpvh", lo, NULL)) != -1)
-        rc = c == 'h' ? (usage(stdout), -1)
-                      : parse_opt(&o, c, &storage, &session);
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    if (session) {
-        if (xdst_data_helper(session, NULL, &e) < 0)
+    memset(&a, 0, sizeof(a));
+    xdst_opts_init(&a.o);
+    cli_common_defaults(&a.c);
+    first = cli_parse_command("migrate-receive", sets, 3, argc, argv,
+                              &a.c.help, &a.c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (a.session) {
+        if (xdst_data_helper(a.session, NULL, &e) < 0)
             return cli_error("%s", e.msg);
         return 0;
     }
-    if (!storage || argc != optind) {
-        usage(stderr);
+    if (!a.storage || argc != first) {
+        fprintf(stderr, "xlmig migrate-receive: %s\n",
+                !a.storage ? "needs --with-storage"
+                           : "takes no operand");
         return 2;
     }
-    if (xdst_check(&o, &e) < 0)
+    a.o.nice = a.c.nice;
+    a.o.peer_timeout_ms = (int)a.c.peer_timeout_ms;
+    a.o.recover_timeout_s = (int)(a.c.recover_timeout_ms / 1000);
+    if (xdst_check(&a.o, &e) < 0)
         return cli_error("%s", e.msg);
-    cli_out_init(&out, false, false);
+    cli_out_init(&out, false, a.c.quiet, "destination", -1, -1);
     obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-    if (o.estimate)
-        return xdst_estimate(&o, &obs);
-    if (o.offline)
-        return xdst_offline(&o, &obs);
-    return xdst_receive(&o, &obs);
+    if (a.o.estimate)
+        status = xdst_estimate(&a.o, &obs);
+    else if (a.o.offline)
+        status = xdst_offline(&a.o, &obs);
+    else
+        status = xdst_receive(&a.o, &obs);
+    cli_out_finish(&out);
+    cli_out_destroy(&out);
+    return status;
 }

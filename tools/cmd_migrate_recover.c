@@ -4,63 +4,80 @@
  * migrate-recover --with-storage DOMAIN`).  The flow is xrec_recover()
  * (libxl-ext/xen/xrec.c).
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "xflow.h"
 
-static void usage(FILE *f)
+struct mrec_args {
+    struct cli_common c;
+    struct xrec_opts o;
+    bool storage;
+    uint16_t port;
+};
+
+#define OFF(f) offsetof(struct mrec_args, f)
+static const struct cli_opt mrec_opts[] = {
+    { .name = "with-storage", .type = CLI_FLAG, .offset = OFF(storage),
+      .help = "accepted (the xl spelling)" },
+    { .name = "data-host", .type = CLI_STRING, .offset = OFF(o.data_host),
+      .metavar = "HOST", .help = "TCP data channel: reach the destination "
+      "there (default: the saved one)" },
+    { .name = "data-port", .type = CLI_PORT, .offset = OFF(port),
+      .metavar = "PORT", .help = "TCP data channel: at this port (default: "
+      "the saved one)" },
+    { .name = "data-command", .type = CLI_STRING, .offset = OFF(o.ssh),
+      .metavar = "COMMAND", .help = "ssh data channel: run this instead of "
+      "the saved command" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
-"usage: xlmig migrate-recover [--with-storage] [options] <domain>\n"
-"  On the source host, after `xl migrate --with-storage`'s hand-off: if the\n"
-"  engine serving the domain's post-copy is alive it reconnects by itself;\n"
-"  if it died, serve the destination's missing blocks from here, from the\n"
-"  saved session (/var/lib/xlmig/<uuid>.session).\n"
-"  --data-host=HOST     TCP data channel: reach the destination there\n"
-"  --data-port=PORT     TCP data channel: at this port\n"
-"  --data-command=CMD   ssh data channel: this command instead\n"
-"  --peer-timeout=S     a silent destination is gone after S s (30)\n"
-"  --recover-timeout=S  keep trying this long (3600)\n");
+"usage: xlmig migrate-recover [--with-storage] [options] DOMAIN\n"
+"On the source host, after `xl migrate --with-storage`'s hand-off: if the\n"
+"engine serving the domain's post-copy is alive it reconnects by itself;\n"
+"if it died, serve the destination's missing blocks from here, from the\n"
+"saved session (/var/lib/xlmig/<uuid>.session).\n"
+"Options:\n");
+    cli_print_options(f, sets, nsets);
 }
 
 int cmd_migrate_recover(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        { "with-storage", no_argument, NULL, 'w' },
-        { "data-host", required_argument, NULL, 'H' },
-        { "data-port", required_argument, NULL, 'P' },
-        { "data-command", required_argument, NULL, 'C' },
-        { "peer-timeout", required_argument, NULL, 'E' },
-        { "recover-timeout", required_argument, NULL, 'R' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct mrec_args a;
+    struct cli_optset sets[] = {
+        { mrec_opts, sizeof(mrec_opts) / sizeof(mrec_opts[0]), &a, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a.c, 0 },
+        { cli_help_opts, cli_help_nopts, &a.c, 0 },
     };
-    struct xrec_opts o;
     struct xflow_observer obs;
     struct cli_out out;
-    int c;
+    int first, status;
 
-    xrec_opts_init(&o);
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'w': break;
-        case 'H': o.data_host = optarg; break;
-        case 'P': o.data_port = atoi(optarg); break;
-        case 'C': o.ssh = optarg; break;
-        case 'E': o.so.peer_timeout_ms = atoi(optarg) * 1000; break;
-        case 'R': o.so.recover_timeout_s = atoi(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (argc - optind != 1) {
-        usage(stderr);
+    memset(&a, 0, sizeof(a));
+    xrec_opts_init(&a.o);
+    cli_common_defaults(&a.c);
+    first = cli_parse_command("migrate-recover", sets, 3, argc, argv,
+                              &a.c.help, &a.c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (argc - first != 1) {
+        fprintf(stderr, "xlmig migrate-recover: give the domain\n(xlmig "
+                "migrate-recover --help lists the options)\n");
         return 2;
     }
-    cli_out_init(&out, false, false);
+    a.o.data_port = a.port;
+    a.o.so.peer_timeout_ms = (int)a.c.peer_timeout_ms;
+    a.o.so.recover_timeout_s = (int)(a.c.recover_timeout_ms / 1000);
+    cli_out_init(&out, false, false, "source", -1, -1);
     obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-    return xrec_recover(argv[optind], &o, &obs);
+    status = xrec_recover(argv[first], &a.o, &obs);
+    cli_out_finish(&out);
+    cli_out_destroy(&out);
+    return status;
 }

@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +20,16 @@
 #include "transport.h"
 
 struct recv_args {
+    struct cli_common c;
     struct xlmig_dest_opts o;
     const char *maps[XLMIG_MAX_DISKS];
     unsigned nmaps;
-    const char *run_dir, *daemon, *daemon_args, *port_file, *source;
-    int accept_s, nice_level;
-    bool json, quiet, start;
+    const char *target_dir, *run_dir, *daemon, *daemon_args, *port_file;
+    const char *source;
+    double accept_ms;
+    bool allow_existing, page_cache, start;
     bool was_estimate;          /* the session only measured */
+    struct cli_out out;
     int lfd;                    /* tcp-listen: kept for recovery */
     /* the destination VBDs, started by hook_targets */
     pid_t pids[XLMIG_MAX_DISKS];
@@ -34,96 +37,104 @@ struct recv_args {
     unsigned n;
 };
 
-static void usage(FILE *f)
+/* --map NAME=PATH (repeatable): the form is checked here, the rest by
+ * the library (xlmig_dest_map). */
+static int opt_map(void *base, const char *arg, char *err, size_t errlen)
+{
+    struct recv_args *a = base;
+    const char *eq = strchr(arg, '=');
+
+    if (a->nmaps == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--map: at most %d", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    if (!eq || eq == arg || eq - arg > XLMIG_MAX_NAME || !eq[1]) {
+        snprintf(err, errlen, "--map '%.80s': expected NAME=PATH", arg);
+        return -1;
+    }
+    a->maps[a->nmaps++] = arg;
+    return 0;
+}
+
+#define OFF(f) offsetof(struct recv_args, f)
+static const struct cli_opt recv_opts[] = {
+    { .name = "target-dir", .type = CLI_STRING, .offset = OFF(target_dir),
+      .metavar = "DIR", .help = "put disk NAME at DIR/NAME.img" },
+    { .name = "map", .type = CLI_CALL, .fn = opt_map,
+      .metavar = "NAME=PATH", .help = "put disk NAME at PATH (wins over "
+      "--target-dir; repeatable)" },
+    { .name = "allow-existing", .type = CLI_FLAG,
+      .offset = OFF(allow_existing),
+      .help = "write into existing targets (files, devices)" },
+    { .name = "run-dir", .type = CLI_STRING, .offset = OFF(run_dir),
+      .metavar = "DIR", .help = "sockets and logs of the destination VBDs "
+      "(default: next to each target)" },
+    { .name = "vbd-args", .type = CLI_STRING, .offset = OFF(daemon_args),
+      .metavar = "ARGS", .help = "extra arguments for xlmig-vbdsim serve" },
+    { .name = "port-file", .type = CLI_STRING, .offset = OFF(port_file),
+      .metavar = "FILE", .help = "write the listening port there (with "
+      "port 0)" },
+    { .name = "page-cache", .type = CLI_FLAG, .offset = OFF(page_cache),
+      .help = "write the copied blocks through the page cache (default: "
+      "past it, O_DIRECT, where the file system takes it)" },
+    { .name = "start", .type = CLI_FLAG, .offset = OFF(start),
+      .help = "(cold migration) start the guests here once their disks are "
+      "in place (without it they stay stopped)" },
+    { .name = "accept-timeout", .type = CLI_DURATION,
+      .offset = OFF(accept_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 1000, .fmax = 86400000,
+      .help = "wait at most S for the sender (default 600)" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig receive [options] SOURCE\n"
-"  SOURCE: tcp-listen:ADDR:PORT | fd:R,W | -\n"
-"  --target-dir DIR      put disk NAME at DIR/NAME.img\n"
-"  --map NAME=PATH       put disk NAME at PATH (wins over --target-dir)\n"
-"  --allow-existing      write into existing targets (devices, files)\n"
-"  --run-dir DIR         sockets and logs of the destination VBDs\n"
-"                        (default: the target directory)\n"
-"  --vbd-args ARGS       extra arguments for xlmig-vbdsim serve\n"
-"  --port-file FILE      write the listening port there (with port 0)\n"
-"  --accept-timeout S    wait at most S seconds for the sender (600)\n"
-"  --nice N             run at this nice level (default 10: the guests and\n"
-"                       their block backends come first; 0 to disable)\n"
-"  --peer-timeout S      a silent sender is gone after S s (30)\n"
-"  --recover-timeout S   a broken post-copy waits this long for the sender\n"
-"                        to come back (3600); the guest runs meanwhile\n"
-"  --start               (cold migration) start the guests here once their\n"
-"                        disks are in place (without it they stay stopped)\n"
-"  --json                progress events and the report as JSON on stdout\n"
-"  --quiet               no human progress on stderr\n");
+"  SOURCE: tcp-listen:ADDR:PORT (PORT 0: any free port) | fd:R,W | -\n"
+"The destination of xlmig send: creates the targets, starts a paused\n"
+"xlmig-vbdsim on each, runs the guest after the hand-off.  A cold migration\n"
+"(send --offline) keeps a partial copy for the next attempt and starts the\n"
+"guests only with --start; an estimate (xlmig estimate) creates nothing.\n"
+"Options:\n");
+    cli_print_options(f, sets, nsets);
 }
 
-static int parse_opt(struct recv_args *a, int c)
+/* 0, or an exit status with *done. */
+static int parse_args(int argc, char **argv, struct recv_args *a, bool *done)
 {
-    switch (c) {
-    case 't': a->o.target_dir = optarg; return 0;
-    case 'm':
-        if (a->nmaps == XLMIG_MAX_DISKS)
-            return cli_error("too many --map");
-        a->maps[a->nmaps++] = optarg;
-        return 0;
-    case 'a': a->o.allow_existing = true; return 0;
-    case 'r': a->run_dir = optarg; return 0;
-    case 'V': a->daemon_args = optarg; return 0;
-    case 'P': a->port_file = optarg; return 0;
-    case 'T': a->accept_s = atoi(optarg); return 0;
-    case 'j': a->json = true; return 0;
-    case 'N': a->nice_level = atoi(optarg); return 0;
-    case 'q': a->quiet = true; return 0;
-    case 'E': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
-    case 'S': a->start = true; return 0;
-    default: return 2;
-    }
-}
-
-/* 0, 1 (error printed), 2 (usage), or -1 for --help. */
-static int parse_args(int argc, char **argv, struct recv_args *a)
-{
-    static const struct option opts[] = {
-        { "target-dir", required_argument, NULL, 't' },
-        { "map", required_argument, NULL, 'm' },
-        { "allow-existing", no_argument, NULL, 'a' },
-        { "run-dir", required_argument, NULL, 'r' },
-        { "vbd-args", required_argument, NULL, 'V' },
-        { "port-file", required_argument, NULL, 'P' },
-        { "accept-timeout", required_argument, NULL, 'T' },
-        { "json", no_argument, NULL, 'j' },
-        { "nice", required_argument, NULL, 'N' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "peer-timeout", required_argument, NULL, 'E' },
-        { "recover-timeout", required_argument, NULL, 'R' },
-        { "start", no_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct cli_optset sets[] = {
+        { recv_opts, sizeof(recv_opts) / sizeof(recv_opts[0]), a, 0 },
+        { cli_basic_opts, cli_basic_nopts, &a->c, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a->c, 0 },
     };
-    int c, rc;
+    int first, status;
 
-    xlmig_dest_opts_init(&a->o);
-    a->o.janitor = true;
+    cli_common_defaults(&a->c);
+    a->accept_ms = 600000;
     a->lfd = -1;
-    a->accept_s = 600;
-    a->nice_level = 10;
-    a->daemon = sim_daemon_path();
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h')
-            return -1;
-        if ((rc = parse_opt(a, c)) != 0) {
-            if (rc == 2)
-                usage(stderr);
-            return rc;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
+    *done = true;
+    first = cli_parse_command("receive", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (first != argc - 1) {
+        fprintf(stderr, "xlmig receive: %s\n(xlmig receive --help lists "
+                "the options)\n", first == argc
+                ? "give the source (e.g. tcp-listen:0.0.0.0:7000)"
+                : "give exactly one source");
         return 2;
     }
-    a->source = argv[optind];
+    a->source = argv[first];
+    xlmig_dest_opts_init(&a->o);
+    a->o.janitor = true;
+    a->o.target_dir = a->target_dir;
+    a->o.allow_existing = a->allow_existing;
+    a->o.page_cache = a->page_cache;
+    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    a->daemon = sim_daemon_path();
+    *done = false;
     return 0;
 }
 
@@ -205,8 +216,8 @@ static int start_vbd(struct recv_args *a, struct xlmig_dest *d, unsigned i,
                                     "not start (%s; see %s)", name, e.msg,
                                     log);
     xlmig_dest_attach_vbd(d, i, a->vbds[i]);
-    fprintf(stderr, "xlmig: disk %s -> %s (VBD %s, pid %d)\n", name, path,
-            sock, (int)a->pids[i]);
+    cli_info(&a->out, "disk %s -> %s (VBD %s, pid %d)", name, path, sock,
+             (int)a->pids[i]);
     return 0;
 }
 
@@ -309,41 +320,25 @@ static int hook_accept_recovery(void *opaque, struct xlmig_dest *d,
 
 /* ---- the command ---- */
 
-static int verdict(struct xlmig_dest *d, int rc)
-{
-    if (rc == 0)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "xlmig: receive %s, %s: %s\n",
-                cli_signal_seen() ? "cancelled" : "failed",
-                xlmig_dest_offline(d) ? "what is flushed is kept for the "
-                "next attempt" : "nothing kept here", xlmig_dest_error(d));
-        return 1;
-    }
-    fprintf(stderr, "xlmig: the guest runs here but %s\n",
-            xlmig_dest_error(d));
-    return 3;
-}
-
-static int run(struct recv_args *a, int rfd, int wfd, struct xlmig_dest *d)
+static void report(struct recv_args *a, struct xlmig_dest *d)
 {
     struct xlmig_dest_report rep;
-    int rc = xlmig_dest_set_channel(d, rfd, wfd);
+    const char *names[XLMIG_MAX_DISKS], *paths[XLMIG_MAX_DISKS];
 
-    rc = rc ? rc : xlmig_dest_run(d);
-    a->was_estimate = xlmig_dest_estimate(d);
-    rc = verdict(d, rc);
-    if (a->json) {
+    if (a->c.json) {
         char line[4096];
         xlmig_dest_report_json(d, line, sizeof(line));
         printf("%s\n", line);
         fflush(stdout);
-    } else {
-        xlmig_dest_get_report(d, &rep);
-        cli_print_dest_report(stderr, d, &rep);
-        cli_print_dest_extra(stderr, &rep);
+        return;
     }
-    return rc;
+    xlmig_dest_get_report(d, &rep);
+    for (unsigned i = 0; i < rep.ndisks && i < XLMIG_MAX_DISKS; i++) {
+        names[i] = xlmig_dest_disk_name(d, i);
+        paths[i] = xlmig_dest_disk_path(d, i);
+    }
+    cli_print_dest_report(stderr, &rep, names, paths);
+    cli_print_dest_extra(stderr, &rep);
 }
 
 static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
@@ -353,56 +348,66 @@ static int receive(struct recv_args *a, const struct xlmig_endpoint *ep)
         .start_guest = hook_start, .rollback = hook_rollback,
         .accept_recovery = hook_accept_recovery,
     };
-    struct cli_out out;
+    struct xlmig_dest_report rep;
     struct xlmig_dest *d;
     struct xlmig_error e;
-    int rfd, wfd, status = 1;
+    int rfd, wfd, status = 1, rc;
     pid_t child;
 
-    cli_out_init(&out, a->json, a->quiet);
+    cli_out_init(&a->out, a->c.json, a->c.quiet, "destination", -1, -1);
     /* Before any thread: the janitor undoes our work if we are killed. */
-    if (xlmig_dest_new(&a->o, &h, &d, &e) < 0)
+    if (xlmig_dest_new(&a->o, &h, &d, &e) < 0) {
+        cli_out_destroy(&a->out);
         return cli_error("%s", e.msg);
-    xlmig_dest_set_observer(d, cli_on_event, cli_on_log, &out);
+    }
+    a->out.dst = d;
+    xlmig_dest_set_observer(d, cli_on_event, cli_on_log, &a->out);
     for (unsigned i = 0; i < a->nmaps; i++) {
         const char *eq = strchr(a->maps[i], '=');
         char name[XLMIG_MAX_NAME + 1];
 
-        if (!eq || eq == a->maps[i] || eq - a->maps[i] > XLMIG_MAX_NAME) {
-            cli_error("bad --map '%s': expected NAME=PATH", a->maps[i]);
-            goto out;
-        }
         snprintf(name, sizeof(name), "%.*s", (int)(eq - a->maps[i]),
                  a->maps[i]);
         if (xlmig_dest_map(d, name, eq + 1) < 0) {
-            cli_error("%s", xlmig_dest_error(d));
+            cli_error("--map %s: %s", a->maps[i], xlmig_dest_error(d));
+            status = 2;
             goto out;
         }
     }
     cli_signals_dest(d);
+    cli_signals_waiting("xlmig: receive cancelled while waiting for the "
+                        "sender: nothing was created.\n");
     if (ep->kind == XLMIG_EP_LISTEN) {
         /* Kept open: a broken post-copy resumes through it. */
         a->lfd = xlmig_endpoint_listen(ep, a->port_file, &e);
         rfd = wfd = a->lfd < 0 ? a->lfd
-                               : xlmig_tcp_accept(a->lfd, a->accept_s * 1000,
+                               : xlmig_tcp_accept(a->lfd, (int)a->accept_ms,
                                                   NULL, &e);
         child = -1;
-        if (rfd < 0) {
-            cli_error("%s", e.msg);
-            goto out;
-        }
-    } else if (xlmig_endpoint_open(ep, &rfd, &wfd, &child,
-                                   a->accept_s * 1000, a->port_file,
-                                   &e) < 0) {
+        rc = rfd < 0 ? rfd : 0;
+    } else {
+        rc = xlmig_endpoint_open(ep, &rfd, &wfd, &child, (int)a->accept_ms,
+                                 a->port_file, &e);
+    }
+    cli_signals_waiting(NULL);
+    if (rc < 0) {
         cli_error("%s", e.msg);
         goto out;
     }
-    status = run(a, rfd, wfd, d);
+    rc = xlmig_dest_set_channel(d, rfd, wfd);
+    rc = rc ? rc : xlmig_dest_run(d);
+    a->was_estimate = xlmig_dest_estimate(d);
+    cli_out_finish(&a->out);
+    report(a, d);
+    xlmig_dest_get_report(d, &rep);
+    status = cli_dest_verdict(stderr, rc, &rep, xlmig_dest_stale_blocks(d),
+                              cli_signal_seen());
     if (rfd > 2)
         close(rfd);
 out:
     cli_signals_dest(NULL);
     xlmig_dest_free(d);
+    cli_out_destroy(&a->out);
     if (a->lfd >= 0)
         close(a->lfd);
     for (unsigned i = 0; i < a->n; i++)
@@ -412,30 +417,38 @@ out:
 
 int cmd_receive(int argc, char **argv)
 {
-    bool made = false;
     struct recv_args *a = calloc(1, sizeof(*a));
     struct xlmig_endpoint ep;
     struct xlmig_error e;
+    char err[CLI_ERRLEN];
     int status;
+    bool done, made = false;
 
     if (!a)
         return cli_error("out of memory");
-    status = parse_args(argc, argv, a);
-    if (status) {
-        if (status < 0)
-            usage(stdout);
+    status = parse_args(argc, argv, a, &done);
+    if (done) {
         free(a);
-        return status < 0 ? 0 : status;
+        return status;
     }
-    if (xlmig_endpoint_parse(a->source, &ep, &e) < 0)
-        status = cli_error("%s", e.msg);
+    status = 0;
+    if (cli_check_endpoint_port(a->source, err, sizeof(err)) < 0)
+        status = cli_error("%s", err) + 1;
+    else if (xlmig_endpoint_parse(a->source, &ep, &e) < 0)
+        status = cli_error("%s", e.msg) + 1;
     else if (ep.kind == XLMIG_EP_TCP || ep.kind == XLMIG_EP_CMD)
-        status = cli_error("the receiver listens or uses given fds");
-    else if (a->o.target_dir && !(made = mkdir(a->o.target_dir, 0700) == 0) &&
+        status = cli_error("%s: the receiver listens (tcp-listen:ADDR:PORT) "
+                           "or uses given fds", a->source) + 1;
+    else if (!a->o.target_dir && !a->nmaps)
+        status = cli_error("give --target-dir DIR or --map NAME=PATH: where "
+                           "the disks go") + 1;
+    else if (a->o.target_dir &&
+             !(made = mkdir(a->o.target_dir, 0700) == 0) &&
              errno != EEXIST)
-        status = cli_error("%s: %s", a->o.target_dir, strerror(errno));
+        status = cli_error("--target-dir %s: %s", a->o.target_dir,
+                           strerror(errno));
     if (!status) {
-        cli_lower_priority(a->nice_level);
+        cli_lower_priority(a->c.nice);
         status = receive(a, &ep);
         /* An estimate leaves nothing behind, not even the directory. */
         if (made && a->was_estimate)

@@ -6,7 +6,7 @@
  * may be another way to the same destination, e.g. a new port.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +17,29 @@
 #include "transport.h"
 
 struct recover_args {
+    struct cli_common c;
     struct xlmig_source_opts o;
     const char *session, *dest;
-    bool json, quiet;
     struct xlmig_endpoint ep;
     pid_t child;
 };
 
-static void usage(FILE *f)
+#define OFF(f) offsetof(struct recover_args, f)
+static const struct cli_opt recover_opts[] = {
+    { .name = "session", .type = CLI_STRING, .offset = OFF(session),
+      .metavar = "FILE", .help = "the session `xlmig send --session-file` "
+      "saved (required)" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig recover [options] --session FILE [DEST]\n"
-"  Resume a paused post-copy from the session `xlmig send --session-file`\n"
-"  saved; DEST (default: the session's) reaches the same destination.\n"
-"  --peer-timeout S     a silent receiver is gone after S s (30)\n"
-"  --recover-timeout S  keep trying this long (3600)\n"
-"  --json               progress events and the report as JSON on stdout\n"
-"  --quiet              no human progress on stderr\n");
+"Resumes a paused post-copy from the session `xlmig send --session-file`\n"
+"saved; DEST (default: the session's) reaches the same destination.\n"
+"Options:\n");
+    cli_print_options(f, sets, nsets);
 }
 
 static int hook_reconnect(void *opaque, struct xlmig_source *s, int *rfd,
@@ -68,36 +74,34 @@ static char *read_session(const char *path, const char **dest)
     return text;
 }
 
-static int parse(int argc, char **argv, struct recover_args *a)
+/* 0, or an exit status with *done. */
+static int parse(int argc, char **argv, struct recover_args *a, bool *done)
 {
-    static const struct option opts[] = {
-        { "session", required_argument, NULL, 's' },
-        { "peer-timeout", required_argument, NULL, 'E' },
-        { "recover-timeout", required_argument, NULL, 'R' },
-        { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct cli_optset sets[] = {
+        { recover_opts, sizeof(recover_opts) / sizeof(recover_opts[0]), a,
+          0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a->c, 0 },
+        { cli_basic_opts, cli_basic_nopts, &a->c, 0 },
     };
-    int c;
+    int first, status;
 
-    xlmig_source_opts_init(&a->o);
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': a->session = optarg; break;
-        case 'E': a->o.peer_timeout_ms = atoi(optarg) * 1000; break;
-        case 'R': a->o.recover_timeout_s = atoi(optarg); break;
-        case 'j': a->json = true; break;
-        case 'q': a->quiet = true; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (!a->session || argc - optind > 1) {
-        usage(stderr);
+    cli_common_defaults(&a->c);
+    *done = true;
+    first = cli_parse_command("recover", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (!a->session || argc - first > 1) {
+        fprintf(stderr, "xlmig recover: %s\n(xlmig recover --help lists "
+                "the options)\n", !a->session ? "give --session FILE"
+                                              : "at most one destination");
         return 2;
     }
-    a->dest = optind < argc ? argv[optind] : NULL;
+    a->dest = first < argc ? argv[first] : NULL;
+    xlmig_source_opts_init(&a->o);
+    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    *done = false;
     return 0;
 }
 
@@ -111,10 +115,12 @@ int cmd_recover(int argc, char **argv)
     struct xlmig_error e;
     struct cli_out out;
     char *text;
-    int rc = parse(argc, argv, &a);
+    bool done;
+    int rc = parse(argc, argv, &a, &done);
 
-    if (rc)
-        return rc < 0 ? 0 : rc;
+    if (done)
+        return rc;
+    cli_lower_priority(a.c.nice);
     text = read_session(a.session, &a.dest);
     if (!text)
         return cli_error("%s: %s", a.session, strerror(errno));
@@ -126,7 +132,7 @@ int cmd_recover(int argc, char **argv)
     free(text);
     if (rc < 0)
         return cli_error("%s: %s", a.session, e.msg);
-    cli_out_init(&out, a.json, a.quiet);
+    cli_out_init(&out, a.c.json, a.c.quiet, "source", -1, -1);
     xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
     cli_signals_source(s);
     rc = xlmig_source_run(s);
@@ -140,7 +146,8 @@ int cmd_recover(int argc, char **argv)
                 "is still in %s\n", xlmig_source_error(s),
                 (unsigned long long)xlmig_source_stale_blocks(s), a.session);
     }
-    if (a.json) {
+    cli_out_finish(&out);
+    if (a.c.json) {
         char line[4096];
         xlmig_source_report_json(s, line, sizeof(line));
         printf("%s\n", line);
@@ -149,6 +156,7 @@ int cmd_recover(int argc, char **argv)
         cli_print_source_report(stderr, &rep);
     }
     cli_signals_source(NULL);
+    cli_out_destroy(&out);
     xlmig_source_free(s);
     if (a.child > 0)
         waitpid(a.child, NULL, 0);

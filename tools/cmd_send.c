@@ -6,7 +6,7 @@
  * in libxl's stream.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sim/sim_client.h"
 #include "transport.h"
+#include "wire.h"
 
 struct send_disk {
     char socket[4096];
@@ -26,12 +28,13 @@ struct send_disk {
 };
 
 struct send_args {
+    struct cli_common c;
     struct xlmig_source_opts o;
     struct send_disk disks[XLMIG_MAX_DISKS];
     unsigned ndisks;
-    bool json, quiet, keep_source, remove_source, shutdown;
-    int nice_level;
-    double memory_s;
+    bool no_postcopy, keep_source;
+    bool verify, remove_source, offline, shutdown;
+    double memory_ms;
     const char *dest;
     const char *session_file;
     struct xlmig_endpoint ep;
@@ -39,177 +42,160 @@ struct send_args {
     const char *paths[XLMIG_MAX_DISKS];         /* the source images */
 };
 
-static void usage(FILE *f)
+/* A new disk's slot; -1 when full or named twice. */
+static int new_disk(struct send_args *a, const char *name, char *err,
+                    size_t errlen)
+{
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (!strcmp(a->disks[i].name, name)) {
+            snprintf(err, errlen, "two disks named %s", name);
+            return -1;
+        }
+    a->ndisks++;
+    return 0;
+}
+
+/* --vbd sim:SOCKET[,name=NAME] (repeatable). */
+static int opt_vbd(void *base, const char *spec, char *err, size_t errlen)
+{
+    struct send_args *a = base;
+    struct send_disk *d;
+
+    if (a->ndisks == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--vbd: at most %d disks", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    d = &a->disks[a->ndisks];
+    if (cli_vbd_spec(spec, a->ndisks, d->socket, sizeof(d->socket), d->name,
+                     sizeof(d->name), err, errlen) < 0)
+        return -1;
+    return new_disk(a, d->name, err, errlen);
+}
+
+/* --image NAME=PATH (repeatable, --offline). */
+static int opt_image(void *base, const char *spec, char *err, size_t errlen)
+{
+    struct send_args *a = base;
+    struct send_disk *d;
+
+    if (a->ndisks == XLMIG_MAX_DISKS) {
+        snprintf(err, errlen, "--image: at most %d disks", XLMIG_MAX_DISKS);
+        return -1;
+    }
+    d = &a->disks[a->ndisks];
+    if (cli_image_spec(spec, d->name, sizeof(d->name), d->image,
+                       sizeof(d->image), err, errlen) < 0)
+        return -1;
+    return new_disk(a, d->name, err, errlen);
+}
+
+#define OFF(f) offsetof(struct send_args, f)
+static const struct cli_opt send_opts[] = {
+    { .name = "vbd", .type = CLI_CALL, .fn = opt_vbd,
+      .metavar = "sim:SOCKET[,name=NAME]",
+      .help = "a disk: a source xlmig-vbdsim serve (repeatable)" },
+    { .name = "no-postcopy", .type = CLI_FLAG, .offset = OFF(no_postcopy),
+      .help = "send every block before the hand-off" },
+    { .name = "memory-seconds", .type = CLI_DURATION,
+      .offset = OFF(memory_ms), .metavar = "S", .unit = CLI_UNIT_S,
+      .fmin = 0, .fmax = 3600000,
+      .help = "stand-in for a real guest's memory pre-copy: keep the "
+      "disk up to date for S before suspending (default 0)" },
+    { .name = "keep-source", .type = CLI_FLAG, .offset = OFF(keep_source),
+      .help = "leave the source VBD running (its guest suspended) after "
+      "the hand-off" },
+    { .name = "session-file", .type = CLI_STRING, .offset = OFF(session_file),
+      .metavar = "FILE", .help = "after the hand-off, save what `xlmig "
+      "recover` needs to finish post-copy if this process dies" },
+    { .name = "verify", .type = CLI_FLAG, .offset = OFF(verify),
+      .help = "check every extent end to end: SHA-256 as read here against "
+      "what the receiver reads back from its disk (one connection)" },
+    { .name = "remove-source", .type = CLI_FLAG,
+      .offset = OFF(remove_source), .help = "delete the source images once "
+      "the receiver has every block (refused, exit 4, when --verify found "
+      "a mismatch)" },
+    { .name = "offline", .type = CLI_FLAG, .offset = OFF(offline),
+      .help = "cold migration of stopped guests: their disks, once; run "
+      "again after a cut, it resumes where it stopped (one connection)" },
+    { .name = "image", .type = CLI_CALL, .fn = opt_image,
+      .metavar = "NAME=PATH", .help = "(--offline) a stopped guest's disk "
+      "image (repeatable)" },
+    { .name = "shutdown", .type = CLI_FLAG, .offset = OFF(shutdown),
+      .help = "(--offline) shut the running simulated guests of --vbd down "
+      "first" },
+};
+#undef OFF
+
+static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
 {
     fprintf(f,
 "usage: xlmig send [options] --vbd sim:SOCKET[,name=NAME] ... DEST\n"
 "       xlmig send --offline [options] --image NAME=PATH ... DEST\n"
 "  DEST: tcp:HOST:PORT | cmd:COMMAND | fd:R,W | -\n"
-"  --bandwidth RATE     limit the data channel (e.g. 100M bytes/s, 1000Mbit)\n"
-"  --max-downtime MS    disk downtime budget (default 50)\n"
-"  --no-postcopy        send every block before the hand-off\n"
-"  --block-size N       tracking granularity in bytes (default 4096)\n"
-"  --workers N          compression/read threads (default 2)\n"
-"  --compress MODE      auto (default), always or never\n"
-"  --max-passes N       dirty passes at most (default 30)\n"
-"  --memory-seconds S   stand-in for a real guest's memory pre-copy: keep\n"
-"                       the disk up to date for S seconds before suspending\n"
-"  --keep-source        leave the source VBD running (suspended) after the\n"
-"                       hand-off instead of shutting it down\n"
-"  --nice N             run at this nice level (default 10: the guests and\n"
-"                       their block backends come first; 0 to disable)\n"
-"  --peer-timeout S     a silent receiver is gone after S s (30)\n"
-"  --stopcopy-timeout S the guest resumes if the receiver has not confirmed\n"
-"                       stop-copy S s after suspend (30)\n"
-"  --recover-timeout S  a broken post-copy is retried this long (3600)\n"
-"  --session-file FILE  after the hand-off, save what `xlmig recover` needs\n"
-"                       to resume post-copy if this process dies\n"
-"  --verify             check every extent end to end (SHA-256 as read here,\n"
-"                       against what the receiver reads back from its disk)\n"
-"  --remove-source      delete the source images once the receiver has every\n"
-"                       block (refused when --verify found a mismatch)\n"
-"  --offline            cold migration of stopped guests: their disks, once,\n"
-"                       resumed from where it stopped when run again\n"
-"  --image NAME=PATH    (--offline) a stopped guest's disk image\n"
-"  --shutdown           (--offline) shut running simulated guests down first\n"
-"  --json               progress events and the report as JSON on stdout\n"
-"  --quiet              no human progress on stderr\n");
+"Migrates simulated guests (xlmig-vbdsim) and their disks to xlmig receive;\n"
+"with --offline, stopped guests' disks.\n"
+"Options (rates decimal: 125M = 125 MB/s, 1000Mbit; sizes binary: 4k):\n");
+    cli_print_options(f, sets, nsets);
 }
 
-static int parse_vbd(const char *spec, struct send_disk *d, unsigned idx)
+/* 0, or an exit status (after --help: 0 with *done). */
+static int parse_args(int argc, char **argv, struct send_args *a, bool *done)
 {
-    const char *comma;
-    size_t n;
-
-    if (strncmp(spec, "sim:", 4))
-        return cli_error("--vbd %s: only sim:SOCKET is supported here (real "
-                         "guests: xlmig migrate --with-storage)", spec);
-    spec += 4;
-    comma = strchr(spec, ',');
-    n = comma ? (size_t)(comma - spec) : strlen(spec);
-    if (!n || n >= sizeof(d->socket))
-        return cli_error("--vbd: bad socket path");
-    memcpy(d->socket, spec, n);
-    d->socket[n] = '\0';
-    if (comma && !strncmp(comma + 1, "name=", 5))
-        snprintf(d->name, sizeof(d->name), "%s", comma + 6);
-    else if (comma)
-        return cli_error("--vbd: unknown option '%s'", comma + 1);
-    else
-        snprintf(d->name, sizeof(d->name), "xvd%c", 'a' + (int)idx);
-    return 0;
-}
-
-static int parse_opt(struct send_args *a, int c)
-{
-    switch (c) {
-    case 'v':
-        if (a->ndisks == XLMIG_MAX_DISKS)
-            return cli_error("too many --vbd");
-        if (parse_vbd(optarg, &a->disks[a->ndisks], a->ndisks))
-            return 1;
-        a->ndisks++;
-        return 0;
-    case 'b':
-        return xlmig_parse_rate(optarg, &a->o.bandwidth_Bps)
-                   ? cli_error("bad --bandwidth '%s'", optarg) : 0;
-    case 'd': a->o.max_downtime_ms = atof(optarg); return 0;
-    case 'n': a->o.postcopy = false; return 0;
-    case 'B': a->o.block_size = (uint32_t)strtoul(optarg, NULL, 0); return 0;
-    case 'w': a->o.workers = (unsigned)atoi(optarg); return 0;
-    case 'p': a->o.max_passes = (unsigned)atoi(optarg); return 0;
-    case 'M': a->memory_s = atof(optarg); return 0;
-    case 'c':
-        if (!strcmp(optarg, "auto"))
-            a->o.compress = XLMIG_COMPRESS_AUTO;
-        else if (!strcmp(optarg, "always"))
-            a->o.compress = XLMIG_COMPRESS_ALWAYS;
-        else if (!strcmp(optarg, "never"))
-            a->o.compress = XLMIG_COMPRESS_NEVER;
-        else
-            return cli_error("bad --compress '%s'", optarg);
-        return 0;
-    case 'j': a->json = true; return 0;
-    case 'N': a->nice_level = atoi(optarg); return 0;
-    case 'K': a->keep_source = true; return 0;
-    case 'q': a->quiet = true; return 0;
-    case 'P': a->o.peer_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 'S': a->o.stopcopy_timeout_ms = atoi(optarg) * 1000; return 0;
-    case 'R': a->o.recover_timeout_s = atoi(optarg); return 0;
-    case 'F': a->session_file = optarg; return 0;
-    case 'V': a->o.verify = true; return 0;
-    case 'O': a->o.offline = true; return 0;
-    case 'D': a->shutdown = true; return 0;
-    case 'I':
-        if (a->ndisks == XLMIG_MAX_DISKS)
-            return cli_error("too many disks");
-        if (cli_image_arg(optarg, a->disks[a->ndisks].name,
-                          sizeof(a->disks[0].name),
-                          a->disks[a->ndisks].image,
-                          sizeof(a->disks[0].image)))
-            return 1;
-        a->ndisks++;
-        return 0;
-    case 'X': a->remove_source = true; return 0;
-    default: return 2;
-    }
-}
-
-/* 0, 1 (error printed), 2 (usage), or -1 for --help. */
-static int parse_args(int argc, char **argv, struct send_args *a)
-{
-    static const struct option opts[] = {
-        { "vbd", required_argument, NULL, 'v' },
-        { "bandwidth", required_argument, NULL, 'b' },
-        { "max-downtime", required_argument, NULL, 'd' },
-        { "no-postcopy", no_argument, NULL, 'n' },
-        { "block-size", required_argument, NULL, 'B' },
-        { "workers", required_argument, NULL, 'w' },
-        { "compress", required_argument, NULL, 'c' },
-        { "max-passes", required_argument, NULL, 'p' },
-        { "memory-seconds", required_argument, NULL, 'M' },
-        { "json", no_argument, NULL, 'j' },
-        { "nice", required_argument, NULL, 'N' },
-        { "keep-source", no_argument, NULL, 'K' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "peer-timeout", required_argument, NULL, 'P' },
-        { "stopcopy-timeout", required_argument, NULL, 'S' },
-        { "recover-timeout", required_argument, NULL, 'R' },
-        { "session-file", required_argument, NULL, 'F' },
-        { "verify", no_argument, NULL, 'V' },
-        { "remove-source", no_argument, NULL, 'X' },
-        { "offline", no_argument, NULL, 'O' },
-        { "image", required_argument, NULL, 'I' },
-        { "shutdown", no_argument, NULL, 'D' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    struct cli_optset sets[] = {
+        { send_opts, sizeof(send_opts) / sizeof(send_opts[0]), a, 0 },
+        { cli_common_opts, cli_common_nopts, &a->c, 0 },
+        { cli_timeout_opts, cli_timeout_nopts, &a->c, 0 },
     };
-    int c, rc;
+    const char *bad = NULL;
+    int first, status;
 
-    memset(a, 0, sizeof(*a));
-    xlmig_source_opts_init(&a->o);
-    a->nice_level = 10;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h')
-            return -1;
-        if ((rc = parse_opt(a, c)) != 0) {
-            if (rc == 2)
-                usage(stderr);
-            return rc;
-        }
-    }
-    if (optind != argc - 1 || !a->ndisks) {
-        usage(stderr);
+    cli_common_defaults(&a->c);
+    *done = true;
+    first = cli_parse_command("send", sets, 3, argc, argv, &a->c.help,
+                              &a->c.version, usage, &status);
+    if (first < 0)
+        return status;
+    if (!a->ndisks || first != argc - 1) {
+        fprintf(stderr, "xlmig send: %s\n(xlmig send --help lists the "
+                "options)\n", !a->ndisks ? "give at least one --vbd (or "
+                "--image with --offline)"
+                : first == argc ? "give the destination (e.g. "
+                                  "tcp:HOST:PORT)"
+                                : "give exactly one destination");
         return 2;
     }
-    a->dest = argv[optind];
     if (a->remove_source && a->keep_source)
-        return cli_error("--remove-source and --keep-source exclude each "
-                         "other");
-    for (unsigned i = 0; i < a->ndisks && !a->o.offline; i++)
+        bad = "--remove-source and --keep-source exclude each other";
+    else if (a->shutdown && !a->offline)
+        bad = "--shutdown is for --offline (a live migration keeps its "
+              "guests running)";
+    for (unsigned i = 0; i < a->ndisks && !a->offline && !bad; i++)
         if (a->disks[i].image[0])
-            return cli_error("--image is for --offline (a running guest "
-                             "is given with --vbd)");
+            bad = "--image is for --offline (a running guest is given "
+                  "with --vbd)";
+    if (bad) {
+        fprintf(stderr, "xlmig send: %s\n", bad);
+        return 2;
+    }
+    a->dest = argv[first];
+    xlmig_source_opts_init(&a->o);
+    a->o.bandwidth_Bps = a->c.bandwidth_Bps;
+    a->o.max_downtime_ms = a->c.max_downtime_ms;
+    a->o.block_size = (uint32_t)a->c.block_size;
+    a->o.workers = (unsigned)a->c.workers;
+    a->o.connections = (unsigned)a->c.connections;
+    a->o.max_passes = (unsigned)a->c.max_passes;
+    a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
+                        ? XLMIG_COMPRESS_ALWAYS
+                    : a->c.compress == CLI_COMPRESS_NEVER
+                        ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    a->o.postcopy = !a->no_postcopy;
+    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
+    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    a->o.verify = a->verify;
+    a->o.offline = a->offline;
+    *done = false;
     return 0;
 }
 
@@ -228,7 +214,7 @@ static int hook_suspend(void *opaque, struct xlmig_source *s)
     struct timespec tick = { 0, 50 * 1000 * 1000 };
     int rc = 0;
 
-    for (double t = 0; t < a->memory_s && !xlmig_source_failed(s); t += 0.05)
+    for (double t = 0; t < a->memory_ms && !xlmig_source_failed(s); t += 50)
         nanosleep(&tick, NULL);
     if (xlmig_source_failed(s))
         return -ECANCELED;
@@ -323,6 +309,22 @@ static int hook_reconnect(void *opaque, struct xlmig_source *s, int *rfd,
 
 /* ---- the command ---- */
 
+static const char *guest_state_name(uint64_t st)
+{
+    switch (st) {
+    case XLMIG_SIM_GUEST_EMPTY: return "has no guest (a destination VBD?)";
+    case XLMIG_SIM_GUEST_PAUSED: return "is paused (a destination's guest "
+                                        "not started yet)";
+    case XLMIG_SIM_GUEST_SUSPENDED: return "is suspended (another "
+                                           "migration has it)";
+    case XLMIG_SIM_GUEST_STOPPED: return "is stopped (xlmig sim verify "
+                                         "--stop stops it)";
+    default: return "is not running";
+    }
+}
+
+/* Every disk's VBD answers and its guest runs (--offline: it is stopped,
+ * and its image is read): checked before anything is copied. */
 static int open_vbds(struct send_args *a)
 {
     struct xlmig_error e;
@@ -331,86 +333,53 @@ static int open_vbds(struct send_args *a)
         struct send_disk *d = &a->disks[i];
 
         if (!d->image[0]) {
+            struct xlmig_sim_report rep;
+
             if (xlmig_vbd_sim_open(d->socket, &d->vbd, &e) < 0)
-                return cli_error("%s: %s", d->socket, e.msg);
-            if (!a->o.offline)
-                goto opened;
-            /* Cold: the guest must not run; then its image is the disk. */
-            snprintf(d->image, sizeof(d->image), "%s",
-                     xlmig_vbd_data_path(d->vbd));
-            if (cli_stop_sim_guest(d->vbd, d->socket, a->shutdown, 30000))
-                return 1;
-            xlmig_vbd_close(d->vbd);
-            d->vbd = NULL;
+                return cli_error("--vbd sim:%s: %s", d->socket, e.msg);
+            if (a->o.offline) {
+                /* Cold: the guest must not run; then its image is the
+                 * disk. */
+                snprintf(d->image, sizeof(d->image), "%s",
+                         xlmig_vbd_data_path(d->vbd));
+                if (cli_stop_sim_guest(d->vbd, d->socket, a->shutdown,
+                                       30000))
+                    return 1;
+                xlmig_vbd_close(d->vbd);
+                d->vbd = NULL;
+            } else {
+                if (xlmig_sim_guest_report(d->vbd, &rep) < 0)
+                    return cli_error("--vbd sim:%s: %s", d->socket,
+                                     xlmig_vbd_error(d->vbd));
+                if (rep.state != XLMIG_SIM_GUEST_RUNNING)
+                    return cli_error("--vbd sim:%s: the guest %s; only a "
+                                     "running guest can be migrated: nothing "
+                                     "was sent", d->socket,
+                                     guest_state_name(rep.state));
+            }
         }
-        if (xlmig_vbd_image_open(d->image, &d->vbd, &e) < 0)
-            return cli_error("%s: %s", d->image, e.msg);
-opened:
+        if (!d->vbd && xlmig_vbd_image_open(d->image, &d->vbd, &e) < 0)
+            return cli_error("--image %s=%s: %s", d->name, d->image, e.msg);
         a->paths[i] = xlmig_vbd_data_path(d->vbd);
     }
     return 0;
 }
 
-/* What happened, in one line, for whoever watches the terminal. */
-static int verdict(struct xlmig_source *s, int rc)
+static bool all_resumed(const struct send_args *a)
 {
-    if (rc == 0)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "xlmig: migration %s, guest resumed on the source: "
-                "%s\n", cli_signal_seen() ? "cancelled" : "failed",
-                xlmig_source_error(s));
-        return 1;
-    }
-    if (rc == XLMIG_RESULT_POSTCOPY_FAILED)
-        fprintf(stderr, "xlmig: POST-COPY FAILED: %s\nxlmig: the guest runs "
-                "on the destination; %llu block(s) it has not received exist "
-                "only in the source image: keep it.\n",
-                xlmig_source_error(s),
-                (unsigned long long)xlmig_source_stale_blocks(s));
-    else
-        fprintf(stderr, "xlmig: failed during the hand-off: %s\nxlmig: the "
-                "destination may be running the guest; check both sides "
-                "before resuming either.\n", xlmig_source_error(s));
-    return 3;
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (a->disks[i].suspended)
+            return false;
+    return true;
 }
 
-static int run(struct send_args *a, int rfd, int wfd)
+static void report(struct send_args *a, struct xlmig_source *s)
 {
-    struct cli_out out;
-    struct xlmig_source_hooks h = {
-        .opaque = a, .suspend = hook_suspend, .handoff = hook_handoff,
-        .resume = hook_resume, .after_go = hook_after_go,
-        .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
-    };
-    /* Cold: no guest runs; the hand-off is the library's own. */
-    const struct xlmig_source_hooks cold = { .opaque = a };
-
-    if (a->o.offline)
-        h = cold;
     struct xlmig_source_report rep;
-    struct xlmig_source *s;
-    struct xlmig_error e;
-    int rc;
 
-    cli_out_init(&out, a->json, a->quiet);
-    if (xlmig_source_new(&a->o, &h, &s, &e) < 0)
-        return cli_error("%s", e.msg);
-    xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
-    cli_sim_expect(s, a->memory_s, a->ndisks, a->o.offline);
-    rc = xlmig_source_set_channel(s, rfd, wfd);
-    for (unsigned i = 0; i < a->ndisks && !rc; i++)
-        rc = xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd);
-    cli_signals_source(s);
-    rc = rc ? rc : xlmig_source_run(s);
-    rc = verdict(s, rc);
-    if (rc == 0 && a->session_file)
-        unlink(a->session_file);
     xlmig_source_get_report(s, &rep);
-    if (rc == 0 && a->remove_source)
-        rc = cli_remove_sources(&rep, a->paths, a->ndisks);
-    if (a->json) {
-        char line[4096];
+    if (a->c.json) {
+        char line[8192];
         xlmig_source_report_json(s, line, sizeof(line));
         printf("%s\n", line);
         fflush(stdout);
@@ -418,52 +387,105 @@ static int run(struct send_args *a, int rfd, int wfd)
         cli_print_source_report(stderr, &rep);
         cli_print_source_extra(stderr, &rep);
     }
-    cli_signals_source(NULL);
-    xlmig_source_free(s);
-    return rc;
 }
 
 int cmd_send(int argc, char **argv)
 {
     struct send_args *a = calloc(1, sizeof(*a));
+    struct xlmig_source_hooks h = {
+        .suspend = hook_suspend, .handoff = hook_handoff,
+        .resume = hook_resume, .after_go = hook_after_go,
+        .postcopy_start = hook_postcopy_start, .reconnect = hook_reconnect,
+    };
+    /* Cold: no guest runs; the hand-off is the library's own. */
+    const struct xlmig_source_hooks cold = { .opaque = NULL };
+    struct xlmig_source_report rep;
+    struct xlmig_source *s = NULL;
     struct xlmig_endpoint *ep;
     struct xlmig_error e;
-    int rfd, wfd, status;
-    pid_t child;
+    struct cli_out out;
+    int rfd, wfd, status, rc;
+    char err[CLI_ERRLEN];
+    bool done;
 
     if (!a)
         return cli_error("out of memory");
-    status = parse_args(argc, argv, a);
-    if (status) {
-        if (status < 0)
-            usage(stdout);
+    status = parse_args(argc, argv, a, &done);
+    if (done) {
         free(a);
-        return status < 0 ? 0 : status;
+        return status;
     }
+    if (a->o.offline)
+        h = cold;
+    h.opaque = a;
+    /* Everything that can be checked, before anything is connected. */
     status = 1;
+    if (cli_check_endpoint_port(a->dest, err, sizeof(err)) < 0) {
+        cli_error("%s", err);
+        status = 2;
+        goto out;
+    }
     ep = &a->ep;
     if (xlmig_endpoint_parse(a->dest, ep, &e) < 0) {
         cli_error("%s", e.msg);
+        status = 2;
         goto out;
     }
     if (ep->kind == XLMIG_EP_LISTEN) {
-        cli_error("the sender connects; tcp-listen is for receive");
+        cli_error("%s: the sender connects; tcp-listen: is for xlmig "
+                  "receive", a->dest);
+        status = 2;
         goto out;
     }
-    cli_lower_priority(a->nice_level);
+    if (a->o.connections > 1 && ep->kind != XLMIG_EP_TCP) {
+        cli_error("--connections %u: only to a tcp:HOST:PORT destination "
+                  "(it is opened again for each)", a->o.connections);
+        status = 2;
+        goto out;
+    }
+    cli_lower_priority(a->c.nice);
     if (open_vbds(a))
         goto out;
-    if (xlmig_endpoint_open(ep, &rfd, &wfd, &child, 0, NULL, &e) < 0) {
+    if (xlmig_source_new(&a->o, &h, &s, &e) < 0) {
         cli_error("%s", e.msg);
         goto out;
     }
-    status = run(a, rfd, wfd);
+    cli_out_init(&out, a->c.json, a->c.quiet, "source", a->o.max_downtime_ms,
+                 (int)a->o.max_passes);
+    out.src = s;
+    xlmig_source_set_observer(s, cli_on_event, cli_on_log, &out);
+    cli_sim_expect(s, a->memory_ms / 1000.0, a->ndisks, a->o.offline);
+    for (unsigned i = 0; i < a->ndisks; i++)
+        if (xlmig_source_add_disk(s, a->disks[i].name, a->disks[i].vbd) < 0) {
+            cli_error("%s", xlmig_source_error(s));
+            goto out_free;
+        }
+    cli_signals_source(s);
+    if (xlmig_endpoint_open(ep, &rfd, &wfd, &a->child, 0, NULL, &e) < 0) {
+        cli_error("%s", e.msg);
+        goto out_free;
+    }
+    rc = xlmig_source_set_channel(s, rfd, wfd);
+    rc = rc ? rc : xlmig_source_run(s);
+    cli_out_finish(&out);
+    xlmig_source_get_report(s, &rep);
+    report(a, s);
+    status = cli_source_verdict(stderr, rc, &rep, xlmig_source_stale_blocks(s),
+                                cli_signal_seen(), all_resumed(a));
+    if (status == 0 && a->session_file)
+        unlink(a->session_file);
+    if (status == 0 && a->remove_source)
+        status = cli_remove_sources(&rep, a->paths, a->ndisks);
     if (rfd > 2)
         close(rfd);
     if (wfd > 2 && wfd != rfd)
         close(wfd);
-    if (child > 0)
-        waitpid(child, NULL, 0);
+    if (a->child > 0)
+        waitpid(a->child, NULL, 0);
+out_free:
+    cli_signals_source(NULL);
+    cli_out_destroy(&out);
+    xlmig_source_free(s);
 out:
     for (unsigned i = 0; i < a->ndisks; i++)
         xlmig_vbd_close(a->disks[i].vbd);

@@ -42,10 +42,13 @@ static const struct subcommand commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xlmig COMMAND [options]\n\ncommands:\n");
+    fprintf(f, "usage: xlmig COMMAND [options]\n"
+            "       xlmig -h|--help|help, xlmig -V|--version\n\n"
+            "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n`xlmig COMMAND --help` for a command's options.\n");
+    fprintf(f, "\n`xlmig COMMAND --help` for a command's options; "
+            "man xlmig.\n");
 }
 
 int main(int argc, char **argv)
@@ -56,12 +59,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("xlmig %s\n", PACKAGE_VERSION);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        cli_print_version();
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

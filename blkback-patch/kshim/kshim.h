@@ -5,7 +5,7 @@
  * in Linux).  Semantics follow the kernel's: set_bit() and friends are
  * atomic, __set_bit() is not, xchg() and value-returning atomics are fully
  * ordered.  Spinlocks are pthread mutexes (the gate is never taken from a
- * signal handler here).
+ * signal handler here); RCU is a reader/writer lock (kshim.c).
  */
 #ifndef XLMIG_KSHIM_H
 #define XLMIG_KSHIM_H
@@ -23,6 +23,10 @@ typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
 typedef int64_t s64;
+/* uapi types, as <asm-generic/int-ll64.h> has them (the same typedefs
+ * again are allowed), for the control interface's header */
+typedef unsigned int __u32;
+__extension__ typedef unsigned long long __u64;
 
 #define BITS_PER_LONG ((int)(sizeof(long) * 8))
 #define BIT(nr) (1UL << (nr))
@@ -39,7 +43,6 @@ typedef int64_t s64;
 #define smp_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
 #define smp_mb__before_atomic() smp_mb()
 #define smp_mb__after_atomic() smp_mb()
-#define cpu_relax() __builtin_ia32_pause()
 #define xchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 
 static inline unsigned int ilog2(unsigned long v)
@@ -84,12 +87,7 @@ static inline void bitmap_zero(unsigned long *dst, unsigned int nbits)
 }
 
 /* atomics */
-typedef struct { int counter; } atomic_t;
 typedef struct { s64 counter; } atomic64_t;
-#define atomic_set(a, v) __atomic_store_n(&(a)->counter, (v), __ATOMIC_SEQ_CST)
-#define atomic_read(a) __atomic_load_n(&(a)->counter, __ATOMIC_SEQ_CST)
-#define atomic_inc(a) __atomic_fetch_add(&(a)->counter, 1, __ATOMIC_RELAXED)
-#define atomic_dec(a) __atomic_fetch_sub(&(a)->counter, 1, __ATOMIC_RELAXED)
 #define atomic64_set(a, v) \
 	__atomic_store_n(&(a)->counter, (s64)(v), __ATOMIC_SEQ_CST)
 #define atomic64_read(a) __atomic_load_n(&(a)->counter, __ATOMIC_SEQ_CST)
@@ -113,6 +111,16 @@ typedef pthread_mutex_t spinlock_t;
 	do { (f) = 0; pthread_mutex_lock(l); } while (0)
 #define spin_unlock_irqrestore(l, f) \
 	do { (void)(f); pthread_mutex_unlock(l); } while (0)
+
+/*
+ * RCU, as far as the core needs it: readers never sleep and may nest;
+ * synchronize_rcu() returns once every reader that started before it has
+ * finished.  One process-wide lock that prefers the writer (kshim.c), so
+ * that a stream of overlapping readers cannot hold a grace period off.
+ */
+void rcu_read_lock(void);
+void rcu_read_unlock(void);
+void synchronize_rcu(void);
 
 /* lists */
 struct list_head {

@@ -12,7 +12,9 @@
  * the summary bits above it afterwards, unconditionally; the collector clears
  * top-down, each level with an atomic exchange.  Together this guarantees
  * that a set leaf bit is always either collected or still reachable from the
- * top of the hierarchy.
+ * top of the hierarchy.  A marker runs in an RCU read-side critical section,
+ * so that stopping tracking can wait for the markers that may still see it
+ * on (synchronize_rcu()) instead of counting them on every write.
  *
  * Gate.  On the destination, blocks whose newest data is still on the source
  * are "stale".  A read, or a write that covers only part of a stale block,
@@ -33,7 +35,7 @@
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
-#include <linux/processor.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/atomic.h>
@@ -234,13 +236,41 @@ static u64 bm_collect_word(struct blkmig_bitmap *src,
 	return moved;
 }
 
+/*
+ * Clears up to max runs of set bits, lowest first, and describes them in
+ * out.  Returns the number of runs; *taken gets the number of bits.
+ */
+static unsigned int bm_take_runs(struct blkmig_bitmap *b,
+				 struct blkmig_extent *out, unsigned int max,
+				 u64 *taken)
+{
+	unsigned int n = 0;
+	u64 pos = 0, start;
+
+	*taken = 0;
+	while (n < max) {
+		start = bm_find_next(b, pos);
+		if (start >= b->nbits)
+			break;
+		pos = start;
+		while (pos < b->nbits && bm_test(b, pos)) {
+			bm_level_clear_bit(b, 0, pos);
+			pos++;
+		}
+		out[n].start = start;
+		out[n].count = pos - start;
+		*taken += pos - start;
+		n++;
+	}
+	return n;
+}
+
 /* ---- common ------------------------------------------------------------ */
 
 void blkmig_init(struct blkmig *m)
 {
 	memset(m, 0, sizeof(*m));
 	spin_lock_init(&m->lock);
-	atomic_set(&m->markers, 0);
 	atomic64_set(&m->dirty_count, 0);
 	atomic64_set(&m->marked_total, 0);
 	INIT_LIST_HEAD(&m->parked);
@@ -335,27 +365,30 @@ int blkmig_track_start(struct blkmig *m, u64 nr_sectors,
 	return 0;
 }
 
+/*
+ * Stops tracking.  Returns once no marker can touch the bitmaps any more,
+ * so they may be freed or reused; sleeps (an RCU grace period).
+ */
 void blkmig_track_stop(struct blkmig *m)
 {
 	if (!READ_ONCE(m->tracking))
 		return;
 	WRITE_ONCE(m->tracking, 0);
-	/* Pairs with the barrier in blkmig_mark_written(). */
-	smp_mb();
-	while (atomic_read(&m->markers))
-		cpu_relax();
+	/* Wait for the markers that may have seen tracking on. */
+	synchronize_rcu();
 }
 
-/* Called when a write or discard completes, successfully or not. */
+/*
+ * Called when a write or discard completes, successfully or not.  Any
+ * context: takes no lock and does not sleep.
+ */
 void blkmig_mark_written(struct blkmig *m, u64 sector, u64 nr_sectors)
 {
 	u64 first, last, newly;
 
 	if (!nr_sectors)
 		return;
-	atomic_inc(&m->markers);
-	/* Pairs with the smp_mb() in blkmig_track_stop(). */
-	smp_mb__after_atomic();
+	rcu_read_lock();
 	if (!READ_ONCE(m->tracking))
 		goto out;
 	/* Pairs with the smp_wmb() in blkmig_track_start(). */
@@ -373,9 +406,7 @@ void blkmig_mark_written(struct blkmig *m, u64 sector, u64 nr_sectors)
 	atomic64_add(newly, &m->dirty_count);
 	atomic64_add(newly, &m->marked_total);
 out:
-	/* Finish every access to the bitmaps before track_stop sees us go. */
-	smp_mb__before_atomic();
-	atomic_dec(&m->markers);
+	rcu_read_unlock();
 }
 
 /*
@@ -399,25 +430,13 @@ u64 blkmig_collect(struct blkmig *m)
 unsigned int blkmig_frozen_read(struct blkmig *m, struct blkmig_extent *out,
 				unsigned int max)
 {
-	unsigned int n = 0;
-	u64 pos = 0, start;
+	unsigned int n;
+	u64 taken;
 
 	if (!m->frozen.levels)
 		return 0;
-	while (n < max) {
-		start = bm_find_next(&m->frozen, pos);
-		if (start >= m->frozen.nbits)
-			break;
-		pos = start;
-		while (pos < m->frozen.nbits && bm_test(&m->frozen, pos)) {
-			bm_level_clear_bit(&m->frozen, 0, pos);
-			pos++;
-		}
-		out[n].start = start;
-		out[n].count = pos - start;
-		m->frozen_count -= pos - start;
-		n++;
-	}
+	n = bm_take_runs(&m->frozen, out, max, &taken);
+	m->frozen_count -= taken;
 	return n;
 }
 
@@ -629,7 +648,12 @@ static void recheck_parked(struct blkmig *m, struct list_head *ready,
 	}
 }
 
-void blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
+/*
+ * A write admitted over stale blocks ended.  Returns true if blocks are
+ * demanded anew: after a failure they stay stale, and the requests that
+ * wait for them ask for them again.
+ */
+bool blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
 			    struct list_head *ready)
 {
 	unsigned long flags;
@@ -637,7 +661,7 @@ void blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
 	bool wake = false;
 
 	if (!r->covering)
-		return;
+		return false;
 	spin_lock_irqsave(&m->lock, flags);
 	list_del(&r->cover_node);
 	r->covering = false;
@@ -660,6 +684,7 @@ void blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
 		recheck_parked(m, ready, &wake);
 	}
 	spin_unlock_irqrestore(&m->lock, flags);
+	return wake;
 }
 
 /* Is block b under an in-flight write that will make it current?  Locked. */
@@ -713,30 +738,44 @@ out:
 	return n;
 }
 
-/* The claimed blocks of the range now hold their data on disk. */
-void blkmig_commit(struct blkmig *m, u64 start, u64 count,
-		   struct list_head *ready)
+/*
+ * Ends the claims on the blocks of [start, start + count): their data is
+ * on disk now (installed) or the install failed and they stay stale.
+ * Releases the parked requests that may proceed.  Lock held.
+ */
+static void settle_claimed(struct blkmig *m, u64 start, u64 count,
+			   bool installed, struct list_head *ready, bool *wake)
 {
-	unsigned long flags;
-	bool wake = false;
 	u64 b;
 
-	spin_lock_irqsave(&m->lock, flags);
 	if (!m->gate_on || start >= m->nr_blocks ||
 	    count > m->nr_blocks - start)
-		goto out;
+		return;
 	for (b = bm_find_next(&m->claimed, start); b < start + count;
 	     b = bm_find_next(&m->claimed, b + 1)) {
 		bm_level_clear_bit(&m->claimed, 0, b);
 		m->claimed_count--;
-		if (bm_test_and_clear(&m->stale, b)) {
+		if (installed && bm_test_and_clear(&m->stale, b)) {
 			m->stale_count--;
 			m->installed++;
 		}
 		forget_request(m, b);
 	}
-	recheck_parked(m, ready, &wake);
-out:
+	recheck_parked(m, ready, wake);
+}
+
+/*
+ * The claimed blocks of the range now hold their data on disk.  They are
+ * current, so the requests this releases demand nothing new.
+ */
+void blkmig_commit(struct blkmig *m, u64 start, u64 count,
+		   struct list_head *ready)
+{
+	unsigned long flags;
+	bool wake = false;
+
+	spin_lock_irqsave(&m->lock, flags);
+	settle_claimed(m, start, count, true, ready, &wake);
 	spin_unlock_irqrestore(&m->lock, flags);
 }
 
@@ -745,21 +784,10 @@ void blkmig_unclaim(struct blkmig *m, u64 start, u64 count,
 		    struct list_head *ready, bool *wake_wanted)
 {
 	unsigned long flags;
-	u64 b;
 
 	*wake_wanted = false;
 	spin_lock_irqsave(&m->lock, flags);
-	if (!m->gate_on || start >= m->nr_blocks ||
-	    count > m->nr_blocks - start)
-		goto out;
-	for (b = bm_find_next(&m->claimed, start); b < start + count;
-	     b = bm_find_next(&m->claimed, b + 1)) {
-		bm_level_clear_bit(&m->claimed, 0, b);
-		m->claimed_count--;
-		forget_request(m, b);
-	}
-	recheck_parked(m, ready, wake_wanted);
-out:
+	settle_claimed(m, start, count, false, ready, wake_wanted);
 	spin_unlock_irqrestore(&m->lock, flags);
 }
 
@@ -769,22 +797,12 @@ unsigned int blkmig_wanted_pop(struct blkmig *m, struct blkmig_extent *out,
 {
 	unsigned long flags;
 	unsigned int n = 0;
-	u64 pos = 0, start;
+	u64 taken;
 
 	spin_lock_irqsave(&m->lock, flags);
-	while (m->gate_on && n < max) {
-		start = bm_find_next(&m->wanted, pos);
-		if (start >= m->wanted.nbits)
-			break;
-		pos = start;
-		while (pos < m->wanted.nbits && bm_test(&m->wanted, pos)) {
-			bm_level_clear_bit(&m->wanted, 0, pos);
-			m->wanted_count--;
-			pos++;
-		}
-		out[n].start = start;
-		out[n].count = pos - start;
-		n++;
+	if (m->gate_on) {
+		n = bm_take_runs(&m->wanted, out, max, &taken);
+		m->wanted_count -= taken;
 	}
 	spin_unlock_irqrestore(&m->lock, flags);
 	return n;

@@ -85,10 +85,9 @@ struct blkmig {
 	u64 nr_sectors;
 	u64 nr_blocks;
 
-	/* Tracking: marked locklessly from write completion context. */
+	/* Tracking: marked locklessly (under RCU) from write completion. */
 	int tracking;
 	int overflow;
-	atomic_t markers;		/* mark_written() calls in progress */
 	atomic64_t dirty_count;
 	atomic64_t marked_total;
 	struct blkmig_bitmap dirty;
@@ -132,7 +131,7 @@ int blkmig_gate_start(struct blkmig *m, u64 nr_sectors,
 int blkmig_gate_add_stale(struct blkmig *m, u64 start, u64 count);
 enum blkmig_verdict blkmig_gate_admit(struct blkmig *m, struct blkmig_req *r,
 				      bool *wake_wanted);
-void blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
+bool blkmig_gate_write_done(struct blkmig *m, struct blkmig_req *r, bool ok,
 			    struct list_head *ready);
 long blkmig_claim(struct blkmig *m, u64 start, u64 count,
 		  unsigned long *mask);

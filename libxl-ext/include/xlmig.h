@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 1
+#define XLMIG_API_MINOR 3
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -78,12 +78,24 @@ typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
  * A progress event.  Numeric fields below zero and NULL strings do not
  * apply to the event.
  *
- * event: "phase" (a phase starts), "pass" (a dirty pass is decided),
- * "progress" (about twice a second while data moves), "stopcopy",
- * "handoff", "postcopy" (post-copy paused or recovering), "done",
- * "error", "warning".  phase: "negotiate", "push", "dirty", "keepup",
- * "stopcopy", "handoff", "postcopy", "postcopy-paused",
- * "postcopy-recovering", "done".
+ * event: "phase" (a phase starts), "pass" (a dirty pass is decided: it
+ * starts, or with a message the verdict that ends the passes; a keep-up
+ * pass starts), "progress" (about twice a second while data moves),
+ * "stopcopy", "handoff", "postcopy" (post-copy paused or recovering),
+ * "done", "error", "warning" (message: e.g. the disk downtime exceeded the
+ * budget).  phase: "negotiate", "push", "dirty", "keepup", "stopcopy",
+ * "handoff", "postcopy", "postcopy-paused", "postcopy-recovering", "done".
+ *
+ * pass counts one way everywhere: dirty pass N of an event is the N-th
+ * dirty pass sent, as in the report's "passes" (keep-up passes, while the
+ * memory moves, are counted apart: phase "keepup", pass 1, 2, ...).
+ * remaining_* falls as the phase (the pass) progresses; total_* is the
+ * phase's (the pass's) whole set.  rate_Bps is the payload (disk bytes
+ * read and sent, or skipped as zeros), wire_rate_Bps what the data channel
+ * carries after compression.  expected_downtime_ms is the disk downtime
+ * (quiesce to destination ready) if stop-copy started now: the final
+ * set's send time plus the costs measured so far (snapshot, quiesce,
+ * round trip to the destination).
  */
 struct xlmig_event {
     const char *event;
@@ -99,8 +111,17 @@ struct xlmig_event {
     double rate_Bps;            /* disk bytes per second, recent */
     double wire_rate_Bps;       /* data channel bytes per second, recent */
     double eta_s;
-    double expected_downtime_ms;
+    double expected_downtime_ms;        /* disk downtime, see the report */
     const char *message;
+    /* Since API 1.1. */
+    int64_t total_blocks;       /* the phase's work in blocks (post-copy:
+                                   stale at the hand-off) */
+    int64_t block_size;
+    int64_t demanded_blocks;    /* post-copy so far: fetched on demand */
+    int64_t background_blocks;  /* post-copy so far: pushed unasked */
+    int64_t installed_blocks;   /* post-copy so far: installed (destination) */
+    int max_passes;             /* the dirty-pass limit (pass events) */
+    double downtime_budget_ms;  /* the disk downtime budget */
 };
 
 /* Same threading rules as xlmig_log_fn. */
@@ -133,6 +154,7 @@ int xlmig_vbd_sim_open(const char *socket_path, struct xlmig_vbd **out,
 int xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
                            struct xlmig_vbd **out, struct xlmig_error *err);
 /*
+ * Since API 1.3.
  * Just an image file (or block device), nothing serving it: a stopped
  * guest's disk for a cold migration (opts.offline), or what a post-copy
  * resumed from a saved session reads.  No tracking, no quiesce.
@@ -150,6 +172,7 @@ void xlmig_vbd_close(struct xlmig_vbd *v);
 /* ---- estimates ------------------------------------------------------------ */
 
 /*
+ * Since API 1.3.
  * What a migration would do, measured before it starts
  * (xlmig_source_estimate) or by the engine early in a real one
  * (xlmig_source_prediction).  Figures below zero are unknown.
@@ -199,7 +222,8 @@ struct xlmig_source_opts {
     bool postcopy;              /* hand stale blocks over as a bitmap (true) */
     uint64_t bandwidth_Bps;     /* data channel limit, 0 = none (0) */
     unsigned workers;           /* read/compress threads (2) */
-    unsigned max_passes;        /* dirty passes at most, 0 = none (30) */
+    unsigned max_passes;        /* dirty passes at most (30); 0: none,
+                                   stop-copy follows the full pass */
     enum xlmig_compress compress;               /* (AUTO) */
     int quiesce_timeout_ms;     /* blkback drain at stop-copy (10000) */
     int ack_timeout_ms;         /* a flush or a report of the destination
@@ -221,6 +245,15 @@ struct xlmig_source_opts {
      * paused post-copy waits for recovery (3600). */
     int recover_timeout_s;
     /*
+     * Since API 1.2.  Data connections (1..8; 1): the extra ones are
+     * opened with the reconnect hook after negotiation and carry their
+     * share of PUSH and stop-copy (each block always on the same one);
+     * post-copy and its recovery use the first.  A destination that takes
+     * one connection, or no reconnect hook, means one.
+     */
+    unsigned connections;
+    /*
+     * Since API 1.3.
      * End-to-end check (false): a SHA-256 of every 64 KiB as the source
      * reads it travels with the data; the destination reads the blocks
      * back from its disk and compares.  What reads back wrong is sent
@@ -291,7 +324,9 @@ struct xlmig_source_hooks {
     /*
      * After GO: the destination runs the guest; destroy the copy here (xl:
      * libxl_domain_destroy).  The source images are still read until
-     * post-copy ends.  Optional.
+     * post-copy ends.  When the hand-off's outcome was unknown (GO sent,
+     * no REPORT), called only once the destination's DONE proves that it
+     * runs the guest, at the end of post-copy.  Optional.
      */
     void (*after_go)(void *opaque, struct xlmig_source *s);
     /*
@@ -306,7 +341,9 @@ struct xlmig_source_hooks {
      * return 0, or a negative errno to be called again after a backoff
      * (0.5 s doubling to 30 s) until opts.recover_timeout_s.  The old
      * channel's fds are no longer used by the library.  Optional: without
-     * it, only xlmig_source_recover_channel() resumes.
+     * it, only xlmig_source_recover_channel() resumes.  Also called after
+     * negotiation for each extra connection (opts.connections > 1), from
+     * the thread of xlmig_source_run(): a failure there rolls back.
      */
     int (*reconnect)(void *opaque, struct xlmig_source *s, int *rfd,
                      int *wfd);
@@ -377,6 +414,7 @@ int xlmig_source_new_resumed(const char *session,
                              struct xlmig_source **out,
                              struct xlmig_error *err);
 /*
+ * Since API 1.3.
  * What the estimate measures for how long, and the toolstack's own costs
  * it cannot measure without doing them (seconds).
  */
@@ -473,16 +511,36 @@ struct xlmig_source_report {
     double postcopy_s;          /* GO to DONE, -1 n/a */
     uint64_t allocated_bytes;
     uint64_t wire_bytes;        /* both directions */
-    unsigned passes;            /* dirty passes sent, keep-up included */
-    unsigned keepup_passes;
+    unsigned passes;            /* dirty passes sent (at most max_passes) */
+    unsigned keepup_passes;     /* passes sent while the memory moved */
     uint64_t resent_blocks;
     uint64_t final_blocks;      /* dirty at stop-copy */
     uint64_t demanded_blocks, background_blocks;
     uint64_t installed_blocks, overwritten_blocks;   /* destination's count */
     uint64_t zlib_in, zlib_out, skipped_zero_bytes;
-    const char *stop_reason;    /* why PUSH stopped */
+    const char *stop_reason;    /* why PUSH stopped; NULL: it did not end */
     const char *error;          /* NULL when ok */
+    /* Since API 1.1. */
+    bool suspended;             /* the guest was suspended here at some
+                                   point (a rollback resumed it) */
+    bool stopcopy;              /* stop-copy was reached (final_blocks,
+                                   postcopy and the downtimes apply) */
+    unsigned max_passes;        /* the dirty-pass limit */
+    double downtime_budget_ms;  /* --max-downtime: for disk_downtime_ms */
+    bool downtime_over_budget;  /* disk_downtime_ms > downtime_budget_ms */
+    double expected_downtime_ms;        /* stop-copy's estimate, -1 n/a */
+    double suspend_ms;          /* suspended to stop-copy (the memory's or
+                                   the state's last part), -1 n/a */
+    double quiesce_ms;          /* draining the VBDs at stop-copy, -1 n/a */
+    double handoff_ms;          /* destination ready to GO, -1 n/a */
+    double expected_guest_downtime_ms;  /* at stop-copy: the suspend so far
+                                   + the disk's estimate + a hand-off of
+                                   two round trips, -1 n/a */
+    char compression[320];      /* what the compression policy did, why */
+    /* Since API 1.2. */
+    unsigned connections;       /* data connections PUSH used */
     /*
+     * Since API 1.3.
      * --verify: NULL when not asked; "passed" (every check matched),
      * "repaired" (blocks read back wrong, were sent again and then
      * matched, or the guest overwrote them during post-copy), "failed",
@@ -530,6 +588,13 @@ struct xlmig_dest_opts {
     int accept_timeout_ms;      /* unused by the library itself */
     int peer_timeout_ms;        /* as the source's (30000) */
     int recover_timeout_s;      /* as the source's (3600) */
+    /*
+     * Since API 1.2.  Write the data of PUSH and stop-copy to regular
+     * files through the page cache (false: past it, O_DIRECT, where the
+     * file system takes it -- far less CPU per byte; post-copy installs
+     * always go through the page cache).
+     */
+    bool page_cache;
 };
 void xlmig_dest_opts_init(struct xlmig_dest_opts *o);
 
@@ -567,7 +632,9 @@ struct xlmig_dest_hooks {
      * on; it checks the session's secret), or a negative errno (-ETIMEDOUT:
      * called again).  Optional: without it, only
      * xlmig_dest_recover_channel() resumes.  The guest runs meanwhile; its
-     * accesses to stale blocks wait in the gate.
+     * accesses to stale blocks wait in the gate.  Also called after
+     * negotiation when the source opens extra connections (they show the
+     * secret too); without it the destination takes one connection.
      */
     int (*accept_recovery)(void *opaque, struct xlmig_dest *d,
                            int timeout_ms, int *rfd, int *wfd);
@@ -591,6 +658,7 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd);
  */
 int xlmig_dest_run(struct xlmig_dest *d);
 /*
+ * Since API 1.3.
  * After negotiation (in targets_ready and later): a cold migration (the
  * guest's state, if any, is its configuration; start_guest starts it from
  * its disks), or an estimate (nothing was created; run() returns once the
@@ -631,6 +699,7 @@ struct xlmig_dest_report {
     uint64_t installed, refused, demanded;
     double postcopy_s;
     const char *error;
+    /* Since API 1.3. */
     bool verify;                /* --verify was asked */
     struct {
         uint64_t digests, bytes;        /* read back and compared */

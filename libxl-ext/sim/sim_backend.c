@@ -151,7 +151,10 @@ static void complete(struct sim_backend *b, struct breq *r, int result)
         INIT_LIST_HEAD(&ready);
         chain_init(&c);
         blkmig_mark_written(&b->mig, r->gate.sector, r->gate.nr_sectors);
-        blkmig_gate_write_done(&b->mig, &r->gate, result == 0, &ready);
+        /* A failed write over whole stale blocks demands them again: the
+         * engine hears it now, not at its next poll timeout. */
+        if (blkmig_gate_write_done(&b->mig, &r->gate, result == 0, &ready))
+            signal_wanted(b);
         take_ready(&ready, &c);
         enqueue(b, &c);
     }
@@ -197,7 +200,7 @@ static void *io_thread(void *arg)
 }
 
 int sim_backend_open(struct sim_backend **out, const char *path,
-                     unsigned io_threads, char *err, size_t errlen)
+                     unsigned io_threads, struct xlmig_error *err)
 {
     struct sim_backend *b;
     pthread_condattr_t ca;
@@ -205,11 +208,11 @@ int sim_backend_open(struct sim_backend **out, const char *path,
 
     *out = NULL;
     if (!io_threads || io_threads > 64)
-        return sim_err(err, errlen, EINVAL, "I/O threads must be 1..64");
+        return xlmig_fail(err, EINVAL, "I/O threads must be 1..64");
     b = calloc(1, sizeof(*b));
     if (!b)
-        return sim_err(err, errlen, ENOMEM, "out of memory");
-    rc = sim_open_image(path, &b->fd, &b->size, err, errlen);
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    rc = sim_open_image(path, &b->fd, &b->size, err);
     if (rc) {
         free(b);
         return rc;
@@ -217,7 +220,7 @@ int sim_backend_open(struct sim_backend **out, const char *path,
     b->wanted_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     b->threads = calloc(io_threads, sizeof(*b->threads));
     if (b->wanted_efd < 0 || !b->threads) {
-        rc = sim_err(err, errlen, errno ? errno : ENOMEM,
+        rc = xlmig_fail(err, errno ? errno : ENOMEM,
                      "cannot create the wanted eventfd: %s", strerror(errno));
         if (b->wanted_efd >= 0)
             close(b->wanted_efd);
@@ -240,7 +243,7 @@ int sim_backend_open(struct sim_backend **out, const char *path,
         rc = pthread_create(&b->threads[b->nthreads], NULL, io_thread, b);
         if (rc) {
             sim_backend_close(b);
-            return sim_err(err, errlen, rc, "cannot start I/O threads: %s",
+            return xlmig_fail(err, rc, "cannot start I/O threads: %s",
                            strerror(rc));
         }
     }
@@ -552,23 +555,28 @@ void sim_backend_stats(struct sim_backend *b, struct sim_stats *out)
     blkmig_get_stats(&b->mig, &st);
     pthread_mutex_unlock(&b->ctl);
     memset(out, 0, sizeof(*out));
-    out->block_size = st.block_size;
-    out->nr_blocks = st.nr_blocks;
-    out->tracking = st.tracking;
-    out->overflow = st.overflow;
-    out->dirty = st.dirty;
-    out->frozen = st.frozen;
-    out->marked = st.marked;
-    out->gate = st.gate;
-    out->stale = st.stale;
-    out->claimed = st.claimed;
-    out->wanted = st.wanted;
-    out->parked = st.parked;
-    out->installed = st.installed;
-    out->overwritten = st.overwritten;
+    /* As the kernel's control device fills it. */
+    out->mig.block_size = st.block_size;
+    out->mig.flags = (st.tracking ? BLKBACK_MIG_F_TRACKING : 0) |
+                     (st.overflow ? BLKBACK_MIG_F_OVERFLOW : 0) |
+                     (st.gate ? BLKBACK_MIG_F_GATE : 0) |
+                     BLKBACK_MIG_F_CONNECTED;
+    out->mig.sectors = b->size >> BLKMIG_SECTOR_SHIFT;
+    out->mig.nr_blocks = st.nr_blocks;
+    out->mig.dirty = st.dirty;
+    out->mig.frozen = st.frozen;
+    out->mig.marked = st.marked;
+    out->mig.stale = st.stale;
+    out->mig.claimed = st.claimed;
+    out->mig.wanted = st.wanted;
+    out->mig.parked = st.parked;
+    out->mig.installed = st.installed;
+    out->mig.overwritten = st.overwritten;
     pthread_mutex_lock(&b->lock);
+    if (b->quiesced)
+        out->mig.flags |= BLKBACK_MIG_F_QUIESCED;
+    out->mig.inflight = b->inflight;
     out->quiesced = b->quiesced;
-    out->inflight = b->inflight;
     out->held = b->held.n;
     pthread_mutex_unlock(&b->lock);
 }

@@ -21,6 +21,7 @@
 
 #include "bitmap.h"
 #include "sim/sim_proto.h"
+#include "err.h"
 
 struct sim_backend;
 
@@ -35,7 +36,7 @@ struct sim_io {
 };
 
 int sim_backend_open(struct sim_backend **out, const char *path,
-                     unsigned io_threads, char *err, size_t errlen);
+                     unsigned io_threads, struct xlmig_error *err);
 /*
  * Shutdown, in two steps: sim_backend_shutdown() fails new requests
  * (-ESHUTDOWN), withdraws held ones (-ECANCELED), fails parked ones (-EIO,

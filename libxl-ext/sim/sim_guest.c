@@ -62,25 +62,25 @@ void sim_workload_defaults(struct sim_workload_cfg *c)
 }
 
 int sim_workload_check(const struct sim_workload_cfg *c,
-                       const struct sim_layout *l, char *err, size_t errlen)
+                       const struct sim_layout *l, struct xlmig_error *err)
 {
     if (c->kind > SIM_WL_HOTSPOT)
-        return sim_err(err, errlen, EINVAL, "unknown workload %" PRIu32,
+        return xlmig_fail(err, EINVAL, "unknown workload %" PRIu32,
                        c->kind);
     if (c->read_pct > 95)
-        return sim_err(err, errlen, EINVAL, "read share %" PRIu32 "%% is "
+        return xlmig_fail(err, EINVAL, "read share %" PRIu32 "%% is "
                        "above 95%%", c->read_pct);
     if (!c->qd || c->qd > 256)
-        return sim_err(err, errlen, EINVAL, "queue depth %" PRIu32
+        return xlmig_fail(err, EINVAL, "queue depth %" PRIu32
                        " is not in 1..256", c->qd);
     if (!c->io_size || c->io_size % SIM_BLOCK_SIZE || c->io_size > (1u << 20))
-        return sim_err(err, errlen, EINVAL, "I/O size %" PRIu32 " is not a "
+        return xlmig_fail(err, EINVAL, "I/O size %" PRIu32 " is not a "
                        "multiple of 4 KiB up to 1 MiB", c->io_size);
     if (!c->hot_pct || c->hot_pct > 100 || !c->hot_area_pct ||
         c->hot_area_pct > 100)
-        return sim_err(err, errlen, EINVAL, "hot-spot shares must be 1..100");
+        return xlmig_fail(err, EINVAL, "hot-spot shares must be 1..100");
     if (l && l->nblocks / (c->io_size / SIM_BLOCK_SIZE) < 2)
-        return sim_err(err, errlen, EINVAL, "the image is too small for %"
+        return xlmig_fail(err, EINVAL, "the image is too small for %"
                        PRIu32 "-byte requests", c->io_size);
     return 0;
 }
@@ -126,66 +126,54 @@ int sim_guest_new(struct sim_guest **out, struct sim_backend *b,
     return 0;
 }
 
-/* Replaces the model; lock held, workload stopped. */
+/* Replaces the model (taking over *model); lock held, workload stopped. */
 static void install_model(struct sim_guest *g, struct sim_layout *l,
-                          uint32_t *gen, uint8_t *flags)
+                          struct sim_map *model)
 {
     sim_layout_free(&g->layout);
-    free(g->gen);
-    free(g->flags);
+    sim_map_free(&g->model);
     g->layout = *l;
-    g->gen = gen;
-    g->flags = flags;
+    g->model = *model;
     xlmig_bitmap_free(g->written);
     /* Test hook: record acknowledged writes from the start. */
     g->written = g->test_hooks ? xlmig_bitmap_new(l->nblocks) : NULL;
 }
 
 static int check_image(struct sim_guest *g, const struct sim_layout *l,
-                       char *err, size_t errlen)
+                       struct xlmig_error *err)
 {
     uint64_t size = sim_backend_size(g->backend);
 
     if (l->p.size != size)
-        return sim_err(err, errlen, EINVAL, "the guest's disk is %" PRIu64
+        return xlmig_fail(err, EINVAL, "the guest's disk is %" PRIu64
                        " bytes but the image is %" PRIu64, l->p.size, size);
     return 0;
 }
 
 int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
-                   const struct sim_workload_cfg *cfg, bool scan, char *err,
-                   size_t errlen)
+                   const struct sim_workload_cfg *cfg, bool scan, struct xlmig_error *err)
 {
     struct sim_layout l;
+    struct sim_map model;
     uint64_t written;
-    uint32_t *gen;
-    uint8_t *flags;
     int rc;
 
-    rc = sim_layout_init(&l, lp, err, errlen);
+    sim_map_init(&model);
+    rc = sim_layout_init(&l, lp, err);
     if (rc)
         return rc;
-    rc = check_image(g, &l, err, errlen);
+    rc = check_image(g, &l, err);
     if (!rc)
-        rc = sim_workload_check(cfg, &l, err, errlen);
+        rc = sim_workload_check(cfg, &l, err);
     if (rc) {
         sim_layout_free(&l);
         return rc;
     }
-    gen = calloc(l.nblocks, sizeof(*gen));
-    flags = calloc(l.nblocks, 1);
-    if (!gen || !flags) {
-        free(gen);
-        free(flags);
-        sim_layout_free(&l);
-        return sim_err(err, errlen, ENOMEM, "out of memory for the model");
-    }
     if (scan) {
-        rc = sim_image_adopt(&l, sim_backend_fd(g->backend), gen, &written,
-                             err, errlen);
+        rc = sim_image_adopt(&l, sim_backend_fd(g->backend), &model,
+                             &written, err);
         if (rc) {
-            free(gen);
-            free(flags);
+            sim_map_free(&model);
             sim_layout_free(&l);
             return rc;
         }
@@ -198,12 +186,11 @@ int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
     if (g->state != XLMIG_SIM_GUEST_EMPTY) {
         pthread_mutex_unlock(&g->lock);
         pthread_mutex_unlock(&g->life);
-        free(gen);
-        free(flags);
+        sim_map_free(&model);
         sim_layout_free(&l);
-        return sim_err(err, errlen, EBUSY, "the guest already exists");
+        return xlmig_fail(err, EBUSY, "the guest already exists");
     }
-    install_model(g, &l, gen, flags);
+    install_model(g, &l, &model);
     memset(&g->p, 0, sizeof(g->p));
     g->p.cfg = *cfg;
     sim_rng_seed(&g->p.rng, cfg->seed);
@@ -240,7 +227,7 @@ static uint64_t pick_unit(struct sim_guest *g, bool is_read)
 static bool range_free(const struct sim_guest *g, uint64_t first, uint32_t nb)
 {
     for (uint32_t i = 0; i < nb; i++)
-        if (g->flags[first + i] & BLK_BUSY)
+        if (sim_model_flags(&g->model, first + i) & BLK_BUSY)
             return false;
     return true;
 }
@@ -262,7 +249,8 @@ static struct greq *make_request(struct sim_guest *g)
         if (range_free(g, first, nb))
             break;
     }
-    if (t == PICK_TRIES)
+    /* Room for the blocks' BUSY entries: the puts below cannot fail. */
+    if (t == PICK_TRIES || sim_map_reserve(&g->model, nb) < 0)
         return NULL;
     r = calloc(1, sizeof(*r) + nb * sizeof(r->gen[0]));
     if (!r)
@@ -280,18 +268,21 @@ static struct greq *make_request(struct sim_guest *g)
     r->io.len = g->p.cfg.io_size;
     r->io.done = io_done;
     for (uint32_t i = 0; i < nb; i++) {
-        g->flags[first + i] |= BLK_BUSY;
+        uint32_t gen = sim_model_gen(&g->model, first + i);
+        uint8_t flags = sim_model_flags(&g->model, first + i);
+
+        sim_model_set(&g->model, first + i, gen, flags | BLK_BUSY);
         /*
          * A write gets a generation newer than any ever attempted; a read
          * of a block whose content is unknown (a write to it failed) is
          * not checked.
          */
         if (!is_read)
-            r->gen[i] = g->gen[first + i] + 1;
-        else if (g->flags[first + i] & BLK_UNKNOWN)
+            r->gen[i] = gen + 1;
+        else if (flags & BLK_UNKNOWN)
             r->gen[i] = UINT32_MAX;
         else
-            r->gen[i] = g->gen[first + i];
+            r->gen[i] = gen;
     }
     return r;
 }
@@ -388,14 +379,16 @@ static void io_done(struct sim_io *io)
     if (withdrawn(io)) {
         /* Never executed: withdrawn from a quiesced or closing backend. */
     } else if (io->write) {
+        /* Each block has its BUSY entry: these updates cannot fail. */
         for (uint32_t i = 0; i < r->nb; i++) {
             uint64_t b = r->first + i;
+            uint8_t flags = sim_model_flags(&g->model, b);
 
-            g->gen[b] = r->gen[i];
             if (io->result)
-                g->flags[b] |= BLK_UNKNOWN;
+                flags |= BLK_UNKNOWN;
             else
-                g->flags[b] &= (uint8_t)~BLK_UNKNOWN;
+                flags &= (uint8_t)~BLK_UNKNOWN;
+            sim_model_set(&g->model, b, r->gen[i], flags);
         }
         sim_latency_add(&g->wlat, lat_us);
         if (io->result) {
@@ -426,19 +419,31 @@ static void io_done(struct sim_io *io)
             g->p.verify_failures += fails;
         }
     }
-    if (io->result && !withdrawn(io) && !g->first_failure[0])
-        snprintf(g->first_failure, sizeof(g->first_failure),
-                 "%s of blocks %" PRIu64 "+%" PRIu32 " failed: %s",
-                 io->write ? "write" : "read", r->first, r->nb,
-                 strerror(-io->result));
-    if (fails && !g->first_failure[0])
-        snprintf(g->first_failure, sizeof(g->first_failure), "read: %s",
-                 why);
-    if ((fails || (io->result && !withdrawn(io))) &&
-        g->failures_logged++ < MAX_LOGGED_FAILURES)
-        sim_log("guest: %s", fails ? why : g->first_failure);
-    for (uint32_t i = 0; i < r->nb; i++)
-        g->flags[r->first + i] &= (uint8_t)~BLK_BUSY;
+    if (io->result && !withdrawn(io)) {
+        /* This failure; the report keeps the first one. */
+        char now[sizeof(g->first_failure)];
+
+        snprintf(now, sizeof(now), "%s of blocks %" PRIu64 "+%" PRIu32
+                 " failed: %s", io->write ? "write" : "read", r->first,
+                 r->nb, strerror(-io->result));
+        if (!g->first_failure[0])
+            snprintf(g->first_failure, sizeof(g->first_failure), "%s",
+                     now);
+        if (g->failures_logged++ < MAX_LOGGED_FAILURES)
+            sim_log("guest: %s", now);
+    } else if (fails) {
+        if (!g->first_failure[0])
+            snprintf(g->first_failure, sizeof(g->first_failure),
+                     "read: %s", why);
+        if (g->failures_logged++ < MAX_LOGGED_FAILURES)
+            sim_log("guest: %s", why);
+    }
+    for (uint32_t i = 0; i < r->nb; i++) {
+        uint64_t b = r->first + i;
+
+        sim_model_set(&g->model, b, sim_model_gen(&g->model, b),
+                      sim_model_flags(&g->model, b) & (uint8_t)~BLK_BUSY);
+    }
     g->outstanding--;
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
@@ -512,7 +517,7 @@ static int stop_workload(struct sim_guest *g, unsigned timeout_ms,
 }
 
 int sim_guest_suspend(struct sim_guest *g, unsigned timeout_ms, void **blob,
-                      size_t *len, char *err, size_t errlen)
+                      size_t *len, struct xlmig_error *err)
 {
     int rc;
 
@@ -520,75 +525,74 @@ int sim_guest_suspend(struct sim_guest *g, unsigned timeout_ms, void **blob,
     if (g->state != XLMIG_SIM_GUEST_RUNNING &&
         g->state != XLMIG_SIM_GUEST_SUSPENDED) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EINVAL, "cannot suspend a guest that is "
+        return xlmig_fail(err, EINVAL, "cannot suspend a guest that is "
                        "not running");
     }
     rc = stop_workload(g, timeout_ms, XLMIG_SIM_GUEST_SUSPENDED);
     if (rc) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, -rc, "the guest's requests did not "
+        return xlmig_fail(err, -rc, "the guest's requests did not "
                        "drain within %u ms; it runs on", timeout_ms);
     }
     pthread_mutex_lock(&g->lock);
-    rc = sim_guest_state_encode(g, blob, len, err, errlen);
+    rc = sim_guest_state_encode(g, blob, len, err);
     pthread_mutex_unlock(&g->lock);
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
-int sim_guest_resume(struct sim_guest *g, char *err, size_t errlen)
+int sim_guest_resume(struct sim_guest *g, struct xlmig_error *err)
 {
     int rc;
 
     pthread_mutex_lock(&g->life);
     if (g->state != XLMIG_SIM_GUEST_SUSPENDED &&
         g->state != XLMIG_SIM_GUEST_STOPPED)
-        rc = sim_err(err, errlen, EINVAL, "only a suspended or stopped guest "
+        rc = xlmig_fail(err, EINVAL, "only a suspended or stopped guest "
                      "can be resumed");
     else if ((rc = start_workload(g)))
-        sim_err(err, errlen, -rc, "cannot start the workload");
+        xlmig_fail(err, -rc, "cannot start the workload");
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
-int sim_guest_unpause(struct sim_guest *g, char *err, size_t errlen)
+int sim_guest_unpause(struct sim_guest *g, struct xlmig_error *err)
 {
     int rc;
 
     pthread_mutex_lock(&g->life);
     if (g->state != XLMIG_SIM_GUEST_PAUSED)
-        rc = sim_err(err, errlen, EINVAL, "only a paused guest can be "
+        rc = xlmig_fail(err, EINVAL, "only a paused guest can be "
                      "unpaused (load a state first)");
     else if ((rc = start_workload(g)))
-        sim_err(err, errlen, -rc, "cannot start the workload");
+        xlmig_fail(err, -rc, "cannot start the workload");
     pthread_mutex_unlock(&g->life);
     return rc;
 }
 
 int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
-                   char *err, size_t errlen)
+                   struct xlmig_error *err)
 {
     struct sim_guest_persist p;
     struct sim_layout l;
-    uint32_t *gen;
-    uint8_t *flags;
+    struct sim_map model;
     int rc;
 
     pthread_mutex_lock(&g->life);
     if (g->state != XLMIG_SIM_GUEST_EMPTY &&
         g->state != XLMIG_SIM_GUEST_PAUSED) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "a state can only be loaded into "
+        return xlmig_fail(err, EBUSY, "a state can only be loaded into "
                        "an empty or paused guest");
     }
     rc = sim_guest_state_decode(blob, len, sim_backend_size(g->backend), &l,
-                                &p, &gen, &flags, err, errlen);
+                                &p, &model, err);
     if (rc) {
         pthread_mutex_unlock(&g->life);
         return rc;
     }
     pthread_mutex_lock(&g->lock);
-    install_model(g, &l, gen, flags);
+    install_model(g, &l, &model);
     g->p = p;
     sim_guest_derive(g);
     g->state = XLMIG_SIM_GUEST_PAUSED;
@@ -630,7 +634,7 @@ void sim_guest_report(struct sim_guest *g, struct xlmig_sim_report *r)
 }
 
 int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
-                              char *err, size_t errlen)
+                              struct xlmig_error *err)
 {
     struct sim_stats st;
     int rc;
@@ -638,32 +642,34 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
     pthread_mutex_lock(&g->life);
     if (g->state == XLMIG_SIM_GUEST_EMPTY) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EINVAL, "no guest state to verify "
+        return xlmig_fail(err, EINVAL, "no guest state to verify "
                        "against (load one first)");
     }
     /* Refuse before stopping anything: the guest runs on untouched. */
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
-                       "stale in the gate: finish the pull first", st.stale);
+        return xlmig_fail(err, EBUSY, "%" PRIu64 " blocks are still "
+                       "stale in the gate: finish the pull first",
+                       (uint64_t)st.mig.stale);
     }
     rc = stop_workload(g, 30000, g->state == XLMIG_SIM_GUEST_RUNNING
                                      ? XLMIG_SIM_GUEST_STOPPED : g->state);
     if (rc) {
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, -rc, "the guest's requests did not "
+        return xlmig_fail(err, -rc, "the guest's requests did not "
                        "drain within 30 s (reads parked in the gate?)");
     }
     sim_backend_stats(g->backend, &st);
-    if (st.gate && st.stale) {      /* stale blocks added meanwhile */
+    if ((st.mig.flags & BLKBACK_MIG_F_GATE) && st.mig.stale) {
+        /* stale blocks added meanwhile */
         pthread_mutex_unlock(&g->life);
-        return sim_err(err, errlen, EBUSY, "%" PRIu64 " blocks are still "
+        return xlmig_fail(err, EBUSY, "%" PRIu64 " blocks are still "
                        "stale in the gate: finish the pull first (the "
-                       "guest is stopped)", st.stale);
+                       "guest is stopped)", (uint64_t)st.mig.stale);
     }
     sim_guest_report(g, r);
-    rc = sim_guest_verify_image(g, r, err, errlen);
+    rc = sim_guest_verify_image(g, r, err);
     pthread_mutex_unlock(&g->life);
     return rc;
 }
@@ -671,7 +677,7 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
 int sim_guest_test_written(struct sim_guest *g,
                            int (*emit)(void *ctx, const struct xlmig_extent *e,
                                        size_t n),
-                           void *ctx, size_t max, char *err, size_t errlen)
+                           void *ctx, size_t max, struct xlmig_error *err)
 {
     struct xlmig_extent *e = NULL;
     size_t n = 0, cap = 0;
@@ -680,16 +686,16 @@ int sim_guest_test_written(struct sim_guest *g,
     int rc = 0;
 
     if (!g->test_hooks)
-        return sim_err(err, errlen, EPERM, "test hooks are off (serve "
+        return xlmig_fail(err, EPERM, "test hooks are off (serve "
                        "--test-hooks)");
     pthread_mutex_lock(&g->lock);
-    if (!g->gen) {
+    if (!g->layout.kind) {
         pthread_mutex_unlock(&g->lock);
-        return sim_err(err, errlen, EINVAL, "no guest");
+        return xlmig_fail(err, EINVAL, "no guest");
     }
     if (!g->written) {
         pthread_mutex_unlock(&g->lock);
-        return sim_err(err, errlen, ENOMEM, "out of memory");
+        return xlmig_fail(err, ENOMEM, "out of memory");
     }
     while (xlmig_bitmap_next_extent(g->written, &pos, UINT64_MAX, &x)) {
         if (n == cap) {
@@ -698,7 +704,7 @@ int sim_guest_test_written(struct sim_guest *g,
             cap = cap ? cap * 2 : 256;
             grown = realloc(e, cap * sizeof(*e));
             if (!grown) {
-                rc = sim_err(err, errlen, ENOMEM, "out of memory");
+                rc = xlmig_fail(err, ENOMEM, "out of memory");
                 break;
             }
             e = grown;
@@ -730,8 +736,7 @@ void sim_guest_free(struct sim_guest *g)
     if (!g)
         return;
     sim_layout_free(&g->layout);
-    free(g->gen);
-    free(g->flags);
+    sim_map_free(&g->model);
     xlmig_bitmap_free(g->written);
     pthread_mutex_destroy(&g->life);
     pthread_mutex_destroy(&g->lock);

@@ -15,6 +15,7 @@
 #include "sim/sim_backend.h"
 #include "sim/sim_client.h"
 #include "sim/sim_layout.h"
+#include "err.h"
 
 enum sim_workload_kind {
     SIM_WL_RANDOM = 0,      /* uniform over the disk */
@@ -37,7 +38,7 @@ struct sim_workload_cfg {
 void sim_workload_defaults(struct sim_workload_cfg *c);
 /* 0, or -EINVAL with a message. */
 int sim_workload_check(const struct sim_workload_cfg *c,
-                       const struct sim_layout *l, char *err, size_t errlen);
+                       const struct sim_layout *l, struct xlmig_error *err);
 const char *sim_workload_name(uint32_t kind);
 bool sim_workload_parse(const char *name, uint32_t *kind);
 
@@ -60,18 +61,17 @@ void sim_guest_free(struct sim_guest *g);
  * mkimage leaves it.
  */
 int sim_guest_init(struct sim_guest *g, const struct sim_layout_params *lp,
-                   const struct sim_workload_cfg *cfg, bool scan, char *err,
-                   size_t errlen);
+                   const struct sim_workload_cfg *cfg, bool scan, struct xlmig_error *err);
 
 int sim_guest_suspend(struct sim_guest *g, unsigned timeout_ms, void **blob,
-                      size_t *len, char *err, size_t errlen);
-int sim_guest_resume(struct sim_guest *g, char *err, size_t errlen);
+                      size_t *len, struct xlmig_error *err);
+int sim_guest_resume(struct sim_guest *g, struct xlmig_error *err);
 int sim_guest_load(struct sim_guest *g, const void *blob, size_t len,
-                   char *err, size_t errlen);
-int sim_guest_unpause(struct sim_guest *g, char *err, size_t errlen);
+                   struct xlmig_error *err);
+int sim_guest_unpause(struct sim_guest *g, struct xlmig_error *err);
 void sim_guest_report(struct sim_guest *g, struct xlmig_sim_report *r);
 int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
-                              char *err, size_t errlen);
+                              struct xlmig_error *err);
 /*
  * Test hook: hands the 4 KiB blocks of writes acknowledged since the
  * previous call to emit (in batches) and forgets them.
@@ -79,6 +79,6 @@ int sim_guest_stop_and_verify(struct sim_guest *g, struct xlmig_sim_report *r,
 int sim_guest_test_written(struct sim_guest *g,
                            int (*emit)(void *ctx, const struct xlmig_extent *e,
                                        size_t n),
-                           void *ctx, size_t max, char *err, size_t errlen);
+                           void *ctx, size_t max, struct xlmig_error *err);
 
 #endif

@@ -6,9 +6,11 @@
 
 #include "sim/sim_guest.h"
 #include "sim/sim_latency.h"
+#include "sim/sim_map.h"
 #include "sim/sim_rng.h"
+#include "err.h"
 
-/* Per-block flags (the model's companion to gen[]). */
+/* Per-block flags, kept with the generation in the model. */
 #define BLK_BUSY 1u         /* a request is in flight on the block */
 #define BLK_UNKNOWN 2u      /* a write failed: content unknown until the
                                next successful write */
@@ -35,8 +37,12 @@ struct sim_guest {
     enum xlmig_sim_guest_state state;
     struct sim_layout layout;   /* kind == NULL while EMPTY */
     struct sim_guest_persist p;
-    uint32_t *gen;              /* latest acknowledged generation per block */
-    uint8_t *flags;             /* BLK_* per block */
+    /*
+     * The model: per block, its latest acknowledged generation and BLK_*
+     * flags; only blocks with either non-zero have an entry (sparse: a
+     * 1 TiB disk costs what its guest wrote, not 1.25 GiB).
+     */
+    struct sim_map model;
     struct xlmig_bitmap *written;   /* test hook: acked since last fetch */
 
     /* The workload in this daemon. */
@@ -55,30 +61,69 @@ struct sim_guest {
     char first_failure[256];
 };
 
+static inline uint64_t sim_model_pack(uint32_t gen, uint8_t flags)
+{
+    return gen | (uint64_t)flags << 32;
+}
+
+static inline uint32_t sim_model_gen(const struct sim_map *m, uint64_t b)
+{
+    uint64_t v = 0;
+
+    sim_map_get(m, b, &v);
+    return (uint32_t)v;
+}
+
+static inline uint8_t sim_model_flags(const struct sim_map *m, uint64_t b)
+{
+    uint64_t v = 0;
+
+    sim_map_get(m, b, &v);
+    return (uint8_t)(v >> 32);
+}
+
+/*
+ * Sets a block's generation and flags (all zero: the entry goes).  Only
+ * a block without an entry can need memory: 0 or -ENOMEM.
+ */
+static inline int sim_model_set(struct sim_map *m, uint64_t b, uint32_t gen,
+                                uint8_t flags)
+{
+    if (!gen && !flags) {
+        sim_map_del(m, b);
+        return 0;
+    }
+    return sim_map_put(m, b, sim_model_pack(gen, flags));
+}
+
 /* Derived workload parameters (units, hot area, pacing); lock held. */
 void sim_guest_derive(struct sim_guest *g);
 
 /* The state blob (sim_guest_state.c); lock held, workload stopped. */
 int sim_guest_state_encode(struct sim_guest *g, void **blob, size_t *len,
-                           char *err, size_t errlen);
+                           struct xlmig_error *err);
 /* Validates blob and fills the out-parameters (allocated here). */
 int sim_guest_state_decode(const void *blob, size_t len, uint64_t image_size,
                            struct sim_layout *layout,
-                           struct sim_guest_persist *p, uint32_t **gen,
-                           uint8_t **flags, char *err, size_t errlen);
-
-/* Compares the whole image with the model (sim_verify.c); workload
- * stopped.  Fills the verification fields of r. */
-int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
-                           char *err, size_t errlen);
+                           struct sim_guest_persist *p, struct sim_map *model,
+                           struct xlmig_error *err);
 
 /*
- * Rebuilds gen[] from an image the guest wrote in an earlier run: each
- * block must be its initial content or a consistent tagged block of this
- * disk (else -EINVAL naming the first bad block).  *written counts the
- * blocks found at a generation above 0.
+ * Compares the whole image with the model (sim_verify.c); workload
+ * stopped.  Fills the verification fields of r.  Reads only the layout's
+ * data, the blocks the model knows and what the file holds as data: the
+ * rest is holes, which read as the zeros the model expects there.
  */
-int sim_image_adopt(const struct sim_layout *l, int fd, uint32_t *gen,
-                    uint64_t *written, char *err, size_t errlen);
+int sim_guest_verify_image(struct sim_guest *g, struct xlmig_sim_report *r,
+                           struct xlmig_error *err);
+
+/*
+ * Rebuilds the model (empty on entry) from an image the guest wrote in an
+ * earlier run: each block must be its initial content or a consistent
+ * tagged block of this disk (else -EINVAL naming the first bad block).
+ * *written counts the blocks found at a generation above 0.
+ */
+int sim_image_adopt(const struct sim_layout *l, int fd, struct sim_map *model,
+                    uint64_t *written, struct xlmig_error *err);
 
 #endif

@@ -16,8 +16,11 @@
 #include <stdint.h>
 
 #include "sim/sim_pattern.h"
+#include "err.h"
 
-#define SIM_MAX_IMAGE_SIZE (64ULL << 30)    /* the model is 4 bytes/block */
+/* Everything per block is sparse (O(written)); per chunk, one byte. */
+#define SIM_MAX_IMAGE_SIZE (4ULL << 40)
+#define SIM_MAX_CHUNKS (1u << 24)
 #define SIM_MIN_CHUNK SIM_BLOCK_SIZE
 #define SIM_MAX_CHUNK (1u << 30)
 #define SIM_DEFAULT_CHUNK (1u << 20)
@@ -35,11 +38,13 @@ struct sim_layout {
     uint64_t nblocks;       /* 4 KiB blocks */
     uint64_t nchunks;
     uint8_t *kind;          /* per chunk: enum sim_fill (ZERO = hole) */
+    uint64_t *data;         /* the data chunks, ascending */
+    uint64_t ndata;
 };
 
 /* Validates p and computes the chunk map.  0 or -errno with err set. */
 int sim_layout_init(struct sim_layout *l, const struct sim_layout_params *p,
-                    char *err, size_t errlen);
+                    struct xlmig_error *err);
 void sim_layout_free(struct sim_layout *l);
 
 static inline enum sim_fill sim_layout_kind(const struct sim_layout *l,
@@ -63,9 +68,8 @@ void sim_layout_expected(const struct sim_layout *l, uint64_t block,
 
 /* Writes a new sparse image.  Refuses to overwrite unless force. */
 int sim_layout_write_image(const struct sim_layout *l, const char *path,
-                           bool force, char *err, size_t errlen);
+                           bool force, struct xlmig_error *err);
 /* Reads the superblock of an open image and initialises l from it. */
-int sim_layout_read_super(struct sim_layout *l, int fd, char *err,
-                          size_t errlen);
+int sim_layout_read_super(struct sim_layout *l, int fd, struct xlmig_error *err);
 
 #endif

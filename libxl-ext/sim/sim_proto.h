@@ -75,6 +75,8 @@
 
 #include <stdint.h>
 
+#include "../../blkback-patch/src/uapi/xen/blkback_migrate.h"
+
 #include "sim/sim_client.h"
 
 #define SIM_MAGIC 0x4d495358u               /* "XSIM" little-endian */
@@ -154,13 +156,12 @@ struct sim_claim_reply {
     uint64_t mask[];        /* (count + 63) / 64 words */
 };
 
+/* What xen-blkback's STATS ioctl returns (the same struct, so that one
+ * conversion serves both backends: xlmig_vbd_stats_from_mig()), and
+ * what only the simulator has. */
 struct sim_stats {
-    uint64_t block_size;
-    uint64_t nr_blocks;
-    uint64_t tracking, overflow, dirty, frozen, marked;
-    uint64_t gate, stale, claimed, wanted, parked, installed, overwritten;
+    struct blkback_mig_stats mig;
     uint64_t quiesced;      /* quiesce holders */
-    uint64_t inflight;      /* guest requests in the backend (parked too) */
     uint64_t held;          /* requests held back by a quiesce */
 };
 

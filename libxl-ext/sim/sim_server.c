@@ -48,6 +48,7 @@ struct conn {
     bool finished;              /* the thread is done: join it */
     bool quiesced;              /* holds a quiesce */
     bool suspended_guest;       /* suspended the guest, not yet handed off */
+    bool handed_off;            /* committed the guest to a hand-off */
     struct xlmig_bitmap *claims;    /* blocks this connection claimed */
     uint64_t claims_epoch;
     struct conn *next;
@@ -61,11 +62,11 @@ struct reply {
     int fd_pass;
     bool sent;                  /* the handler streamed the reply itself */
     bool shutdown;              /* stop the daemon after replying */
-    char msg[512];
+    struct xlmig_error err;     /* the reason sent with a failure */
 };
 
 #define FAIL(rep, code, ...) \
-    sim_err((rep)->msg, sizeof((rep)->msg), (code), __VA_ARGS__)
+    xlmig_fail(&(rep)->err, (code), __VA_ARGS__)
 
 static int need_len(struct reply *rep, size_t len, size_t want)
 {
@@ -233,12 +234,12 @@ static int do_claim(struct conn *c, const void *p, size_t len,
     if (n > 0) {
         sim_backend_stats(c->srv->b, &st);
         if (c->claims && (c->claims_epoch != epoch ||
-                          xlmig_bitmap_size(c->claims) != st.nr_blocks)) {
+                          xlmig_bitmap_size(c->claims) != st.mig.nr_blocks)) {
             xlmig_bitmap_free(c->claims);
             c->claims = NULL;
         }
         if (!c->claims) {
-            c->claims = xlmig_bitmap_new(st.nr_blocks);
+            c->claims = xlmig_bitmap_new(st.mig.nr_blocks);
             c->claims_epoch = epoch;
         }
         if (!c->claims) {
@@ -264,8 +265,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
 {
     struct sim_server *srv = c->srv;
     struct sim_backend *b = srv->b;
-    char *err = rep->msg;
-    size_t errlen = sizeof(rep->msg);
+    struct xlmig_error *err = &rep->err;
     struct stream s = { .fd = c->fd, .type = h->type };
     struct sim_range r;
     uint32_t v;
@@ -402,7 +402,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
         if (!v || v > SUSPEND_MAX_MS)
             return FAIL(rep, EINVAL, "suspend timeout %" PRIu32 " ms not in "
                         "1..%u", v, SUSPEND_MAX_MS);
-        rc = sim_guest_suspend(srv->g, v, &blob, &blen, err, errlen);
+        rc = sim_guest_suspend(srv->g, v, &blob, &blen, err);
         if (rc)
             return rc;
         c->suspended_guest = true;
@@ -413,7 +413,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
     case SIM_GUEST_RESUME:
         if ((rc = need_len(rep, len, 0)))
             return rc;
-        rc = sim_guest_resume(srv->g, err, errlen);
+        rc = sim_guest_resume(srv->g, err);
         if (!rc)
             c->suspended_guest = false;
         return rc;
@@ -425,13 +425,14 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
             return FAIL(rep, EINVAL, "this connection did not suspend the "
                         "guest");
         c->suspended_guest = false;
+        c->handed_off = true;
         return 0;
     case SIM_GUEST_LOAD:
-        return sim_guest_load(srv->g, p, len, err, errlen);
+        return sim_guest_load(srv->g, p, len, err);
     case SIM_GUEST_UNPAUSE:
         if ((rc = need_len(rep, len, 0)))
             return rc;
-        return sim_guest_unpause(srv->g, err, errlen);
+        return sim_guest_unpause(srv->g, err);
     case SIM_GUEST_REPORT:
     case SIM_GUEST_VERIFY: {
         struct xlmig_sim_report *out;
@@ -443,8 +444,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
             return FAIL(rep, ENOMEM, "out of memory");
         if (h->type == SIM_GUEST_REPORT)
             sim_guest_report(srv->g, out);
-        else if ((rc = sim_guest_stop_and_verify(srv->g, out, err,
-                                                 errlen))) {
+        else if ((rc = sim_guest_stop_and_verify(srv->g, out, err))) {
             free(out);
             return rc;
         }
@@ -461,7 +461,7 @@ static int handle(struct conn *c, const struct sim_hdr *h, const void *p,
         if ((rc = need_len(rep, len, 0)))
             return rc;
         rc = sim_guest_test_written(srv->g, emit_extents, &s,
-                                    EXTENTS_PER_PACKET, err, errlen);
+                                    EXTENTS_PER_PACKET, err);
         if (rc == -EPERM || rc == -ENOMEM || rc == -EINVAL)
             return rc;      /* nothing streamed yet: a normal error reply */
         return finish_stream(c, h->type, rc, rep);
@@ -519,7 +519,7 @@ static void *conn_main(void *arg)
         free(msg);
         if (rc)
             rc = sim_wire_send_error(c->fd, h.type, rc,
-                                     rep.msg[0] ? rep.msg : strerror(-rc));
+                                     rep.err.msg[0] ? rep.err.msg : strerror(-rc));
         else if (!rep.sent)
             rc = sim_wire_send(c->fd, h.type, 0, rep.data, rep.len,
                                rep.fd_pass);
@@ -534,16 +534,22 @@ static void *conn_main(void *arg)
      * to the hand-off: the guest runs on here, as a rollback would do.
      */
     if (c->suspended_guest) {
-        char err[256];
+        struct xlmig_error err;
+
         sim_log("client went away after suspending the guest, before the "
                 "hand-off: resuming the guest");
-        if (sim_guest_resume(srv->g, err, sizeof(err)))
-            sim_log("resuming the guest failed: %s", err);
+        if (sim_guest_resume(srv->g, &err))
+            sim_log("resuming the guest failed: %s", err.msg);
         c->suspended_guest = false;
     }
-    /* A vanished client must not leave the guest's I/O stuck. */
+    /*
+     * A vanished client must not leave the guest's I/O stuck.  (After a
+     * hand-off the quiesce is simply over: the guest migrated, nothing is
+     * held back for it here.)
+     */
     if (c->quiesced) {
-        sim_log("client went away holding a quiesce: releasing it");
+        if (!c->handed_off)
+            sim_log("client went away holding a quiesce: releasing it");
         sim_backend_unquiesce(srv->b);
         c->quiesced = false;
     }
@@ -626,28 +632,28 @@ static void accept_one(struct sim_server *srv, int lfd)
     pthread_mutex_unlock(&srv->lock);
 }
 
-int sim_server_listen(const char *path, char *err, size_t errlen)
+int sim_server_listen(const char *path, struct xlmig_error *err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct stat st;
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path))
-        return sim_err(err, errlen, ENAMETOOLONG, "socket path too long: %s",
+        return xlmig_fail(err, ENAMETOOLONG, "socket path too long: %s",
                        path);
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return sim_err(err, errlen, errno, "socket: %s", strerror(errno));
+        return xlmig_fail(err, errno, "socket: %s", strerror(errno));
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             close(fd);
-            return sim_err(err, errlen, EEXIST, "%s exists and is not a "
+            return xlmig_fail(err, EEXIST, "%s exists and is not a "
                            "socket", path);
         }
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
             close(fd);
-            return sim_err(err, errlen, EADDRINUSE, "%s: another daemon is "
+            return xlmig_fail(err, EADDRINUSE, "%s: another daemon is "
                            "serving there", path);
         }
         /* A leftover of a dead daemon. */
@@ -655,22 +661,21 @@ int sim_server_listen(const char *path, char *err, size_t errlen)
         close(fd);
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
-            return sim_err(err, errlen, errno, "socket: %s", strerror(errno));
+            return xlmig_fail(err, errno, "socket: %s", strerror(errno));
     }
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(fd, 16) < 0) {
         int e = errno;
 
         close(fd);
-        return sim_err(err, errlen, e, "cannot listen on %s: %s", path,
+        return xlmig_fail(err, e, "cannot listen on %s: %s", path,
                        strerror(e));
     }
     return fd;
 }
 
 int sim_server_run(const struct sim_server_cfg *cfg, int lfd,
-                   struct sim_backend *b, struct sim_guest *g, char *err,
-                   size_t errlen)
+                   struct sim_backend *b, struct sim_guest *g, struct xlmig_error *err)
 {
     struct sim_server srv = { .cfg = cfg, .b = b, .g = g };
     sigset_t sigs;
@@ -683,7 +688,7 @@ int sim_server_run(const struct sim_server_cfg *cfg, int lfd,
     sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
     srv.wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (sfd < 0 || srv.wake_efd < 0) {
-        rc = sim_err(err, errlen, errno, "signalfd/eventfd: %s",
+        rc = xlmig_fail(err, errno, "signalfd/eventfd: %s",
                      strerror(errno));
         if (sfd >= 0)
             close(sfd);

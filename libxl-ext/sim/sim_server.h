@@ -7,6 +7,7 @@
 
 #include "sim/sim_backend.h"
 #include "sim/sim_guest.h"
+#include "err.h"
 
 struct sim_server_cfg {
     const char *socket_path;
@@ -21,7 +22,7 @@ struct sim_server_cfg {
  * live daemon's socket or a path that is not a socket; a dead daemon's
  * socket is replaced.  Returns the listening fd or -errno with err set.
  */
-int sim_server_listen(const char *path, char *err, size_t errlen);
+int sim_server_listen(const char *path, struct xlmig_error *err);
 
 /*
  * Serves clients on lfd (from sim_server_listen, consumed) until SIGTERM,
@@ -34,7 +35,6 @@ int sim_server_listen(const char *path, char *err, size_t errlen);
  * untouched then; the socket is removed).
  */
 int sim_server_run(const struct sim_server_cfg *cfg, int lfd,
-                   struct sim_backend *b, struct sim_guest *g, char *err,
-                   size_t errlen);
+                   struct sim_backend *b, struct sim_guest *g, struct xlmig_error *err);
 
 #endif

@@ -92,18 +92,6 @@ struct timespec sim_deadline_ms(long ms)
     return sim_ns_to_timespec(sim_now_ns() + (uint64_t)ms * 1000000ULL);
 }
 
-int sim_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -code;
-}
-
 int sim_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
     char *p = buf;
@@ -144,19 +132,18 @@ int sim_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
-                   size_t errlen)
+int sim_open_image(const char *path, int *fd, uint64_t *size, struct xlmig_error *err)
 {
     struct stat st;
     int rc;
 
     *fd = open(path, O_RDWR | O_CLOEXEC);
     if (*fd < 0)
-        return sim_err(err, errlen, errno, "cannot open %s: %s", path,
+        return xlmig_fail(err, errno, "cannot open %s: %s", path,
                        strerror(errno));
     /* One daemon per image (the engine's own access does not lock). */
     if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-        rc = sim_err(err, errlen, errno == EWOULDBLOCK ? EBUSY : errno,
+        rc = xlmig_fail(err, errno == EWOULDBLOCK ? EBUSY : errno,
                      "%s: %s", path, errno == EWOULDBLOCK
                      ? "another simulated VBD is serving this image"
                      : strerror(errno));
@@ -166,7 +153,7 @@ int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
     }
     if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
         st.st_size % 4096) {
-        rc = sim_err(err, errlen, EINVAL, "%s: not a regular file whose size "
+        rc = xlmig_fail(err, EINVAL, "%s: not a regular file whose size "
                      "is a positive multiple of 4 KiB", path);
         close(*fd);
         *fd = -1;

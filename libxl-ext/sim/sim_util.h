@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "err.h"
+
 /* "4096", "64K", "2G", "1.5M" (binary units); false on junk or overflow. */
 bool sim_parse_size(const char *s, uint64_t *out);
 /* A decimal unsigned number in [min, max]. */
@@ -19,9 +21,6 @@ uint64_t sim_realtime_us(void);     /* CLOCK_REALTIME: across processes */
 struct timespec sim_deadline_ms(long ms);
 struct timespec sim_ns_to_timespec(uint64_t ns);
 
-/* snprintf into err (when errlen > 0); returns -code for convenience. */
-int sim_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Full pread/pwrite: loops over short transfers; 0 or -errno. */
 int sim_pread_full(int fd, void *buf, size_t len, uint64_t off);
@@ -32,8 +31,7 @@ int sim_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  * multiple of 4 KiB, locked (flock) against a second daemon.  0 or
  * -errno with err set.
  */
-int sim_open_image(const char *path, int *fd, uint64_t *size, char *err,
-                   size_t errlen);
+int sim_open_image(const char *path, int *fd, uint64_t *size, struct xlmig_error *err);
 
 /* Daemon log on stderr, prefixed with the program name and pid. */
 void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

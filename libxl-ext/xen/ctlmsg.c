@@ -377,7 +377,8 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
 
 /* ---- I/O ---- */
 
-int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err)
+int xctl_send(int fd, const struct xctl_msg *m, int timeout_ms,
+              struct xlmig_error *err)
 {
     uint8_t *buf = malloc(XCTL_HDR_LEN + XCTL_MAX_BODY + 4);
     size_t n;
@@ -387,10 +388,10 @@ int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err)
         return xlmig_fail(err, EIO, "out of memory");
     n = xctl_encode(m, buf, err);
     if (n) {
-        rc = xlp_write_all(fd, buf, n);
+        rc = xlp_write_all(fd, buf, n, timeout_ms);
         if (rc < 0)
-            xlmig_fail(err, errno, "control channel: sending %s: %s", xctl_type_name(m->type),
-                strerror(errno));
+            rc = xlmig_fail(err, -rc, "control channel: sending %s: %s",
+                            xctl_type_name(m->type), strerror(-rc));
     }
     free(buf);
     return rc;

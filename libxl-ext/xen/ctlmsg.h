@@ -72,8 +72,9 @@ int xctl_decode(const uint8_t *buf, size_t len, struct xctl_msg *m,
 /* Body length announced by a header, or -1 (err) if the header is bad. */
 long xctl_peek_len(const uint8_t *hdr, struct xlmig_error *err);
 
-/* Blocking I/O on the control channel. */
-int xctl_send(int fd, const struct xctl_msg *m, struct xlmig_error *err);
+/* Bounded I/O on the control channel (timeout_ms < 0: no bound). */
+int xctl_send(int fd, const struct xctl_msg *m, int timeout_ms,
+              struct xlmig_error *err);
 /* Reads one message; if want != 0 any other type is an error (REFUSE and
  * ABORT are reported as errors with their reason). */
 int xctl_recv(int fd, struct xctl_msg *m, uint16_t want, int timeout_ms,

@@ -183,7 +183,7 @@ void xst_progress_hook(struct xst *s, const struct xlmig_event *ev)
             /* What the last phase said no longer applies. */
             static const char *const stale[] = {
                 "message", "remaining_blocks", "remaining_bytes", "eta_s",
-                "expected_downtime_ms",
+                "expected_downtime_ms", "total_bytes", "total_blocks",
             };
             for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
                 unset_locked(s, stale[i]);
@@ -210,6 +210,9 @@ void xst_progress_hook(struct xst *s, const struct xlmig_event *ev)
     set_num(s, "sent_bytes", (double)ev->sent_bytes, true);
     set_num(s, "wire_bytes", (double)ev->wire_bytes, true);
     set_num(s, "rate_Bps", ev->rate_Bps, true);
+    set_num(s, "wire_rate_Bps", ev->wire_rate_Bps, true);
+    set_num(s, "total_bytes", (double)ev->total_bytes, true);
+    set_num(s, "total_blocks", (double)ev->total_blocks, true);
     set_num(s, "eta_s", ev->eta_s, false);
     set_num(s, "expected_downtime_ms", ev->expected_downtime_ms, false);
     if (ev->message)

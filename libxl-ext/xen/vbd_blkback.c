@@ -354,20 +354,7 @@ static int bb_stats(struct xlmig_vbd *v, struct xlmig_vbd_stats *st)
 
     if (rc < 0)
         return fail(v, -rc, "reading the VBD's migration state");
-    memset(st, 0, sizeof(*st));
-    st->block_size = k.block_size;
-    st->nr_blocks = k.nr_blocks;
-    st->tracking = k.flags & BLKBACK_MIG_F_TRACKING;
-    st->overflow = k.flags & BLKBACK_MIG_F_OVERFLOW;
-    st->dirty = k.dirty + k.frozen;
-    st->marked = k.marked;
-    st->gate = k.flags & BLKBACK_MIG_F_GATE;
-    st->stale = k.stale;
-    st->claimed = k.claimed;
-    st->wanted = k.wanted;
-    st->parked = k.parked;
-    st->installed = k.installed;
-    st->overwritten = k.overwritten;
+    xlmig_vbd_stats_from_mig(st, &k);
     return 0;
 }
 

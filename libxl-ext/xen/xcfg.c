@@ -24,6 +24,7 @@ int xcfg_send(int fd, uint32_t kind, const char *text, size_t len,
 {
     uint8_t hdr[16], tail[4];
     uLong crc;
+    int rc;
 
     if (len > XCFG_MAX)
         return xlmig_fail(err, E2BIG, "the configuration is over %u bytes",
@@ -34,11 +35,12 @@ int xcfg_send(int fd, uint32_t kind, const char *text, size_t len,
     crc = crc32(crc32(0L, Z_NULL, 0), hdr, sizeof(hdr));
     crc = crc32(crc, (const Bytef *)text, (uInt)len);
     put32(tail, (uint32_t)crc);
-    if (xlp_write_all(fd, hdr, sizeof(hdr)) < 0 ||
-        xlp_write_all(fd, text, len) < 0 ||
-        xlp_write_all(fd, tail, sizeof(tail)) < 0)
-        return xlmig_fail(err, errno, "sending the configuration: %s",
-                          strerror(errno));
+    /* A peer that takes nothing for XLP_WAIT_PEER_MS is gone. */
+    if ((rc = xlp_write_all(fd, hdr, sizeof(hdr), XLP_WAIT_PEER_MS)) < 0 ||
+        (rc = xlp_write_all(fd, text, len, XLP_WAIT_PEER_MS)) < 0 ||
+        (rc = xlp_write_all(fd, tail, sizeof(tail), XLP_WAIT_PEER_MS)) < 0)
+        return xlmig_fail(err, -rc, "sending the configuration: %s",
+                          strerror(-rc));
     return 0;
 }
 

@@ -207,7 +207,7 @@ static int negotiate(struct xcold *m, const char *host,
     if (m->child < 0)
         return (int)m->child;
     if ((rc = xcfg_send(m->wfd, XCFG_XL, m->text, m->len, err)) < 0 ||
-        (rc = xctl_send(m->wfd, &m->offer, err)) < 0 ||
+        (rc = xctl_send(m->wfd, &m->offer, XLP_WAIT_PEER_MS, err)) < 0 ||
         (rc = xctl_recv(m->rfd, &m->acc, XCTL_ACCEPT, XLP_WAIT_PEER_MS,
                         err)) < 0)
         return rc;
@@ -339,7 +339,7 @@ static void refuse(const struct xcoldd *m, const struct xlmig_error *why)
     r.type = XCTL_REFUSE;
     r.code = (uint32_t)why->code;
     snprintf(r.reason, sizeof(r.reason), "%s", why->msg);
-    xctl_send(m->o->wfd, &r, &e);
+    xctl_send(m->o->wfd, &r, XLP_WAIT_ABORT_MS, &e);
 }
 
 /* Writes the rewritten xl.cfg, never over an existing file. */
@@ -355,7 +355,7 @@ static int write_cfg(struct xcoldd *m, struct xlmig_error *err)
     n = strlen(text);
     snprintf(tmp, sizeof(tmp), "%s.xlmig-tmp", m->cfg_path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || xlp_write_all(fd, text, n) < 0 || fsync(fd) < 0) {
+    if (fd < 0 || xlp_write_all(fd, text, n, -1) < 0 || fsync(fd) < 0) {
         xlmig_fail(err, errno, "%s: %s", tmp, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -482,7 +482,7 @@ static int dnegotiate(struct xcoldd *m, struct xtpolicy *pol,
                         strerror(errno));
         goto refused;
     }
-    return xctl_send(m->o->wfd, &m->acc, err);
+    return xctl_send(m->o->wfd, &m->acc, XLP_WAIT_PEER_MS, err);
 refused:
     refuse(m, err);
     return rc;

@@ -29,6 +29,7 @@
 #define XCFG_JSON 2
 #define XCFG_SPEC_MAX 1024
 
+/* Sends the frame; a peer that takes nothing for XLP_WAIT_PEER_MS fails it. */
 int xcfg_send(int fd, uint32_t kind, const char *text, size_t len,
               struct xlmig_error *err);
 /* *text is malloc'd and NUL-terminated. */

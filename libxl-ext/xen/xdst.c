@@ -28,6 +28,7 @@
 #include "ctlmsg.h"
 #include "datachan.h"
 #include "engine.h"
+#include "mrelay.h"
 #include "tpolicy.h"
 #include "transport.h"
 #include "xlproto.h"
@@ -121,7 +122,7 @@ static void refuse(struct xdst *m, const struct xlmig_error *why)
     r.type = XCTL_REFUSE;
     r.code = (uint32_t)why->code;
     snprintf(r.reason, sizeof(r.reason), "%s", why->msg);
-    xctl_send(m->o->wfd, &r, &err);
+    xctl_send(m->o->wfd, &r, XLP_WAIT_ABORT_MS, &err);
 }
 
 /* Who the source is, for jobinfo: the TCP peer, else ssh's SSH_CLIENT. */
@@ -148,7 +149,8 @@ static int negotiate(struct xdst *m, struct xlmig_error *err)
     int rc;
 
     xlx_say(m->obs, "migration target: Ready to receive domain.");
-    if ((rc = xlp_write_all(m->o->wfd, xlp_banner, xlp_banner_len)) < 0)
+    if ((rc = xlp_write_all(m->o->wfd, xlp_banner, xlp_banner_len,
+                            XLP_WAIT_PEER_MS)) < 0)
         return xlmig_fail(err, -rc, "writing the banner: %s", strerror(-rc));
     if ((rc = xlp_read_header(m->o->rfd, &m->json, &m->flags,
                               XLP_WAIT_PEER_MS, err)) < 0)
@@ -181,7 +183,7 @@ static int negotiate(struct xdst *m, struct xlmig_error *err)
         if ((rc = eng_send(&m->eng, &e, NULL, 0, err)) < 0)
             return rc;
     }
-    return xctl_send(m->o->wfd, &m->acc, err);
+    return xctl_send(m->o->wfd, &m->acc, XLP_WAIT_PEER_MS, err);
 }
 
 /* The data channel arrives; the engine takes it and negotiates. */
@@ -280,7 +282,8 @@ static int create_domain(struct xdst *m, struct xlmig_error *err)
 {
     libxl_domain_restore_params params;
     struct eng_msg a;
-    int rc, lock;
+    struct mrelay *relay;
+    int rc, lock, fd;
 
     if (m->dc.c_info.name) {
         m->common = m->dc.c_info.name;
@@ -293,11 +296,24 @@ static int create_domain(struct xdst *m, struct xlmig_error *err)
     libxl_domain_restore_params_init(&params);
     params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
     params.stream_version = (m->flags & XLP_FLAG_STREAMV2) ? 2 : 1;
+    /* Through the relay: a source that goes silent ends libxl's read
+     * after XLP_WAIT_PEER_MS (longer than libxl's 60 s wait for a guest
+     * to suspend, during which the stream is quiet). */
+    if (mrelay_start(&relay, MRELAY_FROM_PEER, m->o->rfd, XLP_WAIT_PEER_MS,
+                     &fd, err) < 0) {
+        libxl_domain_restore_params_dispose(&params);
+        return -err->code;
+    }
     lock = xlx_lock();
-    rc = libxl_domain_create_restore(m->x.ctx, &m->dc, &m->domid, m->o->rfd,
+    rc = libxl_domain_create_restore(m->x.ctx, &m->dc, &m->domid, fd,
                                      m->o->wfd, &params, NULL, NULL);
     xlx_unlock(lock);
     libxl_domain_restore_params_dispose(&params);
+    if (mrelay_finish(relay, err) < 0) {
+        if (!rc)
+            m->created = true;  /* destroyed by the rollback */
+        return -err->code;
+    }
     if (rc)
         return xlmig_fail(err, EIO, "domain creation failed (code %d)", rc);
     m->created = true;
@@ -317,7 +333,8 @@ static void on_ready(struct xdst *m)
 
     xlx_say(m->obs, "migration target: Transfer complete, requesting "
             "permission to start domain.");
-    if (xlp_write_all(m->o->wfd, xlp_ready, xlp_ready_len) < 0) {
+    if (xlp_write_all(m->o->wfd, xlp_ready, xlp_ready_len,
+                      XLP_WAIT_PEER_MS) < 0) {
         eng_answer(&m->eng, ENG_FAIL, -EPIPE, "sending READY failed");
         return;
     }
@@ -342,8 +359,9 @@ static void on_start(struct xdst *m)
     if (!rc && !m->o->pause)
         rc = libxl_domain_unpause(m->x.ctx, m->domid, NULL);
     rc_buf = (char)-rc;
-    if (xlp_write_all(m->o->wfd, xlp_report, xlp_report_len) < 0 ||
-        xlp_write_all(m->o->wfd, &rc_buf, 1) < 0) {
+    if (xlp_write_all(m->o->wfd, xlp_report, xlp_report_len,
+                      XLP_WAIT_PEER_MS) < 0 ||
+        xlp_write_all(m->o->wfd, &rc_buf, 1, XLP_WAIT_PEER_MS) < 0) {
         /* The guest runs here either way; the source hears of it from
          * the disks' post-copy. */
         if (!rc)
@@ -395,7 +413,8 @@ static int serve(struct xdst *m, bool go_back)
             if (go_back) {
                 xlx_say(m->obs, "migration target: Cleanup OK, granting "
                         "sender permission to resume.");
-                xlp_write_all(m->o->wfd, xlp_go, xlp_go_len);
+                xlp_write_all(m->o->wfd, xlp_go, xlp_go_len,
+                              XLP_WAIT_PEER_MS);
             }
             xlx_say(m->obs, "migration target: nothing kept here.");
             return 1;

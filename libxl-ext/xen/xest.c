@@ -173,7 +173,7 @@ static int negotiate(struct xest *m, const char *host,
         return (int)m->child;
     if ((rc = xcfg_send(m->wfd, m->kind, m->text, strlen(m->text),
                         err)) < 0 ||
-        (rc = xctl_send(m->wfd, &m->offer, err)) < 0 ||
+        (rc = xctl_send(m->wfd, &m->offer, XLP_WAIT_PEER_MS, err)) < 0 ||
         (rc = xctl_recv(m->rfd, &m->acc, XCTL_ACCEPT, XLP_WAIT_PEER_MS,
                         err)) < 0)
         return rc;
@@ -309,7 +309,7 @@ int xdst_estimate(const struct xdst_opts *o, const struct xflow_observer *obs)
     /* The same choice as a migration's, checked against this host. */
     if ((rc = xtp_choose(&pol, &dc, &offer, true, &ep, &acc, &err)) < 0)
         goto refuse;
-    if ((rc = xctl_send(o->wfd, &acc, &err)) < 0)
+    if ((rc = xctl_send(o->wfd, &acc, XLP_WAIT_PEER_MS, &err)) < 0)
         goto fail;
     xlmig_dest_opts_init(&dopts);
     dopts.allow_existing = pol.allow_existing;
@@ -333,7 +333,7 @@ refuse:
         r.type = XCTL_REFUSE;
         r.code = (uint32_t)err.code;
         snprintf(r.reason, sizeof(r.reason), "%s", err.msg);
-        xctl_send(o->wfd, &r, &e2);
+        xctl_send(o->wfd, &r, XLP_WAIT_ABORT_MS, &e2);
     }
 fail:
 out:

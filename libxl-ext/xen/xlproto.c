@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,20 +24,55 @@ const size_t xlp_report_len = sizeof(xlp_report);
 static const char magic[XLP_MAGIC_LEN] = "Xen saved domain, xl format\n \0 \r";
 
 
-int xlp_write_all(int fd, const void *buf, size_t len)
+/* Waits until fd is ready for events before end (ns); 0, or -errno. */
+static int wait_ready(int fd, short events, uint64_t end)
 {
+    for (;;) {
+        uint64_t now = xlmig_now_ns();
+        struct pollfd pf = { .fd = fd, .events = events };
+        int rc = now >= end ? 0
+                            : poll(&pf, 1, (int)((end - now) / 1000000ull));
+
+        if (rc > 0)
+            return 0;
+        if (rc == 0)
+            return -(errno = ETIMEDOUT);
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int xlp_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+    uint64_t end = xlmig_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms)
+                                    * 1000000ull;
+    int flags = fcntl(fd, F_GETFL), rc = 0;
     const char *p = buf;
 
-    while (len) {
+    /* Non-blocking while we write, so that a full pipe or socket (a peer
+     * that stopped reading) cannot hold a write past the bound. */
+    if (flags < 0 || (timeout_ms >= 0 &&
+                      fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+        return -errno;
+    while (len && rc == 0) {
         ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return errno ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
+
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno == EAGAIN && timeout_ms >= 0) {
+            rc = wait_ready(fd, POLLOUT, end);
+        } else if (n < 0 && errno != EINTR) {
+            rc = -errno;
+        } else if (n == 0) {
+            rc = -(errno = EIO);
+        }
     }
-    return 0;
+    if (timeout_ms >= 0)
+        fcntl(fd, F_SETFL, flags);
+    if (rc)
+        errno = -rc;
+    return rc;
 }
 
 int xlp_read_all(int fd, void *buf, size_t len, int timeout_ms)
@@ -49,15 +85,10 @@ int xlp_read_all(int fd, void *buf, size_t len, int timeout_ms)
         ssize_t n;
 
         if (timeout_ms >= 0) {
-            uint64_t now = xlmig_now_ns();
-            struct pollfd pf = { .fd = fd, .events = POLLIN };
-            int rc = now >= end ? 0
-                                : poll(&pf, 1, (int)((end - now) / 1000000ull));
+            int rc = wait_ready(fd, POLLIN, end);
 
-            if (rc < 0 && errno == EINTR)
-                continue;
-            if (rc == 0)
-                return -(errno = ETIMEDOUT);
+            if (rc < 0)
+                return rc;
         }
         n = read(fd, p, len);
         if (n < 0 && errno == EINTR)
@@ -105,7 +136,8 @@ static uint32_t get_host32(const uint8_t *p)
     return v;
 }
 
-int xlp_write_header(int fd, const char *json, struct xlmig_error *err)
+int xlp_write_header(int fd, const char *json, int timeout_ms,
+                     struct xlmig_error *err)
 {
     size_t clen = strlen(json) + 1;
     uint8_t hdr[XLP_HDR_LEN + 4];
@@ -119,8 +151,8 @@ int xlp_write_header(int fd, const char *json, struct xlmig_error *err)
     put_host32(hdr + 40, 0);
     put_host32(hdr + 44, (uint32_t)(4 + clen));
     put_host32(hdr + 48, (uint32_t)clen);
-    if (xlp_write_all(fd, hdr, sizeof(hdr)) < 0 ||
-        xlp_write_all(fd, json, clen) < 0)
+    if (xlp_write_all(fd, hdr, sizeof(hdr), timeout_ms) < 0 ||
+        xlp_write_all(fd, json, clen, timeout_ms) < 0)
         return xlmig_fail(err, errno, "migration stream: writing the header: %s",
                    strerror(errno));
     return 0;

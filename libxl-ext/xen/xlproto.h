@@ -36,13 +36,15 @@ extern const size_t xlp_banner_len, xlp_ready_len, xlp_go_len,
 #define XLP_WAIT_PEER_MS 120000
 #define XLP_WAIT_REPORT_MS 120000
 #define XLP_WAIT_GO_MS 300000
+/* A message on the way out of a failed migration (ABORT, REFUSE). */
+#define XLP_WAIT_ABORT_MS 2000
 
 #define XLP_FLAG_STREAMV2 (1u << 1)
 #define XLP_MAX_CONFIG (16u << 20)      /* a JSON config larger is refused */
 
-/* Whole-buffer I/O on blocking fds (EINTR retried). 0, or -1 with errno
- * (EPIPE-like 0 bytes read: errno = ECONNRESET). */
-int xlp_write_all(int fd, const void *buf, size_t len);
+/* Writes len bytes within timeout_ms (< 0: no bound); 0 or -errno
+ * (-ETIMEDOUT: the peer took nothing for that long; errno is set too). */
+int xlp_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 /* Reads len bytes within timeout_ms (< 0: no bound); 0 or -errno
  * (-ETIMEDOUT, -ECONNRESET at EOF). */
 int xlp_read_all(int fd, void *buf, size_t len, int timeout_ms);
@@ -53,7 +55,8 @@ int xlp_expect(int fd, const char *msg, size_t len, const char *what,
 
 /* The save header with the config as xl's save_domain_core_writeconfig
  * lays it out (host byte order: both ends are x86). */
-int xlp_write_header(int fd, const char *json, struct xlmig_error *err);
+int xlp_write_header(int fd, const char *json, int timeout_ms,
+                     struct xlmig_error *err);
 /*
  * Reads a header as xl's create_domain does; *json is malloc'd and
  * NUL-terminated; *flags gets the mandatory flags.

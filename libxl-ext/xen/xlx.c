@@ -23,6 +23,7 @@ static const libxl_childproc_hooks childproc_hooks = {
 struct fwd_logger {
     xentoollog_logger vtable;
     xentoollog_level min;
+    bool mute;                  /* while we explain failures ourselves */
     const struct xflow_observer *obs;
 };
 
@@ -34,7 +35,7 @@ static void fwd_vmessage(struct xentoollog_logger *lg, xentoollog_level level,
     char msg[1024];
     int n = 0;
 
-    if (level < f->min || !f->obs || !f->obs->log)
+    if (level < f->min || f->mute || !f->obs || !f->obs->log)
         return;
     if (context)
         n = snprintf(msg, sizeof(msg), "%s: ", context);
@@ -78,12 +79,24 @@ int xlx_open(struct xlx *x, int verbose, const struct xflow_observer *obs,
     lg->vtable.destroy = fwd_destroy;
     lg->min = verbose ? XTL_DEBUG : XTL_PROGRESS;
     lg->obs = obs;
+    /* Without Xen, libxc and libxl explain at length; one line says it
+     * (-v shows theirs). */
+    lg->mute = !verbose;
     if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0,
                         (xentoollog_logger *)lg)) {
         free(lg);
-        return xlmig_fail(err, ENODEV, "cannot initialise libxl: is this a "
-                          "Xen dom0, running as root?");
+        if (access("/proc/xen/capabilities", F_OK) &&
+            access("/dev/xen/privcmd", F_OK))
+            return xlmig_fail(err, ENODEV, "this host does not run Xen "
+                              "(no /proc/xen, no /dev/xen/privcmd): run it "
+                              "in dom0");
+        if (geteuid() != 0)
+            return xlmig_fail(err, EPERM, "libxl needs root (run it as "
+                              "root in dom0)");
+        return xlmig_fail(err, ENODEV, "cannot initialise libxl: is this "
+                          "dom0 (xl -v shows why)?");
     }
+    lg->mute = false;
     libxl_childproc_setmode(x->ctx, &childproc_hooks, NULL);
     x->logger = lg;
     return 0;
@@ -105,13 +118,29 @@ int xlx_find_domain(struct xlx *x, const char *s, uint32_t *domid,
     char *end;
     unsigned long v = strtoul(s, &end, 10);
 
+    struct fwd_logger *lg = x->logger;
+    libxl_dominfo info;
+    int rc;
+
     if (*s && !*end && v < 0x7ff0) {
         *domid = (uint32_t)v;
+        /* A number must name a domain that exists (quietly asked). */
+        libxl_dominfo_init(&info);
+        lg->mute = true;
+        rc = libxl_domain_info(x->ctx, &info, *domid);
+        lg->mute = false;
+        libxl_dominfo_dispose(&info);
+        if (rc)
+            return xlmig_fail(err, ENOENT, "no domain %lu on this host (xl "
+                              "list shows them)", v);
         return 0;
     }
-    if (libxl_name_to_domid(x->ctx, s, domid))
-        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
-                          "identifier", s);
+    lg->mute = true;
+    rc = libxl_name_to_domid(x->ctx, s, domid);
+    lg->mute = false;
+    if (rc)
+        return xlmig_fail(err, ENOENT, "no domain named '%s' on this host "
+                          "(xl list shows them)", s);
     return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "disks.h"
 #include "engine.h"
 #include "image.h"
+#include "mrelay.h"
 #include "transport.h"
 #include "xlproto.h"
 #include "xlx.h"
@@ -48,6 +49,7 @@ struct xsrc {
     char *rune;
     int send_fd, recv_fd;
     pid_t child, dchild;
+    bool found;                 /* the domain exists here */
     bool renamed, suspended;
 };
 
@@ -245,8 +247,10 @@ static int preamble(struct xsrc *m, const char *json, struct xlmig_error *err)
     if (rc < 0)
         return xlmig_fail(err, -rc, "%s (command run was: %s )", err->msg,
                           m->rune);
-    if ((rc = xlp_write_header(m->send_fd, json, err)) < 0 ||
-        (rc = xctl_send(m->send_fd, &m->offer, err)) < 0 ||
+    if ((rc = xlp_write_header(m->send_fd, json, XLP_WAIT_PEER_MS,
+                               err)) < 0 ||
+        (rc = xctl_send(m->send_fd, &m->offer, XLP_WAIT_PEER_MS,
+                        err)) < 0 ||
         (rc = xctl_recv(m->recv_fd, &m->acc, XCTL_ACCEPT, XLP_WAIT_PEER_MS,
                          err)) < 0)
         return rc;
@@ -359,17 +363,25 @@ static int setup_engine(struct xsrc *m, int data, struct xlmig_error *err)
 static int on_suspend(struct xsrc *m)
 {
     struct xctl_msg mem;
-    struct xlmig_error err;
+    struct xlmig_error err = { 0 };
     struct eng_msg a;
-    int rc;
+    struct mrelay *relay;
+    int rc, fd;
 
     memset(&mem, 0, sizeof(mem));
     mem.type = XCTL_MEMORY;
-    if (xctl_send(m->send_fd, &mem, &err) < 0)
+    if (xctl_send(m->send_fd, &mem, XLP_WAIT_PEER_MS, &err) < 0 ||
+        mrelay_start(&relay, MRELAY_TO_PEER, m->send_fd,
+                     m->o->so.peer_timeout_ms, &fd, &err) < 0)
         return eng_answer(&m->eng, ENG_FAIL, -err.code, err.msg);
-    rc = libxl_domain_suspend(m->x.ctx, m->domid, m->send_fd,
+    /* Through the relay: a destination that stops reading fails libxl's
+     * writes after the peer timeout instead of holding them (and, in the
+     * last round, the suspended guest) for good. */
+    rc = libxl_domain_suspend(m->x.ctx, m->domid, fd,
                               LIBXL_SUSPEND_LIVE |
                               (m->o->debug ? LIBXL_SUSPEND_DEBUG : 0), NULL);
+    if (mrelay_finish(relay, &err) < 0 && !rc)
+        rc = ERROR_FAIL;
     if (!rc) {
         m->suspended = true;
         return eng_answer(&m->eng, ENG_OK, 0, NULL);
@@ -378,8 +390,11 @@ static int on_suspend(struct xsrc *m)
             "(rc=%d)", rc);
     eng_msg_init(&a, ENG_FAIL);
     a.result = -EIO;
-    snprintf(a.text, sizeof(a.text), "libxl_domain_suspend failed (rc=%d)",
-             rc);
+    if (err.code)
+        snprintf(a.text, sizeof(a.text), "%s", err.msg);
+    else
+        snprintf(a.text, sizeof(a.text), "libxl_domain_suspend failed "
+                 "(rc=%d)", rc);
     /* As xl: a guest that did not suspend in time is not resumed. */
     if (rc != ERROR_GUEST_TIMEDOUT) {
         m->suspended = true;
@@ -412,7 +427,8 @@ static int on_handoff(struct xsrc *m, const struct eng_msg *req)
                           "failed"), 0;
     m->renamed = true;
     xlx_say(m->obs, "migration sender: Giving target permission to start.");
-    if (xlp_write_all(m->send_fd, xlp_go, xlp_go_len) < 0 ||
+    if (xlp_write_all(m->send_fd, xlp_go, xlp_go_len,
+                      XLP_WAIT_PEER_MS) < 0 ||
         xlp_expect(m->recv_fd, xlp_report, xlp_report_len,
                    "success/failure report message", XLP_WAIT_REPORT_MS,
                    &err) < 0 ||
@@ -528,6 +544,7 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     if ((rc = xlx_open(&m->x, m->o->verbose, m->obs, err)) < 0 ||
         (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0)
         return rc;
+    m->found = true;
     json = config_json(m, err);
     if (!json)
         return -err->code;
@@ -548,7 +565,7 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
         ab.type = XCTL_ABORT;
         ab.code = EIO;
         snprintf(ab.reason, sizeof(ab.reason), "%s", err->msg);
-        xctl_send(m->send_fd, &ab, &e2);
+        xctl_send(m->send_fd, &ab, XLP_WAIT_ABORT_MS, &e2);
         if (data >= 0)
             close(data);
         return data < 0 ? data : rc;
@@ -577,7 +594,9 @@ int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
     sigaction(SIGTERM, &sa, &old_term);
     if (setup(&m, domain, &err) < 0) {
         xlx_log(obs, XLMIG_LOG_ERROR, "%s", err.msg);
-        xlx_say(obs, "Migration failed; the guest kept running here.");
+        /* (Only about a guest that exists here.) */
+        if (m.found)
+            xlx_say(obs, "Migration failed; the guest kept running here.");
     } else {
         status = serve(&m);
     }

@@ -34,6 +34,7 @@ static void decode(const struct xlmig_rec *r)
         struct xlmig_verified vf;
         struct xlmig_probe pr;
         struct xlmig_probe_ack pa;
+        struct xlmig_join j;
     } u;
     uint8_t token[XLMIG_SESSION_TOKEN_LEN];
     uint64_t v;
@@ -77,6 +78,7 @@ static void decode(const struct xlmig_rec *r)
     case XLMIG_REC_DONE: xlmig_dec_done(r, &u.done, &err); break;
     case XLMIG_REC_STATE_END: xlmig_dec_state_end(r, &u.se, &err); break;
     case XLMIG_REC_REPORT: xlmig_dec_report(r, &st, &err); break;
+    case XLMIG_REC_JOIN: xlmig_dec_join(r, &u.j, &err); break;
     case XLMIG_REC_SYNC:
     case XLMIG_REC_SYNC_ACK: xlmig_dec_u64(r, &v, &err); break;
     default: xlmig_dec_empty(r, &err); break;

@@ -44,5 +44,29 @@ int main(int argc, char **argv)
     put(dir, "bitmap", n);
     n = xlmig_enc_error(buf, 5, "boom");
     put(dir, "error", n);
+
+    /* Each type at its smallest and largest body (zeros), so mutations
+     * start at the edges of the per-type length bounds. */
+    for (uint32_t t = 0; t <= 0xffff; t++) {
+        uint32_t min, max;
+        char name[64];
+
+        if (xlmig_rec_len_bounds((uint16_t)t, &min, &max) < 0)
+            continue;
+        memset(buf, 0, XLMIG_HDR_LEN + min);
+        xlmig_seal(buf, (uint16_t)t, min);
+        snprintf(name, sizeof(name), "min-%s", xlmig_rec_name((uint16_t)t));
+        put(dir, name, XLMIG_HDR_LEN + min);
+        if (max > sizeof(buf) - XLMIG_HDR_LEN)
+            continue;           /* the big ones: the header is what counts */
+        memset(buf, 0, XLMIG_HDR_LEN + max);
+        xlmig_seal(buf, (uint16_t)t, max);
+        snprintf(name, sizeof(name), "max-%s", xlmig_rec_name((uint16_t)t));
+        put(dir, name, XLMIG_HDR_LEN + max);
+    }
+    /* A stream cut in the middle of a record whose length field lies. */
+    n = xlmig_enc_extents(buf, XLMIG_REC_PULL_REQ, 0, e, 2);
+    buf[9] ^= 0x04;
+    put(dir, "pullreq-bad-len", n - 8);
     return 0;
 }

@@ -6,7 +6,7 @@
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
 mkdir -p "$T/dst"
 mount -t tmpfs -o size=6m xlmig-test "$T/dst" || { echo "SKIP: no tmpfs"; exit 77; }
-trap 'umount "$T/dst" 2>/dev/null; cleanup' EXIT INT TERM
+trap 'rc=$?; umount -l "$T/dst" 2>/dev/null || true; (exit $rc); cleanup' EXIT INT TERM
 mkimage src 32M 16M
 start_source src --write-rate 2M
 start_receiver

@@ -14,6 +14,15 @@ k=$(json_field "$T/sender.log" report keepup_passes)
 f=$(json_field "$T/sender.log" report final_blocks)
 note "moderate writer: $k keep-up passes, $f blocks left for stop-copy"
 [ "$k" -gt 0 ] || fail "keep-up sent nothing in 3 s of writes"
+# Keep-up's passes are its own: phase "keepup", numbered 1..k, not counted
+# as dirty passes (--max-passes bounds those).
+n=$(grep '"event":"pass"' "$T/sender.log" | grep -c '"phase":"keepup"' || true)
+[ "$n" = "$k" ] || fail "$n keep-up pass events for $k keep-up passes"
+grep '"event":"pass"' "$T/sender.log" | grep '"phase":"keepup"' | tail -n1 |
+    grep -q "\"pass\":$k," || fail "the last keep-up pass is not number $k"
+! grep '"phase":"dirty"' "$T/sender.log" | grep '"event":"progress"' |
+    grep -q "\"pass\":$(( $(json_field "$T/sender.log" report passes) + 1 ))" ||
+    fail "a dirty tick numbered past the report's passes"
 # 3 MB/s for 3 s is ~2200 blocks: keep-up must have trimmed it.
 [ "$f" -lt 1500 ] || fail "keep-up left $f blocks"
 verify "$T/dst/xvda.sock"

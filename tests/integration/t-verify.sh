@@ -9,7 +9,9 @@
 #     the hand-off, the guest runs on at the source, nothing is left;
 #  4. damaged during a post-copy install: rewritten before the guest can
 #     read it, the guest's own check passes;
-#  5. post-copy cut and resumed on a new channel: the checks go on there.
+#  5. post-copy cut and resumed on a new channel: the checks go on there;
+#  6. with --connections 3: one connection (DIGEST before its DATA on one
+#     stream), said, and the check passes.
 . "${XLMIG_TESTS:-$(dirname "$0")}/lib.sh"
 
 reset() {
@@ -113,3 +115,22 @@ if command -v ss >/dev/null; then
     verify "$T/dst/xvda.sock"
     note "post-copy cut and resumed: $(json_field "$T/receiver.log" report verified_digests) digests checked, passed"
 fi
+
+reset
+
+# 6. --connections with --verify: one connection, with a warning
+mkimage src 32M 24M
+start_source src --write-rate 1M
+start_receiver --json
+send --json --verify --connections 3 --vbd "sim:$T/src.sock"
+wait_receiver
+[ "$SEND_RC" = 0 ] || fail "connections: send exit $SEND_RC"
+[ "$RECV_RC" = 0 ] || fail "connections: receive exit $RECV_RC"
+grep -q "one data connection: --verify uses one (3 asked)" "$T/sender.log" ||
+    fail "connections: no warning that --verify uses one connection"
+[ "$(json_field "$T/sender.log" report connections)" = 1 ] ||
+    fail "connections: the report says $(json_field "$T/sender.log" report connections) connections"
+[ "$(json_field "$T/sender.log" report verify_result)" = passed ] ||
+    fail "connections: verify_result is not passed"
+verify "$T/dst/xvda.sock"
+note "--verify --connections 3: one connection, passed"

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -237,6 +238,110 @@ static void test_concurrent_marking_loses_nothing(void **state)
     free(s);
 }
 
+/*
+ * Stopping tracking waits for the markers that may still see it on: a
+ * reader of the shim's RCU stands for a marker inside blkmig_mark_written().
+ */
+struct stopper {
+    struct blkmig *m;
+    int done;
+};
+
+static void *stopper(void *p)
+{
+    struct stopper *s = p;
+
+    blkmig_track_stop(s->m);
+    __atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000,
+                           .tv_nsec = (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+static void test_track_stop_waits_for_markers(void **state)
+{
+    struct stopper s = { .m = new_tracker(100) };
+    pthread_t th;
+    int waited_ms = 0;
+
+    (void)state;
+    rcu_read_lock();                    /* a marker is in progress */
+    assert_int_equal(pthread_create(&th, NULL, stopper, &s), 0);
+    sleep_ms(100);
+    assert_false(__atomic_load_n(&s.done, __ATOMIC_SEQ_CST));
+    rcu_read_unlock();                  /* ...and leaves */
+    /* Bounded: the stop must come back within 10 s. */
+    while (!__atomic_load_n(&s.done, __ATOMIC_SEQ_CST) && waited_ms < 10000) {
+        sleep_ms(1);
+        waited_ms++;
+    }
+    assert_true(__atomic_load_n(&s.done, __ATOMIC_SEQ_CST));
+    pthread_join(th, NULL);
+    destroy(s.m);
+}
+
+/*
+ * Writers mark without pause while tracking is stopped, checked and
+ * started again: once blkmig_track_stop() returned, no marker may touch
+ * the bitmap any more (under ASan a late one would also write freed
+ * memory: every other round frees the bitmaps).
+ */
+#define STOP_BLOCKS 4096
+#define STOP_WRITERS 3
+#define STOP_ROUNDS 300
+
+struct stop_load {
+    struct blkmig *m;
+    int stop;
+};
+
+static void *stop_writer(void *p)
+{
+    struct stop_load *l = p;
+    u64 i = 0;
+
+    while (!__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST)) {
+        blkmig_mark_written(l->m, (i % STOP_BLOCKS) * SPB, SPB);
+        i += 7;
+    }
+    return NULL;
+}
+
+static void test_track_stop_under_load(void **state)
+{
+    const size_t words = STOP_BLOCKS / BITS_PER_LONG;
+    struct stop_load l = { .m = new_tracker(STOP_BLOCKS) };
+    pthread_t th[STOP_WRITERS];
+    unsigned long *copy = malloc(words * sizeof(*copy));
+
+    (void)state;
+    for (int i = 0; i < STOP_WRITERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, stop_writer, &l), 0);
+    for (int round = 0; round < STOP_ROUNDS; round++) {
+        blkmig_track_stop(l.m);
+        memcpy(copy, l.m->dirty.level[0], words * sizeof(*copy));
+        sleep_ms(1);
+        if (memcmp(copy, l.m->dirty.level[0], words * sizeof(*copy)))
+            fail_msg("a write was marked after tracking stopped "
+                     "(round %d)", round);
+        if (round % 2)
+            blkmig_free(l.m);
+        assert_int_equal(blkmig_track_start(l.m, STOP_BLOCKS * SPB, 4096),
+                         0);
+    }
+    __atomic_store_n(&l.stop, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < STOP_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    free(copy);
+    destroy(l.m);
+}
+
 /* ---- gate -------------------------------------------------------------- */
 
 static struct blkmig *new_gate(u64 blocks)
@@ -355,8 +460,8 @@ static void test_gate_failed_write_keeps_stale(void **state)
     assert_int_equal(blkmig_wanted_pop(m, e, 2), 1);
     assert_int_equal(blkmig_gate_admit(m, &w, &wake), BLKMIG_PROCEED);
     assert_int_equal(blkmig_claim(m, 5, 1, mask), 0);   /* refused */
-    blkmig_gate_write_done(m, &w, false, &ready);
     /* Still stale, the reader still parked, and the block asked again. */
+    assert_true(blkmig_gate_write_done(m, &w, false, &ready));
     assert_int_equal(list_len(&ready), 0);
     blkmig_get_stats(m, &st);
     assert_int_equal(st.stale, 1);
@@ -551,6 +656,8 @@ int main(void)
         cmocka_unit_test(test_frozen_restore),
         cmocka_unit_test(test_collect_sparse_is_cheap),
         cmocka_unit_test(test_concurrent_marking_loses_nothing),
+        cmocka_unit_test(test_track_stop_waits_for_markers),
+        cmocka_unit_test(test_track_stop_under_load),
         cmocka_unit_test(test_gate_read_parks_until_installed),
         cmocka_unit_test(test_gate_full_write_wins_over_install),
         cmocka_unit_test(test_gate_failed_write_keeps_stale),

@@ -611,6 +611,37 @@ static void test_help_text(void **state)
     free(buf);
 }
 
+/* A callback without a metavar is a flag: it takes no value (xl's -v,
+ * repeatable), so the next word stays an option or an operand. */
+static int count_v(void *base, const char *arg, char *e, size_t el)
+{
+    (void)e;
+    (void)el;
+    assert_null(arg);
+    (*(int *)base)++;
+    return 0;
+}
+
+static void test_call_flag(void **state)
+{
+    static const struct cli_opt opts[] = {
+        { .name = "verbose", .short_name = 'v', .type = CLI_CALL,
+          .fn = count_v, .help = "more" },
+        { .name = "with-storage", .type = CLI_FLAG, .offset = sizeof(int),
+          .help = "x" },
+    };
+    struct { int v; bool storage; } b = { 0, false };
+    struct cli_optset set = { opts, 2, &b, 0 };
+    char a0[] = "migrate", a1[] = "-v", a2[] = "--with-storage", a3[] = "-v",
+         a4[] = "dom";
+    char *argv[] = { a0, a1, a2, a3, a4, NULL };
+
+    (void)state;
+    assert_int_equal(cli_parse(&set, 1, 5, argv, err, sizeof(err)), 4);
+    assert_int_equal(b.v, 2);
+    assert_true(b.storage);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -624,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_port),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_call_flag),
         cmocka_unit_test(test_table_duplicates),
         cmocka_unit_test(test_help_text),
     };

@@ -566,11 +566,27 @@ static void test_adapter(void **state)
                 p.expected_downtime_ms == 0.4);
     assert_int_equal(p.total_bytes, 99);
     assert_true(p.wire_rate_Bps == 3e6);
-    /* Not in struct xlmig_event (yet): absent. */
+    /* Not given: absent. */
     assert_true(p.total_blocks < 0 && p.block_size < 0 &&
                 p.demanded_blocks < 0 && p.background_blocks < 0 &&
                 p.installed_blocks < 0 && p.max_passes < 0 &&
                 p.downtime_budget_ms < 0);
+    /* The fields of API 1.1, copied. */
+    x.total_blocks = 40;
+    x.block_size = 4096;
+    x.demanded_blocks = 2;
+    x.background_blocks = 30;
+    x.installed_blocks = 31;
+    x.max_passes = 5;
+    x.downtime_budget_ms = 50;
+    p = cli_pev_from(&x);
+    assert_int_equal(p.total_blocks, 40);
+    assert_int_equal(p.block_size, 4096);
+    assert_int_equal(p.demanded_blocks, 2);
+    assert_int_equal(p.background_blocks, 30);
+    assert_int_equal(p.installed_blocks, 31);
+    assert_int_equal(p.max_passes, 5);
+    assert_true(p.downtime_budget_ms == 50);
 }
 
 int main(void)

@@ -31,11 +31,34 @@ static void test_conv_fits(void **state)
                      XLMIG_CONV_CONTINUE);
     /* 4 MB at 100 MB/s: 40 ms, fits. */
     assert_int_equal(xlmig_conv_next(&c, 4000000, 100 * MB, 0), XLMIG_CONV_FITS);
-    /* Nothing dirty always fits, even with an unknown rate. */
+    /* Nothing dirty: done, even with an unknown rate, and called so
+     * rather than "fits" (the fixed costs may not fit). */
     xlmig_conv_init(&c, 0.050, 30);
-    assert_int_equal(xlmig_conv_next(&c, 0, 0, 0), XLMIG_CONV_FITS);
+    assert_int_equal(xlmig_conv_next(&c, 0, 0, 0), XLMIG_CONV_CLEAN);
     /* Unknown rate and data left: keep going. */
     assert_int_equal(xlmig_conv_next(&c, 4096, 0, 0), XLMIG_CONV_CONTINUE);
+}
+
+/* The measured fixed costs count against the budget. */
+static void test_conv_fixed_costs(void **state)
+{
+    struct xlmig_conv c;
+
+    (void)state;
+    xlmig_conv_init(&c, 0.050, 30);
+    /* 4 MB at 100 MB/s is 40 ms: with 20 ms of quiesce, snapshot and
+     * round trip it is 60 ms, over the 50 ms budget. */
+    c.fixed_s = 0.020;
+    assert_true(xlmig_conv_expected(&c, 4000000, 100 * MB) > 0.059);
+    assert_int_equal(xlmig_conv_next(&c, 4000000, 100 * MB, 0),
+                     XLMIG_CONV_CONTINUE);
+    assert_int_equal(xlmig_conv_next(&c, 2000000, 100 * MB, 0),
+                     XLMIG_CONV_FITS);
+    /* Fixed costs alone over the budget: never "fits". */
+    xlmig_conv_init(&c, 0.005, 30);
+    c.fixed_s = 0.017;
+    assert_int_equal(xlmig_conv_next(&c, 4096, 100 * MB, 0),
+                     XLMIG_CONV_CONTINUE);
 }
 
 static void test_conv_stalls(void **state)
@@ -74,41 +97,67 @@ static void test_conv_hopeless(void **state)
                      XLMIG_CONV_CONTINUE);
 }
 
+/* The full pass against a guest that out-writes the link. */
+static void test_outrun(void **state)
+{
+    struct xlmig_outrun o;
+
+    (void)state;
+    xlmig_outrun_init(&o);
+    /* 20 MiB/s of new dirty data against a 12.5 MB/s link: not in the
+     * first two seconds, then after two samples in a row. */
+    assert_false(xlmig_outrun_sample(&o, 1.0, 21 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 2.0, 21 * MB, 12.5 * MB));
+    assert_true(xlmig_outrun_sample(&o, 3.0, 21 * MB, 12.5 * MB));
+    /* A slower guest (5 MiB/s at 125 MB/s): never. */
+    xlmig_outrun_init(&o);
+    for (double t = 0; t < 30; t += 1)
+        assert_false(xlmig_outrun_sample(&o, t, 5 * MB, 125 * MB));
+    /* One burst is noise: the count starts again. */
+    xlmig_outrun_init(&o);
+    assert_false(xlmig_outrun_sample(&o, 3.0, 30 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 4.0, 2 * MB, 12.5 * MB));
+    assert_false(xlmig_outrun_sample(&o, 5.0, 30 * MB, 12.5 * MB));
+    assert_true(xlmig_outrun_sample(&o, 6.0, 30 * MB, 12.5 * MB));
+    /* No rate known yet: no verdict. */
+    xlmig_outrun_init(&o);
+    assert_false(xlmig_outrun_sample(&o, 5.0, 30 * MB, 0));
+    assert_false(xlmig_outrun_sample(&o, 6.0, 30 * MB, 0));
+    /* Just below the margin (90% of the drain): keeps going. */
+    xlmig_outrun_init(&o);
+    for (double t = 2; t < 10; t += 1)
+        assert_false(xlmig_outrun_sample(&o, t, 11 * MB, 12.5 * MB));
+    assert_string_equal(xlmig_conv_name(XLMIG_CONV_OUTRUN),
+                        "the guest dirties faster than the link sends: the "
+                        "rest goes to post-copy");
+}
+
 static void test_conv_max_passes(void **state)
 {
     struct xlmig_conv c;
     uint64_t left = 1ull << 40;
 
     (void)state;
+    /* At most 5 dirty passes: the sets before passes 1..5 continue, the
+     * sixth set (after pass 5) stops. */
     xlmig_conv_init(&c, 0.050, 5);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
                          XLMIG_CONV_CONTINUE);
         left /= 2;
     }
     assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
                      XLMIG_CONV_MAX_PASSES);
-}
-
-static void test_compress_pays(void **state)
-{
-    struct xlmig_sample text = { .ratio = 0.3, .Bps = 465 * MB };
-    struct xlmig_sample random = { .ratio = 1.0, .Bps = 39 * MB };
-    struct xlmig_sample slowish = { .ratio = 0.5, .Bps = 40 * MB };
-
-    (void)state;
-    /* 1 Gbit/s: text compresses faster than the link carries it. */
-    assert_true(xlmig_compress_pays(&text, 117 * MB, 2));
-    /* Random data never shrinks. */
-    assert_false(xlmig_compress_pays(&random, 117 * MB, 2));
-    /* Loopback at 4.6 GB/s: two cores cannot keep up. */
-    assert_false(xlmig_compress_pays(&text, 4600 * MB, 2));
-    /* Unknown link: assume it is fast. */
-    assert_false(xlmig_compress_pays(&text, 0, 2));
-    /* Compressible but slow: 80 MB/s from two workers < 117 MB/s raw. */
-    assert_false(xlmig_compress_pays(&slowish, 117 * MB, 2));
-    /* ... but on a 10 MB/s link it pays. */
-    assert_true(xlmig_compress_pays(&slowish, 10 * MB, 2));
+    /* 1: exactly one pass. */
+    xlmig_conv_init(&c, 0.050, 1);
+    assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
+                     XLMIG_CONV_CONTINUE);
+    assert_int_equal(xlmig_conv_next(&c, left / 2, 100 * MB, 0),
+                     XLMIG_CONV_MAX_PASSES);
+    /* 0: no dirty pass at all (not "the default"). */
+    xlmig_conv_init(&c, 0.050, 0);
+    assert_int_equal(xlmig_conv_next(&c, left, 100 * MB, 0),
+                     XLMIG_CONV_MAX_PASSES);
 }
 
 static void test_compress_roundtrip(void **state)
@@ -133,14 +182,14 @@ static void test_compress_roundtrip(void **state)
     z[2] ^= 0xff;
     assert_true(xlmig_inflate(&f, z, n, out, sizeof(out), &err) < 0);
     /* The sample sees text as compressible, noise as not. */
-    xlmig_sample(&d, in, sizeof(in), &s);
+    xlmig_sample(&d, &f, in, sizeof(in), &s);
     assert_true(s.ratio < 0.2);
     unsigned x = 1;
     for (size_t i = 0; i < sizeof(in); i++) {
         x = x * 1103515245u + 12345u;
         in[i] = (unsigned char)(x >> 16);
     }
-    xlmig_sample(&d, in, sizeof(in), &s);
+    xlmig_sample(&d, &f, in, sizeof(in), &s);
     assert_true(s.ratio >= 0.99);
     /* Incompressible data does not fit in less than its size. */
     assert_int_equal(xlmig_deflate(&d, in, sizeof(in), z, sizeof(in) - 1), 0);
@@ -208,45 +257,87 @@ static void test_target_policy(void **state)
 
     /* Creation: sparse, zeroed; never over an existing file. */
     snprintf(path, sizeof(path), "%s/t.img", dir);
-    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, &err), 0);
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, NULL, 0,
+                                         NULL, &created, &zeroed, &err), 0);
     assert_true(created && zeroed);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 1 << 20);
-    assert_true(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, &err) < 0);
+    assert_true(xlmig_target_create(&p, path, 1 << 20, 4096, NULL, 0,
+                                         NULL, &created, &zeroed, &err) < 0);
     assert_false(created);
     assert_non_null(strstr(err.msg, "exists"));
     /* Allowed, but too small for the disk. */
     p.allow_existing = true;
-    assert_true(xlmig_target_create(&p, path, 2 << 20, 4096, &created,
-                                         &zeroed, &err) < 0);
+    assert_true(xlmig_target_create(&p, path, 2 << 20, 4096, NULL, 0,
+                                    NULL, &created, &zeroed, &err) < 0);
     assert_non_null(strstr(err.msg, "needs"));
-    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &created,
-                                         &zeroed, &err), 0);
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, NULL, 0,
+                                         NULL, &created, &zeroed, &err), 0);
     assert_false(created || zeroed);
     unlink(path);
     /* Not enough space: refused up front, nothing left behind. */
     p.allow_existing = false;
     assert_true(xlmig_target_create(&p, path, 1ull << 50, 1ull << 50,
-                                         &created, &zeroed, &err) < 0);
+                                         NULL, 0, NULL, &created, &zeroed,
+                                         &err) < 0);
     assert_false(created);
     assert_int_not_equal(access(path, F_OK), 0);
+
+    /* What is checked is recorded for the next disks of the migration. */
+    struct xlmig_target_space sp, big;
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, NULL, 0,
+                                         &sp, &created, &zeroed, &err), 0);
+    assert_true(sp.checked && sp.free > 0);
+    assert_true(sp.need == xlmig_target_need(1 << 20, 4096));
+    assert_true(sp.room == sp.free - 4096);
+    unlink(path);
+    /* An earlier disk on the same file system takes nearly all of it:
+     * refused, although this one alone would fit. */
+    big = sp;
+    big.need = sp.free;
+    assert_true(xlmig_target_create(&p, path, 1 << 20, 4096, &big, 1, NULL,
+                                    &created, &zeroed, &err) < 0);
+    assert_non_null(strstr(err.msg, "other disks"));
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* On another file system it does not count. */
+    big.dev = sp.dev + 1;
+    assert_int_equal(xlmig_target_create(&p, path, 1 << 20, 4096, &big, 1,
+                                         NULL, &created, &zeroed, &err), 0);
+    unlink(path);
     rmdir(dir);
+}
+
+/* The room a new target needs: never just the allocated data. */
+static void test_target_need(void **state)
+{
+    const uint64_t M = 1ull << 20, G = 1ull << 30;
+
+    (void)state;
+    /* Headroom 1/16 of the data, at least 64 MiB, plus 1 MiB. */
+    assert_true(xlmig_target_need(100 * G, 32 * G) == 34 * G + M);
+    assert_true(xlmig_target_need(2 * G, 512 * M) == 576 * M + M);
+    /* At most what the disk can still grow by. */
+    assert_true(xlmig_target_need(32 * M, 16 * M) == 32 * M + M);
+    assert_true(xlmig_target_need(16 * M, 16 * M) == 16 * M + M);
+    /* So a file system with exactly the allocated size free is too
+     * small. */
+    assert_true(xlmig_target_need(1 * G, 512 * M) > 512 * M);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fits),
+        cmocka_unit_test(test_outrun),
         cmocka_unit_test(test_conv_stalls),
         cmocka_unit_test(test_conv_hopeless),
         cmocka_unit_test(test_conv_max_passes),
-        cmocka_unit_test(test_compress_pays),
+        cmocka_unit_test(test_conv_fixed_costs),
         cmocka_unit_test(test_compress_roundtrip),
         cmocka_unit_test(test_linkrate),
         cmocka_unit_test(test_target_policy),
+        cmocka_unit_test(test_target_need),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

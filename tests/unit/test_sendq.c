@@ -21,12 +21,14 @@
 #include "sendq.h"
 
 #define BS 4096
-#define NBLOCKS 512
+#define NBLOCKS 4096            /* 16 stripes of 1 MiB */
+#define NCONN 4
 
 struct seen {
     uint32_t type;
     struct xlmig_data d;
     uint8_t block0[BS];         /* the first block's plain content */
+    uint8_t *fills;             /* each block's last byte (DATA) */
     uint64_t seq;               /* SYNC records: their number */
     uint8_t dig0[XLMIG_DIGEST_LEN];     /* DIGEST: the first grain's;
                                          * raw DATA: computed here */
@@ -44,7 +46,7 @@ static void *collect_main(void *arg)
 {
     struct collector *c = arg;
     struct xlmig_inflater inf = { .ready = false };
-    static uint8_t plain[XLMIG_MAX_DATA];
+    uint8_t *plain = malloc(XLMIG_MAX_DATA);
     struct xlmig_rec r;
     struct xlmig_error err;
 
@@ -53,6 +55,7 @@ static void *collect_main(void *arg)
 
         if (r.type == XLMIG_REC_DATA) {
             assert_int_equal(xlmig_dec_data(&r, &s.d, &err), 0);
+            s.fills = calloc(s.d.count, 1);
             if (s.d.encoding == XLMIG_ENC_ZLIB) {
                 assert_int_equal(xlmig_inflate(&inf, s.d.payload,
                                                s.d.payload_len, plain,
@@ -62,9 +65,14 @@ static void *collect_main(void *arg)
             } else if (s.d.encoding == XLMIG_ENC_RAW) {
                 size_t g = s.d.payload_len < 16 * BS ? s.d.payload_len
                                                      : 16 * BS;
-                memcpy(s.block0, s.d.payload, BS);
-                assert_int_equal(xlmig_sha256(s.d.payload, g, s.dig0), 0);
+
+                memcpy(plain, s.d.payload, s.d.payload_len);
+                memcpy(s.block0, plain, BS);
+                assert_int_equal(xlmig_sha256(plain, g, s.dig0), 0);
             }
+            if (s.d.encoding != XLMIG_ENC_ZERO)
+                for (uint32_t k = 0; k < s.d.count; k++)
+                    s.fills[k] = plain[(size_t)k * BS + BS - 1];
             s.d.payload = NULL;
         } else if (r.type == XLMIG_REC_SYNC) {
             xlmig_dec_u64(&r, &s.seq, &err);
@@ -85,6 +93,7 @@ static void *collect_main(void *arg)
         c->recs[c->n++] = s;
     }
     xlmig_inflater_end(&inf);
+    free(plain);
     return NULL;
 }
 
@@ -92,9 +101,10 @@ struct fixture {
     char path[64];
     struct xlmig_image img;
     struct xlmig_sq_disk disk;
-    struct xlmig_conn out;
-    struct collector col;
-    int sv[2];
+    struct xlmig_conn out[NCONN];
+    struct xlmig_conn *outs[NCONN];
+    struct collector col[NCONN];
+    int sv[NCONN][2];
 };
 
 static void write_block(struct fixture *f, uint64_t b, int fill)
@@ -122,31 +132,54 @@ static int setup(void **state)
     assert_int_equal(xlmig_image_open(&f->img, f->path, true, &err), 0);
     f->disk = (struct xlmig_sq_disk){ .id = 3, .block_size = BS,
                                       .size = NBLOCKS * BS, .img = &f->img };
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);
-    assert_int_equal(xlmig_conn_init(&f->out, f->sv[0], f->sv[0]), 0);
-    assert_int_equal(xlmig_conn_init(&f->col.conn, f->sv[1], f->sv[1]), 0);
-    pthread_create(&f->col.th, NULL, collect_main, &f->col);
+    for (int c = 0; c < NCONN; c++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv[c]), 0);
+        assert_int_equal(xlmig_conn_init(&f->out[c], f->sv[c][0],
+                                         f->sv[c][0]), 0);
+        assert_int_equal(xlmig_conn_init(&f->col[c].conn, f->sv[c][1],
+                                         f->sv[c][1]), 0);
+        f->outs[c] = &f->out[c];
+        pthread_create(&f->col[c].th, NULL, collect_main, &f->col[c]);
+    }
     *state = f;
     return 0;
 }
 
+/* The queue on the first n connections. */
+static struct xlmig_sendq *new_q(struct fixture *f, unsigned n,
+                                 unsigned workers, enum xlmig_compress mode,
+                                 uint64_t features)
+{
+    struct xlmig_sendq *q = xlmig_sendq_new(f->outs, n, workers, mode,
+                                            features);
+
+    assert_non_null(q);
+    return q;
+}
+
 static void finish(struct fixture *f)
 {
-    shutdown(f->sv[0], SHUT_WR);
-    pthread_join(f->col.th, NULL);
+    for (int c = 0; c < NCONN; c++) {
+        shutdown(f->sv[c][0], SHUT_WR);
+        pthread_join(f->col[c].th, NULL);
+    }
 }
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    xlmig_conn_destroy(&f->out);
-    xlmig_conn_destroy(&f->col.conn);
-    close(f->sv[0]);
-    close(f->sv[1]);
+    for (int c = 0; c < NCONN; c++) {
+        xlmig_conn_destroy(&f->out[c]);
+        xlmig_conn_destroy(&f->col[c].conn);
+        close(f->sv[c][0]);
+        close(f->sv[c][1]);
+        for (size_t i = 0; i < f->col[c].n; i++)
+            free(f->col[c].recs[i].fills);
+        free(f->col[c].recs);
+    }
     xlmig_image_close(&f->img);
     unlink(f->path);
-    free(f->col.recs);
     free(f);
     return 0;
 }
@@ -169,8 +202,7 @@ static void queue_sync(struct xlmig_sendq *q, uint64_t seq)
 static void test_order_is_kept(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 4, XLMIG_COMPRESS_NEVER,
-                                            XLMIG_F_ALL);
+    struct xlmig_sendq *q = new_q(f, 1, 4, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL);
     int last_fill[NBLOCKS];
 
     for (uint64_t b = 0; b < 100; b++)
@@ -194,8 +226,8 @@ static void test_order_is_kept(void **state)
     int syncs = 0;
     for (int b = 0; b < NBLOCKS; b++)
         last_fill[b] = 0;
-    for (size_t i = 0; i < f->col.n; i++) {
-        struct seen *s = &f->col.recs[i];
+    for (size_t i = 0; i < f->col[0].n; i++) {
+        struct seen *s = &f->col[0].recs[i];
         if (s->type == XLMIG_REC_SYNC) {
             assert_int_equal(s->seq, ++syncs);
             continue;
@@ -224,8 +256,7 @@ static void test_order_is_kept(void **state)
 static void test_last_copy_wins(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 4, XLMIG_COMPRESS_NEVER,
-                                            XLMIG_F_ALL);
+    struct xlmig_sendq *q = new_q(f, 1, 4, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL);
     int last[NBLOCKS];
 
     for (uint64_t b = 0; b < 300; b++) {
@@ -243,9 +274,9 @@ static void test_last_copy_wins(void **state)
     xlmig_sendq_free(q);
     finish(f);
     memset(last, 0, sizeof(last));
-    for (size_t i = 0; i < f->col.n; i++)
-        if (f->col.recs[i].type == XLMIG_REC_DATA)
-            last[f->col.recs[i].d.first] = f->col.recs[i].block0[BS - 1];
+    for (size_t i = 0; i < f->col[0].n; i++)
+        if (f->col[0].recs[i].type == XLMIG_REC_DATA)
+            last[f->col[0].recs[i].d.first] = f->col[0].recs[i].block0[BS - 1];
     for (int b = 0; b < 300; b++)
         assert_int_equal(last[b], 2);
 }
@@ -253,8 +284,7 @@ static void test_last_copy_wins(void **state)
 static void test_zero_blocks(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 2, XLMIG_COMPRESS_NEVER,
-                                            XLMIG_F_ALL);
+    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL);
     struct xlmig_sendq_stats st;
 
     /* Blocks 10 and 13 have data; 11, 12 are zero. */
@@ -272,19 +302,18 @@ static void test_zero_blocks(void **state)
     assert_int_equal(st.skipped_bytes, 2 * BS);
     assert_int_equal(st.zero_bytes, 2 * BS);
     /* skip: DATA 10, DATA 13; then DATA 10, ZERO 11-12, DATA 13. */
-    assert_int_equal(f->col.n, 5);
-    assert_int_equal(f->col.recs[0].d.first, 10);
-    assert_int_equal(f->col.recs[1].d.first, 13);
-    assert_int_equal(f->col.recs[3].d.encoding, XLMIG_ENC_ZERO);
-    assert_int_equal(f->col.recs[3].d.first, 11);
-    assert_int_equal(f->col.recs[3].d.count, 2);
+    assert_int_equal(f->col[0].n, 5);
+    assert_int_equal(f->col[0].recs[0].d.first, 10);
+    assert_int_equal(f->col[0].recs[1].d.first, 13);
+    assert_int_equal(f->col[0].recs[3].d.encoding, XLMIG_ENC_ZERO);
+    assert_int_equal(f->col[0].recs[3].d.first, 11);
+    assert_int_equal(f->col[0].recs[3].d.count, 2);
 }
 
 static void test_compression_roundtrip(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 2, XLMIG_COMPRESS_ALWAYS,
-                                            XLMIG_F_ALL);
+    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL);
     struct xlmig_sendq_stats st;
 
     for (uint64_t b = 0; b < 64; b++)
@@ -297,10 +326,10 @@ static void test_compression_roundtrip(void **state)
     finish(f);
     assert_true(st.zlib_in == 64 * BS);
     assert_true(st.zlib_out < st.zlib_in / 10);
-    assert_int_equal(f->col.n, 1);
-    assert_int_equal(f->col.recs[0].d.encoding, XLMIG_ENC_ZLIB);
+    assert_int_equal(f->col[0].n, 1);
+    assert_int_equal(f->col[0].recs[0].d.encoding, XLMIG_ENC_ZLIB);
     /* The collector inflated it to exactly 64 blocks; check block 0. */
-    assert_int_equal(f->col.recs[0].block0[BS - 1], 'a');
+    assert_int_equal(f->col[0].recs[0].block0[BS - 1], 'a');
 }
 
 /*
@@ -311,8 +340,8 @@ static void test_compression_roundtrip(void **state)
 static void test_digest_before_data(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 2, XLMIG_COMPRESS_NEVER,
-                                            XLMIG_F_ALL | XLMIG_F_VERIFY);
+    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_NEVER,
+                                  XLMIG_F_ALL | XLMIG_F_VERIFY);
     size_t ndata = 0;
 
     for (uint64_t b = 0; b < 40; b++)
@@ -325,32 +354,31 @@ static void test_digest_before_data(void **state)
     assert_int_equal(xlmig_sendq_flush(q), 0);
     xlmig_sendq_free(q);
     finish(f);
-    for (size_t i = 0; i < f->col.n; i++) {
-        struct seen *r = &f->col.recs[i];
+    for (size_t i = 0; i < f->col[0].n; i++) {
+        struct seen *r = &f->col[0].recs[i];
 
         if (r->type != XLMIG_REC_DATA)
             continue;
         ndata++;
         assert_true(i > 0);
-        assert_int_equal(f->col.recs[i - 1].type, XLMIG_REC_DIGEST);
-        assert_int_equal(f->col.recs[i - 1].d.first, r->d.first);
-        assert_int_equal(f->col.recs[i - 1].d.count, r->d.count);
-        assert_int_equal(f->col.recs[i - 1].dig_n, (r->d.count + 15) / 16);
+        assert_int_equal(f->col[0].recs[i - 1].type, XLMIG_REC_DIGEST);
+        assert_int_equal(f->col[0].recs[i - 1].d.first, r->d.first);
+        assert_int_equal(f->col[0].recs[i - 1].d.count, r->d.count);
+        assert_int_equal(f->col[0].recs[i - 1].dig_n, (r->d.count + 15) / 16);
         if (r->d.encoding == XLMIG_ENC_RAW)
-            assert_memory_equal(f->col.recs[i - 1].dig0, r->dig0,
+            assert_memory_equal(f->col[0].recs[i - 1].dig0, r->dig0,
                                 XLMIG_DIGEST_LEN);
     }
     /* 0..39 data, 40..49 zeros, 50 data; 60..63 skipped. */
     assert_int_equal(ndata, 3);
-    assert_int_equal(f->col.n, 6);
+    assert_int_equal(f->col[0].n, 6);
 }
 
 /* Without the zlib feature, ALWAYS still sends raw: the peer refused it. */
 static void test_no_zlib_feature(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = xlmig_sendq_new(&f->out, 1, XLMIG_COMPRESS_ALWAYS,
-                                            XLMIG_F_ZERO);
+    struct xlmig_sendq *q = new_q(f, 1, 1, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ZERO);
 
     for (uint64_t b = 0; b < 8; b++)
         write_block(f, b, 'x');
@@ -359,8 +387,251 @@ static void test_no_zlib_feature(void **state)
     assert_int_equal(xlmig_sendq_flush(q), 0);
     xlmig_sendq_free(q);
     finish(f);
-    assert_int_equal(f->col.n, 1);
-    assert_int_equal(f->col.recs[0].d.encoding, XLMIG_ENC_RAW);
+    assert_int_equal(f->col[0].n, 1);
+    assert_int_equal(f->col[0].recs[0].d.encoding, XLMIG_ENC_RAW);
+}
+
+/* ---- several connections ---- */
+
+/* SYNC as the source sends it: on every connection. */
+static void queue_barrier(struct xlmig_sendq *q, uint64_t seq)
+{
+    uint8_t rec[XLMIG_HDR_LEN + 8];
+
+    assert_int_equal(xlmig_sendq_barrier(q, rec,
+                                         xlmig_enc_u64(rec, XLMIG_REC_SYNC,
+                                                       seq)), 0);
+}
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Every DATA record is on its stripe's connection, within one stripe. */
+static void check_stripes(struct fixture *f, unsigned n)
+{
+    for (unsigned c = 0; c < NCONN; c++)
+        for (size_t i = 0; i < f->col[c].n; i++) {
+            struct seen *r = &f->col[c].recs[i];
+            uint64_t last;
+
+            if (r->type != XLMIG_REC_DATA)
+                continue;
+            last = r->d.first + r->d.count - 1;
+            assert_true(c < n);
+            assert_int_equal(r->d.first / 256, last / 256);
+            assert_int_equal(xlmig_stripe_conn(r->d.first, BS, n), c);
+        }
+}
+
+/*
+ * What a receiver makes of the streams: each connection's records in
+ * order, but the connections in any interleaving between two barriers
+ * (SYNC k is on every connection).  Here the most hostile ones: between
+ * barriers all of one connection before the next, first in one order,
+ * then in the reverse order.  Returns the content (fill) of each block.
+ */
+static void replay(struct fixture *f, unsigned n, bool reverse,
+                   uint8_t *model)
+{
+    size_t pos[NCONN] = { 0 };
+    bool more = true;
+
+    memset(model, 0, NBLOCKS);
+    while (more) {
+        more = false;
+        for (unsigned i = 0; i < n; i++) {
+            unsigned c = reverse ? n - 1 - i : i;
+            struct collector *col = &f->col[c];
+
+            /* Up to and including the next SYNC. */
+            while (pos[c] < col->n) {
+                struct seen *r = &col->recs[pos[c]++];
+
+                if (r->type == XLMIG_REC_SYNC)
+                    break;
+                if (r->type == XLMIG_REC_DATA)
+                    for (uint32_t k = 0; k < r->d.count; k++)
+                        model[r->d.first + k] =
+                            r->d.encoding == XLMIG_ENC_ZERO ? 0
+                                                            : r->fills[k];
+            }
+            more |= pos[c] < col->n;
+        }
+    }
+}
+
+/*
+ * Four connections, passes of random extents (single blocks and runs
+ * across stripe boundaries), each block rewritten with a new generation
+ * right after it is queued, barriers now and then, no flush between
+ * passes: whatever the workers and writers do, every record travels on
+ * its stripe's connection, every barrier reaches every connection, and
+ * a receiver that applies the connections in any interleaving between
+ * barriers ends with every block's newest content.
+ */
+static void test_multi_last_copy_wins(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = new_q(f, NCONN, 3, XLMIG_COMPRESS_ALWAYS,
+                                  XLMIG_F_ALL);
+    static uint8_t gen[NBLOCKS], model[NBLOCKS];
+    uint64_t syncs = 0;
+
+    for (uint64_t b = 0; b < NBLOCKS; b++)
+        write_block(f, b, gen[b] = 1);
+    for (int pass = 0; pass < 12; pass++) {
+        for (int e = 0; e < 150; e++) {
+            uint64_t first = next_rand() % NBLOCKS;
+            uint64_t count = next_rand() % 4 ? 1 : 1 + next_rand() % 200;
+
+            if (first + count > NBLOCKS)
+                count = NBLOCKS - first;
+            assert_int_equal(xlmig_sendq_extent(q, &f->disk, first,
+                                                (uint32_t)count,
+                                                XLMIG_ORIGIN_PUSH, false), 0);
+            /* The guest writes again: a later copy must carry it. */
+            for (uint64_t b = first; b < first + count; b++)
+                if (next_rand() % 2)
+                    write_block(f, b, gen[b] = (uint8_t)(gen[b] % 250 + 1));
+            if (next_rand() % 40 == 0)
+                queue_barrier(q, ++syncs);
+        }
+        /* A pass ends: what is dirty now is queued again. */
+        for (uint64_t b = 0; b < NBLOCKS; b++)
+            if (gen[b] != 1 && next_rand() % 3 == 0)
+                assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 1,
+                                                    XLMIG_ORIGIN_PUSH, false),
+                                 0);
+    }
+    /* The last pass: every block whose newest copy may not have gone. */
+    for (uint64_t b = 0; b < NBLOCKS; b += 64)
+        assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 64,
+                                            XLMIG_ORIGIN_PUSH, false), 0);
+    queue_barrier(q, ++syncs);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
+
+    check_stripes(f, NCONN);
+    for (unsigned c = 0; c < NCONN; c++) {
+        uint64_t seen = 0;
+
+        for (size_t i = 0; i < f->col[c].n; i++)
+            if (f->col[c].recs[i].type == XLMIG_REC_SYNC)
+                assert_int_equal(f->col[c].recs[i].seq, ++seen);
+        assert_int_equal(seen, syncs);
+    }
+    for (int reverse = 0; reverse < 2; reverse++) {
+        replay(f, NCONN, reverse, model);
+        for (uint64_t b = 0; b < NBLOCKS; b++)
+            if (model[b] != gen[b])
+                fail_msg("block %llu: generation %u at the receiver, %u "
+                         "written last (%s interleaving)",
+                         (unsigned long long)b, model[b], gen[b],
+                         reverse ? "reverse" : "forward");
+    }
+}
+
+/*
+ * A barrier is a cut: on each connection, the data queued before it is
+ * before it, the data queued after it after it.
+ */
+static void test_multi_barrier_cut(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = new_q(f, NCONN, 2, XLMIG_COMPRESS_NEVER,
+                                  XLMIG_F_ALL);
+
+    for (uint64_t b = 0; b < NBLOCKS; b++)
+        write_block(f, b, 1);
+    for (uint64_t b = 0; b < NBLOCKS; b += 8)
+        assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 8,
+                                            XLMIG_ORIGIN_PUSH, false), 0);
+    queue_barrier(q, 1);
+    for (uint64_t b = 4; b < NBLOCKS; b += 8)
+        assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 1,
+                                            XLMIG_ORIGIN_STOPCOPY, false), 0);
+    queue_barrier(q, 2);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
+    check_stripes(f, NCONN);
+    for (unsigned c = 0; c < NCONN; c++) {
+        uint64_t at = 0, blocks[3] = { 0 };
+
+        for (size_t i = 0; i < f->col[c].n; i++) {
+            struct seen *r = &f->col[c].recs[i];
+
+            if (r->type == XLMIG_REC_SYNC) {
+                assert_int_equal(r->seq, ++at);
+                continue;
+            }
+            assert_int_equal(r->d.origin, at ? XLMIG_ORIGIN_STOPCOPY
+                                             : XLMIG_ORIGIN_PUSH);
+            blocks[at] += r->d.count;
+        }
+        assert_int_equal(at, 2);
+        /* Each connection has its 4 stripes of the 16. */
+        assert_int_equal(blocks[0], NBLOCKS / NCONN);
+        assert_int_equal(blocks[1], NBLOCKS / NCONN / 8);
+        assert_int_equal(blocks[2], 0);
+    }
+}
+
+/* After narrowing, everything goes on the first connection; the others
+ * get nothing more (their writers are gone). */
+static void test_multi_narrow(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = new_q(f, NCONN, 2, XLMIG_COMPRESS_NEVER,
+                                  XLMIG_F_ALL);
+    size_t before[NCONN];
+
+    for (uint64_t b = 0; b < NBLOCKS; b++)
+        write_block(f, b, 5);
+    for (uint64_t b = 0; b < NBLOCKS; b += 256)
+        assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 256,
+                                            XLMIG_ORIGIN_PUSH, false), 0);
+    queue_barrier(q, 1);
+    assert_int_equal(xlmig_sendq_narrow(q), 0);
+    assert_int_equal(xlmig_sendq_connections(q), 1);
+    for (int c = 1; c < NCONN; c++)
+        shutdown(f->sv[c][0], SHUT_WR);     /* nothing may come any more */
+    for (uint64_t b = 0; b < NBLOCKS; b += 300)
+        assert_int_equal(xlmig_sendq_extent(q, &f->disk, b, 3,
+                                            XLMIG_ORIGIN_BACKGROUND, false),
+                         0);
+    queue_barrier(q, 2);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
+    for (int c = 0; c < NCONN; c++) {
+        before[c] = 0;
+        for (size_t i = 0; i < f->col[c].n; i++)
+            before[c] += f->col[c].recs[i].type == XLMIG_REC_DATA &&
+                         f->col[c].recs[i].d.origin == XLMIG_ORIGIN_PUSH;
+        assert_int_equal(before[c], NBLOCKS / 256 / NCONN);
+    }
+    for (int c = 1; c < NCONN; c++)
+        for (size_t i = 0; i < f->col[c].n; i++)
+            assert_int_not_equal(f->col[c].recs[i].d.origin,
+                                 XLMIG_ORIGIN_BACKGROUND);
+    {
+        size_t bg = 0;
+
+        for (size_t i = 0; i < f->col[0].n; i++)
+            if (f->col[0].recs[i].type == XLMIG_REC_DATA &&
+                f->col[0].recs[i].d.origin == XLMIG_ORIGIN_BACKGROUND)
+                bg += f->col[0].recs[i].d.count;
+        assert_int_equal(bg, 3 * ((NBLOCKS + 299) / 300));
+    }
 }
 
 int main(void)
@@ -374,6 +645,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_before_data, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_zlib_feature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_last_copy_wins, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_multi_barrier_cut, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_multi_narrow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * (xlproto.c): round trips, and malformed input rejected.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,14 +246,14 @@ static void test_pipe_io(void **state)
 
     (void)state;
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(xctl_send(p[1], &m, &err), 0);
+    assert_int_equal(xctl_send(p[1], &m, 1000, &err), 0);
     assert_int_equal(xctl_recv(p[0], &d, XCTL_OFFER, 1000, &err), 0);
     assert_int_equal(d.ndisks, 2);
     /* A REFUSE where an ACCEPT is awaited carries its reason. */
     memset(&m, 0, sizeof(m));
     m.type = XCTL_REFUSE;
     snprintf(m.reason, sizeof(m.reason), "disk full");
-    assert_int_equal(xctl_send(p[1], &m, &err), 0);
+    assert_int_equal(xctl_send(p[1], &m, 1000, &err), 0);
     assert_true(xctl_recv(p[0], &d, XCTL_ACCEPT, 1000, &err) < 0);
     assert_non_null(strstr(err.msg, "disk full"));
     close(p[1]);
@@ -273,7 +274,7 @@ static void test_xl_header(void **state)
 
     (void)state;
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(xlp_write_header(p[1], json, &err), 0);
+    assert_int_equal(xlp_write_header(p[1], json, 1000, &err), 0);
     assert_int_equal(xlp_read_header(p[0], &got, &flags, 1000, &err),
                      0);
     assert_string_equal(got, json);
@@ -281,7 +282,7 @@ static void test_xl_header(void **state)
     free(got);
 
     /* Byte layout as xl writes it: magic, 0x01020304, flags 3, 0, len. */
-    assert_int_equal(xlp_write_header(p[1], json, &err), 0);
+    assert_int_equal(xlp_write_header(p[1], json, 1000, &err), 0);
     n = read(p[0], raw, sizeof(raw));
     assert_int_equal(n, XLP_HDR_LEN + 4 + (ssize_t)strlen(json) + 1);
     assert_memory_equal(raw, "Xen saved domain, xl format\n \0 \r", 32);
@@ -320,10 +321,10 @@ static void test_fixed_messages(void **state)
     assert_int_equal(xlp_go_len, 44);
     assert_int_equal(xlp_report_len, 39);
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(xlp_write_all(p[1], xlp_ready, xlp_ready_len), 0);
+    assert_int_equal(xlp_write_all(p[1], xlp_ready, xlp_ready_len, 1000), 0);
     assert_int_equal(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready", 1000,
                                 &err), 0);
-    assert_int_equal(xlp_write_all(p[1], xlp_go, xlp_ready_len), 0);
+    assert_int_equal(xlp_write_all(p[1], xlp_go, xlp_ready_len, 1000), 0);
     assert_true(xlp_expect(p[0], xlp_ready, xlp_ready_len, "ready", 1000,
                                 &err) < 0);
     close(p[0]);
@@ -357,6 +358,29 @@ static void test_silent_peer(void **state)
     close(p[1]);
 }
 
+/* A peer that stops reading: writes are bounded too, and the fd is left
+ * blocking as it was. */
+static void test_stalled_reader(void **state)
+{
+    static char big[256 * 1024];
+    struct xctl_msg m;
+    uint64_t t0;
+    int p[2];
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    t0 = xlmig_now_ns();
+    assert_int_equal(xlp_write_all(p[1], big, sizeof(big), 200), -ETIMEDOUT);
+    memset(&m, 0, sizeof(m));
+    m.type = XCTL_ABORT;
+    assert_int_equal(xctl_send(p[1], &m, 200, &err), -ETIMEDOUT);
+    assert_non_null(strstr(err.msg, "ABORT"));
+    assert_true(xlmig_now_ns() - t0 < 2000000000ull);
+    assert_int_equal(fcntl(p[1], F_GETFL) & O_NONBLOCK, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_xl_header),
         cmocka_unit_test(test_fixed_messages),
         cmocka_unit_test(test_silent_peer),
+        cmocka_unit_test(test_stalled_reader),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,8 +212,9 @@ collect_xlmig() { # LABEL HOST
 }
 
 # leftovers on HOST: domains in transit, loop devices on IMG, xlmig processes
-no_leftovers() {
-  local h=$1 img=$2 end=$((SECONDS + 60)) names
+# (waited for up to WAIT_S, default 60: post-copy may still be finishing)
+no_leftovers() { # HOST IMG [WAIT_S]
+  local h=$1 img=$2 end=$((SECONDS + ${3:-60})) names
   names=$(on "$h" "xl list | awk 'NR>1{print \$1}'" | tr '\n' ' ')
   echo "domains on ${h:-local}: $names"
   case " $names" in *--incoming*|*--migratedaway*) fail "leftover domain on ${h:-local}: $names";; esac
@@ -227,6 +228,29 @@ no_leftovers() {
 
 need_xlmig() {
   command -v xlmig >/dev/null || { fail "xlmig-absent"; return 1; }
-  [ "$(command -v xl)" = /usr/local/sbin/xl ] || [ "${XL_VIA:-}" = patched ] || { fail "xl-front-absent"; return 1; }
+  # the front: /usr/sbin/xl from the package, or copied to /usr/local/sbin
+  [ "$(command -v xl)" = /usr/local/sbin/xl ] || grep -q '^# xl-front: ' "$(command -v xl)" 2>/dev/null ||
+    [ "${XL_VIA:-}" = patched ] || { fail "xl-front-absent"; return 1; }
   [ "$(cat /run/blkback-patched 2>/dev/null)" = yes ] || { fail "patched-blkback-absent-or-not-loaded"; return 1; }
+}
+
+# The phases of the storage migrations jobinfo lists on this host, one line
+job_phases() {
+  xlmig jobinfo "$G" 2>/dev/null | awk 'substr($0, 1, 6) == "Phase " {print substr($0, 26)}' | tr '\n' ' '
+}
+# wait_log REGEX TIMEOUT_S FILES...: a line matching REGEX appears in FILES
+wait_log() {
+  local re=$1 end=$((SECONDS + $2)); shift 2
+  until cat "$@" 2>/dev/null | grep -qE "$re"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 1
+  done
+}
+# The processes of xlmig's receiving side here (migrate-receive and its
+# engine), not the ssh or shell processes that carry the command line
+receiver_pids() {
+  local p
+  for p in $(pgrep -f "migrate-receive"); do
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in ssh|sshd|sh|bash|timeout|"") ;; *) echo "$p";; esac
+  done
 }

@@ -2,6 +2,7 @@
 # Build (or reuse) the cached, generic dom0 image of the nested test bed:
 # Debian 12 minbase + Xen 4.17.5 (hypervisor and tools, one pinned version)
 # + the kernel that linux-image-amd64 depends on today + ssh, busybox, kmod...
+# + dkms and that kernel's headers (for xlmig-dkms)
 #
 # Usage: build-image.sh            prints the image directory on its last line
 # Env:   NESTED_CACHE  cache root (default /var/tmp/xlmig-nested)
@@ -34,6 +35,9 @@ fi
 KPKG=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
 [ -n "$KPKG" ] || die "cannot determine the kernel package linux-image-amd64 depends on"
 KABI=${KPKG#linux-image-}
+# dom0 installs xlmig's .debs offline (apt install ./*.deb): what they need
+# is in the image, DKMS and the kernel's headers included.
+OTHER_PKGS="$OTHER_PKGS dkms linux-headers-$KABI linux-headers-amd64"
 
 # Cache key: this script, the Xen pin (or the local debs), and the candidate
 # versions of every package installed explicitly.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR MIT) */
 /*
- * Control interface of xen-blkback for storage live migration.
+ * Control interface of xen-blkback for storage live migration, see
+ * Documentation/userspace-api/xen-blkback-migration.rst.
  *
  * Open /dev/xen/blkback-migrate, bind the handle to one virtual block
  * device with BLKBACK_MIG_IOC_BIND, then issue the other commands on it.
@@ -14,8 +15,6 @@
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
-
-#define BLKBACK_MIG_MAX_CLAIM	4096	/* blocks per claim */
 
 struct blkback_mig_bind {
 	__u32 domid;
@@ -31,29 +30,6 @@ struct blkback_mig_extent {
 struct blkback_mig_extents {
 	__u64 buf;		/* struct blkback_mig_extent * */
 	__u32 count;		/* in: entries in buf; out: entries used */
-	__u32 pad;
-};
-
-struct blkback_mig_quiesce {
-	__u32 timeout_ms;
-	__u32 pad;
-};
-
-struct blkback_mig_gate {
-	__u32 block_size;	/* bytes: a power of two, 512 to 1 MiB */
-	__u32 pad;
-};
-
-struct blkback_mig_claim {
-	__u64 start;
-	__u32 count;		/* 1 to BLKBACK_MIG_MAX_CLAIM blocks */
-	__u32 claimed;		/* out: blocks claimed */
-	__u64 mask;		/* __u64[(count + 63) / 64]: bit i, block start + i */
-};
-
-struct blkback_mig_range {
-	__u64 start;
-	__u32 count;
 	__u32 pad;
 };
 
@@ -90,12 +66,39 @@ struct blkback_mig_stats {
  */
 #define BLKBACK_MIG_IOC_COLLECT		_IOR('B', 0x42, __u64)
 #define BLKBACK_MIG_IOC_READ_DIRTY	_IOWR('B', 0x43, struct blkback_mig_extents)
+
+struct blkback_mig_quiesce {
+	__u32 timeout_ms;	/* at most 600000 */
+	__u32 pad;
+};
+
 /*
  * Stop taking requests from the guest and wait until none is in flight;
  * on timeout (-ETIMEDOUT) or a signal the quiesce is dropped again.
  */
 #define BLKBACK_MIG_IOC_QUIESCE		_IOW('B', 0x44, struct blkback_mig_quiesce)
 #define BLKBACK_MIG_IOC_UNQUIESCE	_IO('B', 0x45)
+
+#define BLKBACK_MIG_MAX_CLAIM	4096	/* blocks per claim */
+
+struct blkback_mig_gate {
+	__u32 block_size;	/* bytes: a power of two, 512 to 1 MiB */
+	__u32 pad;
+};
+
+struct blkback_mig_claim {
+	__u64 start;
+	__u32 count;		/* 1 to BLKBACK_MIG_MAX_CLAIM blocks */
+	__u32 claimed;		/* out: blocks claimed */
+	__u64 mask;		/* __u64[(count + 63) / 64]: bit i, block start + i */
+};
+
+struct blkback_mig_range {
+	__u64 start;
+	__u32 count;
+	__u32 pad;
+};
+
 /*
  * Destination.  GATE_START before the frontend connects; ADD_STALE loads
  * stale extents; WANTED takes the blocks guest requests wait for (poll()
