@@ -16,6 +16,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_migrate_sender(int argc, char **argv);
 int cmd_migrate_receive(int argc, char **argv);
 int cmd_jobinfo(int argc, char **argv);
+int cmd_recover_cap(int argc, char **argv);
 
 /*
  * Migration is background work: below the guests' own I/O path (blkback,
@@ -30,6 +31,9 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct cli_out {
     bool json, quiet, tty;
     double last_human;
+    FILE *jf;                   /* JSON lines go here (NULL: stdout) */
+    int last_mem_pass;          /* memory lines: pass changes always show */
+    const char *last_mem_state;
 };
 void cli_out_init(struct cli_out *o, bool json, bool quiet);
 void cli_on_event(void *opaque, const struct xlmig_event *ev);

@@ -21,11 +21,55 @@ void cli_out_init(struct cli_out *o, bool json, bool quiet)
     o->quiet = quiet;
     o->tty = isatty(2) == 1;
     o->last_human = -1;
+    o->last_mem_pass = -1;
+}
+
+/* The guest's memory (xlmig_event.memory): pass, what is left, rates. */
+static void human_memory(struct cli_out *o, const struct xlmig_event *ev)
+{
+    const struct xlmig_memory *m = ev->memory;
+    bool tick = !strcmp(ev->event, "memory") && m->pass == o->last_mem_pass &&
+                m->state && o->last_mem_state &&
+                !strcmp(m->state, o->last_mem_state);
+
+    o->last_mem_pass = m->pass;
+    o->last_mem_state = m->state;
+    if (tick && (!o->tty || ev->t - o->last_human < HUMAN_INTERVAL_S))
+        return;
+    o->last_human = ev->t;
+    fprintf(stderr, "%s[%6.1fs] %s %-9s", o->tty ? "\r\033[K" : "", ev->t,
+            ev->role, ev->event);
+    if (m->state)
+        fprintf(stderr, " %s", m->state);
+    if (m->pass >= 0)
+        fprintf(stderr, " pass %d", m->pass);
+    if (m->remaining_pages >= 0 && m->page_size > 0)
+        fprintf(stderr, " remaining %.1f MiB", (double)m->remaining_pages *
+                m->page_size / 1048576.0);
+    if (m->rate_Bps > 0)
+        fprintf(stderr, " at %.1f MB/s", m->rate_Bps / 1e6);
+    if (m->dirty_rate_pps >= 0)
+        fprintf(stderr, " dirty %.0f pages/s", m->dirty_rate_pps);
+    if (m->eta_s >= 0)
+        fprintf(stderr, " eta %s%.1fs", m->eta_lower_bound ? ">" : "",
+                m->eta_s);
+    if (m->throttle_pct > 0)
+        fprintf(stderr, " throttle %d%%", m->throttle_pct);
+    if (ev->message)
+        fprintf(stderr, " %s", ev->message);
+    if (!tick || !o->tty)
+        fputc('\n', stderr);
+    fflush(stderr);
 }
 
 static void human(struct cli_out *o, const struct xlmig_event *ev)
 {
     bool tick = !strcmp(ev->event, "progress");
+
+    if (ev->memory) {
+        human_memory(o, ev);
+        return;
+    }
 
     /* Ticks are rate-limited and only drawn on a terminal. */
     if (tick && (!o->tty || ev->t - o->last_human < HUMAN_INTERVAL_S))
@@ -59,9 +103,11 @@ void cli_on_event(void *opaque, const struct xlmig_event *ev)
     if (o->json) {
         char line[2048];
 
+        FILE *f = o->jf ? o->jf : stdout;
+
         xlmig_event_json(ev, line, sizeof(line));
-        printf("%s\n", line);
-        fflush(stdout);
+        fprintf(f, "%s\n", line);
+        fflush(f);
     }
     if (!o->quiet)
         human(o, ev);

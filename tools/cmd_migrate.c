@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "transport.h"
@@ -44,6 +45,17 @@ static void usage(FILE *f)
 "  --nice=N           both engines run at nice N (default 10: the guests'\n"
 "                     I/O in dom0 goes first)\n"
 "  --remove-source    delete source image files once post-copy is done\n"
+"memory:\n"
+"  --auto-converge[=START,STEP,MAX]  when a memory pass does not shrink\n"
+"                     the dirty set (over half of the last pass dirtied\n"
+"                     again), lower the guest's CPU cap: START%% of its CPU\n"
+"                     taken away first, STEP%% more at each further step,\n"
+"                     never more than MAX%% (default 50,20,90; 1..99, START\n"
+"                     <= MAX).  credit/credit2 only.  The original cap is\n"
+"                     back when the memory is sent, on every path (see\n"
+"                     xlmig recover-cap).  Off by default\n"
+"  --json             progress events as JSON lines on stdout (disks:\n"
+"                     the engine's; memory: \"memory\", \"autoconverge\")\n"
 "  --no-tracking      without the patched blkback (testing): re-send\n"
 "                     whole disks while the guest is suspended\n"
 "  -v, --quiet        more libxl messages / no progress line\n");
@@ -73,6 +85,8 @@ static const struct option lo[] = {
     { "peer-timeout", required_argument, NULL, 0x10f },
     { "stopcopy-timeout", required_argument, NULL, 0x114 },
     { "recover-timeout", required_argument, NULL, 0x115 },
+    { "auto-converge", optional_argument, NULL, 0x116 },
+    { "json", no_argument, NULL, 0x117 },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -91,9 +105,11 @@ static int forward(struct xsrc_opts *o, int c, struct xlmig_error *e)
     }
 }
 
-static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
+static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage,
+                     bool *json)
 {
     struct xlmig_error e;
+    char msg[200];
 
     switch (c) {
     case 'C': o->config = optarg; return 0;
@@ -127,6 +143,12 @@ static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage)
     case 0x110: o->remove_source = true; return 0;
     case 0x111: o->notrack = true; return 0;
     case 0x112: *quiet = true; return 0;
+    case 0x116:
+        if (xconv_parse(optarg, &o->ac, msg, sizeof(msg)) < 0)
+            return cli_error("%s", msg);
+        o->autoconv = true;
+        return 0;
+    case 0x117: *json = true; return 0;
     default: usage(stderr); return 2;
     }
 }
@@ -137,7 +159,7 @@ int cmd_migrate_sender(int argc, char **argv)
     struct xflow_observer obs;
     struct cli_out out;
     struct xlmig_error e;
-    bool quiet = false, storage = false;
+    bool quiet = false, storage = false, json = false;
     int c, rc = 0;
 
     if (!o)
@@ -145,7 +167,7 @@ int cmd_migrate_sender(int argc, char **argv)
     xsrc_opts_init(o);
     while (!rc && (c = getopt_long(argc, argv, "FC:s:epDvh", lo, NULL)) != -1)
         rc = c == 'h' ? (usage(stdout), -1) : parse_opt(o, c, &quiet,
-                                                        &storage);
+                                                        &storage, &json);
     if (!rc && !storage)
         rc = cli_error("migrate needs --with-storage (without it, use xl "
                        "migrate)");
@@ -160,9 +182,17 @@ int cmd_migrate_sender(int argc, char **argv)
     if (!rc && xsrc_check(o, &e) < 0)
         rc = cli_error("%s", e.msg);
     if (!rc) {
-        cli_out_init(&out, false, quiet);
+        cli_out_init(&out, json, quiet);
+        /* The disk engine (a child) reports too, and its stdout is not
+         * ours: the JSON lines go to a copy of it, which the engine keeps
+         * until it is done (post-copy included). */
+        if (json && !(out.jf = fdopen(dup(1), "w")))
+            rc = cli_error("--json: cannot duplicate stdout");
         obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-        rc = xsrc_migrate(o, argv[optind], argv[optind + 1], &obs);
+        rc = rc ? rc : xsrc_migrate(o, argv[optind], argv[optind + 1],
+                                    &obs);
+        if (out.jf)
+            fclose(out.jf);
     }
     free(o);
     return rc < 0 ? 0 : rc;

@@ -30,8 +30,10 @@
 #include "engine.h"
 #include "image.h"
 #include "transport.h"
+#include "xconv_cap_libxl.h"
 #include "xlproto.h"
 #include "xlx.h"
+#include "xsmem.h"
 
 struct xsrc {
     const struct xsrc_opts *o;
@@ -49,6 +51,11 @@ struct xsrc {
     int send_fd, recv_fd;
     pid_t child, dchild;
     bool renamed, suspended;
+    /* the memory phase (xsmem.h): its status part, the cap's own ctx */
+    struct xsmem mem;
+    struct xst mst;
+    struct xconv_libxl cx;
+    bool mst_open, cx_open;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -64,6 +71,7 @@ void xsrc_opts_init(struct xsrc_opts *o)
     o->ssh = "ssh";
     o->nice = 10;
     xlmig_source_opts_init(&o->so);
+    xconv_opts_default(&o->ac);
 }
 
 int xsrc_fwd_add(struct xsrc_opts *o, const char *opt, const char *val,
@@ -318,9 +326,14 @@ static int on_suspend(struct xsrc *m)
     mem.type = XCTL_MEMORY;
     if (xctl_send(m->send_fd, &mem, &err) < 0)
         return eng_answer(&m->eng, ENG_FAIL, -err.code, err.msg);
+    xlx_watch_memory(&m->x, xsmem_stats_cb, &m->mem);
     rc = libxl_domain_suspend(m->x.ctx, m->domid, m->send_fd,
                               LIBXL_SUSPEND_LIVE |
                               (m->o->debug ? LIBXL_SUSPEND_DEBUG : 0), NULL);
+    xlx_watch_memory(&m->x, NULL, NULL);
+    /* The original CPU cap back now, whatever happened: no memory pass
+     * follows, and a guest that resumes gets its own cap. */
+    xsmem_end(&m->mem, m->x.mem, rc, NULL, 0);
     if (!rc) {
         m->suspended = true;
         return eng_answer(&m->eng, ENG_OK, 0, NULL);
@@ -466,6 +479,51 @@ static int serve(struct xsrc *m)
     }
 }
 
+/*
+ * Before the configuration is read: a CPU cap that an earlier migration of
+ * this domain lowered and did not restore (it died) is put back, so that
+ * the configuration sent carries the original (xsmem.h).
+ */
+static int mem_recover(struct xsrc *m, const char *domain,
+                       struct xlmig_error *err)
+{
+    char e[XCONV_ERRLEN] = "", uuid[40];
+    libxl_dominfo info;
+    int rc;
+
+    libxl_dominfo_init(&info);
+    rc = libxl_domain_info(m->x.ctx, &info, m->domid);
+    if (!rc)
+        xlx_uuid_string(&info.uuid, uuid);
+    libxl_dominfo_dispose(&info);
+    if (rc)
+        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
+                          "identifier", domain);
+    if (xconv_libxl_open(&m->cx, xlx_logger(&m->x), e) < 0) {
+        xsmem_init(&m->mem, m->obs, NULL, NULL, NULL);
+        if (m->o->autoconv)
+            return xlmig_fail(err, EIO, "auto-converge: %s", e);
+        xlx_log(m->obs, XLMIG_LOG_WARN, "cannot look for a CPU cap left by "
+                "an earlier migration: %s", e);
+        return 0;
+    }
+    m->cx_open = true;
+    xsmem_init(&m->mem, m->obs, &m->mst, &xconv_libxl_ops, &m->cx);
+    return xsmem_recover(&m->mem, uuid, domain, err);
+}
+
+/* The memory figures' status; with auto-converge, the original cap
+ * recorded (and the scheduler checked) before anything is connected. */
+static int mem_prepare(struct xsrc *m, struct xlmig_error *err)
+{
+    xst_open_part(&m->mst, m->o->rundir ? m->o->rundir : XFLOW_RUNDIR,
+                  m->uuid, "source", "memory", true);
+    m->mst_open = true;
+    if (!m->o->autoconv)
+        return 0;
+    return xsmem_prepare(&m->mem, &m->o->ac, m->domid, m->uuid, err);
+}
+
 /* Everything before the engine runs; 0 or -errno with err. */
 static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
 {
@@ -473,7 +531,8 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     int rc, data;
 
     if ((rc = xlx_open(&m->x, m->o->verbose, m->obs, err)) < 0 ||
-        (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0)
+        (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0 ||
+        (rc = mem_recover(m, domain, err)) < 0)
         return rc;
     json = config_json(m, err);
     if (!json)
@@ -481,6 +540,7 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     m->name = m->dc.c_info.name;
     xlx_uuid_string(&m->dc.c_info.uuid, m->uuid);
     rc = select_disks(m, err);
+    rc = rc ? rc : mem_prepare(m, err);
     rc = rc ? rc : preamble(m, json, err);
     free(json);
     if (rc < 0)
@@ -540,6 +600,12 @@ int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
     free(m.rune);
     free(m.away);
     libxl_domain_config_dispose(&m.dc);
+    /* The original cap back on every path (a no-op if it is already). */
+    xsmem_close(&m.mem);
+    if (m.mst_open)
+        xst_close(&m.mst);
+    if (m.cx_open)
+        xconv_libxl_close(&m.cx);
     xlx_close(&m.x);
     return status;
 }
