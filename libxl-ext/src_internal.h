@@ -58,6 +58,9 @@ struct src_stats {
              t_stopcopy_done, t_go, t_done;    /* ns, 0 = not reached */
     unsigned passes;                           /* dirty passes sent */
     unsigned keepup_passes;                    /* of which during keep-up */
+    double keepup_limit_Bps;                   /* its average cap; 0: none */
+    uint64_t keepup_wire_bytes;                /* what its passes sent */
+    unsigned keepup_deferred;                  /* passes the cap cut short */
     enum xlmig_conv_verdict verdict;
     uint64_t allocated_bytes;
     uint64_t resent_blocks;                    /* in dirty passes */
@@ -158,6 +161,9 @@ int src_keepup_start(struct xlmig_source *s);
 int src_keepup_stop(struct xlmig_source *s);
 /* One dirty pass over the pending sets (also keep-up's). */
 int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks);
+/* At most max blocks (0: all); what is not sent stays pending. */
+int src_dirty_pass_max(struct xlmig_source *s, uint64_t remaining_blocks,
+                       uint64_t max);
 
 /* src_stopcopy.c */
 int src_stopcopy(struct xlmig_source *s);

@@ -74,10 +74,13 @@ static int full_pass(struct xlmig_source *s)
     return src_flush(s);
 }
 
-int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks)
+int src_dirty_pass_max(struct xlmig_source *s, uint64_t remaining_blocks,
+                       uint64_t max)
 {
-    uint64_t last = 0;
+    uint64_t last = 0, sent = 0;
 
+    if (max && remaining_blocks > max)
+        remaining_blocks = max;
     if (src_phase(s, XLMIG_PHASE_DIRTY, s->st.passes,
                      remaining_blocks) < 0)
         return -s->err.code;
@@ -86,17 +89,30 @@ int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks)
         struct xlmig_extent e;
         uint64_t pos = 0;
 
-        while (xlmig_bitmap_next_extent(d->pending, &pos, 0, &e)) {
+        while ((!max || sent < max) &&
+               xlmig_bitmap_next_extent(d->pending, &pos,
+                                        max ? max - sent : 0, &e)) {
             if (src_queue_extent(s, d, e.start, e.count,
                                     XLMIG_ORIGIN_PUSH, false) < 0)
                 return -s->err.code;
+            /* A partial pass leaves the rest pending (stop-copy's). */
+            if (max)
+                xlmig_bitmap_clear_range(d->pending, e.start, e.count);
+            sent += e.count;
             tick(s, "dirty", (int)s->st.passes,
-                 (remaining_blocks - e.count) * s->o.block_size, &last);
+                 (remaining_blocks > sent ? remaining_blocks - sent : 0) *
+                 s->o.block_size, &last);
         }
-        xlmig_bitmap_clear_all(d->pending);
+        if (!max)
+            xlmig_bitmap_clear_all(d->pending);
     }
-    s->st.resent_blocks += remaining_blocks;
+    s->st.resent_blocks += sent;
     return src_flush(s);
+}
+
+int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks)
+{
+    return src_dirty_pass_max(s, remaining_blocks, 0);
 }
 
 int src_push(struct xlmig_source *s)
@@ -166,17 +182,40 @@ int src_push(struct xlmig_source *s)
 #define KEEPUP_IDLE_NS 100000000ull
 
 /*
+ * The average rate keep-up may use while the memory moves over the same
+ * network: a share of the link rate PUSH measured (frozen here: during
+ * keep-up the estimate would only see our share of a contended link).
+ * Only when post-copy can take what does not fit: without it every block
+ * must move before GO, and keep-up is what keeps that set small.
+ */
+static double keepup_limit(struct xlmig_source *s)
+{
+    struct xlmig_sendq_stats qs;
+    double link;
+
+    if (!s->o.postcopy || s->o.keepup_share <= 0 || s->o.keepup_share >= 1)
+        return 0;
+    xlmig_sendq_get_stats(s->q, &qs);
+    link = qs.link_Bps > 0 ? qs.link_Bps : src_rate(s);
+    return link > 0 ? link * s->o.keepup_share : 0;
+}
+
+/*
  * Keep-up resends only what it must: it lets the dirty set grow to half
  * the downtime budget before sending it (a block rewritten ten times is
  * sent once), and sends nothing at all when the guest dirties faster than
  * the link drains (the policy said "stalled": passes would only burn the
- * link that the memory stream needs; post-copy takes that set).
+ * link that the memory stream needs; post-copy takes that set).  With a
+ * limit, a pass sends only what keeps the average since keep-up began
+ * under it (plus a burst of half a second), and leaves the rest pending.
  */
 static void *keepup_main(void *arg)
 {
     struct xlmig_source *s = arg;
     bool hopeless = s->st.verdict == XLMIG_CONV_STALLED ||
                     s->st.verdict == XLMIG_CONV_MAX_PASSES;
+    double limit = s->st.keepup_limit_Bps;
+    uint64_t t0 = xlmig_now_ns();
 
     for (;;) {
         uint64_t blocks;
@@ -194,10 +233,25 @@ static void *keepup_main(void *arg)
         if (blocks && !hopeless &&
             (rate <= 0 ||
              xlmig_conv_eta(blocks * s->o.block_size, rate) > budget_s)) {
-            s->st.passes++;
-            s->st.keepup_passes++;
-            if (src_dirty_pass(s, blocks) < 0)
-                break;
+            double since = (double)(xlmig_now_ns() - t0) * 1e-9;
+            uint64_t out0 = s->conn.bytes_out, max = 0;
+
+            if (limit > 0) {
+                /* What the average leaves, plus a burst of 0.5 s. */
+                double room = limit * (since + 0.5) -
+                              (double)s->st.keepup_wire_bytes;
+
+                max = room > 0 ? (uint64_t)room / s->o.block_size : 0;
+                if (max < blocks)
+                    s->st.keepup_deferred++;
+            }
+            if (limit <= 0 || max > 0) {
+                s->st.passes++;
+                s->st.keepup_passes++;
+                if (src_dirty_pass_max(s, blocks, max) < 0)
+                    break;
+                s->st.keepup_wire_bytes += s->conn.bytes_out - out0;
+            }
         }
         /* Let a few writes accumulate rather than spinning on each. */
         struct timespec t = { 0, (long)KEEPUP_IDLE_NS };
@@ -209,6 +263,12 @@ static void *keepup_main(void *arg)
 int src_keepup_start(struct xlmig_source *s)
 {
     s->keepup_stop = false;
+    s->st.keepup_limit_Bps = keepup_limit(s);
+    if (s->st.keepup_limit_Bps > 0)
+        xlmig_logf(&s->em, XLMIG_LOG_INFO, "keep-up: at most %.1f MB/s on "
+                   "average while the memory moves (%.0f%% of the link; "
+                   "post-copy takes the rest)", s->st.keepup_limit_Bps / 1e6,
+                   s->o.keepup_share * 100);
     if (pthread_create(&s->keepup_thread, NULL, keepup_main, s))
         return src_fail(s, EAGAIN, "cannot start the keep-up thread");
     s->keepup_running = true;

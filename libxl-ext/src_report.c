@@ -94,6 +94,9 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
                    (unsigned long long)r.zlib_out,
                    (unsigned long long)r.skipped_zero_bytes, r.block_size);
     xlmig_json_str(buf, len, &p, r.stop_reason);
-    xlmig_json_fmt(buf, len, &p, "}");
+    xlmig_json_fmt(buf, len, &p, ",\"keepup_bytes\":%llu,"
+                   "\"keepup_limit_Bps\":%.0f,\"keepup_deferred\":%u}",
+                   (unsigned long long)s->st.keepup_wire_bytes,
+                   s->st.keepup_limit_Bps, s->st.keepup_deferred);
     return p;
 }

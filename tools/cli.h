@@ -24,6 +24,10 @@ int cmd_recover_cap(int argc, char **argv);
  */
 void cli_lower_priority(int nice_level);
 
+/* --keepup-share: 1..100 percent into a share (100: 0, no limit); 0 or 1
+ * (error printed). */
+int cli_parse_share(const char *arg, double *share);
+
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -37,6 +37,9 @@ static void usage(FILE *f)
 "  --bandwidth=RATE   limit the data channel (100M, 1000Mbit, ...)\n"
 "  --max-downtime=MS  disk downtime budget (default 50)\n"
 "  --max-passes=N     dirty passes at most (default 30)\n"
+"  --keepup-share=PCT while the memory moves, the disks' keep-up uses at\n"
+"                     most PCT%% of the link on average when post-copy can\n"
+"                     take the rest (default 25; 100: no limit)\n"
 "  --peer-timeout=S   a silent peer (no data, no heartbeat) is gone after\n"
 "                     S s (30; --idle-timeout is the same)\n"
 "  --stopcopy-timeout=S  the guest resumes here if the destination has not\n"
@@ -87,6 +90,7 @@ static const struct option lo[] = {
     { "recover-timeout", required_argument, NULL, 0x115 },
     { "auto-converge", optional_argument, NULL, 0x116 },
     { "json", no_argument, NULL, 0x117 },
+    { "keepup-share", required_argument, NULL, 0x118 },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -149,6 +153,7 @@ static int parse_opt(struct xsrc_opts *o, int c, bool *quiet, bool *storage,
         o->autoconv = true;
         return 0;
     case 0x117: *json = true; return 0;
+    case 0x118: return cli_parse_share(optarg, &o->so.keepup_share);
     default: usage(stderr); return 2;
     }
 }

@@ -51,6 +51,9 @@ static void usage(FILE *f)
 "  --max-passes N       dirty passes at most (default 30)\n"
 "  --memory-seconds S   stand-in for a real guest's memory pre-copy: keep\n"
 "                       the disk up to date for S seconds before suspending\n"
+"  --keepup-share PCT   while the memory moves, keep-up uses at most PCT%%\n"
+"                       of the link on average when post-copy can take the\n"
+"                       rest (default 25; 100: no limit)\n"
 "  --keep-source        leave the source VBD running (suspended) after the\n"
 "                       hand-off instead of shutting it down\n"
 "  --nice N             run at this nice level (default 10: the guests and\n"
@@ -108,6 +111,7 @@ static int parse_opt(struct send_args *a, int c)
     case 'w': a->o.workers = (unsigned)atoi(optarg); return 0;
     case 'p': a->o.max_passes = (unsigned)atoi(optarg); return 0;
     case 'M': a->memory_s = atof(optarg); return 0;
+    case 'k': return cli_parse_share(optarg, &a->o.keepup_share);
     case 'c':
         if (!strcmp(optarg, "auto"))
             a->o.compress = XLMIG_COMPRESS_AUTO;
@@ -143,6 +147,7 @@ static int parse_args(int argc, char **argv, struct send_args *a)
         { "compress", required_argument, NULL, 'c' },
         { "max-passes", required_argument, NULL, 'p' },
         { "memory-seconds", required_argument, NULL, 'M' },
+        { "keepup-share", required_argument, NULL, 'k' },
         { "json", no_argument, NULL, 'j' },
         { "nice", required_argument, NULL, 'N' },
         { "keep-source", no_argument, NULL, 'K' },

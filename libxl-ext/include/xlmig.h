@@ -201,6 +201,13 @@ struct xlmig_source_opts {
     /* Post-copy: how long a broken link is retried (reconnect hook) and a
      * paused post-copy waits for recovery (3600). */
     int recover_timeout_s;
+    /*
+     * While the suspend hook moves the memory over the same network,
+     * keep-up sends on average at most this share of the link rate PUSH
+     * measured, when post-copy can take what the guest writes beyond it
+     * (postcopy true); 0 or >= 1: no cap (0.25; API 1.1).
+     */
+    double keepup_share;
 };
 
 /* Fills o with the defaults shown above. */
