@@ -3,7 +3,8 @@
  *
  * Runs in the PV guest beside guest-writer. Allocates -m MiB, touches every
  * page once, then writes one word to every page of it in a tight loop
- * (sequential sweeps), or at most -r pages a second. Prints to stdout:
+ * (sequential sweeps), or at most -r pages a second, at nice -n (10: the
+ * disk writer, which mostly sleeps, goes first). Prints to stdout:
  *
  *   GM_START mib=N pages=N                 once
  *   GM_HB t=<s> pages=N rate=N sweeps=N    every -H ms: pages written so far
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,21 +36,24 @@ static uint64_t now_ns(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: guest-memdirty [-m MiB] [-r pages_per_s (0=unthrottled)] [-H heartbeat_ms]\n");
+	fprintf(stderr, "usage: guest-memdirty [-m MiB] [-r pages_per_s (0=unthrottled)]\n"
+		"  [-n nice] [-H heartbeat_ms]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned long mib = 64, rate = 0, hb_ms = 2000;
+	int nice_level = 10;
 	uint64_t t0, last, last_pages = 0, pages = 0, sweeps = 0;
 	size_t npages, i = 0;
 	volatile uint64_t *mem;
 	long ps = sysconf(_SC_PAGESIZE);
 	int c;
 
-	while ((c = getopt(argc, argv, "m:r:H:")) != -1) {
+	while ((c = getopt(argc, argv, "m:r:n:H:")) != -1) {
 		switch (c) {
+		case 'n': nice_level = atoi(optarg); break;
 		case 'm': mib = strtoul(optarg, NULL, 10); break;
 		case 'r': rate = strtoul(optarg, NULL, 10); break;
 		case 'H': hb_ms = strtoul(optarg, NULL, 10); break;
@@ -57,6 +62,8 @@ int main(int argc, char **argv)
 	}
 	if (!mib || ps <= 0 || !hb_ms)
 		usage();
+	if (setpriority(PRIO_PROCESS, 0, nice_level) < 0)
+		printf("GM_ERROR setpriority %d failed\n", nice_level);
 	signal(SIGTERM, on_sig);
 	signal(SIGINT, on_sig);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -67,7 +74,8 @@ int main(int argc, char **argv)
 		printf("GM_ERROR mmap %lu MiB failed\n", mib);
 		return 1;
 	}
-	printf("GM_START mib=%lu pages=%zu rate=%lu\n", mib, npages, rate);
+	printf("GM_START mib=%lu pages=%zu rate=%lu nice=%d\n", mib, npages,
+	       rate, nice_level);
 	t0 = last = now_ns();
 	while (!stop_sig) {
 		/* one word per page: the page is dirty for the migration */
