@@ -165,7 +165,7 @@ run() { # run WRITE_RATE|alone [SHARE]
     printf "%-6s %5s %9.2f %9.2f %9s %9s %7s %7s %9s  %s\n" "$rate" "$share" \
         "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" \
         "$(echo "$3 $2" | awk '{ print $1 / $2 / 1e6 }')" "$srate" \
-        "$(field "$rep" stop_reason)" "$(field "$rep" keepup_passes)" \
+        "$(field "$rep" stop_reason | tr ' ' _)" "$(field "$rep" keepup_passes)" \
         "$(field "$rep" final_blocks)" "$(field "$rep" keepup_deferred)" \
         "$(uptime | sed 's/.*load/load/')"
     "$VBDSIM" ctl "$W/dst/xvda.sock" shutdown >/dev/null 2>&1 || true
@@ -202,6 +202,6 @@ END {
         for (i = 1; i <= n[k]; i++) { x[i] = b[k, i]; y[i] = d[k, i]; z[i] = f[k, i] }
         sb = stats(x, n[k]); sd = stats(y, n[k]); sf = stats(z, n[k]); split(sb, p, " / ")
         split(k, kk, " ")
-        printf "%-6s %5s %26s %26s %22s %7.2f\n", kk[1], kk[2], sb, sd, sf, alone > 0 ? p[2] / alone : 0
+        printf "%-6s %5s %26s %26s %22s %7.2f\n", kk[1], kk[2], sb, sd, sf, (alone > 0) ? p[2] / alone : 0
     }
 }' "$W/rows" | sort -k1,1 -k2,2nr
