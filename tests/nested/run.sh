@@ -18,7 +18,7 @@ XFAIL_DEFAULT=""
 XFAIL=${NESTED_XFAIL-$XFAIL_DEFAULT}
 # 3s (two hosts, stock xl) proves the two-host plumbing while xlmig is absent;
 # with XLMIG_BIN given, 3 covers it and 3s is left out of the default set.
-if [ -n "${XLMIG_BIN:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 4 5n 5a 5r 3"; else SCENARIOS_DEFAULT="0 1p 1n 2 4 3s 3"; fi
+if [ -n "${XLMIG_BIN:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 4 5n 5a 5r 5k 3"; else SCENARIOS_DEFAULT="0 1p 1n 2 4 3s 3"; fi
 SCENARIOS=${NESTED_SCENARIOS:-$SCENARIOS_DEFAULT}
 
 HERE=$(cd "$(dirname "$0")" && pwd)
