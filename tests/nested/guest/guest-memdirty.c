@@ -1,8 +1,9 @@
 /* guest-memdirty: a guest that dirties its memory fast, for the memory
  * scenarios of the nested migration tests (auto-converge, issue 11).
  *
- * Runs in the PV guest beside guest-writer. Allocates -m MiB, touches every
- * page once, then writes one word to every page of it in a tight loop
+ * Runs in the PV guest beside guest-writer. Allocates -m MiB (at most what
+ * /proc/meminfo says is available, less -k MiB for the rest of the guest:
+ * the OOM killer would take it), touches every page once, then writes one word to every page of it in a tight loop
  * (sequential sweeps), or at most -r pages a second, at nice -n (10: the
  * disk writer, which mostly sleeps, goes first). Prints to stdout:
  *
@@ -34,16 +35,31 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* MemAvailable in MiB, 0 if unknown. */
+static unsigned long mem_available_mib(void)
+{
+	char line[128];
+	unsigned long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb / 1024;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: guest-memdirty [-m MiB] [-r pages_per_s (0=unthrottled)]\n"
+	fprintf(stderr, "usage: guest-memdirty [-m MiB] [-k MiB_to_keep_free] [-r pages_per_s (0=unthrottled)]\n"
 		"  [-n nice] [-H heartbeat_ms]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long mib = 64, rate = 0, hb_ms = 2000;
+	unsigned long mib = 64, rate = 0, hb_ms = 2000, keep = 40, avail;
 	int nice_level = 10;
 	uint64_t t0, last, last_pages = 0, pages = 0, sweeps = 0;
 	size_t npages, i = 0;
@@ -51,8 +67,9 @@ int main(int argc, char **argv)
 	long ps = sysconf(_SC_PAGESIZE);
 	int c;
 
-	while ((c = getopt(argc, argv, "m:r:n:H:")) != -1) {
+	while ((c = getopt(argc, argv, "m:k:r:n:H:")) != -1) {
 		switch (c) {
+		case 'k': keep = strtoul(optarg, NULL, 10); break;
 		case 'n': nice_level = atoi(optarg); break;
 		case 'm': mib = strtoul(optarg, NULL, 10); break;
 		case 'r': rate = strtoul(optarg, NULL, 10); break;
@@ -67,6 +84,9 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_sig);
 	signal(SIGINT, on_sig);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	avail = mem_available_mib();
+	if (avail && mib + keep > avail)
+		mib = avail > keep + 8 ? avail - keep : 8;
 	npages = (size_t)mib * 1048576 / (size_t)ps;
 	mem = mmap(NULL, npages * (size_t)ps, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -74,8 +94,8 @@ int main(int argc, char **argv)
 		printf("GM_ERROR mmap %lu MiB failed\n", mib);
 		return 1;
 	}
-	printf("GM_START mib=%lu pages=%zu rate=%lu nice=%d\n", mib, npages,
-	       rate, nice_level);
+	printf("GM_START mib=%lu pages=%zu rate=%lu nice=%d available_mib=%lu\n",
+	       mib, npages, rate, nice_level, avail);
 	t0 = last = now_ns();
 	while (!stop_sig) {
 		/* one word per page: the page is dirty for the migration */
