@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "transport.h"
@@ -89,6 +90,18 @@ static int opt_data_port(void *base, const char *arg, char *err,
     return forward(base, "--data-port", arg, err, errlen);
 }
 
+/* --auto-converge[=START,STEP,MAX] (xconv_policy.h). */
+static int opt_autoconv(void *base, const char *arg, char *err,
+                        size_t errlen)
+{
+    struct mig_args *a = base;
+
+    if (xconv_parse(arg, &a->o.ac, err, errlen) < 0)
+        return -1;
+    a->o.autoconv = true;
+    return 0;
+}
+
 static const char *const data_kinds[] = { "ssh", "tcp", NULL };
 
 #define OFF(f) offsetof(struct mig_args, f)
@@ -146,6 +159,12 @@ static const struct cli_opt mig_opts[] = {
       .help = "send every block before the guest moves" },
     { .name = "remove-source", .type = CLI_FLAG, .offset = OFF(o.remove_source),
       .help = "delete source image files once post-copy is done" },
+    { .name = "auto-converge", .type = CLI_CALL, .fn = opt_autoconv,
+      .flags = CLI_OPTARG, .metavar = "START,STEP,MAX",
+      .help = "when a memory pass does not shrink the dirty set, lower "
+      "the guest's CPU cap: START% of its CPU taken first, STEP% more at "
+      "each further step, at most MAX% (default 50,20,90; credit/credit2; "
+      "the cap is put back on every path, see recover-cap)" },
     { .name = "no-tracking", .type = CLI_FLAG, .offset = OFF(o.notrack),
       .help = "stock blkback (testing): whole disks again while the guest "
       "is suspended" },
@@ -233,6 +252,8 @@ int cmd_migrate_sender(int argc, char **argv)
         goto out;
     }
     a->o.so.max_passes = (unsigned)a->c.max_passes;
+    a->o.so.keepup_share = a->c.keepup_share_pct >= 100
+                               ? 0 : a->c.keepup_share_pct / 100.0;
     a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
                            ? XLMIG_COMPRESS_ALWAYS
                        : a->c.compress == CLI_COMPRESS_NEVER
@@ -248,8 +269,19 @@ int cmd_migrate_sender(int argc, char **argv)
     }
     cli_out_init(&out, a->c.json, a->c.quiet, "source",
                  a->o.so.max_downtime_ms, (int)a->o.so.max_passes);
+    /* The disk engine (a child) reports too, and its stdout is not ours:
+     * the JSON lines go to a copy of it, which the engine keeps until it
+     * is done (post-copy included). */
+    if (a->c.json && !(out.jf = fdopen(dup(1), "w"))) {
+        fprintf(stderr, "xlmig migrate: --json: cannot duplicate stdout\n");
+        status = 1;
+        cli_out_destroy(&out);
+        goto out;
+    }
     obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
     status = xsrc_migrate(&a->o, argv[first], argv[first + 1], &obs);
+    if (out.jf)
+        fclose(out.jf);
     cli_out_finish(&out);
     cli_out_destroy(&out);
 out:

@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 2
+#define XLMIG_API_MINOR 3
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -96,7 +96,35 @@ typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
  * (quiesce to destination ready) if stop-copy started now: the final
  * set's send time plus the costs measured so far (snapshot, quiesce,
  * round trip to the destination).
+ *
+ * A toolstack that moves the guest's memory in its suspend hook may report
+ * it with the same events (API 1.3): event "memory" (phase "memory") for
+ * its progress, "autoconverge" for a throttle step, with `memory` set.
  */
+struct xlmig_memory {
+    const char *state;          /* "started", "live", "suspended", "end",
+                                 * "complete" */
+    int pass;                   /* from 0 (the first, full pass) */
+    int iteration;              /* the hypervisor tools' own number */
+    bool final;                 /* this pass runs with the guest paused */
+    int64_t total_pages;        /* the guest's memory; < 0: not known yet */
+    int64_t iter_pages;         /* this pass' set */
+    int64_t iter_sent_pages;
+    int64_t sent_pages;         /* all passes */
+    int64_t remaining_pages;    /* estimate */
+    double rate_pps, rate_Bps;  /* transfer, recent */
+    double dirty_rate_pps;      /* pages the guest dirties per second */
+    double eta_s;
+    bool eta_lower_bound;       /* no dirty rate known yet */
+    double expected_downtime_ms;        /* of the memory's final pass */
+    int page_size;
+    /* Auto-converge (the guest's CPU throttled while memory iterates). */
+    int throttle_pct;           /* in force, 0: none yet; < 0: off */
+    int cap;                    /* the CPU cap set; < 0: none */
+    int orig_cap;               /* the domain's own (0: uncapped); < 0 */
+    const char *sched;          /* the scheduler; NULL */
+};
+
 struct xlmig_event {
     const char *event;
     const char *phase;
@@ -122,6 +150,8 @@ struct xlmig_event {
     int64_t installed_blocks;   /* post-copy so far: installed (destination) */
     int max_passes;             /* the dirty-pass limit (pass events) */
     double downtime_budget_ms;  /* the disk downtime budget */
+    /* Since API 1.3. */
+    const struct xlmig_memory *memory;  /* "memory", "autoconverge" */
 };
 
 /* Same threading rules as xlmig_log_fn. */
@@ -202,6 +232,13 @@ struct xlmig_source_opts {
      * one connection, or no reconnect hook, means one.
      */
     unsigned connections;
+    /*
+     * While the suspend hook moves the memory over the same network,
+     * keep-up sends on average at most this share of the link rate PUSH
+     * measured, when post-copy can take what the guest writes beyond it
+     * (postcopy true); 0 or >= 1: no cap (0.25; API 1.3).
+     */
+    double keepup_share;
 };
 
 /* Fills o with the defaults shown above. */

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "progress.h"
 #include "xconv_policy.h"
 
 void xconv_opts_default(struct xconv_opts *o)
@@ -121,20 +122,21 @@ void xconv_policy_stop(struct xconv_policy *p)
     p->stopped = true;
 }
 
-void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns, FILE *f)
+void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns,
+                      char *buf, size_t len, size_t *pos)
 {
     unsigned n = p->nsteps < XCONV_MAX_STEPS ? p->nsteps : XCONV_MAX_STEPS;
 
-    fputc('[', f);
+    xlmig_json_fmt(buf, len, pos, "[");
     for (unsigned i = 0; i < n; i++) {
         const struct xconv_step *s = &p->steps[i];
         double t = s->t_ns >= t0_ns ? (double)(s->t_ns - t0_ns) * 1e-9 : 0;
 
-        fprintf(f, "%s{\"t\":%.3f,\"pass\":%u,\"throttle_pct\":%u,"
-                "\"cap\":%d,\"prev_pages\":%llu,\"pages\":%llu}",
-                i ? "," : "", t, s->pass, s->throttle, s->cap,
-                (unsigned long long)s->prev_pages,
-                (unsigned long long)s->pages);
+        xlmig_json_fmt(buf, len, pos, "%s{\"t\":%.3f,\"pass\":%u,"
+                       "\"throttle_pct\":%u,\"cap\":%d,\"prev_pages\":%llu,"
+                       "\"pages\":%llu}", i ? "," : "", t, s->pass,
+                       s->throttle, s->cap, (unsigned long long)s->prev_pages,
+                       (unsigned long long)s->pages);
     }
-    fputc(']', f);
+    xlmig_json_fmt(buf, len, pos, "]");
 }
