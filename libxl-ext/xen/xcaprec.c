@@ -24,7 +24,6 @@ static int domain_uuid(struct xlx *x, const char *domain, char uuid[40],
                        struct xlmig_error *err)
 {
     libxl_uuid u;
-    libxl_dominfo info;
     uint32_t domid;
     int rc;
 
@@ -34,15 +33,7 @@ static int domain_uuid(struct xlx *x, const char *domain, char uuid[40],
     }
     if ((rc = xlx_find_domain(x, domain, &domid, err)) < 0)
         return rc;
-    libxl_dominfo_init(&info);
-    rc = libxl_domain_info(x->ctx, &info, domid);
-    if (!rc)
-        xlx_uuid_string(&info.uuid, uuid);
-    libxl_dominfo_dispose(&info);
-    if (rc)
-        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
-                          "identifier", domain);
-    return 0;
+    return xlx_domain_uuid(x, domid, domain, uuid, err);
 }
 
 /* One record; 0 or -errno (said through obs). */

@@ -233,6 +233,23 @@ void xlx_uuid_string(const libxl_uuid *u, char out[40])
              b[15]);
 }
 
+int xlx_domain_uuid(struct xlx *x, uint32_t domid, const char *domain,
+                    char out[40], struct xlmig_error *err)
+{
+    libxl_dominfo info;
+    int rc;
+
+    libxl_dominfo_init(&info);
+    rc = libxl_domain_info(x->ctx, &info, domid);
+    if (!rc)
+        xlx_uuid_string(&info.uuid, out);
+    libxl_dominfo_dispose(&info);
+    if (rc)
+        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
+                          "identifier", domain);
+    return 0;
+}
+
 static void vsay(const struct xflow_observer *obs, enum xlmig_log_level level,
                  const char *pfx, const char *fmt, va_list ap)
 {

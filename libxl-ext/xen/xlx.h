@@ -43,6 +43,9 @@ int xlx_find_domain(struct xlx *x, const char *s, uint32_t *domid,
                     struct xlmig_error *err);
 /* The domain's UUID as text (the key of its status in xenstore). */
 void xlx_uuid_string(const libxl_uuid *u, char out[40]);
+/* The UUID of domain domid (named domain in the error: ENOENT). */
+int xlx_domain_uuid(struct xlx *x, uint32_t domid, const char *domain,
+                    char out[40], struct xlmig_error *err);
 /* xl's global lock around domain creation (/var/lock/xl). */
 int xlx_lock(void);
 void xlx_unlock(int fd);

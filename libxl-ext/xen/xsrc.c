@@ -543,17 +543,10 @@ static int mem_recover(struct xsrc *m, const char *domain,
                        struct xlmig_error *err)
 {
     char e[XCONV_ERRLEN] = "", uuid[40];
-    libxl_dominfo info;
     int rc;
 
-    libxl_dominfo_init(&info);
-    rc = libxl_domain_info(m->x.ctx, &info, m->domid);
-    if (!rc)
-        xlx_uuid_string(&info.uuid, uuid);
-    libxl_dominfo_dispose(&info);
-    if (rc)
-        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
-                          "identifier", domain);
+    if ((rc = xlx_domain_uuid(&m->x, m->domid, domain, uuid, err)) < 0)
+        return rc;
     if (xconv_libxl_open(&m->cx, xlx_logger(&m->x), e) < 0) {
         xsmem_init(&m->mem, m->obs, NULL, NULL, NULL);
         if (m->o->autoconv)
