@@ -95,9 +95,12 @@ static int opt_autoconv(void *base, const char *arg, char *err,
                         size_t errlen)
 {
     struct mig_args *a = base;
+    struct xlmig_error e;
 
-    if (xconv_parse(arg, &a->o.ac, err, errlen) < 0)
+    if (xconv_parse(arg, &a->o.ac, &e) < 0) {
+        snprintf(err, errlen, "%s", e.msg);
         return -1;
+    }
     a->o.autoconv = true;
     return 0;
 }

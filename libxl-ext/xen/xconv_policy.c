@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "err.h"
 #include "progress.h"
 #include "xconv_policy.h"
 
@@ -32,8 +34,8 @@ static const char *number(const char *s, char sep, unsigned *v)
     return sep ? s + 1 : s;
 }
 
-int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
-                size_t errlen)
+int xconv_parse(const char *arg, struct xconv_opts *o,
+                struct xlmig_error *err)
 {
     unsigned v[3];
     const char *s = arg;
@@ -43,21 +45,19 @@ int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
         return 0;
     if (!(s = number(s, ',', &v[0])) || !(s = number(s, ',', &v[1])) ||
         !number(s, '\0', &v[2])) {
-        snprintf(err, errlen, "--auto-converge=%s: expected START,STEP,MAX "
-                 "(three percentages, e.g. %d,%d,%d)", arg, XCONV_DEF_START,
-                 XCONV_DEF_STEP, XCONV_DEF_MAX);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: expected "
+                          "START,STEP,MAX (three percentages, e.g. %d,%d,%d)",
+                          arg, XCONV_DEF_START, XCONV_DEF_STEP,
+                          XCONV_DEF_MAX);
     }
     if (v[0] < 1 || v[0] > 99 || v[1] < 1 || v[1] > 99 || v[2] < 1 ||
         v[2] > 99) {
-        snprintf(err, errlen, "--auto-converge=%s: each percentage must be "
-                 "1 to 99", arg);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: each "
+                          "percentage must be 1 to 99", arg);
     }
     if (v[0] > v[2]) {
-        snprintf(err, errlen, "--auto-converge=%s: START (%u) is above MAX "
-                 "(%u)", arg, v[0], v[2]);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: START (%u) is "
+                          "above MAX (%u)", arg, v[0], v[2]);
     }
     o->start = v[0];
     o->step = v[1];

@@ -75,11 +75,12 @@ struct xconv_policy {
 };
 
 void xconv_opts_default(struct xconv_opts *o);
-/* The value of --auto-converge=...; arg NULL: the defaults.  -1 with a
- * message in err for anything but "START,STEP,MAX": decimal, no sign,
- * no leading zero, no space, 1 <= START <= MAX <= 99, 1 <= STEP <= 99. */
-int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
-                size_t errlen);
+/* The value of --auto-converge=...; arg NULL: the defaults.  -EINVAL
+ * (err set) for anything but "START,STEP,MAX": decimal, no sign, no
+ * leading zero, no space, 1 <= START <= MAX <= 99, 1 <= STEP <= 99. */
+struct xlmig_error;
+int xconv_parse(const char *arg, struct xconv_opts *o,
+                struct xlmig_error *err);
 
 void xconv_policy_init(struct xconv_policy *p, const struct xconv_opts *o);
 /*

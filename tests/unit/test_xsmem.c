@@ -241,8 +241,7 @@ static void test_failed_suspend(void **state)
 
     (void)state;
     r->h->dom[0].vcpus = 2;
-    assert_int_equal(xconv_parse("20,10,30", &o, err.msg, sizeof(err.msg)),
-                     0);
+    assert_int_equal(xconv_parse("20,10,30", &o, &err), 0);
     assert_int_equal(xsmem_prepare(&r->m, &o, 7, U1, &err), 0);
     live(r, hot, 3);
     /* the domain's own cap (150) is the base: 20% off = 120, 30% = 105 */
