@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,17 @@ struct xlmig_event xlmig_event_make(const char *event, const char *phase)
         .expected_downtime_ms = -1, .total_blocks = -1, .block_size = -1,
         .demanded_blocks = -1, .background_blocks = -1,
         .installed_blocks = -1, .max_passes = -1, .downtime_budget_ms = -1,
+    };
+}
+
+void xlmig_memory_init(struct xlmig_memory *m)
+{
+    *m = (struct xlmig_memory){
+        .pass = -1, .iteration = -1, .total_pages = -1, .iter_pages = -1,
+        .iter_sent_pages = -1, .sent_pages = -1, .remaining_pages = -1,
+        .rate_pps = -1, .rate_Bps = -1, .dirty_rate_pps = -1, .eta_s = -1,
+        .expected_downtime_ms = -1, .page_size = -1, .throttle_pct = -1,
+        .cap = -1, .orig_cap = -1,
     };
 }
 
@@ -75,6 +87,56 @@ void xlmig_json_str(char *buf, size_t len, size_t *pos, const char *s)
             xlmig_json_fmt(buf, len, pos, "%c", c);
     }
     xlmig_json_fmt(buf, len, pos, "\"");
+}
+
+static void num(char *buf, size_t len, size_t *p, const char *k, double v,
+                bool integer)
+{
+    if (v < 0)
+        return;
+    if (integer)
+        xlmig_json_fmt(buf, len, p, ",\"%s\":%lld", k, (long long)(v + 0.5));
+    else
+        xlmig_json_fmt(buf, len, p, ",\"%s\":%.3f", k, v);
+}
+
+/* The memory's fields (mem_*, ac_*): unknown figures left out. */
+static void memory_json(const struct xlmig_memory *m, char *buf, size_t len,
+                        size_t *p)
+{
+    if (m->state) {
+        xlmig_json_fmt(buf, len, p, ",\"mem_state\":");
+        xlmig_json_str(buf, len, p, m->state);
+    }
+    if (m->total_pages >= 0) {
+        xlmig_json_fmt(buf, len, p, ",\"mem_pass\":%d,\"mem_iteration\":%d,"
+                       "\"mem_final\":%s", m->pass, m->iteration,
+                       m->final ? "true" : "false");
+        num(buf, len, p, "mem_total_pages", (double)m->total_pages, true);
+        num(buf, len, p, "mem_iter_pages", (double)m->iter_pages, true);
+        num(buf, len, p, "mem_iter_sent_pages", (double)m->iter_sent_pages,
+            true);
+        num(buf, len, p, "mem_sent_pages", (double)m->sent_pages, true);
+        num(buf, len, p, "mem_remaining_pages", (double)m->remaining_pages,
+            true);
+    }
+    num(buf, len, p, "mem_rate_pps", m->rate_pps, false);
+    num(buf, len, p, "mem_rate_Bps", m->rate_Bps, true);
+    num(buf, len, p, "mem_dirty_rate_pps", m->dirty_rate_pps, false);
+    num(buf, len, p, "mem_eta_s", m->eta_s, false);
+    if (m->eta_s >= 0)
+        xlmig_json_fmt(buf, len, p, ",\"mem_eta_lower_bound\":%s",
+                       m->eta_lower_bound ? "true" : "false");
+    num(buf, len, p, "mem_expected_downtime_ms", m->expected_downtime_ms,
+        false);
+    num(buf, len, p, "mem_page_size", m->page_size, true);
+    num(buf, len, p, "ac_throttle_pct", m->throttle_pct, true);
+    num(buf, len, p, "ac_cap", m->cap, true);
+    num(buf, len, p, "ac_orig_cap", m->orig_cap, true);
+    if (m->sched) {
+        xlmig_json_fmt(buf, len, p, ",\"ac_sched\":");
+        xlmig_json_str(buf, len, p, m->sched);
+    }
 }
 
 size_t xlmig_event_json(const struct xlmig_event *ev, char *buf, size_t len)
@@ -141,6 +203,8 @@ size_t xlmig_event_json(const struct xlmig_event *ev, char *buf, size_t len)
     if (ev->downtime_budget_ms >= 0)
         xlmig_json_fmt(buf, len, &p, ",\"downtime_budget_ms\":%.1f",
                        ev->downtime_budget_ms);
+    if (ev->memory)
+        memory_json(ev->memory, buf, len, &p);
     if (ev->message) {
         xlmig_json_fmt(buf, len, &p, ",\"message\":");
         xlmig_json_str(buf, len, &p, ev->message);

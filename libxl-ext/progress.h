@@ -23,6 +23,8 @@ void xlmig_emitter_init(struct xlmig_emitter *em, const char *role,
                         xlmig_event_fn *fn, xlmig_log_fn *log, void *opaque);
 /* An event with every numeric field "not applicable". */
 struct xlmig_event xlmig_event_make(const char *event, const char *phase);
+/* Memory figures with every field "not applicable" (throttle: off). */
+void xlmig_memory_init(struct xlmig_memory *m);
 /* Stamps role and time, then calls the callback (if any). */
 void xlmig_emit(const struct xlmig_emitter *em, struct xlmig_event *ev);
 void xlmig_logf(const struct xlmig_emitter *em, enum xlmig_log_level level,

@@ -78,6 +78,9 @@ struct src_stats {
              t_stopcopy_done, t_go, t_done;    /* ns, 0 = not reached */
     unsigned passes;                           /* dirty passes sent */
     unsigned keepup_passes;                    /* of which during keep-up */
+    double keepup_limit_Bps;                   /* its average cap; 0: none */
+    uint64_t keepup_wire_bytes;                /* what its passes sent */
+    unsigned keepup_deferred;                  /* passes the cap cut short */
     uint64_t resumed_blocks;                   /* offline: already there */
     uint64_t t_push_start;
     enum xlmig_conv_verdict verdict;
@@ -253,8 +256,10 @@ int src_push(struct xlmig_source *s);
 int src_keepup_start(struct xlmig_source *s);
 int src_keepup_stop(struct xlmig_source *s);
 /* One dirty pass over the pending sets (also keep-up's). */
+/* Sends the pending blocks, at most max (0: all); what is not sent stays
+ * pending. */
 int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
-                   bool keepup);
+                   bool keepup, uint64_t max);
 /* The measured costs of the downtime besides sending the set (s). */
 double src_fixed_costs(const struct xlmig_source *s);
 /* Fills the rate, wire and counter fields of a progress event. */

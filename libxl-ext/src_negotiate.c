@@ -32,16 +32,52 @@ int src_recv_now(struct xlmig_source *s, struct xlmig_rec *r,
     return 0;
 }
 
+/*
+ * What we offer: everything we always do, the modes asked for, and several
+ * connections only if we can open them (the reconnect hook) and for no
+ * mode: their records (DIGEST before each DATA, the offline and estimate
+ * exchanges) are read on the first connection only.
+ */
+static uint64_t offer(struct xlmig_source *s)
+{
+    uint64_t f = XLMIG_F_ALL |
+                 (s->o.verify && !s->estimate ? XLMIG_F_VERIFY : 0) |
+                 (s->o.offline && !s->estimate ? XLMIG_F_OFFLINE : 0) |
+                 (s->estimate ? XLMIG_F_ESTIMATE : 0);
+
+    if (s->o.connections > 1 && s->h.reconnect && (f & XLMIG_F_MODES))
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: %s uses "
+                   "one (%u asked)", s->estimate ? "an estimate"
+                   : s->o.offline ? "--offline" : "--verify",
+                   s->o.connections);
+    if (s->o.connections < 2 || !s->h.reconnect || (f & XLMIG_F_MODES))
+        f &= ~(uint64_t)XLMIG_F_MULTI;
+    if (s->o.connections > 1 && !s->h.reconnect)
+        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: no "
+                   "reconnect hook to open more");
+    return f;
+}
+
+/* Before the destination creates anything: the modes we must have. */
+static int check_modes(struct xlmig_source *s)
+{
+    if (s->o.verify && !s->estimate && !(s->features & XLMIG_F_VERIFY))
+        return src_fail(s, EPROTONOSUPPORT, "the destination cannot verify "
+                        "what it writes (--verify): upgrade it or migrate "
+                        "without --verify");
+    if (s->estimate && !(s->features & XLMIG_F_ESTIMATE))
+        return src_fail(s, EPROTONOSUPPORT, "the destination cannot take "
+                        "an estimate (it would create its targets)");
+    /* Cold: the identity of the images (a partial copy there may be ours). */
+    if (s->o.offline && !s->estimate)
+        return src_offline_hello(s);
+    return 0;
+}
+
 int src_negotiate(struct xlmig_source *s)
 {
     uint8_t buf[XLMIG_HDR_LEN + 128];
-    struct xlmig_hello h = { 1, XLMIG_VERSION,
-                             XLMIG_F_ALL |
-                             (s->o.verify && !s->estimate
-                                  ? XLMIG_F_VERIFY : 0) |
-                             (s->o.offline && !s->estimate
-                                  ? XLMIG_F_OFFLINE : 0) |
-                             (s->estimate ? XLMIG_F_ESTIMATE : 0),
+    struct xlmig_hello h = { 1, XLMIG_VERSION, offer(s),
                              XLMIG_ROLE_SENDER }, peer;
     struct xlmig_conn *conns[XLMIG_MAX_CONNS];
     struct xlmig_rec r;
@@ -53,22 +89,6 @@ int src_negotiate(struct xlmig_source *s)
     src_event(s, &ev);
     if (!s->ndisks)
         return src_fail(s, EINVAL, "no disk to migrate");
-    /* Several connections only if we can open them (the reconnect hook),
-     * and not for the modes: their records (DIGEST before each DATA, the
-     * offline and estimate exchanges) are read on the first connection
-     * only. */
-    if (s->o.connections > 1 && s->h.reconnect &&
-        (h.features & XLMIG_F_MODES))
-        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: %s uses "
-                   "one (%u asked)", s->estimate ? "an estimate"
-                   : s->o.offline ? "--offline" : "--verify",
-                   s->o.connections);
-    if (s->o.connections < 2 || !s->h.reconnect ||
-        (h.features & XLMIG_F_MODES))
-        h.features &= ~(uint64_t)XLMIG_F_MULTI;
-    if (s->o.connections > 1 && !s->h.reconnect)
-        xlmig_logf(&s->em, XLMIG_LOG_WARN, "one data connection: no "
-                   "reconnect hook to open more");
     s->st.rtt_ns = xlmig_now_ns();
     if (xlmig_conn_send(&s->conn, buf, xlmig_enc_hello(buf, &h)) < 0)
         return src_fail(s, EIO, "sending HELLO: %s", s->conn.err.msg);
@@ -86,16 +106,7 @@ int src_negotiate(struct xlmig_source *s)
                         "versions %u..%u, we speak 1..%u", peer.version_min,
                         peer.version_max, XLMIG_VERSION);
     s->features = peer.features & h.features;
-    /* Before the destination creates anything: what we must have. */
-    if (s->o.verify && !s->estimate && !(s->features & XLMIG_F_VERIFY))
-        return src_fail(s, EPROTONOSUPPORT, "the destination cannot verify "
-                        "what it writes (--verify): upgrade it or migrate "
-                        "without --verify");
-    if (s->estimate && !(s->features & XLMIG_F_ESTIMATE))
-        return src_fail(s, EPROTONOSUPPORT, "the destination cannot take "
-                        "an estimate (it would create its targets)");
-    /* Cold: the identity of the images (a partial copy there may be ours). */
-    if (s->o.offline && !s->estimate && (rc = src_offline_hello(s)) < 0)
+    if ((rc = check_modes(s)) < 0)
         return rc;
     /* From here on both sides show they are alive, whatever they do. */
     if ((s->features & XLMIG_F_HEARTBEAT) &&

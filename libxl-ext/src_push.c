@@ -316,14 +316,20 @@ static int full_pass(struct xlmig_source *s, uint64_t total)
     return flush_ticking(s, "push", 0, total, base, &last);
 }
 
+/*
+ * Sends the pending blocks, at most max (0: all); what is not sent stays
+ * pending (for the next pass or stop-copy).
+ */
 int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
-                   bool keepup)
+                   bool keepup, uint64_t max)
 {
     const char *phase = keepup ? "keepup" : "dirty";
     int pass = (int)(keepup ? s->st.keepup_passes : s->st.passes);
-    uint64_t total = remaining_blocks * s->o.block_size;
-    uint64_t last = 0, base = handled(s);
+    uint64_t total, last = 0, base = handled(s), sent = 0;
 
+    if (max && remaining_blocks > max)
+        remaining_blocks = max;
+    total = remaining_blocks * s->o.block_size;
     /* On the wire the passes are numbered in order, keep-up's included. */
     if (src_phase(s, XLMIG_PHASE_DIRTY,
                   s->st.passes + s->st.keepup_passes, remaining_blocks) < 0)
@@ -333,15 +339,22 @@ int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
         struct xlmig_extent e;
         uint64_t pos = 0;
 
-        while (xlmig_bitmap_next_extent(d->pending, &pos, 0, &e)) {
+        while ((!max || sent < max) &&
+               xlmig_bitmap_next_extent(d->pending, &pos,
+                                        max ? max - sent : 0, &e)) {
             if (src_queue_extent(s, d, e.start, e.count,
                                     XLMIG_ORIGIN_PUSH, false) < 0)
                 return -s->err.code;
+            /* A partial pass leaves the rest pending. */
+            if (max)
+                xlmig_bitmap_clear_range(d->pending, e.start, e.count);
+            sent += e.count;
             tick(s, phase, pass, total, base, &last);
         }
-        xlmig_bitmap_clear_all(d->pending);
+        if (!max)
+            xlmig_bitmap_clear_all(d->pending);
     }
-    s->st.resent_blocks += remaining_blocks;
+    s->st.resent_blocks += sent;
     return flush_ticking(s, phase, pass, total, base, &last);
 }
 
@@ -369,6 +382,7 @@ static void pass_event(struct xlmig_source *s, const char *phase, int pass,
     ev.message = verdict;
     src_event(s, &ev);
 }
+
 
 int src_push(struct xlmig_source *s)
 {
@@ -444,7 +458,7 @@ int src_push(struct xlmig_source *s)
         }
         s->st.passes++;
         pass_event(s, "dirty", (int)s->st.passes, blocks, rate, NULL);
-        if (src_dirty_pass(s, blocks, false) < 0)
+        if (src_dirty_pass(s, blocks, false, 0) < 0)
             return -s->err.code;
     }
     /*
@@ -464,12 +478,24 @@ int src_push(struct xlmig_source *s)
 #define KEEPUP_IDLE_NS 100000000ull
 
 /*
- * Keep-up resends only what it must: it lets the dirty set grow to half
- * the downtime budget before sending it (a block rewritten ten times is
- * sent once), and sends nothing at all when the guest dirties faster than
- * the link drains (the policy said "stalled": passes would only burn the
- * link that the memory stream needs; post-copy takes that set).
+ * The average rate keep-up may use while the memory moves over the same
+ * network: a share of the link rate PUSH measured (frozen here: during
+ * keep-up the estimate would only see our share of a contended link).
+ * Only when post-copy can take what does not fit: without it every block
+ * must move before GO, and keep-up is what keeps that set small.
  */
+static double keepup_limit(struct xlmig_source *s)
+{
+    struct xlmig_sendq_stats qs;
+    double link;
+
+    if (!s->o.postcopy || s->o.keepup_share <= 0 || s->o.keepup_share >= 1)
+        return 0;
+    xlmig_sendq_get_stats(s->q, &qs);
+    link = qs.link_Bps > 0 ? qs.link_Bps : src_rate(s);
+    return link > 0 ? link * s->o.keepup_share : 0;
+}
+
 /*
  * Lets a few writes accumulate rather than spinning on each, but returns
  * as soon as the keep-up is told to stop: the guest is suspended by then,
@@ -492,12 +518,23 @@ static void keepup_idle(struct xlmig_source *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * Keep-up resends only what it must: it lets the dirty set grow to half
+ * the downtime budget before sending it (a block rewritten ten times is
+ * sent once), and sends nothing at all when the guest dirties faster than
+ * the link drains (the policy said "stalled": passes would only burn the
+ * link that the memory stream needs; post-copy takes that set).  With a
+ * limit, a pass sends only what keeps the average since keep-up began
+ * under it (plus a burst of half a second), and leaves the rest pending.
+ */
 static void *keepup_main(void *arg)
 {
     struct xlmig_source *s = arg;
     bool hopeless = s->st.verdict == XLMIG_CONV_STALLED ||
                     s->st.verdict == XLMIG_CONV_MAX_PASSES ||
                     s->st.verdict == XLMIG_CONV_OUTRUN;
+    double limit = s->st.keepup_limit_Bps;
+    uint64_t t0 = xlmig_now_ns();
 
     for (;;) {
         uint64_t blocks;
@@ -515,11 +552,26 @@ static void *keepup_main(void *arg)
         if (blocks && !hopeless &&
             (rate <= 0 ||
              xlmig_conv_eta(blocks * s->o.block_size, rate) > budget_s)) {
-            s->st.keepup_passes++;
-            pass_event(s, "keepup", (int)s->st.keepup_passes, blocks, rate,
-                       NULL);
-            if (src_dirty_pass(s, blocks, true) < 0)
-                break;
+            double since = (double)(xlmig_now_ns() - t0) * 1e-9;
+            uint64_t out0 = src_wire_out(s), max = 0;
+
+            if (limit > 0) {
+                /* What the average leaves, plus a burst of 0.5 s. */
+                double room = limit * (since + 0.5) -
+                              (double)s->st.keepup_wire_bytes;
+
+                max = room > 0 ? (uint64_t)room / s->o.block_size : 0;
+                if (max < blocks)
+                    s->st.keepup_deferred++;
+            }
+            if (limit <= 0 || max > 0) {
+                s->st.keepup_passes++;
+                pass_event(s, "keepup", (int)s->st.keepup_passes,
+                           max && max < blocks ? max : blocks, rate, NULL);
+                if (src_dirty_pass(s, blocks, true, max) < 0)
+                    break;
+                s->st.keepup_wire_bytes += src_wire_out(s) - out0;
+            }
         }
         keepup_idle(s);
     }
@@ -529,6 +581,12 @@ static void *keepup_main(void *arg)
 int src_keepup_start(struct xlmig_source *s)
 {
     s->keepup_stop = false;
+    s->st.keepup_limit_Bps = keepup_limit(s);
+    if (s->st.keepup_limit_Bps > 0)
+        xlmig_logf(&s->em, XLMIG_LOG_INFO, "keep-up: at most %.1f MB/s on "
+                   "average while the memory moves (%.0f%% of the link; "
+                   "post-copy takes the rest)", s->st.keepup_limit_Bps / 1e6,
+                   s->o.keepup_share * 100);
     if (pthread_create(&s->keepup_thread, NULL, keepup_main, s))
         return src_fail(s, EAGAIN, "cannot start the keep-up thread");
     s->keepup_running = true;

@@ -168,6 +168,10 @@ size_t xlmig_source_report_json(const struct xlmig_source *s, char *buf,
         xlmig_json_fmt(buf, len, &p, ",\"compression\":");
         xlmig_json_str(buf, len, &p, r.compression);
     }
+    xlmig_json_fmt(buf, len, &p, ",\"keepup_bytes\":%llu,"
+                   "\"keepup_limit_Bps\":%.0f,\"keepup_deferred\":%u",
+                   (unsigned long long)s->st.keepup_wire_bytes,
+                   s->st.keepup_limit_Bps, s->st.keepup_deferred);
     if (r.predicted)
         xlmig_json_fmt(buf, len, &p, ",\"predicted_at_s\":%.3f,"
                        "\"predicted_total_s\":%.3f,"

@@ -28,6 +28,7 @@ void xlmig_source_opts_init(struct xlmig_source_opts *o)
     o->stopcopy_timeout_ms = 30000;
     o->recover_timeout_s = 3600;
     o->connections = 1;
+    o->keepup_share = 0.25;
 }
 
 int src_fail(struct xlmig_source *s, int code, const char *fmt, ...)
@@ -106,6 +107,9 @@ int xlmig_source_new(const struct xlmig_source_opts *o,
     if (!xlmig_block_size_ok(o->block_size))
         return xlmig_fail(err, EINVAL, "block size %u is not a power of two "
                           "between 512 and 1048576", o->block_size);
+    if (!(o->keepup_share >= 0 && o->keepup_share <= 1))
+        return xlmig_fail(err, EINVAL, "keep-up share %g: 0 to 1",
+                          o->keepup_share);
     if (o->max_downtime_ms < 0 || o->workers < 1 || o->workers > 8)
         return xlmig_fail(err, EINVAL, "bad options: max downtime %.1f ms, "
                           "%u workers (1..8)", o->max_downtime_ms,

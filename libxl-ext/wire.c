@@ -399,10 +399,9 @@ size_t xlmig_enc_extents(uint8_t *out, uint16_t type, uint32_t disk,
     return finish(out, type, 8 + n * XLMIG_EXTENT_LEN);
 }
 
-size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
+/* The DATA record's own header (after the record header). */
+static void put_data_hdr(uint8_t *b, const struct xlmig_data *d)
 {
-    uint8_t *b = out + XLMIG_HDR_LEN;
-
     put32(b, d->disk);
     b[4] = d->encoding;
     b[5] = d->origin;
@@ -410,6 +409,11 @@ size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
     put64(b + 8, d->first);
     put32(b + 16, d->count);
     put32(b + 20, 0);
+}
+
+size_t xlmig_enc_data(uint8_t *out, const struct xlmig_data *d)
+{
+    put_data_hdr(out + XLMIG_HDR_LEN, d);
     return finish(out, XLMIG_REC_DATA, XLMIG_DATA_HDR_LEN + d->payload_len);
 }
 
@@ -419,13 +423,7 @@ size_t xlmig_enc_data_hdr(uint8_t *out, const struct xlmig_data *d,
     uint8_t *b = out + XLMIG_HDR_LEN;
     uint32_t len = XLMIG_DATA_HDR_LEN + d->payload_len, crc;
 
-    put32(b, d->disk);
-    b[4] = d->encoding;
-    b[5] = d->origin;
-    put16(b + 6, 0);
-    put64(b + 8, d->first);
-    put32(b + 16, d->count);
-    put32(b + 20, 0);
+    put_data_hdr(b, d);
     put32(out, XLMIG_MAGIC);
     put16(out + 4, XLMIG_REC_DATA);
     put16(out + 6, 0);

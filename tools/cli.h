@@ -20,12 +20,17 @@ int cmd_migrate_receive(int argc, char **argv);
 int cmd_jobinfo(int argc, char **argv);
 int cmd_migrate_recover(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
+int cmd_recover_cap(int argc, char **argv);
 
 /*
  * Migration is background work: below the guests' own I/O path (blkback,
  * or the simulated VBD) so that their latency holds while we copy.
  */
 void cli_lower_priority(int nice_level);
+
+/* --keepup-share: 1..100 percent into a share (100: 0, no limit); 0 or 1
+ * (error printed). */
+int cli_parse_share(const char *arg, double *share);
 
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -54,6 +59,10 @@ struct cli_out {
     struct xlmig_dest *dst;
     bool noticed;
     int64_t stale_left;         /* destination: post-copy's last count */
+    FILE *jf;                   /* JSON lines go here (NULL: stdout) */
+    double last_mem_t;          /* memory lines: the last one's time */
+    int last_mem_pass;          /* a pass change always shows */
+    const char *last_mem_state;
 };
 /* role: "source" or "destination"; budget_ms and max_passes (< 0:
  * unknown) for the display's verdict line. */

@@ -12,6 +12,9 @@
 
 #include "cli.h"
 
+/* Memory progress lines within a pass: at most one per interval. */
+#define MEM_INTERVAL_S 1.0
+
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cli_out_init(struct cli_out *o, bool json, bool quiet, const char *role,
@@ -22,6 +25,8 @@ void cli_out_init(struct cli_out *o, bool json, bool quiet, const char *role,
     o->quiet = quiet;
     cli_progress_term_init(&o->prog, quiet ? NULL : stderr, role, budget_ms,
                            max_passes);
+    o->last_mem_t = -1;
+    o->last_mem_pass = -1;
 }
 
 void cli_out_finish(struct cli_out *o)
@@ -48,6 +53,66 @@ static void line(struct cli_out *o, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fflush(stderr);
+}
+
+struct mline {
+    char s[512];
+    size_t n;
+};
+
+static void madd(struct mline *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void madd(struct mline *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (b->n >= sizeof(b->s))
+        return;
+    va_start(ap, fmt);
+    k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        b->n += (size_t)k;
+}
+
+/*
+ * Lock held.  The guest's memory (xlmig_event.memory, the Xen flow): a
+ * line when a pass or state changes, an auto-converge step, and within a
+ * pass at most one a second.
+ */
+static void human_memory(struct cli_out *o, const struct xlmig_event *ev)
+{
+    const struct xlmig_memory *m = ev->memory;
+    struct mline b = { .n = 0 };
+    bool tick = !strcmp(ev->event, "memory") && m->pass == o->last_mem_pass &&
+                m->state && o->last_mem_state &&
+                !strcmp(m->state, o->last_mem_state);
+
+    o->last_mem_pass = m->pass;
+    o->last_mem_state = m->state;
+    if (tick && ev->t - o->last_mem_t < MEM_INTERVAL_S)
+        return;
+    o->last_mem_t = ev->t;
+    madd(&b, "[%6.1fs] %s %s", ev->t, ev->role, ev->event);
+    if (m->state)
+        madd(&b, " %s", m->state);
+    if (m->pass >= 0)
+        madd(&b, " pass %d", m->pass);
+    if (m->remaining_pages >= 0 && m->page_size > 0)
+        madd(&b, " remaining %.1f MiB", (double)m->remaining_pages *
+             m->page_size / 1048576.0);
+    if (m->rate_Bps > 0)
+        madd(&b, " at %.1f MB/s", m->rate_Bps / 1e6);
+    if (m->dirty_rate_pps >= 0)
+        madd(&b, " dirty %.0f pages/s", m->dirty_rate_pps);
+    if (m->eta_s >= 0)
+        madd(&b, " eta %s%.1fs", m->eta_lower_bound ? ">" : "", m->eta_s);
+    if (m->throttle_pct > 0)
+        madd(&b, " throttle %d%%", m->throttle_pct);
+    if (ev->message)
+        madd(&b, " %s", ev->message);
+    line(o, "%s\n", b.s);
 }
 
 /*
@@ -93,12 +158,16 @@ void cli_on_event(void *opaque, const struct xlmig_event *ev)
         o->stale_left = ev->remaining_blocks;
     if (o->json) {
         char buf[2048];
+        FILE *f = o->jf ? o->jf : stdout;
 
         xlmig_event_json(ev, buf, sizeof(buf));
-        printf("%s\n", buf);
-        fflush(stdout);
+        fprintf(f, "%s\n", buf);
+        fflush(f);
     }
-    if (!strcmp(ev->event, "warning") && o->quiet)
+    if (ev->memory) {
+        if (!o->quiet)
+            human_memory(o, ev);
+    } else if (!strcmp(ev->event, "warning") && o->quiet)
         line(o, "xlmig: warning: %s\n", ev->message ? ev->message : "");
     /* An error ends the command with its own verdict line. */
     else if (!o->quiet && strcmp(ev->event, "error"))

@@ -46,6 +46,8 @@
 #define CLI_POW2     0x1u       /* sizes: a power of two */
 #define CLI_ZERO_OK  0x2u       /* 0 is accepted outside [min, max] (e.g.
                                    "0 = unlimited", port 0 = any) */
+#define CLI_OPTARG   0x4u       /* CLI_CALL: the value is optional
+                                   (--opt or --opt=VALUE; fn gets NULL) */
 
 enum cli_unit { CLI_UNIT_MS, CLI_UNIT_S };
 
@@ -158,6 +160,7 @@ struct cli_common {
     int nice;
     bool json, quiet, help, version;
     double stopcopy_timeout_ms;         /* sender: the hard limit */
+    double keepup_share_pct;            /* 1..100 (100: no cap) */
     double peer_timeout_ms, recover_timeout_ms;  /* cli_timeout_opts */
 };
 

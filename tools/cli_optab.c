@@ -127,8 +127,9 @@ int cli_parse(struct cli_optset *sets, size_t nsets, int argc, char **argv,
     for (size_t k = 0; k < total; k++) {
         const struct cli_opt *o = f[k].o;
         lo[k] = (struct option){ o->name,
-                                 takes_arg(o) ? required_argument
-                                              : no_argument,
+                                 !takes_arg(o) ? no_argument
+                                 : o->flags & CLI_OPTARG ? optional_argument
+                                 : required_argument,
                                  NULL, LONG_BASE + (int)k };
         if (o->short_name) {
             shorts[ns++] = (char)o->short_name;
@@ -242,11 +243,14 @@ void cli_print_options(FILE *f, const struct cli_optset *sets, size_t nsets)
             char lhs[80];
             int n;
 
-            n = snprintf(lhs, sizeof(lhs), "  %c%c%s--%s%s%s",
+            n = snprintf(lhs, sizeof(lhs), "  %c%c%s--%s%s%s%s",
                          o->short_name ? '-' : ' ',
                          o->short_name ? o->short_name : ' ',
                          o->short_name ? ", " : "  ", o->name,
-                         o->metavar ? " " : "", o->metavar ? o->metavar : "");
+                         !o->metavar ? "" : o->flags & CLI_OPTARG ? "[="
+                                                                  : " ",
+                         o->metavar ? o->metavar : "",
+                         o->metavar && o->flags & CLI_OPTARG ? "]" : "");
             fprintf(f, "%s%*s%s", lhs, n < 28 ? 28 - n : 1, "", o->help);
             if (o->type != CLI_FLAG && o->type != CLI_STRING &&
                 o->type != CLI_CALL) {
@@ -294,6 +298,11 @@ const struct cli_opt cli_common_opts[] = {
       .fmin = 100, .fmax = 3600000, .help = "hard limit: the guest resumes "
       "here if the destination has not confirmed stop-copy S after the "
       "suspend (default 30)" },
+    { .name = "keepup-share", .type = CLI_PERCENT,
+      .offset = OFF(keepup_share_pct), .metavar = "PCT", .fmin = 1,
+      .fmax = 100, .help = "while the memory moves, keep-up uses at most "
+      "PCT of the link on average when post-copy can take the rest "
+      "(default 25; 100: no cap)" },
     { .name = "nice", .type = CLI_NICE, .offset = OFF(nice),
       .metavar = "N", .help = "run at this nice level (default 10; 0 keeps "
       "the caller's)" },
@@ -362,6 +371,7 @@ void cli_common_defaults(struct cli_common *c)
     c->max_passes = 30;
     c->nice = 10;
     c->stopcopy_timeout_ms = 30000;
+    c->keepup_share_pct = 25;
     c->peer_timeout_ms = 30000;
     c->recover_timeout_ms = 3600000;
 }

@@ -538,6 +538,52 @@ static void render_plain(struct cli_pstate *st, double t, bool final,
     join(out, len, p, n, -1, 0, 0, limit);
 }
 
+/* The summary's figures: the average payload and wire rates, the time. */
+static void add_final_rates(const struct cli_pstate *st, enum mode m,
+                            bool completed, double elapsed, struct piece *p,
+                            int *n)
+{
+    double avg = -1, wavg = -1;
+    char tmp[64];
+
+    if (m == M_BYTES && completed && elapsed > 0.05)
+        avg = (double)st->total_bytes / elapsed;
+    if (st->last_wire >= 0 && st->wire_base >= 0 && elapsed > 0.05 &&
+        st->last_wire > st->wire_base)
+        wavg = (double)(st->last_wire - st->wire_base) / elapsed;
+    if (avg > 0) {
+        fmt_rate(tmp, sizeof(tmp), "", avg);
+        add(p, n, 70, "%s", tmp);
+    }
+    if (wavg > 0) {
+        fmt_rate(tmp, sizeof(tmp), "wire ", wavg);
+        add(p, n, 30, "%s", tmp);
+    }
+    fmt_secs(tmp, sizeof(tmp), "in ", elapsed);
+    add(p, n, 80, "%s", tmp);
+}
+
+/* The live line's figures: the recent rates and the ETA. */
+static void add_live_rates(const struct cli_pstate *st, struct piece *p,
+                           int *n)
+{
+    char tmp[64];
+
+    if (st->rate > 0) {
+        fmt_rate(tmp, sizeof(tmp), "", st->rate);
+        add(p, n, 70, "%s", tmp);
+    }
+    if (st->wire_rate > 0) {
+        fmt_rate(tmp, sizeof(tmp), "wire ", st->wire_rate);
+        add(p, n, 30, "%s", tmp);
+    }
+    if (st->eta >= 0)
+        fmt_secs(tmp, sizeof(tmp), "ETA ", st->eta);
+    else
+        snprintf(tmp, sizeof(tmp), "ETA --");
+    add(p, n, 80, "%s", tmp);
+}
+
 static void render(struct cli_pstate *st, double t, unsigned width,
                    bool final, bool completed, char *out, size_t len)
 {
@@ -573,40 +619,13 @@ static void render(struct cli_pstate *st, double t, unsigned width,
         add(p, &n, 20, "%s", tmp);
     } else {
         double total = (double)st->total_blocks;
-        add(p, &n, 20, "%.0f/%.0f blocks", (double)(int64_t)(st->pct * total + 0.5), total);
+        add(p, &n, 20, "%.0f/%.0f blocks",
+            (double)(int64_t)(st->pct * total + 0.5), total);
     }
-    if (final) {
-        double avg = -1, wavg = -1;
-        if (m == M_BYTES && completed && elapsed > 0.05)
-            avg = (double)st->total_bytes / elapsed;
-        if (st->last_wire >= 0 && st->wire_base >= 0 && elapsed > 0.05 &&
-            st->last_wire > st->wire_base)
-            wavg = (double)(st->last_wire - st->wire_base) / elapsed;
-        if (avg > 0) {
-            fmt_rate(tmp, sizeof(tmp), "", avg);
-            add(p, &n, 70, "%s", tmp);
-        }
-        if (wavg > 0) {
-            fmt_rate(tmp, sizeof(tmp), "wire ", wavg);
-            add(p, &n, 30, "%s", tmp);
-        }
-        fmt_secs(tmp, sizeof(tmp), "in ", elapsed);
-        add(p, &n, 80, "%s", tmp);
-    } else {
-        if (st->rate > 0) {
-            fmt_rate(tmp, sizeof(tmp), "", st->rate);
-            add(p, &n, 70, "%s", tmp);
-        }
-        if (st->wire_rate > 0) {
-            fmt_rate(tmp, sizeof(tmp), "wire ", st->wire_rate);
-            add(p, &n, 30, "%s", tmp);
-        }
-        if (st->eta >= 0)
-            fmt_secs(tmp, sizeof(tmp), "ETA ", st->eta);
-        else
-            snprintf(tmp, sizeof(tmp), "ETA --");
-        add(p, &n, 80, "%s", tmp);
-    }
+    if (final)
+        add_final_rates(st, m, completed, elapsed, p, &n);
+    else
+        add_live_rates(st, p, &n);
     if (!strcmp(st->key, "postcopy") && st->background >= 0)
         add(p, &n, 50, "demand %lld  background %lld",
             (long long)(st->demanded > 0 ? st->demanded : 0),

@@ -198,3 +198,14 @@ int cli_reconnect(const struct xlmig_endpoint *ep, pid_t *child, int *rfd,
         return -ENOTSUP;        /* given fds cannot be opened again */
     }
 }
+
+int cli_parse_share(const char *arg, double *share)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end || v < 1 || v > 100)
+        return cli_error("--keepup-share %s: a percentage, 1 to 100", arg);
+    *share = v == 100 ? 0 : (double)v / 100.0;
+    return 0;
+}

@@ -147,6 +147,8 @@ static int parse(int argc, char **argv, struct est_args *a, bool *done)
     a->o.workers = (unsigned)a->c.workers;
     a->o.connections = (unsigned)a->c.connections;
     a->o.max_passes = (unsigned)a->c.max_passes;
+    a->o.keepup_share = a->c.keepup_share_pct >= 100
+                            ? 0 : a->c.keepup_share_pct / 100.0;
     a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
                         ? XLMIG_COMPRESS_ALWAYS
                     : a->c.compress == CLI_COMPRESS_NEVER

@@ -2,7 +2,7 @@
  * xlmig jobinfo [--json] DOMAIN: the storage migration status of a domain
  * on this host, like `virsh domjobinfo` (xjob_find(): xenstore, or the
  * run directory's status files).  DOMAIN is a name (the migration's
- * renames included), a domid or a UUID.
+ * renames included), a domid or a UUID.  The lines: cli_jobinfo.c.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,32 +11,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_jobinfo.h"
 #include "progress.h"
 #include "xflow.h"
 
+static const char *job_get(const void *job, const char *key)
+{
+    return xjob_get(job, key);
+}
+
 static void show_human(const struct xjob *j)
 {
-    static const struct { const char *k, *label; } rows[] = {
-        { "name", "Domain" }, { "state", "State" }, { "phase", "Phase" },
-        { "pass", "Pass" }, { "remaining_bytes", "Remaining (bytes)" },
-        { "remaining_blocks", "Remaining (blocks)" },
-        { "sent_bytes", "Sent (bytes)" }, { "wire_bytes", "On the wire" },
-        { "total_bytes", "Phase total (bytes)" },
-        { "total_blocks", "Phase total (blocks)" },
-        { "rate_Bps", "Rate (B/s)" },
-        { "wire_rate_Bps", "Wire rate (B/s)" }, { "eta_s", "ETA (s)" },
-        { "expected_downtime_ms", "Expected downtime (ms)" },
-        { "peer", "Peer" }, { "domid", "Domain id" }, { "pid", "Engine pid" },
-        { "message", "Message" }, { "updated", "Updated (Unix time)" },
-    };
-
-    printf("Job:                     storage migration, %s side\n", j->role);
-    printf("UUID:                    %s\n", j->uuid);
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *v = xjob_get(j, rows[i].k);
-        if (v)
-            printf("%-24s %s\n", rows[i].label, v);
-    }
+    cli_jobinfo_print(stdout, j->uuid, j->role, job_get, j);
 }
 
 static void show_json(const struct xjob *j, bool last)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "transport.h"
@@ -107,6 +108,21 @@ static int opt_config_dir(void *base, const char *arg, char *err,
     return forward(base, "--config-dir", arg, err, errlen);
 }
 
+/* --auto-converge[=START,STEP,MAX] (xconv_policy.h). */
+static int opt_autoconv(void *base, const char *arg, char *err,
+                        size_t errlen)
+{
+    struct mig_args *a = base;
+    struct xlmig_error e;
+
+    if (xconv_parse(arg, &a->o.ac, &e) < 0) {
+        snprintf(err, errlen, "%s", e.msg);
+        return -1;
+    }
+    a->o.autoconv = true;
+    return 0;
+}
+
 static const char *const data_kinds[] = { "ssh", "tcp", NULL };
 
 #define OFF(f) offsetof(struct mig_args, f)
@@ -164,6 +180,12 @@ static const struct cli_opt mig_opts[] = {
       .help = "send every block before the guest moves" },
     { .name = "remove-source", .type = CLI_FLAG, .offset = OFF(o.remove_source),
       .help = "delete source image files once post-copy is done" },
+    { .name = "auto-converge", .type = CLI_CALL, .fn = opt_autoconv,
+      .flags = CLI_OPTARG, .metavar = "START,STEP,MAX",
+      .help = "when a memory pass does not shrink the dirty set, lower "
+      "the guest's CPU cap: START% of its CPU taken first, STEP% more at "
+      "each further step, at most MAX% (default 50,20,90; credit/credit2; "
+      "the cap is put back on every path, see recover-cap)" },
     { .name = "no-tracking", .type = CLI_FLAG, .offset = OFF(o.notrack),
       .help = "stock blkback (testing): whole disks again while the guest "
       "is suspended" },
@@ -204,13 +226,129 @@ static void usage(FILE *f, const struct cli_optset *sets, size_t nsets)
     cli_print_options(f, sets, nsets);
 }
 
+/* The destination's side of these goes with its command line. */
+static int forward_common(struct mig_args *a, struct cli_optset *sets)
+{
+    const struct { struct cli_optset *set; const char *name;
+                   double v; bool ms; } fw[] = {
+        { &sets[1], "nice", a->c.nice, false },
+        { &sets[2], "peer-timeout", a->c.peer_timeout_ms, true },
+        { &sets[2], "recover-timeout", a->c.recover_timeout_ms, true },
+    };
+
+    for (size_t i = 0; i < sizeof(fw) / sizeof(fw[0]); i++) {
+        char opt[32], v[32], err[CLI_ERRLEN];
+
+        if (!cli_seen(fw[i].set, fw[i].name))
+            continue;
+        snprintf(opt, sizeof(opt), "--%s", fw[i].name);
+        snprintf(v, sizeof(v), fw[i].ms ? "%.0fms" : "%.0f", fw[i].v);
+        if (forward(a, opt, v, err, sizeof(err)) < 0) {
+            fprintf(stderr, "xlmig migrate: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The common options into the flow's: -1 (said) when they do not fit. */
+static int apply_common(struct mig_args *a)
+{
+    struct xlmig_error e;
+
+    a->o.nice = a->c.nice;
+    a->o.daemonize_off = a->daemonize_off;
+    a->o.tcp = a->data_choice == 1;
+    a->o.so.bandwidth_Bps = a->c.bandwidth_Bps;
+    a->o.so.max_downtime_ms = a->c.max_downtime_ms;
+    a->o.so.block_size = (uint32_t)a->c.block_size;
+    a->o.so.workers = (unsigned)a->c.workers;
+    a->o.so.connections = (unsigned)a->c.connections;
+    if (a->o.so.connections > 1 && !a->o.tcp) {
+        fprintf(stderr, "xlmig migrate: --connections %u needs --data=tcp "
+                "(the ssh data channel is one connection)\n",
+                a->o.so.connections);
+        return -1;
+    }
+    a->o.so.max_passes = (unsigned)a->c.max_passes;
+    a->o.so.keepup_share = a->c.keepup_share_pct >= 100
+                               ? 0 : a->c.keepup_share_pct / 100.0;
+    a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
+                           ? XLMIG_COMPRESS_ALWAYS
+                       : a->c.compress == CLI_COMPRESS_NEVER
+                           ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    a->o.so.peer_timeout_ms = (int)a->c.peer_timeout_ms;
+    a->o.so.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
+    a->o.so.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
+    /* No gate without tracking either. */
+    a->o.so.postcopy = !a->no_postcopy && !a->o.notrack;
+    if (xsrc_check(&a->o, &e) < 0) {
+        fprintf(stderr, "xlmig migrate: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Issue 12's modes: what goes with them.  -1 (said) when it does not. */
+static int check_modes(struct mig_args *a, struct cli_optset *sets)
+{
+    const char *bad = NULL;
+
+    a->o.json = a->c.json;
+    if (a->sample_ms > 0)
+        a->o.sample_s = a->sample_ms / 1000.0;
+    if ((a->o.shutdown || a->o.remove_source) && a->o.estimate)
+        bad = "--estimate changes nothing: no --shutdown or --remove-source";
+    else if (a->o.shutdown && !a->o.so.offline)
+        bad = "--shutdown is for --offline";
+    else if (a->start && !a->o.so.offline)
+        bad = "--start is for --offline";
+    else if (cli_seen(&sets[0], "config-dir") && !a->o.so.offline)
+        bad = "--config-dir is for --offline";
+    else if (a->o.autoconv && a->o.so.offline)
+        bad = "--auto-converge is for a running guest (--offline moves a "
+              "stopped one)";
+    if (bad) {
+        fprintf(stderr, "xlmig migrate: %s\n", bad);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct mig_args *a, const char *domain, const char *host)
+{
+    struct xflow_observer obs;
+    struct cli_out out;
+    int status;
+
+    cli_out_init(&out, a->c.json, a->c.quiet, "source",
+                 a->o.so.max_downtime_ms, (int)a->o.so.max_passes);
+    /* The disk engine (a child) reports too, and its stdout is not ours:
+     * the JSON lines go to a copy of it, which the engine keeps until it
+     * is done (post-copy included). */
+    if (a->c.json && !(out.jf = fdopen(dup(1), "w"))) {
+        fprintf(stderr, "xlmig migrate: --json: cannot duplicate stdout\n");
+        cli_out_destroy(&out);
+        return 1;
+    }
+    obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
+    if (a->o.estimate)
+        status = xsrc_estimate(&a->o, domain, host, &obs);
+    else if (a->o.so.offline)
+        status = xsrc_offline(&a->o, domain, host, &obs);
+    else
+        status = xsrc_migrate(&a->o, domain, host, &obs);
+    if (out.jf)
+        fclose(out.jf);
+    cli_out_finish(&out);
+    cli_out_destroy(&out);
+    return status;
+}
+
 int cmd_migrate_sender(int argc, char **argv)
 {
     struct mig_args *a = calloc(1, sizeof(*a));
     struct cli_optset sets[3];
-    struct xflow_observer obs;
-    struct cli_out out;
-    struct xlmig_error e;
     int first, status;
 
     if (!a)
@@ -238,82 +376,12 @@ int cmd_migrate_sender(int argc, char **argv)
                 "migrate --help lists the options)\n");
         goto out;
     }
-    /* The destination's side of these goes with its command line. */
-    {
-        const struct { struct cli_optset *set; const char *name;
-                       double v; bool ms; } fw[] = {
-            { &sets[1], "nice", a->c.nice, false },
-            { &sets[2], "peer-timeout", a->c.peer_timeout_ms, true },
-            { &sets[2], "recover-timeout", a->c.recover_timeout_ms, true },
-        };
-
-        for (size_t i = 0; i < sizeof(fw) / sizeof(fw[0]); i++) {
-            char opt[32], v[32], err[CLI_ERRLEN];
-
-            if (!cli_seen(fw[i].set, fw[i].name))
-                continue;
-            snprintf(opt, sizeof(opt), "--%s", fw[i].name);
-            snprintf(v, sizeof(v), fw[i].ms ? "%.0fms" : "%.0f", fw[i].v);
-            if (forward(a, opt, v, err, sizeof(err)) < 0) {
-                fprintf(stderr, "xlmig migrate: %s\n", err);
-                goto out;
-            }
-        }
-    }
-    a->o.nice = a->c.nice;
-    a->o.daemonize_off = a->daemonize_off;
-    a->o.tcp = a->data_choice == 1;
-    a->o.so.bandwidth_Bps = a->c.bandwidth_Bps;
-    a->o.so.max_downtime_ms = a->c.max_downtime_ms;
-    a->o.so.block_size = (uint32_t)a->c.block_size;
-    a->o.so.workers = (unsigned)a->c.workers;
-    a->o.so.connections = (unsigned)a->c.connections;
-    if (a->o.so.connections > 1 && !a->o.tcp) {
-        fprintf(stderr, "xlmig migrate: --connections %u needs --data=tcp "
-                "(the ssh data channel is one connection)\n",
-                a->o.so.connections);
+    if (forward_common(a, sets) < 0 || apply_common(a) < 0)
         goto out;
-    }
-    a->o.so.max_passes = (unsigned)a->c.max_passes;
-    a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
-                           ? XLMIG_COMPRESS_ALWAYS
-                       : a->c.compress == CLI_COMPRESS_NEVER
-                           ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
-    a->o.so.peer_timeout_ms = (int)a->c.peer_timeout_ms;
-    a->o.so.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
-    a->o.so.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
-    /* No gate without tracking either. */
-    a->o.so.postcopy = !a->no_postcopy && !a->o.notrack;
-    a->o.json = a->c.json;
-    if (a->sample_ms > 0)
-        a->o.sample_s = a->sample_ms / 1000.0;
-    if (xsrc_check(&a->o, &e) < 0) {
-        fprintf(stderr, "xlmig migrate: %s\n", e.msg);
+    if (forward_common(a, sets) < 0 || apply_common(a) < 0 ||
+        check_modes(a, sets) < 0)
         goto out;
-    }
-    if ((a->o.shutdown || a->o.remove_source) && a->o.estimate) {
-        fprintf(stderr, "xlmig migrate: --estimate changes nothing: no "
-                "--shutdown or --remove-source\n");
-        goto out;
-    }
-    if ((a->o.shutdown || a->start || cli_seen(&sets[0], "config-dir")) &&
-        !a->o.so.offline) {
-        fprintf(stderr, "xlmig migrate: --%s is for --offline\n",
-                a->o.shutdown ? "shutdown" : a->start ? "start"
-                                                      : "config-dir");
-        goto out;
-    }
-    cli_out_init(&out, a->c.json, a->c.quiet, "source",
-                 a->o.so.max_downtime_ms, (int)a->o.so.max_passes);
-    obs = (struct xflow_observer){ cli_on_event, cli_on_xl_log, &out };
-    if (a->o.estimate)
-        status = xsrc_estimate(&a->o, argv[first], argv[first + 1], &obs);
-    else if (a->o.so.offline)
-        status = xsrc_offline(&a->o, argv[first], argv[first + 1], &obs);
-    else
-        status = xsrc_migrate(&a->o, argv[first], argv[first + 1], &obs);
-    cli_out_finish(&out);
-    cli_out_destroy(&out);
+    status = run(a, argv[first], argv[first + 1]);
 out:
     free(a);
     return status;

@@ -185,6 +185,8 @@ static int parse_args(int argc, char **argv, struct send_args *a, bool *done)
     a->o.workers = (unsigned)a->c.workers;
     a->o.connections = (unsigned)a->c.connections;
     a->o.max_passes = (unsigned)a->c.max_passes;
+    a->o.keepup_share = a->c.keepup_share_pct >= 100
+                            ? 0 : a->c.keepup_share_pct / 100.0;
     a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
                         ? XLMIG_COMPRESS_ALWAYS
                     : a->c.compress == CLI_COMPRESS_NEVER
@@ -389,6 +391,34 @@ static void report(struct send_args *a, struct xlmig_source *s)
     }
 }
 
+/* The destination endpoint, parsed into a->ep and checked: -1 (said) if
+ * it is no place to send to. */
+static int check_destination(struct send_args *a)
+{
+    char err[CLI_ERRLEN];
+    struct xlmig_error e;
+
+    if (cli_check_endpoint_port(a->dest, err, sizeof(err)) < 0) {
+        cli_error("%s", err);
+        return -1;
+    }
+    if (xlmig_endpoint_parse(a->dest, &a->ep, &e) < 0) {
+        cli_error("%s", e.msg);
+        return -1;
+    }
+    if (a->ep.kind == XLMIG_EP_LISTEN) {
+        cli_error("%s: the sender connects; tcp-listen: is for xlmig "
+                  "receive", a->dest);
+        return -1;
+    }
+    if (a->o.connections > 1 && a->ep.kind != XLMIG_EP_TCP) {
+        cli_error("--connections %u: only to a tcp:HOST:PORT destination "
+                  "(it is opened again for each)", a->o.connections);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_send(int argc, char **argv)
 {
     struct send_args *a = calloc(1, sizeof(*a));
@@ -405,7 +435,6 @@ int cmd_send(int argc, char **argv)
     struct xlmig_error e;
     struct cli_out out;
     int rfd, wfd, status, rc;
-    char err[CLI_ERRLEN];
     bool done;
 
     if (!a)
@@ -419,30 +448,11 @@ int cmd_send(int argc, char **argv)
         h = cold;
     h.opaque = a;
     /* Everything that can be checked, before anything is connected. */
+    status = 2;
+    if (check_destination(a) < 0)
+        goto out;
     status = 1;
-    if (cli_check_endpoint_port(a->dest, err, sizeof(err)) < 0) {
-        cli_error("%s", err);
-        status = 2;
-        goto out;
-    }
     ep = &a->ep;
-    if (xlmig_endpoint_parse(a->dest, ep, &e) < 0) {
-        cli_error("%s", e.msg);
-        status = 2;
-        goto out;
-    }
-    if (ep->kind == XLMIG_EP_LISTEN) {
-        cli_error("%s: the sender connects; tcp-listen: is for xlmig "
-                  "receive", a->dest);
-        status = 2;
-        goto out;
-    }
-    if (a->o.connections > 1 && ep->kind != XLMIG_EP_TCP) {
-        cli_error("--connections %u: only to a tcp:HOST:PORT destination "
-                  "(it is opened again for each)", a->o.connections);
-        status = 2;
-        goto out;
-    }
     cli_lower_priority(a->c.nice);
     if (open_vbds(a))
         goto out;

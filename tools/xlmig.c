@@ -4,6 +4,7 @@
  *   xlmig migrate [xl options] --with-storage DOMAIN HOST
  *   xlmig migrate-receive [xl options] --with-storage
  *   xlmig jobinfo [--json] DOMAIN
+ *   xlmig recover-cap DOMAIN | --all
  *   xlmig send / receive     the disk engine with simulated guests
  *   xlmig sim report|verify|stop SOCKET...
  */
@@ -28,6 +29,8 @@ static const struct subcommand commands[] = {
     { "jobinfo", cmd_jobinfo, "a domain's storage migration status" },
     { "migrate-recover", cmd_migrate_recover,
       "resume a paused post-copy whose source engine died" },
+    { "recover-cap", cmd_recover_cap,
+      "restore a CPU cap auto-converge left (its migration died)" },
 #endif
 #ifndef XLMIG_NO_SIM    /* the Xen-only build while the simulator is away */
     { "send", cmd_send, "migrate simulated guests' disks to a receiver" },

@@ -42,7 +42,7 @@ extern "C" {
 
 /* The API this header describes: major changes break callers. */
 #define XLMIG_API_MAJOR 1
-#define XLMIG_API_MINOR 3
+#define XLMIG_API_MINOR 4
 #define XLMIG_API_VERSION (XLMIG_API_MAJOR * 1000 + XLMIG_API_MINOR)
 
 /* The library's version string, e.g. "0.2.0". */
@@ -96,7 +96,35 @@ typedef void xlmig_log_fn(void *opaque, enum xlmig_log_level level,
  * (quiesce to destination ready) if stop-copy started now: the final
  * set's send time plus the costs measured so far (snapshot, quiesce,
  * round trip to the destination).
+ *
+ * A toolstack that moves the guest's memory in its suspend hook may report
+ * it with the same events (API 1.3): event "memory" (phase "memory") for
+ * its progress, "autoconverge" for a throttle step, with `memory` set.
  */
+struct xlmig_memory {
+    const char *state;          /* "started", "live", "suspended", "end",
+                                 * "complete" */
+    int pass;                   /* from 0 (the first, full pass) */
+    int iteration;              /* the hypervisor tools' own number */
+    bool final;                 /* this pass runs with the guest paused */
+    int64_t total_pages;        /* the guest's memory; < 0: not known yet */
+    int64_t iter_pages;         /* this pass' set */
+    int64_t iter_sent_pages;
+    int64_t sent_pages;         /* all passes */
+    int64_t remaining_pages;    /* estimate */
+    double rate_pps, rate_Bps;  /* transfer, recent */
+    double dirty_rate_pps;      /* pages the guest dirties per second */
+    double eta_s;
+    bool eta_lower_bound;       /* no dirty rate known yet */
+    double expected_downtime_ms;        /* of the memory's final pass */
+    int page_size;
+    /* Auto-converge (the guest's CPU throttled while memory iterates). */
+    int throttle_pct;           /* in force, 0: none yet; < 0: off */
+    int cap;                    /* the CPU cap set; < 0: none */
+    int orig_cap;               /* the domain's own (0: uncapped); < 0 */
+    const char *sched;          /* the scheduler; NULL */
+};
+
 struct xlmig_event {
     const char *event;
     const char *phase;
@@ -122,6 +150,8 @@ struct xlmig_event {
     int64_t installed_blocks;   /* post-copy so far: installed (destination) */
     int max_passes;             /* the dirty-pass limit (pass events) */
     double downtime_budget_ms;  /* the disk downtime budget */
+    /* Since API 1.3. */
+    const struct xlmig_memory *memory;  /* "memory", "autoconverge" */
 };
 
 /* Same threading rules as xlmig_log_fn. */
@@ -154,7 +184,7 @@ int xlmig_vbd_sim_open(const char *socket_path, struct xlmig_vbd **out,
 int xlmig_vbd_blkback_open(uint32_t domid, uint32_t devid,
                            struct xlmig_vbd **out, struct xlmig_error *err);
 /*
- * Since API 1.3.
+ * Since API 1.4.
  * Just an image file (or block device), nothing serving it: a stopped
  * guest's disk for a cold migration (opts.offline), or what a post-copy
  * resumed from a saved session reads.  No tracking, no quiesce.
@@ -172,7 +202,7 @@ void xlmig_vbd_close(struct xlmig_vbd *v);
 /* ---- estimates ------------------------------------------------------------ */
 
 /*
- * Since API 1.3.
+ * Since API 1.4.
  * What a migration would do, measured before it starts
  * (xlmig_source_estimate) or by the engine early in a real one
  * (xlmig_source_prediction).  Figures below zero are unknown.
@@ -253,7 +283,14 @@ struct xlmig_source_opts {
      */
     unsigned connections;
     /*
-     * Since API 1.3.
+     * While the suspend hook moves the memory over the same network,
+     * keep-up sends on average at most this share of the link rate PUSH
+     * measured, when post-copy can take what the guest writes beyond it
+     * (postcopy true); 0 or >= 1: no cap (0.25; API 1.3).
+     */
+    double keepup_share;
+    /*
+     * Since API 1.4.
      * End-to-end check (false): a SHA-256 of every 64 KiB as the source
      * reads it travels with the data; the destination reads the blocks
      * back from its disk and compares.  What reads back wrong is sent
@@ -414,7 +451,7 @@ int xlmig_source_new_resumed(const char *session,
                              struct xlmig_source **out,
                              struct xlmig_error *err);
 /*
- * Since API 1.3.
+ * Since API 1.4.
  * What the estimate measures for how long, and the toolstack's own costs
  * it cannot measure without doing them (seconds).
  */
@@ -540,7 +577,7 @@ struct xlmig_source_report {
     /* Since API 1.2. */
     unsigned connections;       /* data connections PUSH used */
     /*
-     * Since API 1.3.
+     * Since API 1.4.
      * --verify: NULL when not asked; "passed" (every check matched),
      * "repaired" (blocks read back wrong, were sent again and then
      * matched, or the guest overwrote them during post-copy), "failed",
@@ -658,7 +695,7 @@ int xlmig_dest_set_channel(struct xlmig_dest *d, int rfd, int wfd);
  */
 int xlmig_dest_run(struct xlmig_dest *d);
 /*
- * Since API 1.3.
+ * Since API 1.4.
  * After negotiation (in targets_ready and later): a cold migration (the
  * guest's state, if any, is its configuration; start_guest starts it from
  * its disks), or an estimate (nothing was created; run() returns once the
@@ -699,7 +736,7 @@ struct xlmig_dest_report {
     uint64_t installed, refused, demanded;
     double postcopy_s;
     const char *error;
-    /* Since API 1.3. */
+    /* Since API 1.4. */
     bool verify;                /* --verify was asked */
     struct {
         uint64_t digests, bytes;        /* read back and compared */

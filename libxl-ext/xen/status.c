@@ -28,6 +28,19 @@ void xst_open(struct xst *s, const char *rundir, const char *uuid,
     xst_set(s, "started", "%ld", (long)time(NULL));
 }
 
+void xst_open_part(struct xst *s, const char *rundir, const char *uuid,
+                   const char *role, const char *part, bool xenstore)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->base, sizeof(s->base), "%s/%s/%s", XST_ROOT, uuid, role);
+    snprintf(s->file, sizeof(s->file), "%s/%s.%s.status.%s", rundir, uuid,
+             role, part);
+    pthread_mutex_init(&s->lock, NULL);
+    mkdir(rundir, 0700);
+    unlink(s->file);
+    s->xs = xenstore ? xs_open(0) : NULL;
+}
+
 static void xst_vset(struct xst *s, const char *key, const char *fmt,
                      va_list ap)
 {

@@ -11,7 +11,8 @@
  *   name, domid, pid, peer, disks, state (active | postcopy | completed |
  *   failed | rolled-back), phase, pass, remaining_blocks, remaining_bytes,
  *   sent_bytes, wire_bytes, rate_Bps, eta_s, expected_downtime_ms,
- *   message, started, updated (Unix seconds).
+ *   message, started, updated (Unix seconds); the source's memory
+ *   figures (xmem_report.h: mem_*, ac_*) from the migrating process.
  * The last job's keys stay until the next migration of that UUID.
  */
 #ifndef XLMIG_XEN_STATUS_H
@@ -25,7 +26,7 @@
 #include "progress.h"
 
 #define XST_ROOT "/local/domain/0/xlmig"
-#define XST_MAX_KEYS 32
+#define XST_MAX_KEYS 48
 
 struct xst {
     void *xs;                   /* struct xs_handle * */
@@ -44,6 +45,15 @@ struct xst {
  * role. */
 void xst_open(struct xst *s, const char *rundir, const char *uuid,
               const char *role, bool xenstore);
+/*
+ * A second writer of the same job's status: the source's memory figures
+ * (xmem_report.h), written by the migrating process while its engine
+ * writes the rest.  Its keys go to the same xenstore directory, which it
+ * does not clear (the engine does), and to <rundir>/<uuid>.<role>.status.
+ * <part> (the previous job's is removed), which xjob merges.
+ */
+void xst_open_part(struct xst *s, const char *rundir, const char *uuid,
+                   const char *role, const char *part, bool xenstore);
 void xst_set(struct xst *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Writes what changed (xenstore in one transaction, the file whole). */

@@ -150,6 +150,10 @@ static bool alive(void *h, const char *owner)
     return xconv_owner_alive(owner);
 }
 
+static const libxl_childproc_hooks hooks = {
+    .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
+};
+
 const struct xconv_cap_ops xconv_libxl_ops = {
     .get = get, .set_cap = set_cap, .put = put, .read = read_key, .rm = rm,
     .owner_alive = alive,
@@ -163,6 +167,8 @@ int xconv_libxl_open(struct xconv_libxl *x, xentoollog_logger *lg,
         snprintf(err, XCONV_ERRLEN, "cannot initialise libxl");
         return -1;
     }
+    /* It forks nothing; whatever it may reap must be its own. */
+    libxl_childproc_setmode(x->ctx, &hooks, NULL);
     x->xs = xs_open(0);
     if (!x->xs) {
         libxl_ctx_free(x->ctx);

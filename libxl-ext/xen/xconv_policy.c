@@ -1,6 +1,9 @@
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "err.h"
+#include "progress.h"
 #include "xconv_policy.h"
 
 void xconv_opts_default(struct xconv_opts *o)
@@ -31,8 +34,8 @@ static const char *number(const char *s, char sep, unsigned *v)
     return sep ? s + 1 : s;
 }
 
-int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
-                size_t errlen)
+int xconv_parse(const char *arg, struct xconv_opts *o,
+                struct xlmig_error *err)
 {
     unsigned v[3];
     const char *s = arg;
@@ -42,21 +45,19 @@ int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
         return 0;
     if (!(s = number(s, ',', &v[0])) || !(s = number(s, ',', &v[1])) ||
         !number(s, '\0', &v[2])) {
-        snprintf(err, errlen, "--auto-converge=%s: expected START,STEP,MAX "
-                 "(three percentages, e.g. %d,%d,%d)", arg, XCONV_DEF_START,
-                 XCONV_DEF_STEP, XCONV_DEF_MAX);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: expected "
+                          "START,STEP,MAX (three percentages, e.g. %d,%d,%d)",
+                          arg, XCONV_DEF_START, XCONV_DEF_STEP,
+                          XCONV_DEF_MAX);
     }
     if (v[0] < 1 || v[0] > 99 || v[1] < 1 || v[1] > 99 || v[2] < 1 ||
         v[2] > 99) {
-        snprintf(err, errlen, "--auto-converge=%s: each percentage must be "
-                 "1 to 99", arg);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: each "
+                          "percentage must be 1 to 99", arg);
     }
     if (v[0] > v[2]) {
-        snprintf(err, errlen, "--auto-converge=%s: START (%u) is above MAX "
-                 "(%u)", arg, v[0], v[2]);
-        return -1;
+        return xlmig_fail(err, EINVAL, "--auto-converge=%s: START (%u) is "
+                          "above MAX (%u)", arg, v[0], v[2]);
     }
     o->start = v[0];
     o->step = v[1];
@@ -121,20 +122,21 @@ void xconv_policy_stop(struct xconv_policy *p)
     p->stopped = true;
 }
 
-void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns, FILE *f)
+void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns,
+                      char *buf, size_t len, size_t *pos)
 {
     unsigned n = p->nsteps < XCONV_MAX_STEPS ? p->nsteps : XCONV_MAX_STEPS;
 
-    fputc('[', f);
+    xlmig_json_fmt(buf, len, pos, "[");
     for (unsigned i = 0; i < n; i++) {
         const struct xconv_step *s = &p->steps[i];
         double t = s->t_ns >= t0_ns ? (double)(s->t_ns - t0_ns) * 1e-9 : 0;
 
-        fprintf(f, "%s{\"t\":%.3f,\"pass\":%u,\"throttle_pct\":%u,"
-                "\"cap\":%d,\"prev_pages\":%llu,\"pages\":%llu}",
-                i ? "," : "", t, s->pass, s->throttle, s->cap,
-                (unsigned long long)s->prev_pages,
-                (unsigned long long)s->pages);
+        xlmig_json_fmt(buf, len, pos, "%s{\"t\":%.3f,\"pass\":%u,"
+                       "\"throttle_pct\":%u,\"cap\":%d,\"prev_pages\":%llu,"
+                       "\"pages\":%llu}", i ? "," : "", t, s->pass,
+                       s->throttle, s->cap, (unsigned long long)s->prev_pages,
+                       (unsigned long long)s->pages);
     }
-    fputc(']', f);
+    xlmig_json_fmt(buf, len, pos, "]");
 }

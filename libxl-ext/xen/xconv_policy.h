@@ -40,7 +40,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stddef.h>
 
 #define XCONV_DEF_START 50
 #define XCONV_DEF_STEP 20
@@ -75,11 +75,12 @@ struct xconv_policy {
 };
 
 void xconv_opts_default(struct xconv_opts *o);
-/* The value of --auto-converge=...; arg NULL: the defaults.  -1 with a
- * message in err for anything but "START,STEP,MAX": decimal, no sign,
- * no leading zero, no space, 1 <= START <= MAX <= 99, 1 <= STEP <= 99. */
-int xconv_parse(const char *arg, struct xconv_opts *o, char *err,
-                size_t errlen);
+/* The value of --auto-converge=...; arg NULL: the defaults.  -EINVAL
+ * (err set) for anything but "START,STEP,MAX": decimal, no sign, no
+ * leading zero, no space, 1 <= START <= MAX <= 99, 1 <= STEP <= 99. */
+struct xlmig_error;
+int xconv_parse(const char *arg, struct xconv_opts *o,
+                struct xlmig_error *err);
 
 void xconv_policy_init(struct xconv_policy *p, const struct xconv_opts *o);
 /*
@@ -95,7 +96,9 @@ void xconv_policy_set_cap(struct xconv_policy *p, int cap);
 /* The guest is suspended (or the migration ended): no further steps. */
 void xconv_policy_stop(struct xconv_policy *p);
 /* The steps as a JSON array of {"t","pass","throttle_pct","cap",
- * "prev_pages","pages"}, t in seconds since t0_ns. */
-void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns, FILE *f);
+ * "prev_pages","pages"}, t in seconds since t0_ns, appended to buf at
+ * *pos (snprintf style, as xlmig_json_fmt). */
+void xconv_steps_json(const struct xconv_policy *p, uint64_t t0_ns,
+                      char *buf, size_t len, size_t *pos);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "xconv_policy.h"
 #include "xlmig.h"
 
 struct xflow_observer {
@@ -45,6 +46,8 @@ struct xsrc_opts {
     const char *storage;        /* --storage=local|all|VDEV,... */
     const char *shared;         /* --shared=VDEV,... */
     struct xlmig_source_opts so;
+    bool autoconv;              /* --auto-converge (xconv_policy.h) */
+    struct xconv_opts ac;
     char fwd[8192];             /* the destination's options, quoted */
     const char *rundir, *logdir;        /* NULL: the defaults above */
     /* cold migration (xcold.c): so.offline; a running guest is shut down
@@ -135,9 +138,19 @@ void xrec_opts_init(struct xrec_opts *o);
 int xrec_recover(const char *domain, const struct xrec_opts *o,
                  const struct xflow_observer *obs);
 
+/* ---- recover-cap ---- */
+
+/*
+ * Puts back the CPU cap that an auto-converging migration of DOMAIN (a
+ * name, domid or UUID; NULL: every domain with a record) lowered and could
+ * not restore because it died.  Returns an exit status: 0 (nothing left to
+ * do), 1 (a record could not be handled; said through obs).
+ */
+int xcap_recover(const char *domain, const struct xflow_observer *obs);
+
 /* ---- jobinfo ---- */
 
-#define XJOB_MAX_KEYS 48
+#define XJOB_MAX_KEYS 64
 
 struct xjob {
     char uuid[40], role[16];

@@ -2,8 +2,13 @@
  * What `xlmig jobinfo` shows: the storage migrations recorded on this host
  * by the engines (status.h), from xenstore
  * (/local/domain/0/xlmig/<uuid>/<role>/...) or, without xenstore, from the
- * run directory's <uuid>.<role>.status files.  The entry outlives the
- * source domain, so post-copy can be followed after it is gone.
+ * run directory's <uuid>.<role>.status files (and the source's memory
+ * part, <uuid>.source.status.memory).  The entry outlives the source
+ * domain, so post-copy can be followed after it is gone.
+ *
+ * A CPU cap record that auto-converge left (xconv_cap.h:
+ * .../<uuid>/cap/KEY) shows in the source's job as acrec_KEY, with
+ * acrec_alive = yes | no (does its owner still run?).
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -14,6 +19,7 @@
 #include <xenstore.h>
 
 #include "status.h"
+#include "xconv_cap.h"
 #include "xflow.h"
 
 static const char *get(const struct xjob *j, const char *k)
@@ -47,6 +53,49 @@ static bool matches(const struct xjob *j, const char *dom)
                       !strcmp(dom + l, "--migratedaway"))));
 }
 
+/* The keys under path, each as prefix + key; false if there is no path. */
+static bool read_dir(struct xs_handle *xs, const char *path,
+                     const char *prefix, struct xjob *j)
+{
+    unsigned nk;
+    char **keys = xs_directory(xs, XBT_NULL, path, &nk);
+
+    if (!keys)
+        return false;
+    for (unsigned k = 0; k < nk; k++) {
+        char kp[320], name[64];
+        unsigned len;
+        char *v;
+
+        snprintf(kp, sizeof(kp), "%s/%s", path, keys[k]);
+        snprintf(name, sizeof(name), "%s%s", prefix, keys[k]);
+        v = xs_read(xs, XBT_NULL, kp, &len);
+        if (v)
+            add(j, name, v);
+        free(v);
+    }
+    free(keys);
+    return true;
+}
+
+/* A left-over cap record: shown with the source's job. */
+static void cap_record(struct xs_handle *xs, const char *uuid, struct xjob *j)
+{
+    char path[256];
+    const char *owner;
+
+    snprintf(path, sizeof(path), "%s/%s/cap", XST_ROOT, uuid);
+    if (!read_dir(xs, path, "acrec_", j))
+        return;
+    owner = get(j, "acrec_owner");
+    add(j, "acrec_alive", owner && xconv_owner_alive(owner) ? "yes" : "no");
+    if (!get(j, "domid") && get(j, "acrec_domid")) {
+        char domid[16];
+        snprintf(domid, sizeof(domid), "%s", get(j, "acrec_domid"));
+        add(j, "domid", domid);
+    }
+}
+
 static unsigned from_xenstore(struct xs_handle *xs, const char *dom,
                               struct xjob *jobs, unsigned max)
 {
@@ -57,30 +106,21 @@ static unsigned from_xenstore(struct xs_handle *xs, const char *dom,
     for (unsigned u = 0; uuids && u < nu; u++)
         for (int r = 0; r < 2 && n < max; r++) {
             char path[256];
-            unsigned nk;
-            char **keys;
             struct xjob *j = &jobs[n];
+            bool found;
 
             snprintf(path, sizeof(path), "%s/%s/%s", XST_ROOT, uuids[u],
                      roles[r]);
-            keys = xs_directory(xs, XBT_NULL, path, &nk);
-            if (!keys)
-                continue;
             memset(j, 0, sizeof(*j));
             snprintf(j->uuid, sizeof(j->uuid), "%s", uuids[u]);
             snprintf(j->role, sizeof(j->role), "%s", roles[r]);
-            for (unsigned k = 0; k < nk; k++) {
-                char kp[320];
-                unsigned len;
-                char *v;
-                snprintf(kp, sizeof(kp), "%s/%s", path, keys[k]);
-                v = xs_read(xs, XBT_NULL, kp, &len);
-                if (v)
-                    add(j, keys[k], v);
-                free(v);
+            found = read_dir(xs, path, "", j);
+            if (r == 0) {
+                unsigned before = j->n;
+                cap_record(xs, uuids[u], j);
+                found = found || j->n > before;
             }
-            free(keys);
-            if (matches(j, dom))
+            if (found && matches(j, dom))
                 n++;
         }
     free(uuids);
@@ -108,17 +148,23 @@ static unsigned from_files(const char *dom, const char *rundir,
         dot = strchr(e->d_name, '.');
         snprintf(j->role, sizeof(j->role), "%.*s", (int)(l - 7 - (size_t)(dot - e->d_name) - 1), dot + 1);
         snprintf(path, sizeof(path), "%s/%s", rundir, e->d_name);
-        f = fopen(path, "r");
-        while (f && fgets(line, sizeof(line), f)) {
-            char *eq = strchr(line, '=');
-            if (!eq)
-                continue;
-            *eq = '\0';
-            eq[strcspn(eq + 1, "\n") + 1] = '\0';
-            add(j, line, eq + 1);
+        for (int part = 0; part < 2; part++) {
+            /* the job's status, then the source's memory part */
+            if (part)
+                strncat(path, ".memory", sizeof(path) - strlen(path) - 1);
+            f = fopen(path, "r");
+            while (f && fgets(line, sizeof(line), f)) {
+                char *eq = strchr(line, '=');
+                if (!eq)
+                    continue;
+                *eq = '\0';
+                eq[strcspn(eq + 1, "\n") + 1] = '\0';
+                if (!get(j, line))
+                    add(j, line, eq + 1);
+            }
+            if (f)
+                fclose(f);
         }
-        if (f)
-            fclose(f);
         if (matches(j, dom))
             n++;
     }

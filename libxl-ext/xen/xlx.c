@@ -55,9 +55,18 @@ static void fwd_progress(struct xentoollog_logger *lg, const char *context,
                          const char *doing_what, int percent,
                          unsigned long done, unsigned long total)
 {
-    /* Memory progress: issue 11 publishes it; nothing is printed. */
+    /* The xmem logger in front has taken what it needs: the memory
+     * figures are events (xsmem.h), not lines like xl's. */
     (void)lg; (void)context; (void)doing_what; (void)percent; (void)done;
     (void)total;
+}
+
+static void on_memory(void *opaque, const struct xmem_stats *st)
+{
+    struct xlx *x = opaque;
+
+    if (x->mem_cb)
+        x->mem_cb(x->mem_opaque, st);
 }
 
 static void fwd_destroy(struct xentoollog_logger *lg)
@@ -69,6 +78,7 @@ int xlx_open(struct xlx *x, int verbose, const struct xflow_observer *obs,
              struct xlmig_error *err)
 {
     struct fwd_logger *lg = calloc(1, sizeof(*lg));
+    struct xmem_opts mo;
 
     memset(x, 0, sizeof(*x));
     x->obs = obs;
@@ -79,12 +89,21 @@ int xlx_open(struct xlx *x, int verbose, const struct xflow_observer *obs,
     lg->vtable.destroy = fwd_destroy;
     lg->min = verbose ? XTL_DEBUG : XTL_PROGRESS;
     lg->obs = obs;
+    xmem_opts_default(&mo);
+    mo.cb = on_memory;
+    mo.cb_opaque = x;
+    x->mem = xmem_logger_new((xentoollog_logger *)lg, &mo);
+    if (!x->mem) {
+        free(lg);
+        return xlmig_fail(err, ENOMEM, "out of memory");
+    }
     /* Without Xen, libxc and libxl explain at length; one line says it
      * (-v shows theirs). */
     lg->mute = !verbose;
-    if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0,
-                        (xentoollog_logger *)lg)) {
+    if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, xmem_logger_xtl(x->mem))) {
+        xtl_logger_destroy(xmem_logger_xtl(x->mem));
         free(lg);
+        x->mem = NULL;
         if (access("/proc/xen/capabilities", F_OK) &&
             access("/dev/xen/privcmd", F_OK))
             return xlmig_fail(err, ENODEV, "this host does not run Xen "
@@ -104,12 +123,27 @@ int xlx_open(struct xlx *x, int verbose, const struct xflow_observer *obs,
 
 void xlx_close(struct xlx *x)
 {
+    /* libxl first, then the wrapper, then what it wraps. */
     if (x->ctx)
         libxl_ctx_free(x->ctx);
+    if (x->mem)
+        xtl_logger_destroy(xmem_logger_xtl(x->mem));
     if (x->logger)
         xtl_logger_destroy(x->logger);
     x->ctx = NULL;
+    x->mem = NULL;
     x->logger = NULL;
+}
+
+void xlx_watch_memory(struct xlx *x, xmem_cb *cb, void *opaque)
+{
+    x->mem_cb = cb;
+    x->mem_opaque = opaque;
+}
+
+xentoollog_logger *xlx_logger(struct xlx *x)
+{
+    return xmem_logger_xtl(x->mem);
 }
 
 int xlx_find_domain(struct xlx *x, const char *s, uint32_t *domid,
@@ -197,6 +231,23 @@ void xlx_uuid_string(const libxl_uuid *u, char out[40])
              "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
              b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
              b[15]);
+}
+
+int xlx_domain_uuid(struct xlx *x, uint32_t domid, const char *domain,
+                    char out[40], struct xlmig_error *err)
+{
+    libxl_dominfo info;
+    int rc;
+
+    libxl_dominfo_init(&info);
+    rc = libxl_domain_info(x->ctx, &info, domid);
+    if (!rc)
+        xlx_uuid_string(&info.uuid, out);
+    libxl_dominfo_dispose(&info);
+    if (rc)
+        return xlmig_fail(err, ENOENT, "'%s' is an invalid domain "
+                          "identifier", domain);
+    return 0;
 }
 
 static void vsay(const struct xflow_observer *obs, enum xlmig_log_level level,

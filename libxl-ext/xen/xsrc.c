@@ -31,8 +31,10 @@
 #include "image.h"
 #include "mrelay.h"
 #include "transport.h"
+#include "xconv_cap_libxl.h"
 #include "xlproto.h"
 #include "xlx.h"
+#include "xsmem.h"
 
 struct xsrc {
     const struct xsrc_opts *o;
@@ -51,6 +53,11 @@ struct xsrc {
     pid_t child, dchild;
     bool found;                 /* the domain exists here */
     bool renamed, suspended;
+    /* the memory phase (xsmem.h): its status part, the cap's own ctx */
+    struct xsmem mem;
+    struct xst mst;
+    struct xconv_libxl cx;
+    bool mst_open, cx_open;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -66,6 +73,7 @@ void xsrc_opts_init(struct xsrc_opts *o)
     o->ssh = "ssh";
     o->nice = 10;
     xlmig_source_opts_init(&o->so);
+    xconv_opts_default(&o->ac);
 }
 
 int xsrc_fwd_add(struct xsrc_opts *o, const char *opt, const char *val,
@@ -374,6 +382,7 @@ static int on_suspend(struct xsrc *m)
         mrelay_start(&relay, MRELAY_TO_PEER, m->send_fd,
                      m->o->so.peer_timeout_ms, &fd, &err) < 0)
         return eng_answer(&m->eng, ENG_FAIL, -err.code, err.msg);
+    xlx_watch_memory(&m->x, xsmem_stats_cb, &m->mem);
     /* Through the relay: a destination that stops reading fails libxl's
      * writes after the peer timeout instead of holding them (and, in the
      * last round, the suspended guest) for good. */
@@ -382,6 +391,10 @@ static int on_suspend(struct xsrc *m)
                               (m->o->debug ? LIBXL_SUSPEND_DEBUG : 0), NULL);
     if (mrelay_finish(relay, &err) < 0 && !rc)
         rc = ERROR_FAIL;
+    xlx_watch_memory(&m->x, NULL, NULL);
+    /* The original CPU cap back now, whatever happened: no memory pass
+     * follows, and a guest that resumes gets its own cap. */
+    xsmem_end(&m->mem, m->x.mem, rc, NULL, 0);
     if (!rc) {
         m->suspended = true;
         return eng_answer(&m->eng, ENG_OK, 0, NULL);
@@ -535,6 +548,44 @@ static int serve(struct xsrc *m)
     }
 }
 
+/*
+ * Before the configuration is read: a CPU cap that an earlier migration of
+ * this domain lowered and did not restore (it died) is put back, so that
+ * the configuration sent carries the original (xsmem.h).
+ */
+static int mem_recover(struct xsrc *m, const char *domain,
+                       struct xlmig_error *err)
+{
+    char e[XCONV_ERRLEN] = "", uuid[40];
+    int rc;
+
+    if ((rc = xlx_domain_uuid(&m->x, m->domid, domain, uuid, err)) < 0)
+        return rc;
+    if (xconv_libxl_open(&m->cx, xlx_logger(&m->x), e) < 0) {
+        xsmem_init(&m->mem, m->obs, NULL, NULL, NULL);
+        if (m->o->autoconv)
+            return xlmig_fail(err, EIO, "auto-converge: %s", e);
+        xlx_log(m->obs, XLMIG_LOG_WARN, "cannot look for a CPU cap left by "
+                "an earlier migration: %s", e);
+        return 0;
+    }
+    m->cx_open = true;
+    xsmem_init(&m->mem, m->obs, &m->mst, &xconv_libxl_ops, &m->cx);
+    return xsmem_recover(&m->mem, uuid, domain, err);
+}
+
+/* The memory figures' status; with auto-converge, the original cap
+ * recorded (and the scheduler checked) before anything is connected. */
+static int mem_prepare(struct xsrc *m, struct xlmig_error *err)
+{
+    xst_open_part(&m->mst, m->o->rundir ? m->o->rundir : XFLOW_RUNDIR,
+                  m->uuid, "source", "memory", true);
+    m->mst_open = true;
+    if (!m->o->autoconv)
+        return 0;
+    return xsmem_prepare(&m->mem, &m->o->ac, m->domid, m->uuid, err);
+}
+
 /* Everything before the engine runs; 0 or -errno with err. */
 static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
 {
@@ -542,7 +593,8 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     int rc, data;
 
     if ((rc = xlx_open(&m->x, m->o->verbose, m->obs, err)) < 0 ||
-        (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0)
+        (rc = xlx_find_domain(&m->x, domain, &m->domid, err)) < 0 ||
+        (rc = mem_recover(m, domain, err)) < 0)
         return rc;
     m->found = true;
     json = config_json(m, err);
@@ -551,6 +603,7 @@ static int setup(struct xsrc *m, const char *domain, struct xlmig_error *err)
     m->name = m->dc.c_info.name;
     xlx_uuid_string(&m->dc.c_info.uuid, m->uuid);
     rc = select_disks(m, err);
+    rc = rc ? rc : mem_prepare(m, err);
     rc = rc ? rc : preamble(m, json, err);
     free(json);
     if (rc < 0)
@@ -612,6 +665,12 @@ int xsrc_migrate(const struct xsrc_opts *o, const char *domain,
     free(m.rune);
     free(m.away);
     libxl_domain_config_dispose(&m.dc);
+    /* The original cap back on every path (a no-op if it is already). */
+    xsmem_close(&m.mem);
+    if (m.mst_open)
+        xst_close(&m.mst);
+    if (m.cx_open)
+        xconv_libxl_close(&m.cx);
     xlx_close(&m.x);
     return status;
 }

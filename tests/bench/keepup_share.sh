@@ -10,11 +10,15 @@
 # between two namespaces shaped with tc tbf.  Printed per run: the bulk
 # flow's throughput against its throughput alone, what the disk engine's
 # connection carried meanwhile (TCP payload acknowledged, from ss), the
-# guest's write rate, the keep-up passes and the blocks left for stop-copy.  Scenarios are interleaved and repeated.
+# guest's write rate, the keep-up passes and the blocks left for stop-copy,
+# with keep-up's share of the link capped (--keepup-share, default 25%) and
+# not (100).  Scenarios are interleaved and repeated; a summary gives min /
+# median / max per case and the bulk flow's ratio to its rate alone.
 #
 # usage: tests/bench/keepup_share.sh [BUILDDIR]
 # env:   SHARE_LINK=200mbit SHARE_RATES="2M 5M 10M" SHARE_REPEAT=3
-#        SHARE_BULK_S=12 SHARE_SEND_ARGS=...
+#        SHARE_SHARES="100 25" SHARE_BULK_S=12 SHARE_SEND_ARGS=...
+#        SHARE_NS=xmem (prefix of the namespaces and veth names)
 set -eu
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
@@ -24,8 +28,10 @@ RATES=${SHARE_RATES:-"2M 5M 10M"}
 REPEAT=${SHARE_REPEAT:-3}
 BULK_S=${SHARE_BULK_S:-12}
 MEM_S=$((BULK_S + 4))
-W=$(mktemp -d /var/tmp/xmem-share.XXXXXX)
-NSA=xmem-a NSB=xmem-b
+SHARES=${SHARE_SHARES:-"100 25"}
+PFX=${SHARE_NS:-xmem}
+W=$(mktemp -d /var/tmp/$PFX-share.XXXXXX)
+NSA=$PFX-a NSB=$PFX-b
 # Copies: a rebuild during the run must not pull the binaries away.
 cp "$XLMIG" "$VBDSIM" "$W/"
 XLMIG=$W/xlmig VBDSIM=$W/xlmig-vbdsim
@@ -57,16 +63,16 @@ ip netns del $NSA 2>/dev/null || true
 ip netns del $NSB 2>/dev/null || true
 ip netns add $NSA
 ip netns add $NSB
-ip link add xmem-va type veth peer name xmem-vb
-ip link set xmem-va netns $NSA
-ip link set xmem-vb netns $NSB
-ip -n $NSA addr add 10.78.0.1/24 dev xmem-va
-ip -n $NSB addr add 10.78.0.2/24 dev xmem-vb
+ip link add $PFX-va type veth peer name $PFX-vb
+ip link set $PFX-va netns $NSA
+ip link set $PFX-vb netns $NSB
+ip -n $NSA addr add 10.78.0.1/24 dev $PFX-va
+ip -n $NSB addr add 10.78.0.2/24 dev $PFX-vb
 for ns in $NSA $NSB; do ip -n $ns link set lo up; done
-ip -n $NSA link set xmem-va up
-ip -n $NSB link set xmem-vb up
-tc -n $NSA qdisc add dev xmem-va root tbf rate $LINK burst 256kb latency 20ms
-tc -n $NSB qdisc add dev xmem-vb root tbf rate $LINK burst 256kb latency 20ms
+ip -n $NSA link set $PFX-va up
+ip -n $NSB link set $PFX-vb up
+tc -n $NSA qdisc add dev $PFX-va root tbf rate $LINK burst 256kb latency 20ms
+tc -n $NSB qdisc add dev $PFX-vb root tbf rate $LINK burst 256kb latency 20ms
 
 cat > "$W/bulk.py" <<'EOF'
 import socket, sys, time
@@ -116,16 +122,16 @@ field() { # field JSONLINE NAME
     echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
 }
 
-run() { # run WRITE_RATE|alone
-    rate=$1
+run() { # run WRITE_RATE|alone [SHARE]
+    rate=$1 share=${2:-100}
     "$VBDSIM" ctl "$W/src.sock" shutdown >/dev/null 2>&1 || true
     sleep 0.2
     rm -rf "$W/src.img" "$W/src.sock" "$W/dst" "$W/port"
     mkdir -p "$W/dst"
     if [ "$rate" = alone ]; then
         set -- $(bulk "$BULK_S")
-        printf "%-6s %9.2f %9s %9s %9s %7s %7s  %s\n" alone \
-            "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" - - - - - "$(uptime | sed 's/.*load/load/')"
+        printf "%-6s %5s %9.2f %9s %9s %9s %7s %7s %9s  %s\n" alone - \
+            "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" - - - - - - "$(uptime | sed 's/.*load/load/')"
         return
     fi
     "$VBDSIM" mkimage "$W/src.img" --size 256M --allocated 128M --text-pct 50 >/dev/null
@@ -139,7 +145,7 @@ run() { # run WRITE_RATE|alone
     wait_for 10 "the receiver" test -s "$W/port"
     : > "$W/send.json"
     ip netns exec $NSA "$XLMIG" send --quiet --json --keep-source \
-        --memory-seconds "$MEM_S" ${SHARE_SEND_ARGS:-} \
+        --memory-seconds "$MEM_S" --keepup-share "$share" ${SHARE_SEND_ARGS:-} \
         --vbd "sim:$W/src.sock" "tcp:10.78.0.2:$(cat "$W/port")" \
         > "$W/send.json" 2> "$W/send.log" &
     spid=$!
@@ -156,19 +162,46 @@ run() { # run WRITE_RATE|alone
     wait $rpid || { cat "$W/recv.log"; return 1; }
     rep=$(grep '"event":"report"' "$W/send.json" | tail -n1)
     srate=$("$XLMIG" sim report "$W/src.sock" | sed -n 's/^write rate here: \([0-9.]*\) MiB.*/\1/p' | head -n1)
-    printf "%-6s %9.2f %9.2f %9s %9s %7s %7s  %s\n" "$rate" \
+    printf "%-6s %5s %9.2f %9.2f %9s %9s %7s %7s %9s  %s\n" "$rate" "$share" \
         "$(echo "$1 $2" | awk '{ print $1 / $2 / 1e6 }')" \
         "$(echo "$3 $2" | awk '{ print $1 / $2 / 1e6 }')" "$srate" \
-        "$(field "$rep" stop_reason)" "$(field "$rep" keepup_passes)" \
-        "$(field "$rep" final_blocks)" "$(uptime | sed 's/.*load/load/')"
+        "$(field "$rep" stop_reason | tr ' ' _)" "$(field "$rep" keepup_passes)" \
+        "$(field "$rep" final_blocks)" "$(field "$rep" keepup_deferred)" \
+        "$(uptime | sed 's/.*load/load/')"
     "$VBDSIM" ctl "$W/dst/xvda.sock" shutdown >/dev/null 2>&1 || true
 }
 
 echo "keep-up vs a bulk flow (the memory stream) on a $LINK veth; bulk ${BULK_S}s inside ${MEM_S}s of keep-up; image 256M (128M allocated)"
-printf "%-6s %9s %9s %9s %9s %7s %7s\n" guest bulk_MBps disk_MBps "w_MiB/s" push_end keepup final
+printf "%-6s %5s %9s %9s %9s %9s %7s %7s %9s\n" guest share bulk_MBps disk_MBps "w_MiB/s" push_end keepup final deferred
 for i in $(seq "$REPEAT"); do
     run alone
     for r in $RATES; do
-        run "$r"
+        for sh in $SHARES; do
+            run "$r" "$sh"
+        done
     done
-done
+done | tee "$W/rows"
+# min / median / max of the bulk flow and the disk per case, and the bulk
+# flow's median against its median alone
+echo
+echo "summary (min / median / max over $REPEAT runs)"
+awk '
+function stats(a, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+        if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return sprintf("%.2f / %.2f / %.2f", a[1], (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2, a[n])
+}
+$1 == "guest" { next }
+{ k = $1 " " $2; n[k]++; b[k, n[k]] = $3; d[k, n[k]] = ($4 == "-") ? 0 : $4; f[k, n[k]] = $8; order[k] = ++o }
+END {
+    printf "%-6s %5s %26s %26s %22s %7s\n", "guest", "share", "bulk MB/s", "disk MB/s", "final blocks", "/alone"
+    ka = "alone -"
+    for (i = 1; i <= n[ka]; i++) x[i] = b[ka, i]
+    sa = stats(x, n[ka]); split(sa, p, " / "); alone = p[2]
+    for (k in n) {
+        for (i = 1; i <= n[k]; i++) { x[i] = b[k, i]; y[i] = d[k, i]; z[i] = f[k, i] }
+        sb = stats(x, n[k]); sd = stats(y, n[k]); sf = stats(z, n[k]); split(sb, p, " / ")
+        split(k, kk, " ")
+        printf "%-6s %5s %26s %26s %22s %7.2f\n", kk[1], kk[2], sb, sd, sf, (alone > 0) ? p[2] / alone : 0
+    }
+}' "$W/rows" | sort -k1,1 -k2,2nr

@@ -40,3 +40,33 @@ note "overloaded link: $k keep-up passes, post-copy $(json_field "$T/sender.log"
 [ "$k" = 0 ] || fail "keep-up resent blocks on a link the guest out-writes"
 [ "$(json_field "$T/sender.log" report postcopy)" = true ] || fail "no post-copy"
 verify "$T/dst/xvda.sock"
+"$XLMIG_VBDSIM" ctl "$T/dst/xvda.sock" shutdown >/dev/null
+rm -rf "$T/dst" "$T"/src.*
+
+# The link's share while the memory moves (--keepup-share): on an 8 MB/s
+# link, keep-up may use 2 MB/s on average (25%); without the cap it sends
+# what the guest writes.  What the cap holds back goes post-copy.
+for share in 100 25; do
+    mkimage src 64M 16M
+    start_source src --write-rate 4M
+    start_receiver
+    send --json --memory-seconds 4 --bandwidth 8M --keepup-share "$share" \
+        --vbd "sim:$T/src.sock"
+    [ "$SEND_RC" = 0 ] || fail "share $share: send failed ($SEND_RC)"
+    wait_receiver
+    [ "$RECV_RC" = 0 ] || fail "share $share: receive failed ($RECV_RC)"
+    b=$(json_field "$T/sender.log" report keepup_bytes)
+    l=$(json_field "$T/sender.log" report keepup_limit_Bps)
+    d=$(json_field "$T/sender.log" report keepup_deferred)
+    note "share $share%: keep-up sent $b bytes in 4 s (limit ${l} B/s, $d passes deferred), $(json_field "$T/sender.log" report final_blocks) blocks left for stop-copy"
+    eval "bytes_$share=$b"
+    verify "$T/dst/xvda.sock"
+    "$XLMIG_VBDSIM" ctl "$T/dst/xvda.sock" shutdown >/dev/null
+    rm -rf "$T/dst" "$T"/src.*
+done
+[ "$l" = 2000000 ] || fail "the limit is not 25% of the 8 MB/s link: $l"
+[ "$d" -gt 0 ] || fail "the cap never deferred a pass"
+# 2 MB/s over 4 s, plus the pass that crossed it (at most what the guest
+# wrote meanwhile: < 2 MB at 4 MiB/s per 0.5 s)
+[ "$bytes_25" -le 10000000 ] || fail "keep-up sent $bytes_25 bytes under a 2 MB/s cap"
+[ "$bytes_25" -lt "$bytes_100" ] || fail "the cap changed nothing ($bytes_25 vs $bytes_100)"

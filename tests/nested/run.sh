@@ -3,7 +3,7 @@
 # writing tagged blocks, and the migration scenarios of tests/nested/README.md.
 #
 # Usage: tests/nested/run.sh            (as root; see README.md for the env vars)
-#   NESTED_SCENARIOS="0 1p 1n 2 5 6 3"  which scenarios to run (4 and 7 on demand; 3s by default only without xlmig)
+#   NESTED_SCENARIOS="0 1p 1n 2 5 6 3"  which scenarios to run (4, 7, 8n/8a/8r/8k on demand; 3s by default only without xlmig)
 #   XLMIG_DEBS                            dir of xlmig's .debs: dom0 installs them with apt
 #   XLMIG_BIN / XL_FRONT / BLKBACK_KO / XLMIG_EXTRA_DIR   or the bare artefacts (optional)
 #   XL_PATCHED                            Xen's xl with tools/xl-patch (scenario 1n runs it)
@@ -20,7 +20,8 @@ XFAIL=${NESTED_XFAIL-$XFAIL_DEFAULT}
 # 3s (two hosts, stock xl) proves the two-host plumbing while xlmig is absent;
 # with XLMIG_BIN given, 3 covers it and 3s is left out of the default set.
 # 5 asserts all that 4 does (the guest outruns the link, post-copy) and
-# more (cut, recovery): 4 runs on demand.  With the packages, P (purge:
+# more (cut, recovery): 4 runs on demand, as do the memory scenarios
+# 8n/8a/8r/8k (auto-converge; CI's time budget).  With the packages, P (purge:
 # Debian's xen-blkback and xl come back) ends the solo run.
 if [ -n "${XLMIG_DEBS:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 5 6 P 3"
 elif [ -n "${XLMIG_BIN:-}" ]; then SCENARIOS_DEFAULT="0 1p 1n 2 5 6 3"; else SCENARIOS_DEFAULT="0 1p 1n 2 5 6 3s 3"; fi
@@ -70,7 +71,7 @@ trap 'exit 130' INT TERM
 
 # ---- 1. guest tools, host self-test ----
 mkdir -p "$WORK/bin"
-for p in guest-writer imgcheck; do
+for p in guest-writer guest-memdirty imgcheck; do
   gcc -std=c11 -static -O2 -Wall -Wextra -Werror -o "$WORK/bin/$p" "$HERE/guest/$p.c"
 done
 "$HERE/guest/selftest.sh" "$WORK/bin" "$WORK/selftest"
@@ -91,7 +92,7 @@ cp "$HERE/guest/g1.cfg.in" "$PL/guest/"
 GI=$WORK/guest-initramfs
 rm -rf "$GI"; mkdir -p "$GI"/{bin,proc,sys,dev,run,lib/modules}
 cp "$(command -v busybox)" "$GI/bin/busybox"
-install -m 755 "$WORK/bin/guest-writer" "$HERE/guest/gw-stop" "$GI/bin/"
+install -m 755 "$WORK/bin/guest-writer" "$WORK/bin/guest-memdirty" "$HERE/guest/gw-stop" "$GI/bin/"
 install -m 755 "$HERE/guest/guest-init" "$GI/init"
 cp "$IMG/xen-blkfront.ko" "$GI/lib/modules/"
 (cd "$GI" && find . | cpio -o -H newc --quiet | gzip -1) > "$PL/guest/initrd.gz"
@@ -123,7 +124,8 @@ make_payload() {
     # scenario knobs and command lines, overridable as NESTED_<NAME>
     for v in S0_CMD S1P_CMD S1N_CMD S2_CMD S2_RECEIVER_RE S3_CMD S3S_CMD S4_CMD \
              S4_BURST S4_RATE S5_CMD S5_PORT S6_CMD S6_BOUND_S S7_CMD S7E_CMD S7L_CMD \
-             TARGET_DIR WARM_S AFTER_S RATE MIG_TIMEOUT DISK_MIB; do
+             S8_CMD S8_AC S8_MEM S8_DIRTY_MIB S8_CAP TARGET_DIR WARM_S AFTER_S RATE \
+             MIG_TIMEOUT DISK_MIB; do
       local nv=NESTED_$v
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
     done

@@ -83,12 +83,57 @@ static void test_escaping(void **state)
     free(out);
 }
 
+static void test_memory(void **state)
+{
+    struct xlmig_event ev = xlmig_event_make("autoconverge", "memory");
+    struct xlmig_memory m;
+    char *out;
+
+    (void)state;
+    xlmig_memory_init(&m);
+    /* nothing known but the state: only the state */
+    ev.memory = &m;
+    m.state = "started";
+    out = emit(&ev);
+    assert_non_null(strstr(out, "\"phase\":\"memory\","
+                                "\"mem_state\":\"started\"}"));
+    free(out);
+    m.state = "live";
+    m.pass = 2;
+    m.iteration = 2;
+    m.total_pages = 32768;
+    m.iter_pages = 30000;
+    m.iter_sent_pages = 0;
+    m.sent_pages = 60000;
+    m.remaining_pages = 30000;
+    m.dirty_rate_pps = 12345.5;
+    m.page_size = 4096;
+    m.throttle_pct = 50;
+    m.cap = 50;
+    m.orig_cap = 0;
+    m.sched = "credit2";
+    ev.message = "throttle";
+    out = emit(&ev);
+    assert_non_null(strstr(out, "\"mem_state\":\"live\",\"mem_pass\":2,"
+        "\"mem_iteration\":2,\"mem_final\":false,"
+        "\"mem_total_pages\":32768,\"mem_iter_pages\":30000,"
+        "\"mem_iter_sent_pages\":0,\"mem_sent_pages\":60000,"
+        "\"mem_remaining_pages\":30000,\"mem_dirty_rate_pps\":12345.500,"
+        "\"mem_page_size\":4096,\"ac_throttle_pct\":50,\"ac_cap\":50,"
+        "\"ac_orig_cap\":0,\"ac_sched\":\"credit2\","
+        "\"message\":\"throttle\"}"));
+    /* the disk fields of the event still follow their rules */
+    assert_null(strstr(out, "remaining_bytes"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

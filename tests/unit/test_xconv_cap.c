@@ -20,155 +20,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fake_cap.h"
 #include "xconv_cap.h"
 
 #define U1 "6f0c7a52-1d7e-4b8e-9a51-0c1d2e3f4a5b"
 #define U2 "00000000-1111-2222-3333-444444444444"
 #define DIR1 "/local/domain/0/xlmig/" U1 "/cap"
 
-struct host {
-    struct xconv_dom dom[4];
-    uint32_t domid[4];
-    unsigned ndom;
-    struct { char k[192], v[64]; } kv[64];
-    unsigned nkv;
-    unsigned nset, nput;
-    bool fail_set, fail_put, fail_get;
-    bool alive;
-    char log[1024];                 /* "put", "set:cap" in order */
-};
-
-static struct xconv_dom *find(struct host *h, uint32_t domid)
-{
-    for (unsigned i = 0; i < h->ndom; i++)
-        if (h->domid[i] == domid && h->dom[i].exists)
-            return &h->dom[i];
-    return NULL;
-}
-
-static void add_dom(struct host *h, uint32_t domid, const char *uuid,
-                    const char *sched, int cap, unsigned vcpus)
-{
-    struct xconv_dom *d = &h->dom[h->ndom];
-
-    h->domid[h->ndom++] = domid;
-    memset(d, 0, sizeof(*d));
-    d->exists = true;
-    snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
-    snprintf(d->sched, sizeof(d->sched), "%s", sched);
-    d->cap = cap;
-    d->weight = 256;
-    d->vcpus = vcpus;
-}
-
-static void logf_(struct host *h, const char *s)
-{
-    strncat(h->log, s, sizeof(h->log) - strlen(h->log) - 1);
-}
-
-static int f_get(void *hh, uint32_t domid, struct xconv_dom *d, char *err)
-{
-    struct host *h = hh;
-    struct xconv_dom *x = find(h, domid);
-
-    if (h->fail_get) {
-        snprintf(err, XCONV_ERRLEN, "get failed");
-        return -1;
-    }
-    memset(d, 0, sizeof(*d));
-    if (x)
-        *d = *x;
-    return 0;
-}
-
-static int f_set(void *hh, uint32_t domid, const char *sched, int cap,
-                 char *err)
-{
-    struct host *h = hh;
-    struct xconv_dom *x = find(h, domid);
-    char b[32];
-
-    if (h->fail_set || !x) {
-        snprintf(err, XCONV_ERRLEN, "set failed");
-        return -1;
-    }
-    /* as libxl: 0 .. 100 * vCPUs, the domain's own scheduler */
-    assert_string_equal(sched, x->sched);
-    assert_true(cap >= 0 && cap <= (int)(100 * x->vcpus));
-    x->cap = cap;
-    h->nset++;
-    snprintf(b, sizeof(b), "set:%d ", cap);
-    logf_(h, b);
-    return 0;
-}
-
-static int kv_find(struct host *h, const char *path)
-{
-    for (unsigned i = 0; i < h->nkv; i++)
-        if (!strcmp(h->kv[i].k, path))
-            return (int)i;
-    return -1;
-}
-
-static int f_put(void *hh, const char *dir, const char *const *keys,
-                 const char *const *vals, unsigned n)
-{
-    struct host *h = hh;
-
-    if (h->fail_put)
-        return -1;                      /* all or none: none */
-    for (unsigned i = 0; i < n; i++) {
-        char path[192];
-        int j;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, keys[i]);
-        j = kv_find(h, path);
-        if (j < 0) {
-            j = (int)h->nkv++;
-            snprintf(h->kv[j].k, sizeof(h->kv[j].k), "%s", path);
-        }
-        snprintf(h->kv[j].v, sizeof(h->kv[j].v), "%s", vals[i]);
-    }
-    h->nput++;
-    logf_(h, "put ");
-    return 0;
-}
-
-static int f_read(void *hh, const char *path, char *val, size_t len)
-{
-    struct host *h = hh;
-    int j = kv_find(h, path);
-
-    if (j < 0)
-        return -1;
-    snprintf(val, len, "%s", h->kv[j].v);
-    return 0;
-}
-
-static int f_rm(void *hh, const char *dir)
-{
-    struct host *h = hh;
-    size_t l = strlen(dir);
-
-    for (unsigned i = 0; i < h->nkv;) {
-        if (!strncmp(h->kv[i].k, dir, l) && h->kv[i].k[l] == '/')
-            h->kv[i] = h->kv[--h->nkv];
-        else
-            i++;
-    }
-    return 0;
-}
-
-static bool f_alive(void *hh, const char *owner)
-{
-    (void)owner;
-    return ((struct host *)hh)->alive;
-}
-
-static const struct xconv_cap_ops ops = {
-    .get = f_get, .set_cap = f_set, .put = f_put, .read = f_read,
-    .rm = f_rm, .owner_alive = f_alive,
-};
+static const struct xconv_cap_ops *const ops = &fake_cap_ops;
 
 static const char *kv(struct host *h, const char *key)
 {
@@ -176,7 +35,7 @@ static const char *kv(struct host *h, const char *key)
     int j;
 
     snprintf(path, sizeof(path), "%s/%s", DIR1, key);
-    j = kv_find(h, path);
+    j = fake_cap_kv_find(h, path);
     return j < 0 ? NULL : h->kv[j].v;
 }
 
@@ -185,7 +44,7 @@ static struct host *host_new(void)
     struct host *h = calloc(1, sizeof(*h));
 
     assert_non_null(h);
-    add_dom(h, 7, U1, "credit2", 0, 2);
+    fake_cap_add_dom(h, 7, U1, "credit2", 0, 2);
     return h;
 }
 
@@ -223,7 +82,7 @@ static void test_success_path(void **state)
     int cap;
 
     (void)state;
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "123:456", err),
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "123:456", err),
                      0);
     /* recorded, nothing set */
     assert_int_equal(h->nset, 0);
@@ -238,7 +97,7 @@ static void test_success_path(void **state)
 
     assert_int_equal(xconv_cap_throttle(&c, 50, &cap, err), 0);
     assert_int_equal(cap, 100);                 /* 2 vCPUs, half */
-    assert_int_equal(find(h, 7)->cap, 100);
+    assert_int_equal(fake_cap_find(h, 7)->cap, 100);
     assert_int_equal(xconv_cap_throttle(&c, 90, &cap, err), 0);
     assert_int_equal(cap, 20);
     assert_string_equal(kv(h, "current"), "20");
@@ -249,7 +108,7 @@ static void test_success_path(void **state)
 
     /* success: the source domain is suspended, then destroyed */
     assert_int_equal(xconv_cap_restore(&c, err), 0);
-    assert_int_equal(find(h, 7)->cap, 0);
+    assert_int_equal(fake_cap_find(h, 7)->cap, 0);
     assert_null(kv(h, "sched"));
     assert_int_equal(h->nkv, 0);
     /* twice is harmless */
@@ -265,7 +124,7 @@ static void test_restore_after_destroy(void **state)
     char err[XCONV_ERRLEN];
 
     (void)state;
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     h->dom[0].exists = false;                  /* destroyed after GO */
     assert_int_equal(xconv_cap_restore(&c, err), 0);
@@ -273,7 +132,7 @@ static void test_restore_after_destroy(void **state)
     free(h);
     /* a new domain took domid 7: not ours, not touched */
     h = host_new();
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     snprintf(h->dom[0].uuid, sizeof(h->dom[0].uuid), "%s", U2);
     assert_int_equal(xconv_cap_restore(&c, err), 0);
@@ -289,29 +148,29 @@ static void test_refusals(void **state)
     char err[XCONV_ERRLEN];
 
     (void)state;
-    add_dom(h, 8, U2, "rtds", 0, 1);
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 8, U2, "1:1", err), -1);
+    fake_cap_add_dom(h, 8, U2, "rtds", 0, 1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 8, U2, "1:1", err), -1);
     assert_non_null(strstr(err, "credit or credit2"));
     assert_non_null(strstr(err, "rtds"));
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 9, U2, "1:1", err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 9, U2, "1:1", err), -1);
     assert_non_null(strstr(err, "no domain 9"));
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U2, "1:1", err), -1);
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, "../../x", "1:1",
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U2, "1:1", err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, "../../x", "1:1",
                                        err), -1);
     assert_int_equal(h->nkv, 0);
     /* no record, no throttle */
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), -1);
     /* xenstore refuses the record: nothing is set */
     h->fail_put = true;
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), -1);
     assert_non_null(strstr(err, "cannot record"));
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), -1);
     assert_int_equal(h->nset, 0);
     assert_int_equal(xconv_cap_restore(&c, err), 0);
     h->fail_put = false;
     /* an earlier record must be recovered first */
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_prepare(&c2, &ops, h, 7, U1, "2:2", err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c2, ops, h, 7, U1, "2:2", err), -1);
     assert_non_null(strstr(err, "recover it first"));
     assert_string_equal(kv(h, "owner"), "1:1");
     /* pending cannot be written: the cap is not set either */
@@ -333,7 +192,7 @@ static void test_failed_restore(void **state)
 
     (void)state;
     h->dom[0].cap = 150;
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     assert_int_equal(h->dom[0].cap, 75);
     h->fail_set = true;
@@ -344,7 +203,7 @@ static void test_failed_restore(void **state)
     assert_non_null(kv(h, "sched"));
     h->fail_set = false;
     /* the process died meanwhile: recovery finds our 75 */
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(r.found_cap, 75);
     assert_int_equal(r.orig.cap, 150);
@@ -362,59 +221,59 @@ static void test_recover(void **state)
     char err[XCONV_ERRLEN];
 
     (void)state;
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_NONE);
 
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 70, NULL, err), 0);
     assert_int_equal(h->dom[0].cap, 60);
     /* still running: not ours to touch */
     h->alive = true;
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_BUSY);
     assert_string_equal(r.owner, "1:1");
     assert_int_equal(h->dom[0].cap, 60);
     assert_non_null(kv(h, "sched"));
     /* dead: the original back, the record gone */
     h->alive = false;
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(r.domid, 7);
     assert_string_equal(r.orig.sched, "credit2");
     assert_int_equal(h->dom[0].cap, 0);
     assert_int_equal(h->nkv, 0);
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_NONE);
 
     /* someone else set another cap meanwhile: left as it is */
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     h->dom[0].cap = 60;
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_CHANGED);
     assert_int_equal(r.found_cap, 60);
     assert_int_equal(h->dom[0].cap, 60);
     assert_int_equal(h->nkv, 0);
     /* crashed inside a set that did happen: "pending" knows it was ours */
     h->dom[0].cap = 0;
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     h->fail_set = true;
     assert_int_equal(xconv_cap_throttle(&c, 90, NULL, err), -1);
     h->fail_set = false;
     h->dom[0].cap = 20;
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(h->dom[0].cap, 0);
 
     /* the domain had its cap already; the domain is gone; domid reused */
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_ALREADY);
-    assert_int_equal(xconv_cap_prepare(&c, &ops, h, 7, U1, "1:1", err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
     assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
     snprintf(h->dom[0].uuid, sizeof(h->dom[0].uuid), "%s", U2);
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
     assert_int_equal(r.what, XCONV_GONE);
     assert_int_equal(h->dom[0].cap, 100);       /* the other one's */
     assert_int_equal(h->nkv, 0);
@@ -430,11 +289,11 @@ static void test_recover_bad_record(void **state)
     const char *vals[] = { "credit", "x12", "7", "1" };
 
     (void)state;
-    f_put(h, DIR1, keys, vals, 4);
-    assert_int_equal(xconv_cap_recover(&ops, h, U1, &r, err), -1);
+    fake_cap_ops.put(h, DIR1, keys, vals, 4);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), -1);
     assert_non_null(strstr(err, "unreadable"));
     assert_int_equal(h->dom[0].cap, 0);
-    assert_int_equal(xconv_cap_recover(&ops, h, "not-a-uuid", &r, err), -1);
+    assert_int_equal(xconv_cap_recover(ops, h, "not-a-uuid", &r, err), -1);
     free(h);
 }
 

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <errno.h>
 
+#include "err.h"
 #include "xconv_policy.h"
 #include "xmem_progress.h"
 
@@ -30,41 +32,41 @@ static void test_parse(void **state)
         "50.5,20,90", "50;20;90", "0x10,20,90",
     };
     struct xconv_opts o;
-    char err[256];
+    struct xlmig_error err;
 
     (void)state;
-    assert_int_equal(xconv_parse(NULL, &o, err, sizeof(err)), 0);
+    assert_int_equal(xconv_parse(NULL, &o, &err), 0);
     assert_int_equal(o.start, 50);
     assert_int_equal(o.step, 20);
     assert_int_equal(o.max, 90);
     assert_int_equal(o.trigger_pct, 50);
     assert_int_equal(o.trigger_passes, 1);
-    assert_int_equal(xconv_parse("20,10,99", &o, err, sizeof(err)), 0);
+    assert_int_equal(xconv_parse("20,10,99", &o, &err), 0);
     assert_int_equal(o.start, 20);
     assert_int_equal(o.step, 10);
     assert_int_equal(o.max, 99);
-    assert_int_equal(xconv_parse("5,99,5", &o, err, sizeof(err)), 0);
-    assert_int_equal(xconv_parse("99,1,99", &o, err, sizeof(err)), 0);
+    assert_int_equal(xconv_parse("5,99,5", &o, &err), 0);
+    assert_int_equal(xconv_parse("99,1,99", &o, &err), 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = '\0';
-        if (xconv_parse(bad[i], &o, err, sizeof(err)) != -1)
+        memset(&err, 0, sizeof(err));
+        if (xconv_parse(bad[i], &o, &err) != -EINVAL)
             fail_msg("accepted '%s'", bad[i]);
-        assert_non_null(strstr(err, "--auto-converge="));
+        assert_non_null(strstr(err.msg, "--auto-converge="));
         /* a refused value leaves the defaults, never half of it */
         assert_int_equal(o.start, 50);
     }
-    xconv_parse("60,20,50", &o, err, sizeof(err));
-    assert_non_null(strstr(err, "START (60) is above MAX (50)"));
+    xconv_parse("60,20,50", &o, &err);
+    assert_non_null(strstr(err.msg, "START (60) is above MAX (50)"));
 }
 
 static void test_steps_and_ceiling(void **state)
 {
     struct xconv_policy p;
     struct xconv_opts o;
-    char err[128];
+    struct xlmig_error err;
 
     (void)state;
-    assert_int_equal(xconv_parse("20,30,75", &o, err, sizeof(err)), 0);
+    assert_int_equal(xconv_parse("20,30,75", &o, &err), 0);
     xconv_policy_init(&p, &o);
     /* pass 1: 30% of memory dirtied while it was sent: converging */
     assert_int_equal(xconv_policy_pass(&p, 1 * S, 1, 100000, 30000), 0);
@@ -125,15 +127,15 @@ static void test_json(void **state)
 {
     struct xconv_policy p;
     char buf[512] = "";
-    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+    size_t pos = 0;
 
     (void)state;
     xconv_policy_init(&p, NULL);
     xconv_policy_pass(&p, 12 * S + 500000000ull, 2, 30000, 29000);
     xconv_policy_set_cap(&p, 100);
     xconv_policy_pass(&p, 13 * S, 3, 29000, 28000);
-    xconv_steps_json(&p, 10 * S, f);
-    fclose(f);
+    xconv_steps_json(&p, 10 * S, buf, sizeof(buf), &pos);
+    assert_int_equal(pos, strlen(buf));
     assert_string_equal(buf,
         "[{\"t\":2.500,\"pass\":2,\"throttle_pct\":50,\"cap\":100,"
         "\"prev_pages\":30000,\"pages\":29000},"

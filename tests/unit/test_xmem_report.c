@@ -1,7 +1,9 @@
 /*
- * The memory figures as orchestration sees them (xmem_report.c): the JSON
- * event, the status keys (written to the status file here: no xenstore)
- * and `xlmig jobinfo`'s lines, from a parser fed libxc's reports.
+ * The memory figures as orchestration sees them (xmem_report.c): the
+ * event's JSON (xlmig_event_json of an event carrying xmem_to_event's
+ * fields), the status keys (written to the status file here: no xenstore)
+ * and `xlmig jobinfo`'s lines (tools/cli_jobinfo.c), from a parser fed
+ * libxc's reports.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cli_jobinfo.h"
+#include "progress.h"
 #include "xmem_report.h"
 
 #define MS 1000000ull
@@ -37,17 +41,32 @@ static void stats(struct xmem_stats *st)
     st->event = XMEM_EV_PROGRESS;
 }
 
+/* The event as `xlmig migrate --json` prints it, with its newline. */
+static void json(char *buf, size_t len, double t,
+                 const struct xmem_stats *st, const struct xmem_ac *ac)
+{
+    struct xlmig_event ev = xlmig_event_make("memory", "memory");
+    struct xlmig_memory m;
+    size_t n;
+
+    xmem_to_event(st, ac, &m);
+    ev.memory = &m;
+    ev.role = "source";
+    ev.t = t;
+    n = xlmig_event_json(&ev, buf, len - 1);
+    assert_true(n < len - 1);
+    strcat(buf, "\n");
+}
+
 static void test_json(void **state)
 {
     struct xmem_stats st;
     struct xmem_ac ac = { 50, 100 };
     char buf[1024] = "";
-    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
 
     (void)state;
     stats(&st);
-    xmem_json_event(f, 2.5, "source", &st, &ac);
-    fclose(f);
+    json(buf, sizeof(buf), 2.5, &st, &ac);
     /* Worked by hand.  rate: the last 32 reports (the ring), from
      * (120 ms, 3072) to (1330 ms, 33792): 30720 / 1.21 s = 25388.43 pps;
      * dirty: 6450 pages in 1.29 s = 5000 pps; remaining: 5426 + 5000 *
@@ -68,15 +87,13 @@ static void test_json(void **state)
 
     /* before any pass: only what is known */
     memset(buf, 0, sizeof(buf));
-    f = fmemopen(buf, sizeof(buf) - 1, "w");
     {
         struct xmem_parser p;
         xmem_parser_init(&p, NULL);
         xmem_parser_feed(&p, 5, "xc", "Start of stream", 0, 0);
         xmem_parser_stats(&p, 5, &st);
     }
-    xmem_json_event(f, 0, "source", &st, NULL);
-    fclose(f);
+    json(buf, sizeof(buf), 0, &st, NULL);
     assert_string_equal(buf,
         "{\"event\":\"memory\",\"t\":0.000,\"role\":\"source\","
         "\"phase\":\"memory\",\"mem_state\":\"started\","
@@ -91,7 +108,7 @@ static const char *sget(const struct xst *s, const char *key)
     return NULL;
 }
 
-static const char *jget(void *job, const char *key)
+static const char *jget(const void *job, const char *key)
 {
     return sget(job, key);
 }
@@ -105,8 +122,9 @@ static void test_status_and_jobinfo(void **state)
     FILE *f;
 
     (void)state;
-    xst_open(&s, ".", "00000000-test-xmem-0000-000000000000", "source",
-             false);
+    /* the migrating process' part of the source's status */
+    xst_open_part(&s, ".", "00000000-test-xmem-0000-000000000000", "source",
+                  "memory", false);
     stats(&st);
     xmem_status_update(&s, &st, &ac);
     assert_string_equal(sget(&s, "mem_state"), "live");
@@ -120,10 +138,15 @@ static void test_status_and_jobinfo(void **state)
     /* within the same engine status, under XST_MAX_KEYS */
     assert_true(s.nkv <= XST_MAX_KEYS);
 
+    /* (the flush stamped the time) */
+    assert_non_null(sget(&s, "updated"));
+    xst_unset(&s, "updated");
     f = fmemopen(buf, sizeof(buf) - 1, "w");
-    xmem_jobinfo_print(f, jget, &s);
+    cli_jobinfo_print(f, "u", "source", jget, &s);
     fclose(f);
     assert_string_equal(buf,
+        "Job:                     storage migration, source side\n"
+        "UUID:                    u\n"
         "Memory:                  live, pass 1\n"
         "Memory processed:        132.000 MiB\n"
         "Memory remaining:        21.977 MiB\n"
@@ -151,9 +174,10 @@ static void test_status_and_jobinfo(void **state)
     xst_open(&s, ".", "00000000-test-xmem-0000-000000000001",
              "destination", false);
     f = fmemopen(buf, sizeof(buf) - 1, "w");
-    xmem_jobinfo_print(f, jget, &s);
+    cli_jobinfo_print(f, "u", "destination", jget, &s);
     fclose(f);
-    assert_string_equal(buf, "");
+    assert_null(strstr(buf, "Memory"));
+    assert_null(strstr(buf, "Auto converge"));
     xst_close(&s);
 }
 

@@ -64,6 +64,8 @@ disk_path_of() { # the image the running domain's vbd backend uses
 }
 
 # guest_up IMG RATE REGION_MIB [BURST]: fresh image + guest here; sets GUEST_BOOT_S
+# (GUEST_MEM MiB of memory, 128; GUEST_EXTRA more kernel arguments, e.g.
+# gw.mem=96 for the memory dirtier; GUEST_CAP: a CPU cap in the config)
 guest_up() {
   local img=$1 rate=$2 region=$3 burst=${4:-1} t0 rc
   mkdir -p "$VL"
@@ -76,6 +78,8 @@ guest_up() {
   cp --sparse=never "$TEMPLATE" "$img" || { fail "copy template"; return 1; }
   sed -e "s#@NAME@#$G#" -e "s#@KERNEL@#/boot/vmlinuz-$(uname -r)#" -e "s#@DISK@#$img#" \
       -e "s#@RATE@#$rate#" -e "s#@REGION@#$region#" -e "s#@VERIFY@#1#" -e "s#@BURST@#$burst#" \
+      -e "s#@MEMORY@#${GUEST_MEM:-128}#" -e "s#@EXTRA@#${GUEST_EXTRA:-}#" \
+      -e "s#@CAPLINE@#${GUEST_CAP:+cap = $GUEST_CAP}#" \
       /payload/guest/g1.cfg.in > "$VL/$G.cfg"
   t0=$(now)
   timeout 180 xl create "$VL/$G.cfg"; rc=$?
