@@ -82,15 +82,15 @@ int xcap_recover(const char *domain, const struct xflow_observer *obs)
     struct xconv_libxl cx;
     struct xsmem m;
     struct xlx x;
-    char e[XCONV_ERRLEN] = "", uuid[40];
+    char uuid[40];
     int status = 1;
 
     if (xlx_open(&x, 0, obs, &err) < 0) {
         xlx_log(obs, XLMIG_LOG_ERROR, "%s", err.msg);
         return 1;
     }
-    if (xconv_libxl_open(&cx, xlx_logger(&x), e) < 0) {
-        xlx_log(obs, XLMIG_LOG_ERROR, "%s", e);
+    if (xconv_libxl_open(&cx, xlx_logger(&x), &err) < 0) {
+        xlx_log(obs, XLMIG_LOG_ERROR, "%s", err.msg);
         xlx_close(&x);
         return 1;
     }

@@ -1,24 +1,13 @@
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "status.h"
 #include "xconv_cap.h"
-
-__attribute__((format(printf, 2, 3)))
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, XCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int xconv_cap_for(const struct xconv_orig *o, unsigned throttle)
 {
@@ -66,11 +55,12 @@ static int put1(struct xconv_cap *c, const char *k1, const char *v1,
 
 int xconv_cap_prepare(struct xconv_cap *c, const struct xconv_cap_ops *ops,
                       void *h, uint32_t domid, const char *uuid,
-                      const char *owner, char *err)
+                      const char *owner, struct xlmig_error *err)
 {
     struct xconv_dom d;
     char path[192], v[64], s_domid[16], s_cap[16], s_weight[16], s_vcpus[16];
     char s_started[24];
+    int rc;
     const char *keys[] = { "domid", "sched", "cap", "weight", "vcpus",
                            "owner", "started", "current", "throttle" };
     const char *vals[9];
@@ -81,23 +71,24 @@ int xconv_cap_prepare(struct xconv_cap *c, const struct xconv_cap_ops *ops,
     c->domid = domid;
     c->current = -1;
     if (!uuid_ok(uuid))
-        return fail(err, "auto-converge: bad domain UUID '%s'", uuid);
+        return xlmig_fail(err, EINVAL, "auto-converge: bad domain UUID "
+                          "'%s'", uuid);
     snprintf(c->uuid, sizeof(c->uuid), "%s", uuid);
     record_dir(c->dir, sizeof(c->dir), uuid);
-    if (ops->get(h, domid, &d, err) < 0)
-        return -1;
+    if ((rc = ops->get(h, domid, &d, err)) < 0)
+        return rc;
     if (!d.exists || strcmp(d.uuid, uuid))
-        return fail(err, "auto-converge: no domain %u with UUID %s", domid,
-                    uuid);
+        return xlmig_fail(err, ENOENT, "auto-converge: no domain %u with "
+                          "UUID %s", domid, uuid);
     if (!has_cap(d.sched))
-        return fail(err, "auto-converge needs the credit or credit2 "
-                    "scheduler (a CPU cap); domain %u's cpupool uses %s",
-                    domid, d.sched);
+        return xlmig_fail(err, EINVAL, "auto-converge needs the credit or "
+                          "credit2 scheduler (a CPU cap); domain %u's "
+                          "cpupool uses %s", domid, d.sched);
     snprintf(path, sizeof(path), "%s/sched", c->dir);
     if (ops->read(h, path, v, sizeof(v)) == 0)
-        return fail(err, "auto-converge: the CPU cap of domain %u is still "
-                    "recorded by an earlier migration (%s): recover it "
-                    "first", domid, c->dir);
+        return xlmig_fail(err, EEXIST, "auto-converge: the CPU cap of "
+                          "domain %u is still recorded by an earlier "
+                          "migration (%s): recover it first", domid, c->dir);
     snprintf(c->orig.sched, sizeof(c->orig.sched), "%s", d.sched);
     c->orig.cap = d.cap;
     c->orig.weight = d.weight;
@@ -117,55 +108,59 @@ int xconv_cap_prepare(struct xconv_cap *c, const struct xconv_cap_ops *ops,
     vals[7] = s_cap;                    /* current: the original so far */
     vals[8] = "0";
     if (ops->put(h, c->dir, keys, vals, 9) < 0)
-        return fail(err, "auto-converge: cannot record the original CPU cap "
-                    "in xenstore (%s)", c->dir);
+        return xlmig_fail(err, EIO, "auto-converge: cannot record the "
+                          "original CPU cap in xenstore (%s)", c->dir);
     c->recorded = true;
     return 0;
 }
 
 int xconv_cap_throttle(struct xconv_cap *c, unsigned throttle, int *capp,
-                       char *err)
+                       struct xlmig_error *err)
 {
     char s_cap[16], s_thr[16];
-    int cap;
+    int cap, rc;
 
     if (!c->recorded)
-        return fail(err, "auto-converge: no record of the original cap");
+        return xlmig_fail(err, EINVAL, "auto-converge: no record of the "
+                          "original cap");
     cap = xconv_cap_for(&c->orig, throttle);
     snprintf(s_cap, sizeof(s_cap), "%d", cap);
     snprintf(s_thr, sizeof(s_thr), "%u", throttle);
     /* Written ahead: a crash after the set still finds our value. */
     if (put1(c, "pending", s_cap, NULL, NULL) < 0)
-        return fail(err, "auto-converge: cannot update %s", c->dir);
-    if (c->ops->set_cap(c->h, c->domid, c->orig.sched, cap, err) < 0)
-        return -1;
+        return xlmig_fail(err, EIO, "auto-converge: cannot update %s",
+                          c->dir);
+    rc = c->ops->set_cap(c->h, c->domid, c->orig.sched, cap, err);
+    if (rc < 0)
+        return rc;
     c->current = cap;
     c->throttle = throttle;
     if (put1(c, "current", s_cap, "throttle", s_thr) < 0)
-        return fail(err, "auto-converge: cap %d set but %s not updated",
-                    cap, c->dir);
+        return xlmig_fail(err, EIO, "auto-converge: cap %d set but %s not "
+                          "updated", cap, c->dir);
     if (capp)
         *capp = cap;
     return 0;
 }
 
-int xconv_cap_restore(struct xconv_cap *c, char *err)
+int xconv_cap_restore(struct xconv_cap *c, struct xlmig_error *err)
 {
     struct xconv_dom d;
+    int rc;
 
     if (!c->recorded)
         return 0;
-    if (c->ops->get(c->h, c->domid, &d, err) < 0)
-        return -1;
+    if ((rc = c->ops->get(c->h, c->domid, &d, err)) < 0)
+        return rc;
     if (d.exists && !strcmp(d.uuid, c->uuid) && d.cap != c->orig.cap &&
-        c->ops->set_cap(c->h, c->domid, c->orig.sched, c->orig.cap,
-                        err) < 0)
-        return -1;                      /* the record stays */
+        (rc = c->ops->set_cap(c->h, c->domid, c->orig.sched, c->orig.cap,
+                              err)) < 0)
+        return rc;                      /* the record stays */
     c->current = -1;
     c->throttle = 0;
     if (c->ops->rm(c->h, c->dir) < 0)
-        return fail(err, "auto-converge: original cap restored, but %s "
-                    "could not be removed", c->dir);
+        return xlmig_fail(err, EIO, "auto-converge: original cap restored, "
+                          "but %s could not be removed", c->dir);
     c->recorded = false;
     return 0;
 }
@@ -189,16 +184,18 @@ static int read_int(const struct xconv_cap_ops *ops, void *h,
 }
 
 int xconv_cap_recover(const struct xconv_cap_ops *ops, void *h,
-                      const char *uuid, struct xconv_recovery *r, char *err)
+                      const char *uuid, struct xconv_recovery *r,
+                      struct xlmig_error *err)
 {
     char dir[128], path[192];
     long domid, cap, weight, vcpus, cur = -1, pend = -1;
     struct xconv_dom d;
+    int rc;
 
     memset(r, 0, sizeof(*r));
     r->found_cap = -1;
     if (!uuid_ok(uuid))
-        return fail(err, "bad domain UUID '%s'", uuid);
+        return xlmig_fail(err, EINVAL, "bad domain UUID '%s'", uuid);
     record_dir(dir, sizeof(dir), uuid);
     snprintf(path, sizeof(path), "%s/sched", dir);
     if (ops->read(h, path, r->orig.sched, sizeof(r->orig.sched)) < 0) {
@@ -212,8 +209,8 @@ int xconv_cap_recover(const struct xconv_cap_ops *ops, void *h,
         read_int(ops, h, dir, "cap", 0, 100000, &cap) < 0 ||
         read_int(ops, h, dir, "vcpus", 1, 100000, &vcpus) < 0 ||
         !has_cap(r->orig.sched))
-        return fail(err, "%s: unreadable record of the original CPU cap",
-                    dir);
+        return xlmig_fail(err, EIO, "%s: unreadable record of the original "
+                          "CPU cap", dir);
     if (read_int(ops, h, dir, "weight", -1, 65535, &weight) < 0)
         weight = -1;
     read_int(ops, h, dir, "current", 0, 100000, &cur);
@@ -226,8 +223,8 @@ int xconv_cap_recover(const struct xconv_cap_ops *ops, void *h,
         r->what = XCONV_BUSY;
         return 0;
     }
-    if (ops->get(h, r->domid, &d, err) < 0)
-        return -1;
+    if ((rc = ops->get(h, r->domid, &d, err)) < 0)
+        return rc;
     if (!d.exists || strcmp(d.uuid, uuid)) {
         r->what = XCONV_GONE;           /* a reused domid is not ours */
     } else {
@@ -235,15 +232,16 @@ int xconv_cap_recover(const struct xconv_cap_ops *ops, void *h,
         if (d.cap == cap) {
             r->what = XCONV_ALREADY;
         } else if (d.cap == cur || d.cap == pend) {
-            if (ops->set_cap(h, r->domid, r->orig.sched, (int)cap, err) < 0)
-                return -1;              /* the record stays */
+            rc = ops->set_cap(h, r->domid, r->orig.sched, (int)cap, err);
+            if (rc < 0)
+                return rc;              /* the record stays */
             r->what = XCONV_RESTORED;
         } else {
             r->what = XCONV_CHANGED;
         }
     }
     if (ops->rm(h, dir) < 0)
-        return fail(err, "%s could not be removed", dir);
+        return xlmig_fail(err, EIO, "%s could not be removed", dir);
     return 0;
 }
 

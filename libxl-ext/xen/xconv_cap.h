@@ -41,6 +41,11 @@
  *
  * The libxl / xenstore calls go through ops, so the logic runs in unit
  * tests against a fake; xconv_cap_libxl.c has the real ones.
+ *
+ * Errors: 0 or a negative errno with err set (err.h): -EIO when libxl or
+ * xenstore fails, -ENOENT when the domain is missing, -EINVAL for bad
+ * input (a UUID, a scheduler without a cap, no record to throttle),
+ * -EEXIST when a record is in the way.
  */
 #ifndef XLMIG_XEN_XCONV_CAP_H
 #define XLMIG_XEN_XCONV_CAP_H
@@ -49,7 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XCONV_ERRLEN 256
+#include "err.h"
 
 /* A domain as the ops see it. */
 struct xconv_dom {
@@ -62,10 +67,12 @@ struct xconv_dom {
 };
 
 struct xconv_cap_ops {
-    /* 0 with d->exists false if there is no such domain; -1 on error */
-    int (*get)(void *h, uint32_t domid, struct xconv_dom *d, char *err);
+    /* 0 with d->exists false if there is no such domain; -errno with
+     * err on error */
+    int (*get)(void *h, uint32_t domid, struct xconv_dom *d,
+               struct xlmig_error *err);
     int (*set_cap)(void *h, uint32_t domid, const char *sched, int cap,
-                   char *err);
+                   struct xlmig_error *err);
     /* the n keys under dir, all or none */
     int (*put)(void *h, const char *dir, const char *const *keys,
                const char *const *vals, unsigned n);
@@ -98,19 +105,20 @@ int xconv_cap_for(const struct xconv_orig *o, unsigned throttle);
 
 /*
  * Before the migration: checks the domain (exists, has this UUID, runs on
- * credit or credit2) and writes the record.  -1 with err if not (nothing
- * written), also if a record exists already (recover first).
+ * credit or credit2) and writes the record.  -errno with err if not
+ * (nothing written), also if a record exists already (-EEXIST: recover
+ * first).
  */
 int xconv_cap_prepare(struct xconv_cap *c, const struct xconv_cap_ops *ops,
                       void *h, uint32_t domid, const char *uuid,
-                      const char *owner, char *err);
+                      const char *owner, struct xlmig_error *err);
 /* Sets the cap for this throttle (pending first, then current). */
 int xconv_cap_throttle(struct xconv_cap *c, unsigned throttle, int *cap,
-                       char *err);
+                       struct xlmig_error *err);
 /* The original back and the record gone; 0 if there was nothing to do or
  * the domain is gone.  If the cap cannot be set the record stays (for a
- * later recovery) and -1 is returned.  Safe to call more than once. */
-int xconv_cap_restore(struct xconv_cap *c, char *err);
+ * later recovery) and -errno is returned.  Safe to call more than once. */
+int xconv_cap_restore(struct xconv_cap *c, struct xlmig_error *err);
 
 enum xconv_found {
     XCONV_NONE,                     /* no record */
@@ -130,10 +138,11 @@ struct xconv_recovery {
 };
 
 /* A crashed migration's record for uuid: restore and remove (see above).
- * -1 with err if the record is unreadable or the cap cannot be set (the
- * record then stays). */
+ * -errno with err if the record is unreadable (-EIO) or the cap cannot be
+ * set (the record then stays). */
 int xconv_cap_recover(const struct xconv_cap_ops *ops, void *h,
-                      const char *uuid, struct xconv_recovery *r, char *err);
+                      const char *uuid, struct xconv_recovery *r,
+                      struct xlmig_error *err);
 const char *xconv_found_name(enum xconv_found f);
 
 /* "<pid>:<start time>" of this process; of pid. -1 if /proc fails. */

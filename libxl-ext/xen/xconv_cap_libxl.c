@@ -12,9 +12,11 @@
 #include <libxl_utils.h>
 #include <xenstore.h>
 
+#include "err.h"
 #include "xconv_cap_libxl.h"
 
-static int get(void *h, uint32_t domid, struct xconv_dom *d, char *err)
+static int get(void *h, uint32_t domid, struct xconv_dom *d,
+               struct xlmig_error *err)
 {
     struct xconv_libxl *x = h;
     libxl_dominfo info;
@@ -32,9 +34,8 @@ static int get(void *h, uint32_t domid, struct xconv_dom *d, char *err)
     }
     if (rc) {
         libxl_dominfo_dispose(&info);
-        snprintf(err, XCONV_ERRLEN, "domain %u: libxl_domain_info failed "
-                 "(%d)", domid, rc);
-        return -1;
+        return xlmig_fail(err, EIO, "domain %u: libxl_domain_info failed "
+                          "(%d)", domid, rc);
     }
     d->exists = true;
     snprintf(d->uuid, sizeof(d->uuid), LIBXL_UUID_FMT,
@@ -47,9 +48,8 @@ static int get(void *h, uint32_t domid, struct xconv_dom *d, char *err)
     libxl_dominfo_dispose(&info);
     if (rc) {
         libxl_cpupoolinfo_dispose(&pool);
-        snprintf(err, XCONV_ERRLEN, "domain %u: no information on its "
-                 "cpupool (%d)", domid, rc);
-        return -1;
+        return xlmig_fail(err, EIO, "domain %u: no information on its "
+                          "cpupool (%d)", domid, rc);
     }
     name = libxl_scheduler_to_string(pool.sched);
     snprintf(d->sched, sizeof(d->sched), "%s", name ? name : "unknown");
@@ -60,9 +60,8 @@ static int get(void *h, uint32_t domid, struct xconv_dom *d, char *err)
         rc = libxl_domain_sched_params_get(x->ctx, domid, &sp);
         if (rc) {
             libxl_domain_sched_params_dispose(&sp);
-            snprintf(err, XCONV_ERRLEN, "domain %u: cannot read its "
-                     "scheduling parameters (%d)", domid, rc);
-            return -1;
+            return xlmig_fail(err, EIO, "domain %u: cannot read its "
+                              "scheduling parameters (%d)", domid, rc);
         }
         d->cap = sp.cap;
         d->weight = sp.weight;
@@ -72,27 +71,23 @@ static int get(void *h, uint32_t domid, struct xconv_dom *d, char *err)
 }
 
 static int set_cap(void *h, uint32_t domid, const char *sched, int cap,
-                   char *err)
+                   struct xlmig_error *err)
 {
     struct xconv_libxl *x = h;
     libxl_domain_sched_params sp;
     libxl_scheduler s;
     int rc;
 
-    if (libxl_scheduler_from_string(sched, &s)) {
-        snprintf(err, XCONV_ERRLEN, "unknown scheduler %s", sched);
-        return -1;
-    }
+    if (libxl_scheduler_from_string(sched, &s))
+        return xlmig_fail(err, EINVAL, "unknown scheduler %s", sched);
     libxl_domain_sched_params_init(&sp);    /* weight etc.: unchanged */
     sp.sched = s;
     sp.cap = cap;
     rc = libxl_domain_sched_params_set(x->ctx, domid, &sp);
     libxl_domain_sched_params_dispose(&sp);
-    if (rc) {
-        snprintf(err, XCONV_ERRLEN, "domain %u: cannot set its CPU cap to "
-                 "%d (%d)", domid, cap, rc);
-        return -1;
-    }
+    if (rc)
+        return xlmig_fail(err, EIO, "domain %u: cannot set its CPU cap to "
+                          "%d (%d)", domid, cap, rc);
     return 0;
 }
 
@@ -160,21 +155,18 @@ const struct xconv_cap_ops xconv_libxl_ops = {
 };
 
 int xconv_libxl_open(struct xconv_libxl *x, xentoollog_logger *lg,
-                     char *err)
+                     struct xlmig_error *err)
 {
     memset(x, 0, sizeof(*x));
-    if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, lg)) {
-        snprintf(err, XCONV_ERRLEN, "cannot initialise libxl");
-        return -1;
-    }
+    if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, lg))
+        return xlmig_fail(err, EIO, "cannot initialise libxl");
     /* It forks nothing; whatever it may reap must be its own. */
     libxl_childproc_setmode(x->ctx, &hooks, NULL);
     x->xs = xs_open(0);
     if (!x->xs) {
         libxl_ctx_free(x->ctx);
         x->ctx = NULL;
-        snprintf(err, XCONV_ERRLEN, "cannot open xenstore");
-        return -1;
+        return xlmig_fail(err, EIO, "cannot open xenstore");
     }
     return 0;
 }

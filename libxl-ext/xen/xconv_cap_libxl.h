@@ -20,8 +20,9 @@ struct xconv_libxl {
 
 extern const struct xconv_cap_ops xconv_libxl_ops;
 
+/* 0 or -EIO with err. */
 int xconv_libxl_open(struct xconv_libxl *x, xentoollog_logger *lg,
-                     char *err);
+                     struct xlmig_error *err);
 void xconv_libxl_close(struct xconv_libxl *x);
 
 #endif

@@ -21,13 +21,13 @@ int xsmem_recover(struct xsmem *m, const char *uuid, const char *name,
                   struct xlmig_error *err)
 {
     struct xconv_recovery r;
-    char e[XCONV_ERRLEN] = "";
+    struct xlmig_error e = { 0 };
 
     if (!m->ops)
         return 0;
-    if (xconv_cap_recover(m->ops, m->h, uuid, &r, e) < 0)
-        return xlmig_fail(err, EIO, "%s: the CPU cap left by an earlier "
-                          "migration: %s", name, e);
+    if (xconv_cap_recover(m->ops, m->h, uuid, &r, &e) < 0)
+        return xlmig_fail(err, e.code, "%s: the CPU cap left by an earlier "
+                          "migration: %s", name, e.msg);
     switch (r.what) {
     case XCONV_NONE:
         break;
@@ -65,14 +65,16 @@ int xsmem_recover(struct xsmem *m, const char *uuid, const char *name,
 int xsmem_prepare(struct xsmem *m, const struct xconv_opts *o,
                   uint32_t domid, const char *uuid, struct xlmig_error *err)
 {
-    char owner[64], e[XCONV_ERRLEN] = "";
+    char owner[64];
+    int rc;
 
     if (!m->ops)
         return xlmig_fail(err, ENOSYS, "auto-converge: no scheduler access");
     if (xconv_owner_self(owner, sizeof(owner)) < 0)
         return xlmig_fail(err, EIO, "auto-converge: cannot read /proc/self");
-    if (xconv_cap_prepare(&m->cap, m->ops, m->h, domid, uuid, owner, e) < 0)
-        return xlmig_fail(err, EINVAL, "%s", e);
+    rc = xconv_cap_prepare(&m->cap, m->ops, m->h, domid, uuid, owner, err);
+    if (rc < 0)
+        return rc;
     xconv_policy_init(&m->pol, o);
     m->ac = true;
     xlmig_logf(&m->em, XLMIG_LOG_INFO, "auto-converge: throttle %u%% first, "
@@ -106,15 +108,16 @@ static void step(struct xsmem *m, const struct xmem_stats *st)
                                    st->prev_iter_pages, st->iter_pages);
     struct xlmig_event ev;
     struct xlmig_memory mem;
-    char e[XCONV_ERRLEN] = "", msg[300];
+    struct xlmig_error e = { 0 };
+    char msg[300];
     int cap = -1;
     size_t n;
 
     if (!t)
         return;
-    if (xconv_cap_throttle(&m->cap, t, &cap, e) < 0) {
+    if (xconv_cap_throttle(&m->cap, t, &cap, &e) < 0) {
         /* A failed throttle never fails the migration. */
-        xlmig_logf(&m->em, XLMIG_LOG_WARN, "auto-converge: %s", e);
+        xlmig_logf(&m->em, XLMIG_LOG_WARN, "auto-converge: %s", e.msg);
         cap = -1;
     }
     xconv_policy_set_cap(&m->pol, cap);
@@ -166,12 +169,12 @@ static void restore(struct xsmem *m)
 {
     if (!m->ac || !m->cap.recorded)
         return;
-    m->restore_err[0] = '\0';
-    m->restore_rc = xconv_cap_restore(&m->cap, m->restore_err);
+    xlmig_error_clear(&m->restore_err);
+    m->restore_rc = xconv_cap_restore(&m->cap, &m->restore_err);
     if (m->restore_rc < 0)
         xlmig_logf(&m->em, XLMIG_LOG_ERROR, "auto-converge: the original CPU "
                    "cap %d could not be restored: %s (xlmig recover-cap "
-                   "puts it back)", m->cap.orig.cap, m->restore_err);
+                   "puts it back)", m->cap.orig.cap, m->restore_err.msg);
     if (m->st) {
         xst_set(m->st, "ac_restored", "%s", m->restore_rc ? "no" : "yes");
         if (!m->restore_rc)

@@ -57,8 +57,8 @@ struct xsmem {
     struct xconv_cap cap;
     char steps[256];                    /* ac_steps: "T:THROTTLE:CAP ..." */
     bool ended;
-    int restore_rc;                     /* of the last restore: 0 or -1 */
-    char restore_err[XCONV_ERRLEN];
+    int restore_rc;                     /* of the last restore: 0, -errno */
+    struct xlmig_error restore_err;
 };
 
 /* obs: where the events and log lines go; st: the status part (or NULL);
@@ -69,11 +69,13 @@ void xsmem_init(struct xsmem *m, const struct xflow_observer *obs,
  * A record of the CPU cap left by a crashed migration of uuid: put the
  * original back and remove it (one log line says what was found).
  * -EBUSY if its owner still runs (a migration of this domain is under
- * way), -EIO if the record is unreadable or the cap cannot be set.
+ * way), else xconv_cap_recover's -errno (-EIO if the record is
+ * unreadable or libxl cannot set the cap).
  */
 int xsmem_recover(struct xsmem *m, const char *uuid, const char *name,
                   struct xlmig_error *err);
-/* Auto-converge on: checks the scheduler, records the original cap. */
+/* Auto-converge on: checks the scheduler, records the original cap;
+ * 0 or xconv_cap_prepare's -errno. */
 int xsmem_prepare(struct xsmem *m, const struct xconv_opts *o,
                   uint32_t domid, const char *uuid, struct xlmig_error *err);
 /* The xmem logger's callback (opaque: the struct xsmem). */

@@ -556,17 +556,18 @@ static int serve(struct xsrc *m)
 static int mem_recover(struct xsrc *m, const char *domain,
                        struct xlmig_error *err)
 {
-    char e[XCONV_ERRLEN] = "", uuid[40];
+    struct xlmig_error e = { 0 };
+    char uuid[40];
     int rc;
 
     if ((rc = xlx_domain_uuid(&m->x, m->domid, domain, uuid, err)) < 0)
         return rc;
-    if (xconv_libxl_open(&m->cx, xlx_logger(&m->x), e) < 0) {
+    if (xconv_libxl_open(&m->cx, xlx_logger(&m->x), &e) < 0) {
         xsmem_init(&m->mem, m->obs, NULL, NULL, NULL);
         if (m->o->autoconv)
-            return xlmig_fail(err, EIO, "auto-converge: %s", e);
+            return xlmig_fail_from(err, &e, "auto-converge");
         xlx_log(m->obs, XLMIG_LOG_WARN, "cannot look for a CPU cap left by "
-                "an earlier migration: %s", e);
+                "an earlier migration: %s", e.msg);
         return 0;
     }
     m->cx_open = true;

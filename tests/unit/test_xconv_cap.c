@@ -8,6 +8,7 @@
  * (recovery from the record), without touching what is not ours.
  * The owner check against /proc runs for real.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "err.h"
 #include "fake_cap.h"
 #include "xconv_cap.h"
 
@@ -78,11 +80,11 @@ static void test_success_path(void **state)
 {
     struct host *h = host_new();
     struct xconv_cap c;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
     int cap;
 
     (void)state;
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "123:456", err),
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "123:456", &err),
                      0);
     /* recorded, nothing set */
     assert_int_equal(h->nset, 0);
@@ -95,10 +97,10 @@ static void test_success_path(void **state)
     assert_non_null(kv(h, "started"));
     assert_int_equal(h->nput, 1);               /* one transaction */
 
-    assert_int_equal(xconv_cap_throttle(&c, 50, &cap, err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, &cap, &err), 0);
     assert_int_equal(cap, 100);                 /* 2 vCPUs, half */
     assert_int_equal(fake_cap_find(h, 7)->cap, 100);
-    assert_int_equal(xconv_cap_throttle(&c, 90, &cap, err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 90, &cap, &err), 0);
     assert_int_equal(cap, 20);
     assert_string_equal(kv(h, "current"), "20");
     assert_string_equal(kv(h, "pending"), "20");
@@ -107,12 +109,12 @@ static void test_success_path(void **state)
     assert_string_equal(h->log, "put put set:100 put put set:20 put ");
 
     /* success: the source domain is suspended, then destroyed */
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     assert_int_equal(fake_cap_find(h, 7)->cap, 0);
     assert_null(kv(h, "sched"));
     assert_int_equal(h->nkv, 0);
     /* twice is harmless */
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     assert_int_equal(h->nset, 3);
     free(h);
 }
@@ -121,21 +123,21 @@ static void test_restore_after_destroy(void **state)
 {
     struct host *h = host_new();
     struct xconv_cap c;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
 
     (void)state;
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     h->dom[0].exists = false;                  /* destroyed after GO */
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     assert_int_equal(h->nkv, 0);
     free(h);
     /* a new domain took domid 7: not ours, not touched */
     h = host_new();
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     snprintf(h->dom[0].uuid, sizeof(h->dom[0].uuid), "%s", U2);
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     assert_int_equal(h->dom[0].cap, 100);
     assert_int_equal(h->nkv, 0);
     free(h);
@@ -145,40 +147,51 @@ static void test_refusals(void **state)
 {
     struct host *h = host_new();
     struct xconv_cap c, c2;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
 
     (void)state;
     fake_cap_add_dom(h, 8, U2, "rtds", 0, 1);
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 8, U2, "1:1", err), -1);
-    assert_non_null(strstr(err, "credit or credit2"));
-    assert_non_null(strstr(err, "rtds"));
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 9, U2, "1:1", err), -1);
-    assert_non_null(strstr(err, "no domain 9"));
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U2, "1:1", err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 8, U2, "1:1", &err),
+                     -EINVAL);
+    assert_int_equal(err.code, EINVAL);
+    assert_non_null(strstr(err.msg, "credit or credit2"));
+    assert_non_null(strstr(err.msg, "rtds"));
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 9, U2, "1:1", &err),
+                     -ENOENT);
+    assert_non_null(strstr(err.msg, "no domain 9"));
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U2, "1:1", &err),
+                     -ENOENT);
+    /* libxl fails: its code and message come through */
+    h->fail_get = true;
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err),
+                     -EIO);
+    assert_string_equal(err.msg, "get failed");
+    h->fail_get = false;
     assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, "../../x", "1:1",
-                                       err), -1);
+                                       &err), -EINVAL);
     assert_int_equal(h->nkv, 0);
     /* no record, no throttle */
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), -1);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), -EINVAL);
     /* xenstore refuses the record: nothing is set */
     h->fail_put = true;
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), -1);
-    assert_non_null(strstr(err, "cannot record"));
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), -1);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), -EIO);
+    assert_non_null(strstr(err.msg, "cannot record"));
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), -EINVAL);
     assert_int_equal(h->nset, 0);
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     h->fail_put = false;
     /* an earlier record must be recovered first */
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_prepare(&c2, ops, h, 7, U1, "2:2", err), -1);
-    assert_non_null(strstr(err, "recover it first"));
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_prepare(&c2, ops, h, 7, U1, "2:2", &err),
+                     -EEXIST);
+    assert_non_null(strstr(err.msg, "recover it first"));
     assert_string_equal(kv(h, "owner"), "1:1");
     /* pending cannot be written: the cap is not set either */
     h->fail_put = true;
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), -1);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), -EIO);
     assert_int_equal(h->nset, 0);
     h->fail_put = false;
-    assert_int_equal(xconv_cap_restore(&c, err), 0);
+    assert_int_equal(xconv_cap_restore(&c, &err), 0);
     free(h);
 }
 
@@ -188,22 +201,23 @@ static void test_failed_restore(void **state)
     struct host *h = host_new();
     struct xconv_cap c;
     struct xconv_recovery r;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
 
     (void)state;
     h->dom[0].cap = 150;
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     assert_int_equal(h->dom[0].cap, 75);
     h->fail_set = true;
-    assert_int_equal(xconv_cap_throttle(&c, 70, NULL, err), -1);
+    assert_int_equal(xconv_cap_throttle(&c, 70, NULL, &err), -EIO);
     assert_string_equal(kv(h, "pending"), "45");
     assert_string_equal(kv(h, "current"), "75");
-    assert_int_equal(xconv_cap_restore(&c, err), -1);
+    assert_int_equal(xconv_cap_restore(&c, &err), -EIO);
+    assert_string_equal(err.msg, "set failed");
     assert_non_null(kv(h, "sched"));
     h->fail_set = false;
     /* the process died meanwhile: recovery finds our 75 */
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(r.found_cap, 75);
     assert_int_equal(r.orig.cap, 150);
@@ -218,62 +232,62 @@ static void test_recover(void **state)
     struct host *h = host_new();
     struct xconv_cap c;
     struct xconv_recovery r;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
 
     (void)state;
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_NONE);
 
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 70, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 70, NULL, &err), 0);
     assert_int_equal(h->dom[0].cap, 60);
     /* still running: not ours to touch */
     h->alive = true;
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_BUSY);
     assert_string_equal(r.owner, "1:1");
     assert_int_equal(h->dom[0].cap, 60);
     assert_non_null(kv(h, "sched"));
     /* dead: the original back, the record gone */
     h->alive = false;
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(r.domid, 7);
     assert_string_equal(r.orig.sched, "credit2");
     assert_int_equal(h->dom[0].cap, 0);
     assert_int_equal(h->nkv, 0);
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_NONE);
 
     /* someone else set another cap meanwhile: left as it is */
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     h->dom[0].cap = 60;
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_CHANGED);
     assert_int_equal(r.found_cap, 60);
     assert_int_equal(h->dom[0].cap, 60);
     assert_int_equal(h->nkv, 0);
     /* crashed inside a set that did happen: "pending" knows it was ours */
     h->dom[0].cap = 0;
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     h->fail_set = true;
-    assert_int_equal(xconv_cap_throttle(&c, 90, NULL, err), -1);
+    assert_int_equal(xconv_cap_throttle(&c, 90, NULL, &err), -EIO);
     h->fail_set = false;
     h->dom[0].cap = 20;
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_RESTORED);
     assert_int_equal(h->dom[0].cap, 0);
 
     /* the domain had its cap already; the domain is gone; domid reused */
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_ALREADY);
-    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", err), 0);
-    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, err), 0);
+    assert_int_equal(xconv_cap_prepare(&c, ops, h, 7, U1, "1:1", &err), 0);
+    assert_int_equal(xconv_cap_throttle(&c, 50, NULL, &err), 0);
     snprintf(h->dom[0].uuid, sizeof(h->dom[0].uuid), "%s", U2);
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), 0);
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), 0);
     assert_int_equal(r.what, XCONV_GONE);
     assert_int_equal(h->dom[0].cap, 100);       /* the other one's */
     assert_int_equal(h->nkv, 0);
@@ -284,16 +298,17 @@ static void test_recover_bad_record(void **state)
 {
     struct host *h = host_new();
     struct xconv_recovery r;
-    char err[XCONV_ERRLEN];
+    struct xlmig_error err;
     const char *keys[] = { "sched", "cap", "domid", "vcpus" };
     const char *vals[] = { "credit", "x12", "7", "1" };
 
     (void)state;
     fake_cap_ops.put(h, DIR1, keys, vals, 4);
-    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, err), -1);
-    assert_non_null(strstr(err, "unreadable"));
+    assert_int_equal(xconv_cap_recover(ops, h, U1, &r, &err), -EIO);
+    assert_non_null(strstr(err.msg, "unreadable"));
     assert_int_equal(h->dom[0].cap, 0);
-    assert_int_equal(xconv_cap_recover(ops, h, "not-a-uuid", &r, err), -1);
+    assert_int_equal(xconv_cap_recover(ops, h, "not-a-uuid", &r, &err),
+                     -EINVAL);
     free(h);
 }
 

@@ -1,4 +1,5 @@
 /* The fake host of fake_cap.h (cmocka checks what libxl would refuse). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "err.h"
 #include "fake_cap.h"
 
 struct xconv_dom *fake_cap_find(struct host *h, uint32_t domid)
@@ -36,15 +38,14 @@ static void logf_(struct host *h, const char *s)
     strncat(h->log, s, sizeof(h->log) - strlen(h->log) - 1);
 }
 
-static int f_get(void *hh, uint32_t domid, struct xconv_dom *d, char *err)
+static int f_get(void *hh, uint32_t domid, struct xconv_dom *d,
+                 struct xlmig_error *err)
 {
     struct host *h = hh;
     struct xconv_dom *x = fake_cap_find(h, domid);
 
-    if (h->fail_get) {
-        snprintf(err, XCONV_ERRLEN, "get failed");
-        return -1;
-    }
+    if (h->fail_get)
+        return xlmig_fail(err, EIO, "get failed");
     memset(d, 0, sizeof(*d));
     if (x)
         *d = *x;
@@ -52,16 +53,14 @@ static int f_get(void *hh, uint32_t domid, struct xconv_dom *d, char *err)
 }
 
 static int f_set(void *hh, uint32_t domid, const char *sched, int cap,
-                 char *err)
+                 struct xlmig_error *err)
 {
     struct host *h = hh;
     struct xconv_dom *x = fake_cap_find(h, domid);
     char b[32];
 
-    if (h->fail_set || !x) {
-        snprintf(err, XCONV_ERRLEN, "set failed");
-        return -1;
-    }
+    if (h->fail_set || !x)
+        return xlmig_fail(err, x ? EIO : ENOENT, "set failed");
     /* as libxl: 0 .. 100 * vCPUs, the domain's own scheduler */
     assert_string_equal(sched, x->sched);
     assert_true(cap >= 0 && cap <= (int)(100 * x->vcpus));
