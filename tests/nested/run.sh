@@ -104,6 +104,16 @@ if [ -n "${XLMIG_DEBS:-}" ]; then
     [ -n "$f" ] || die "$p's .deb missing from XLMIG_DEBS=$XLMIG_DEBS"
     cp "$f" "$PL/xlmig/debs/"
   done
+  # dom0 installs them offline: every package they depend on must be in
+  # the image (lib/build-image.sh's OTHER_PKGS), else say which, now.
+  missing=""
+  for d in $(for f in "$PL"/xlmig/debs/*.deb; do dpkg-deb -f "$f" Depends; done |
+             tr ',' '\n' | sed 's/(.*//; s/|.*//; s/ //g' | sort -u); do
+    case $d in xlmig|xlmig-dkms|libxlmig1) continue;; esac
+    awk '/^--- installed/{i=1; next} i{print $1}' "$IMG/versions.txt" | grep -qxF "$d" ||
+      missing="$missing $d"
+  done
+  [ -z "$missing" ] || die "the packages depend on what the dom0 image lacks:$missing (add it to OTHER_PKGS in lib/build-image.sh)"
 fi
 [ -n "${XLMIG_BIN:-}" ] && cp "$XLMIG_BIN" "$PL/xlmig/xlmig"
 [ -n "${XL_FRONT:-}" ] && cp "$XL_FRONT" "$PL/xlmig/xl"

@@ -36,8 +36,10 @@ KPKG=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image
 [ -n "$KPKG" ] || die "cannot determine the kernel package linux-image-amd64 depends on"
 KABI=${KPKG#linux-image-}
 # dom0 installs xlmig's .debs offline (apt install ./*.deb): what they need
-# is in the image, DKMS and the kernel's headers included.
-OTHER_PKGS="$OTHER_PKGS dkms linux-headers-$KABI linux-headers-amd64"
+# is in the image, DKMS and the kernel's headers included, and the
+# libraries of their Depends that a Xen dom0 does not have already
+# (run.sh checks every Depends against the image before it boots).
+OTHER_PKGS="$OTHER_PKGS dkms linux-headers-$KABI linux-headers-amd64 zlib1g libdeflate0"
 
 # Cache key: this script, the Xen pin (or the local debs), and the candidate
 # versions of every package installed explicitly.
