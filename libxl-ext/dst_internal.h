@@ -134,6 +134,7 @@ struct xlmig_dest {
     volatile sig_atomic_t cancelled;
     bool done_sent;
     bool failed;
+    bool error_sent;            /* dst_tell_source() done */
     struct xlmig_error err;
 
     struct dst_verifier *ver;   /* --verify (dst_verify.c), else NULL */
@@ -161,6 +162,9 @@ int dst_next_failed(struct xlmig_dest *d, int rc, const char *during);
 int dst_check_error(struct xlmig_dest *d, const struct xlmig_rec *rec);
 /* Before GO: tell the source, delete the targets we created. */
 void dst_abort(struct xlmig_dest *d);
+/* The ERROR to the source (once): before GO it goes first, so that the
+ * source resumes its guest while the rollback hook cleans up here. */
+void dst_tell_source(struct xlmig_dest *d);
 
 /* dst_negotiate.c */
 int dst_negotiate(struct xlmig_dest *d);

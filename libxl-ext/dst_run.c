@@ -27,6 +27,11 @@ static int rollback(struct xlmig_dest *d)
     int code = d->err.code ? d->err.code : EIO;
 
     dst_verify_end_push(d);
+    /* Before GO the source learns it at once (it resumes its guest; a
+     * rollback hook may take a while, and our heartbeats stopped with the
+     * failure).  Past it, our copy goes first: never two running. */
+    if (!d->got_go)
+        dst_tell_source(d);
     if (d->h.rollback)
         d->h.rollback(d->h.opaque, d);
     d->got_go = false;

@@ -248,10 +248,11 @@ const char *xlmig_dest_error(const struct xlmig_dest *d)
     return d->failed ? d->err.msg : "";
 }
 
-void dst_abort(struct xlmig_dest *d)
+void dst_tell_source(struct xlmig_dest *d)
 {
-    struct xlmig_event ev = xlmig_event_make("error", NULL);
-
+    if (d->error_sent)
+        return;
+    d->error_sent = true;
     dst_close_extras(d);
     if (d->have_channel) {
         pthread_mutex_lock(&d->err_lock);
@@ -262,6 +263,13 @@ void dst_abort(struct xlmig_dest *d)
                               "%s", d->err.msg);
         xlmig_conn_linger(&d->conn, 2000);
     }
+}
+
+void dst_abort(struct xlmig_dest *d)
+{
+    struct xlmig_event ev = xlmig_event_make("error", NULL);
+
+    dst_tell_source(d);
     if (!d->got_go) {
         /* Before GO the source still has everything: remove our copy. */
         for (unsigned i = 0; i < d->ndisks; i++) {

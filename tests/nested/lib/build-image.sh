@@ -22,7 +22,7 @@ XEN_PKGS="xen-utils-4.17 xen-utils-common xen-hypervisor-4.17-amd64 xen-hypervis
 XEN_PKGS="$XEN_PKGS libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1"
 XEN_PKGS="$XEN_PKGS libxenhypfs1 libxenmisc4.17 libxenstore4 libxentoolcore1 libxentoollog1"
 OTHER_PKGS="initramfs-tools busybox kmod iproute2 procps psmisc mount util-linux openssh-server openssh-client e2fsprogs"
-IMG_SIZE=${NESTED_IMG_SIZE:-2G}
+IMG_SIZE=${NESTED_IMG_SIZE:-3G}   # the guest image and its migrated copy (solo) fit beside DKMS
 
 log() { echo "build-image: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
