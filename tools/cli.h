@@ -30,7 +30,10 @@ void cli_lower_priority(int nice_level);
 
 /* --keepup-share: 1..100 percent into a share (100: 0, no limit); 0 or 1
  * (error printed). */
-int cli_parse_share(const char *arg, double *share);
+/* The common options (rates, sizes, bounds, the keep-up share) into a
+ * source's options; postcopy and the modes are the command's. */
+void cli_common_to_source(const struct cli_common *c,
+                          struct xlmig_source_opts *o);
 
 /* Prints "xlmig: <message>" to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -199,13 +199,21 @@ int cli_reconnect(const struct xlmig_endpoint *ep, pid_t *child, int *rfd,
     }
 }
 
-int cli_parse_share(const char *arg, double *share)
+void cli_common_to_source(const struct cli_common *c,
+                          struct xlmig_source_opts *o)
 {
-    char *end;
-    long v = strtol(arg, &end, 10);
-
-    if (end == arg || *end || v < 1 || v > 100)
-        return cli_error("--keepup-share %s: a percentage, 1 to 100", arg);
-    *share = v == 100 ? 0 : (double)v / 100.0;
-    return 0;
+    o->bandwidth_Bps = c->bandwidth_Bps;
+    o->max_downtime_ms = c->max_downtime_ms;
+    o->block_size = (uint32_t)c->block_size;
+    o->workers = (unsigned)c->workers;
+    o->connections = (unsigned)c->connections;
+    o->max_passes = (unsigned)c->max_passes;
+    o->keepup_share = c->keepup_share_pct >= 100
+                          ? 0 : c->keepup_share_pct / 100.0;
+    o->compress = c->compress == CLI_COMPRESS_ALWAYS ? XLMIG_COMPRESS_ALWAYS
+                  : c->compress == CLI_COMPRESS_NEVER ? XLMIG_COMPRESS_NEVER
+                  : XLMIG_COMPRESS_AUTO;
+    o->peer_timeout_ms = (int)c->peer_timeout_ms;
+    o->stopcopy_timeout_ms = (int)c->stopcopy_timeout_ms;
+    o->recover_timeout_s = (int)(c->recover_timeout_ms / 1000);
 }

@@ -141,22 +141,8 @@ static int parse(int argc, char **argv, struct est_args *a, bool *done)
         }
     a->dest = argv[first];
     xlmig_source_opts_init(&a->o);
-    a->o.bandwidth_Bps = a->c.bandwidth_Bps;
-    a->o.max_downtime_ms = a->c.max_downtime_ms;
-    a->o.block_size = (uint32_t)a->c.block_size;
-    a->o.workers = (unsigned)a->c.workers;
-    a->o.connections = (unsigned)a->c.connections;
-    a->o.max_passes = (unsigned)a->c.max_passes;
-    a->o.keepup_share = a->c.keepup_share_pct >= 100
-                            ? 0 : a->c.keepup_share_pct / 100.0;
-    a->o.compress = a->c.compress == CLI_COMPRESS_ALWAYS
-                        ? XLMIG_COMPRESS_ALWAYS
-                    : a->c.compress == CLI_COMPRESS_NEVER
-                        ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
+    cli_common_to_source(&a->c, &a->o);
     a->o.postcopy = !a->no_postcopy;
-    a->o.peer_timeout_ms = (int)a->c.peer_timeout_ms;
-    a->o.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
-    a->o.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
     a->o.offline = a->offline;
     *done = false;
     return 0;

@@ -259,27 +259,13 @@ static int apply_common(struct mig_args *a)
     a->o.nice = a->c.nice;
     a->o.daemonize_off = a->daemonize_off;
     a->o.tcp = a->data_choice == 1;
-    a->o.so.bandwidth_Bps = a->c.bandwidth_Bps;
-    a->o.so.max_downtime_ms = a->c.max_downtime_ms;
-    a->o.so.block_size = (uint32_t)a->c.block_size;
-    a->o.so.workers = (unsigned)a->c.workers;
-    a->o.so.connections = (unsigned)a->c.connections;
+    cli_common_to_source(&a->c, &a->o.so);
     if (a->o.so.connections > 1 && !a->o.tcp) {
         fprintf(stderr, "xlmig migrate: --connections %u needs --data=tcp "
                 "(the ssh data channel is one connection)\n",
                 a->o.so.connections);
         return -1;
     }
-    a->o.so.max_passes = (unsigned)a->c.max_passes;
-    a->o.so.keepup_share = a->c.keepup_share_pct >= 100
-                               ? 0 : a->c.keepup_share_pct / 100.0;
-    a->o.so.compress = a->c.compress == CLI_COMPRESS_ALWAYS
-                           ? XLMIG_COMPRESS_ALWAYS
-                       : a->c.compress == CLI_COMPRESS_NEVER
-                           ? XLMIG_COMPRESS_NEVER : XLMIG_COMPRESS_AUTO;
-    a->o.so.peer_timeout_ms = (int)a->c.peer_timeout_ms;
-    a->o.so.stopcopy_timeout_ms = (int)a->c.stopcopy_timeout_ms;
-    a->o.so.recover_timeout_s = (int)(a->c.recover_timeout_ms / 1000);
     /* No gate without tracking either. */
     a->o.so.postcopy = !a->no_postcopy && !a->o.notrack;
     if (xsrc_check(&a->o, &e) < 0) {
