@@ -189,9 +189,22 @@ int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
         *slash = '\0';
     else
         snprintf(dir, sizeof(dir), ".");
-    /* A --target-dir the receiver creates itself may not exist yet. */
-    if (stat(dir, &st) < 0 && p->target_dir && !strcmp(dir, p->target_dir))
-        snprintf(dir, sizeof(dir), "%s/..", p->target_dir);
+    /* A --target-dir the receiver creates itself (one mkdir) may not
+     * exist yet: its parent's file system is the one that counts ("dir/.."
+     * cannot be resolved while dir does not exist). */
+    if (stat(dir, &st) < 0 && p->target_dir && !strcmp(dir, p->target_dir)) {
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+            dir[--n] = '\0';
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+    }
     if (statvfs(dir, &vfs) < 0 || stat(dir, &st) < 0)
         return xlmig_fail(err, errno, "target %s: %s: %s", path, dir,
                           strerror(errno));
