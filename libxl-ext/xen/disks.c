@@ -316,3 +316,16 @@ out:
     xlu_cfg_destroy(c);
     return rc;
 }
+
+int xdisk_select_opts(const libxl_domain_config *cfg, const char *storage,
+                      const char *shared, struct xdisk *out, unsigned *n,
+                      struct xlmig_error *err)
+{
+    struct xsel sel;
+
+    memset(&sel, 0, sizeof(sel));
+    if ((storage && xdisk_parse_storage(&sel, storage, err) < 0) ||
+        (shared && xdisk_parse_shared(&sel, shared, err) < 0))
+        return -err->code;
+    return xdisk_select(cfg, &sel, xdisk_probe_host, out, n, err);
+}

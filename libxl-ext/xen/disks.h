@@ -79,6 +79,15 @@ int xdisk_select(const libxl_domain_config *cfg, const struct xsel *sel,
                  xdisk_probe_fn *probe, struct xdisk *out, unsigned *n,
                  struct xlmig_error *err);
 
+/*
+ * xdisk_select() on this host with the --storage and --shared lists
+ * (either NULL: not given): the number of disks to migrate, or -errno
+ * with err (a bad list included).
+ */
+int xdisk_select_opts(const libxl_domain_config *cfg, const char *storage,
+                      const char *shared, struct xdisk *out, unsigned *n,
+                      struct xlmig_error *err);
+
 /* Parses the `disk = [...]` list of an xl.cfg file with libxlutil into
  * cfg->disks (only disks: xl's own parser is not a library). */
 int xdisk_load_xlcfg(const char *file, libxl_domain_config *cfg, struct xlmig_error *err);

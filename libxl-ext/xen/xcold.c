@@ -151,15 +151,9 @@ static int stop_guest(struct xcold *m, struct xlmig_error *err)
 
 static int select_disks(struct xcold *m, struct xlmig_error *err)
 {
-    struct xsel sel;
-    int nmig;
+    int nmig = xdisk_select_opts(&m->dc, m->o->storage, m->o->shared,
+                                 m->disks, &m->nd, err);
 
-    memset(&sel, 0, sizeof(sel));
-    if ((m->o->storage && xdisk_parse_storage(&sel, m->o->storage, err) < 0) ||
-        (m->o->shared && xdisk_parse_shared(&sel, m->o->shared, err) < 0))
-        return -err->code;
-    nmig = xdisk_select(&m->dc, &sel, xdisk_probe_host, m->disks, &m->nd,
-                        err);
     if (nmig < 0)
         return nmig;
     if (!nmig)

@@ -177,18 +177,12 @@ static char *config_json(struct xsrc *m, struct xlmig_error *err)
 /* Which disks migrate; one ENG_DISK each to the engine, the OFFER. */
 static int select_disks(struct xsrc *m, struct xlmig_error *err)
 {
-    struct xsel sel;
     int nmig;
 
-    memset(&sel, 0, sizeof(sel));
     if (xsrc_check(m->o, err) < 0)
         return -err->code;
-    if (m->o->storage)
-        xdisk_parse_storage(&sel, m->o->storage, err);
-    if (m->o->shared)
-        xdisk_parse_shared(&sel, m->o->shared, err);
-    nmig = xdisk_select(&m->dc, &sel, xdisk_probe_host, m->disks, &m->nd,
-                        err);
+    nmig = xdisk_select_opts(&m->dc, m->o->storage, m->o->shared, m->disks,
+                             &m->nd, err);
     if (nmig < 0)
         return nmig;
     if (!nmig)
