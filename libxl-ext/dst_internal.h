@@ -153,6 +153,14 @@ struct xlmig_dest {
 int dst_fail(struct xlmig_dest *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void dst_event(struct xlmig_dest *d, struct xlmig_event *ev);
+/*
+ * Bitmap b (NULL: empty) of disk as BITMAP records of at most max extents
+ * (e: room for max, buf: for one such record) and its BITMAP_END; *total
+ * gets its block count.  -1 when the channel failed (d->conn.err).
+ */
+int dst_send_bitmap(struct xlmig_dest *d, unsigned disk,
+                    const struct xlmig_bitmap *b, struct xlmig_extent *e,
+                    uint32_t max, uint8_t *buf, uint64_t *total);
 /* Next record; an ERROR from the peer or a closed channel fails d. */
 int dst_next(struct xlmig_dest *d, struct xlmig_rec *rec,
              const char *during);

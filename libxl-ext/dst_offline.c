@@ -249,30 +249,12 @@ int dst_offline_send_have(struct xlmig_dest *d)
         return dst_fail(d, ENOMEM, "out of memory");
     }
     for (unsigned i = 0; i < d->ndisks && !rc; i++) {
-        struct dst_disk *k = &d->disks[i];
-        struct xlmig_bitmap_end end = { .disk = i, .total = 0 };
-        uint64_t pos = 0;
-        uint32_t n = 0;
-        bool more = k->resumed;
+        uint64_t total = 0;
 
-        if (!k->resumed)
+        if (!d->disks[i].resumed)
             continue;
-        while (more && !rc) {
-            more = xlmig_bitmap_next_extent(k->have, &pos, 0, &e[n]);
-            if (more)
-                end.total += e[n++].count;
-            if (n && (n == max || !more)) {
-                if (xlmig_conn_send(&d->conn, buf,
-                                    xlmig_enc_extents(buf, XLMIG_REC_BITMAP,
-                                                      i, e, n)) < 0)
-                    rc = -1;
-                n = 0;
-            }
-        }
-        if (!rc && xlmig_conn_send(&d->conn, buf,
-                                   xlmig_enc_bitmap_end(buf, &end)) < 0)
-            rc = -1;
-        d->st.resumed_blocks += end.total;
+        rc = dst_send_bitmap(d, i, d->disks[i].have, e, max, buf, &total);
+        d->st.resumed_blocks += total;
     }
     free(e);
     free(buf);

@@ -145,25 +145,10 @@ static int send_stale(struct xlmig_dest *d)
         rc = xlmig_fail(&d->chan_err, ENOMEM, "out of memory");
     for (unsigned i = 0; i < d->ndisks && !rc; i++) {
         struct dst_disk *k = &d->disks[i];
-        struct xlmig_bitmap_end end = { .disk = i, .total = 0 };
-        uint64_t pos = 0;
-        uint32_t n = 0;
-        bool more = k->gate_on;
+        uint64_t total;
 
-        while (more && !rc) {
-            more = xlmig_bitmap_next_extent(k->remaining, &pos, 0, &e[n]);
-            if (more)
-                end.total += e[n++].count;
-            if (n && (n == max || !more)) {
-                if (xlmig_conn_send(&d->conn, buf,
-                                    xlmig_enc_extents(buf, XLMIG_REC_BITMAP,
-                                                      i, e, n)) < 0)
-                    rc = -EIO;
-                n = 0;
-            }
-        }
-        if (!rc && xlmig_conn_send(&d->conn, buf,
-                                   xlmig_enc_bitmap_end(buf, &end)) < 0)
+        if (dst_send_bitmap(d, i, k->gate_on ? k->remaining : NULL, e, max,
+                            buf, &total) < 0)
             rc = -EIO;
     }
     if (!rc && xlmig_conn_send(&d->conn, buf,

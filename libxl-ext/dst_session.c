@@ -248,6 +248,32 @@ const char *xlmig_dest_error(const struct xlmig_dest *d)
     return d->failed ? d->err.msg : "";
 }
 
+int dst_send_bitmap(struct xlmig_dest *d, unsigned disk,
+                    const struct xlmig_bitmap *b, struct xlmig_extent *e,
+                    uint32_t max, uint8_t *buf, uint64_t *total)
+{
+    struct xlmig_bitmap_end end = { .disk = disk, .total = 0 };
+    uint64_t pos = 0;
+    uint32_t n = 0;
+    bool more = b != NULL;
+
+    while (more) {
+        more = xlmig_bitmap_next_extent(b, &pos, 0, &e[n]);
+        if (more)
+            end.total += e[n++].count;
+        if (n && (n == max || !more)) {
+            if (xlmig_conn_send(&d->conn, buf,
+                                xlmig_enc_extents(buf, XLMIG_REC_BITMAP,
+                                                  disk, e, n)) < 0)
+                return -1;
+            n = 0;
+        }
+    }
+    *total = end.total;
+    return xlmig_conn_send(&d->conn, buf,
+                           xlmig_enc_bitmap_end(buf, &end)) < 0 ? -1 : 0;
+}
+
 void dst_tell_source(struct xlmig_dest *d)
 {
     if (d->error_sent)
