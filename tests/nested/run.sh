@@ -34,8 +34,10 @@ WORK=${NESTED_WORK:-$NESTED_CACHE/run-$(date +%Y%m%d-%H%M%S)}
 # QEMU start -> "@@ XL_READY"; with the packages, dom0 first builds the
 # module with DKMS (275 s under TCG with 2 vCPUs, more with 1)
 if [ -n "${XLMIG_DEBS:-}" ]; then BOOT_TIMEOUT=${NESTED_BOOT_TIMEOUT:-1200}; else BOOT_TIMEOUT=${NESTED_BOOT_TIMEOUT:-360}; fi
-STALL_TIMEOUT=${NESTED_STALL_TIMEOUT:-900}     # no new "@@" marker for this long
-SCENARIO_TIMEOUT=${NESTED_SCENARIO_TIMEOUT:-1200}
+# 8r/8k wait up to S8_WAIT (1000 s) for the first throttle step, silently
+case " ${NESTED_SCENARIOS:-} " in *" 8r "*|*" 8k "*) long=1;; *) long=0;; esac
+STALL_TIMEOUT=${NESTED_STALL_TIMEOUT:-$((long ? 1800 : 900))}     # no new "@@" marker for this long
+SCENARIO_TIMEOUT=${NESTED_SCENARIO_TIMEOUT:-$((long ? 2400 : 1200))}
 QEMU_CPU=${NESTED_QEMU_CPU:-Nehalem}           # -cpu max corrupts dom0 user space
 QEMU_MEM=${NESTED_QEMU_MEM:-3G}
 SOLO_SMP=${NESTED_SOLO_SMP:-2}
@@ -134,7 +136,7 @@ make_payload() {
     # scenario knobs and command lines, overridable as NESTED_<NAME>
     for v in S0_CMD S1P_CMD S1N_CMD S2_CMD S2_RECEIVER_RE S3_CMD S3S_CMD S4_CMD \
              S4_BURST S4_RATE S5_CMD S5_PORT S6_CMD S6_BOUND_S S7_CMD S7E_CMD S7L_CMD \
-             S8_CMD S8_AC S8_MEM S8_DIRTY_MIB S8_CAP TARGET_DIR WARM_S AFTER_S RATE \
+             S8_CMD S8_AC S8_MEM S8_DIRTY_MIB S8_CAP S8_WAIT TARGET_DIR WARM_S AFTER_S RATE \
              MIG_TIMEOUT DISK_MIB; do
       local nv=NESTED_$v
       [ -n "${!nv:-}" ] && printf '%s=%q\n' "$v" "${!nv}"
