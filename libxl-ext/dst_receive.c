@@ -127,13 +127,15 @@ int dst_apply_data(struct xlmig_dest *r, struct dst_io *io, unsigned conn,
     if (dst_payload(r, io, &d, len, &p) < 0)
         return -1;
     /*
-     * Whole aligned blocks go past the page cache (O_DIRECT): filling
+     * Large aligned writes go past the page cache (O_DIRECT): filling
      * fresh page-cache pages cost most of the receiving CPU (a copy and
      * the pages' first touch), and the data is not read here before the
-     * guest runs.  From an aligned buffer: the channel lands large raw
-     * payloads aligned (conn.c); others are copied first.
+     * guest runs; small ones do not (image.c).  From an aligned buffer:
+     * the channel lands large raw payloads aligned (conn.c); others are
+     * copied first.
      */
-    if (k->img.dio_fd >= 0 && !(len % XLMIG_IO_ALIGN) &&
+    if (k->img.dio_fd >= 0 && len >= XLMIG_DIO_MIN &&
+        !(len % XLMIG_IO_ALIGN) &&
         !(off % XLMIG_IO_ALIGN) && (uintptr_t)p % XLMIG_IO_ALIGN) {
         memcpy(io->inbuf, p, len);
         p = io->inbuf;

@@ -13,6 +13,8 @@
 #include "err.h"
 
 #define XLMIG_IO_ALIGN 4096
+/* Bulk writes this long or longer go past the page cache (regular files). */
+#define XLMIG_DIO_MIN (256u << 10)
 
 struct xlmig_image {
     int fd;
@@ -46,9 +48,9 @@ int xlmig_image_write(struct xlmig_image *im, const void *buf, size_t len,
  */
 void xlmig_image_enable_direct(struct xlmig_image *im);
 /*
- * As xlmig_image_write(), with O_DIRECT when the image has it and buf,
- * len and off are XLMIG_IO_ALIGN-aligned (a file system that refuses a
- * direct write gets buffered ones from then on).  A buffered write and a
+ * As xlmig_image_write(), with O_DIRECT when the image has it, len is at
+ * least XLMIG_DIO_MIN and buf, len and off are XLMIG_IO_ALIGN-aligned (a
+ * file system that refuses a direct write gets buffered ones from then on).  A buffered write and a
  * direct one to the same range stay coherent: the kernel writes back and
  * drops cached pages around a direct write.
  */

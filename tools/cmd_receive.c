@@ -76,7 +76,8 @@ static const struct cli_opt recv_opts[] = {
       "port 0)" },
     { .name = "page-cache", .type = CLI_FLAG, .offset = OFF(page_cache),
       .help = "write the copied blocks through the page cache (default: "
-      "past it, O_DIRECT, where the file system takes it)" },
+      "writes of 256 KiB or more past it, O_DIRECT, where the file system "
+      "takes it)" },
     { .name = "start", .type = CLI_FLAG, .offset = OFF(start),
       .help = "(cold migration) start the guests here once their disks are "
       "in place (without it they stay stopped)" },
