@@ -89,13 +89,28 @@ static void tick(struct xlmig_source *s, const char *phase, int pass,
  * The end of a pass: what was queued drains to the destination.  That can
  * be most of a pass on a slow link: the progress goes on meanwhile.
  */
+/*
+ * Stop-copy asked keep-up to end (the guest is suspended): a keep-up pass
+ * in progress yields at once.  What it has not queued stays pending for
+ * stop-copy; what it has queued goes ahead of stop-copy's records, whose
+ * SYNC then covers it.
+ */
+static bool keepup_yields(struct xlmig_source *s, bool keepup)
+{
+    return keepup && __atomic_load_n(&s->keepup_stop, __ATOMIC_ACQUIRE);
+}
+
 static int flush_ticking(struct xlmig_source *s, const char *phase, int pass,
                          uint64_t total, uint64_t base, uint64_t *last)
 {
-    struct timespec nap = { 0, 50 * 1000 * 1000 };
+    bool keepup = !strcmp(phase, "keepup");
+    /* Keep-up looks often: the guest may be waiting for it. */
+    struct timespec nap = { 0, (keepup ? 2 : 50) * 1000 * 1000 };
 
     while (xlmig_sendq_pending(s->q) > 0 && !s->failed &&
            !xlmig_sendq_error(s->q)) {
+        if (keepup_yields(s, keepup))
+            return s->failed ? -s->err.code : 0;
         nanosleep(&nap, NULL);
         tick(s, phase, pass, total, base, last);
     }
@@ -339,19 +354,19 @@ int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
         struct xlmig_extent e;
         uint64_t pos = 0;
 
-        while ((!max || sent < max) &&
+        while ((!max || sent < max) && !keepup_yields(s, keepup) &&
                xlmig_bitmap_next_extent(d->pending, &pos,
                                         max ? max - sent : 0, &e)) {
             if (src_queue_extent(s, d, e.start, e.count,
                                     XLMIG_ORIGIN_PUSH, false) < 0)
                 return -s->err.code;
-            /* A partial pass leaves the rest pending. */
-            if (max)
+            /* A partial or yielding pass leaves the rest pending. */
+            if (max || keepup)
                 xlmig_bitmap_clear_range(d->pending, e.start, e.count);
             sent += e.count;
             tick(s, phase, pass, total, base, &last);
         }
-        if (!max)
+        if (!max && !keepup)
             xlmig_bitmap_clear_all(d->pending);
     }
     s->st.resent_blocks += sent;
@@ -598,7 +613,7 @@ int src_keepup_stop(struct xlmig_source *s)
     if (!s->keepup_running)
         return s->failed ? -s->err.code : 0;
     pthread_mutex_lock(&s->lock);
-    s->keepup_stop = true;
+    __atomic_store_n(&s->keepup_stop, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->keepup_thread, NULL);
