@@ -113,32 +113,34 @@ void xlmig_est_predict(const struct xlmig_est_in *in,
          * Keep-up runs from the verdict on: a snapshot every 0.1 s, a pass
          * whenever the set no longer fits half the budget (none when
          * hopeless); the guest writes until it is suspended, memory_s
-         * later; stop-copy starts when keep-up's step in progress ends.
+         * later, and a pass still running then yields: what it has not
+         * sent goes at stop-copy, with what was dirtied meanwhile.
          */
         bool hopeless = v == XLMIG_CONV_STALLED ||
                         v == XLMIG_CONV_MAX_PASSES;
-        double k = 0;
-        for (;;) {
-            double blocks = xlmig_est_dirty(in, age), step;
+        double k = 0, carry = 0;
+        while (k < memory_s) {
+            double blocks = xlmig_est_dirty(in, age), left = memory_s - k;
+            double step = left < KEEPUP_STEP_S ? left : KEEPUP_STEP_S;
 
             if (!hopeless && blocks > 0 &&
                 xlmig_conv_eta((uint64_t)(blocks * bs), rate) > budget / 2) {
                 step = send_s(in, blocks);
                 e->passes++;
-                dirty_bytes += blocks * bs;
+                if (step > left) {
+                    carry = blocks * (1 - left / step);
+                    step = left;
+                }
+                dirty_bytes += (blocks - carry) * bs;
                 age = 0;
-            } else {
-                step = KEEPUP_STEP_S;
             }
-            /* Dirtied during the step: only while the guest runs. */
-            age += k >= memory_s ? 0 : (k + step < memory_s ? step
-                                                             : memory_s - k);
+            age += step;        /* dirtied during the step */
             k += step;
-            if (k >= memory_s)
-                break;
         }
         t += k;
-        final = xlmig_est_dirty(in, age);
+        final = carry + xlmig_est_dirty(in, age);
+        if (final > (double)in->nblocks)
+            final = (double)in->nblocks;
     }
     e->push_s = t;
     e->final_blocks = (uint64_t)(final + 0.5);

@@ -51,8 +51,9 @@ struct measure {
     int rc;
     double interval_sum, interval_blocks;       /* short intervals */
     double first_s, first_blocks;               /* the first snapshot's */
-    double op_sum;                              /* snapshot calls: */
-    unsigned ops;                               /* their mean time */
+    double op_min;                              /* the quickest snapshot
+                                                   call (noise only adds) */
+    unsigned ops;
     uint64_t t_track, t_last;
 };
 
@@ -359,16 +360,19 @@ static int snapshot(struct xlmig_source *s, struct measure *m)
 
     for (unsigned i = 0; i < s->ndisks; i++) {
         struct src_disk *d = &s->disks[i];
-        uint64_t t0 = xlmig_now_ns(), n = 0;
+        uint64_t t0, n = 0;
+        double op;
 
         if (!d->tracking)
             continue;
         xlmig_bitmap_clear_all(d->pending);
+        t0 = xlmig_now_ns();
         if (d->vbd->ops->snapshot(d->vbd, d->pending, &n) < 0)
             return src_fail(s, EIO, "disk %s: dirty snapshot failed: %s",
                             d->name, d->vbd->err.msg);
-        m->op_sum += (double)(xlmig_now_ns() - t0) * 1e-9;
-        m->ops++;
+        op = (double)(xlmig_now_ns() - t0) * 1e-9;
+        if (!m->ops++ || op < m->op_min)
+            m->op_min = op;
         blocks += xlmig_bitmap_count(d->pending);
         xlmig_bitmap_merge(m->seen[i], d->pending);
         xlmig_bitmap_clear_all(d->pending);
@@ -482,7 +486,7 @@ static int measure_all(struct xlmig_source *s, double sample_s,
     in->dirty_pipe_Bps = sc.Bps > 0 ? sc.Bps : seq.Bps;
     in->full_wire_ratio = seq.wire_ratio;
     in->dirty_wire_ratio = sc.wire_ratio;
-    in->vbd_op_s = m->ops ? m->op_sum / m->ops : 0;
+    in->vbd_op_s = m->ops ? m->op_min : 0;
     return 0;
 }
 
