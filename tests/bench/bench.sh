@@ -18,6 +18,7 @@
 #        BENCH_SCENARIOS="loopback:idle loopback:write veth:idle veth:write"
 #        BENCH_PIN=split|none  BENCH_SEND_ARGS=...
 set -eu
+. "$(dirname "$0")/lib.sh"
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
 VBDSIM=$B/tools/xlmig-vbdsim
@@ -37,8 +38,7 @@ cleanup() {
     for s in "$W"/*.sock "$W"/dst/*.sock; do
         [ -S "$s" ] && "$VBDSIM" ctl "$s" shutdown >/dev/null 2>&1 || true
     done
-    ip netns del $NSA 2>/dev/null || true
-    ip netns del $NSB 2>/dev/null || true
+    bench_netns_del $NSA $NSB
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
@@ -51,26 +51,10 @@ link_Bps() {
     esac
 }
 
-setup_veth() {
-    ip netns del $NSA 2>/dev/null || true
-    ip netns del $NSB 2>/dev/null || true
-    ip netns add $NSA
-    ip netns add $NSB
-    ip link add xlmig-va type veth peer name xlmig-vb
-    ip link set xlmig-va netns $NSA
-    ip link set xlmig-vb netns $NSB
-    ip -n $NSA addr add 10.77.0.1/24 dev xlmig-va
-    ip -n $NSB addr add 10.77.0.2/24 dev xlmig-vb
-    for ns in $NSA $NSB; do ip -n $ns link set lo up; done
-    ip -n $NSA link set xlmig-va up
-    ip -n $NSB link set xlmig-vb up
-    # Shape both directions to the line rate.
-    tc -n $NSA qdisc add dev xlmig-va root tbf rate $LINK burst 512kb latency 20ms
-    tc -n $NSB qdisc add dev xlmig-vb root tbf rate $LINK burst 512kb latency 20ms
-}
-
-field() { # field JSONLINE NAME
-    echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
+setup_veth() { # both directions shaped to the line rate
+    bench_veth $NSA $NSB xlmig-va xlmig-vb 10.77.0
+    bench_shape $NSA xlmig-va $LINK 512kb
+    bench_shape $NSB xlmig-vb $LINK 512kb
 }
 
 sim_field() { # sim_field SOCKET REGEX-with-one-group

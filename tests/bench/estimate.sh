@@ -15,6 +15,7 @@
 #        BENCH_SEND_ARGS=... (given to both estimate and send)
 #        BENCH_NS=xlmig-est (prefix of the namespaces and links)
 set -eu
+. "$(dirname "$0")/lib.sh"
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
 VBDSIM=$B/tools/xlmig-vbdsim
@@ -37,31 +38,15 @@ cleanup() {
     for s in "$W"/*.sock "$W"/dst/*.sock; do
         [ -S "$s" ] && "$VBDSIM" ctl "$s" shutdown >/dev/null 2>&1 || true
     done
-    ip netns del "$NSA" 2>/dev/null || true
-    ip netns del "$NSB" 2>/dev/null || true
+    bench_netns_del "$NSA" "$NSB"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
 
 setup_veth() {
-    ip netns del "$NSA" 2>/dev/null || true
-    ip netns del "$NSB" 2>/dev/null || true
-    ip netns add "$NSA"
-    ip netns add "$NSB"
-    ip link add "$NS-va" type veth peer name "$NS-vb"
-    ip link set "$NS-va" netns "$NSA"
-    ip link set "$NS-vb" netns "$NSB"
-    ip -n "$NSA" addr add 10.78.0.1/24 dev "$NS-va"
-    ip -n "$NSB" addr add 10.78.0.2/24 dev "$NS-vb"
-    for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
-    ip -n "$NSA" link set "$NS-va" up
-    ip -n "$NSB" link set "$NS-vb" up
-    tc -n "$NSA" qdisc add dev "$NS-va" root tbf rate "$LINK" burst 512kb latency 20ms
-    tc -n "$NSB" qdisc add dev "$NS-vb" root tbf rate "$LINK" burst 512kb latency 20ms
-}
-
-field() { # field JSONLINE NAME
-    echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
+    bench_veth "$NSA" "$NSB" "$NS-va" "$NS-vb" 10.78.0
+    bench_shape "$NSA" "$NS-va" "$LINK" 512kb
+    bench_shape "$NSB" "$NS-vb" "$LINK" 512kb
 }
 
 fresh_source() { # fresh_source WRITE_RATE

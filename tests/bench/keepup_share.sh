@@ -20,6 +20,7 @@
 #        SHARE_SHARES="100 25" SHARE_BULK_S=12 SHARE_SEND_ARGS=...
 #        SHARE_NS=xmem (prefix of the namespaces and veth names)
 set -eu
+. "$(dirname "$0")/lib.sh"
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
 VBDSIM=$B/tools/xlmig-vbdsim
@@ -41,8 +42,7 @@ cleanup() {
     for s in "$W"/*.sock "$W"/dst/*.sock; do
         [ -S "$s" ] && "$VBDSIM" ctl "$s" shutdown >/dev/null 2>&1 || true
     done
-    ip netns del $NSA 2>/dev/null || true
-    ip netns del $NSB 2>/dev/null || true
+    bench_netns_del $NSA $NSB
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -59,20 +59,9 @@ wait_for() {
     done
 }
 
-ip netns del $NSA 2>/dev/null || true
-ip netns del $NSB 2>/dev/null || true
-ip netns add $NSA
-ip netns add $NSB
-ip link add $PFX-va type veth peer name $PFX-vb
-ip link set $PFX-va netns $NSA
-ip link set $PFX-vb netns $NSB
-ip -n $NSA addr add 10.78.0.1/24 dev $PFX-va
-ip -n $NSB addr add 10.78.0.2/24 dev $PFX-vb
-for ns in $NSA $NSB; do ip -n $ns link set lo up; done
-ip -n $NSA link set $PFX-va up
-ip -n $NSB link set $PFX-vb up
-tc -n $NSA qdisc add dev $PFX-va root tbf rate $LINK burst 256kb latency 20ms
-tc -n $NSB qdisc add dev $PFX-vb root tbf rate $LINK burst 256kb latency 20ms
+bench_veth $NSA $NSB $PFX-va $PFX-vb 10.78.0
+bench_shape $NSA $PFX-va $LINK 256kb
+bench_shape $NSB $PFX-vb $LINK 256kb
 
 cat > "$W/bulk.py" <<'EOF'
 import socket, sys, time
@@ -116,10 +105,6 @@ bulk() {
     wait $bp
     read -r n secs < "$W/bulk.out"
     echo "$n $secs $((d1 - d0))"
-}
-
-field() { # field JSONLINE NAME
-    echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
 }
 
 run() { # run WRITE_RATE|alone [SHARE]

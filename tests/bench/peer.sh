@@ -98,6 +98,7 @@
 # Diagnosis: BENCH_KEEP=1 keeps the work directory (results, logs);
 # `xlmig-peer run --trace-qmp` prints every QMP message with its time.
 set -eu
+. "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${1:-build}" && pwd)
 XLMIG=$B/tools/xlmig
@@ -150,8 +151,7 @@ cleanup() {
     for s in "$W"/dst/*.sock; do
         [ -S "$s" ] && "$VBDSIM" ctl "$s" shutdown >/dev/null 2>&1 || true
     done
-    ip netns del $NSA 2>/dev/null || true
-    ip netns del $NSB 2>/dev/null || true
+    bench_netns_del $NSA $NSB
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -164,20 +164,7 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -o "$PEER" "$SRC"/tests/bench/peer/*.c \
     { echo "peer.sh: cannot build the peer helper (libnbd-dev, libyajl-dev, zlib1g-dev?)" >&2; exit 2; }
 
 # ---- network -----------------------------------------------------------
-setup_veth() {
-    ip netns del $NSA 2>/dev/null || true
-    ip netns del $NSB 2>/dev/null || true
-    ip netns add $NSA
-    ip netns add $NSB
-    ip link add $VA type veth peer name $VB
-    ip link set $VA netns $NSA
-    ip link set $VB netns $NSB
-    ip -n $NSA addr add $IPA/24 dev $VA
-    ip -n $NSB addr add $IPB/24 dev $VB
-    for ns in $NSA $NSB; do ip -n $ns link set lo up; done
-    ip -n $NSA link set $VA up
-    ip -n $NSB link set $VB up
-}
+setup_veth() { bench_veth $NSA $NSB $VA $VB ${BENCH_NET:-10.78.0}; }
 
 link_Bps() { # 100m, 1g, 10g -> bytes/s
     case $1 in
@@ -190,11 +177,8 @@ link_Bps() { # 100m, 1g, 10g -> bytes/s
 set_link() { # both directions shaped to the rate; burst ~ 4 ms at 1 Gbit
     bps=$(link_Bps "$1")
     burst=$(( 512 * (bps > 125000000 ? bps / 125000000 : 1) ))
-    for x in "$NSA $VA" "$NSB $VB"; do
-        set -- $x
-        tc -n "$1" qdisc replace dev "$2" root tbf rate "$bps"bps \
-            burst "$burst"kb latency 20ms
-    done
+    bench_shape $NSA $VA "$bps"bps "$burst"kb
+    bench_shape $NSB $VB "$bps"bps "$burst"kb
 }
 
 wire_bytes() { # rx + tx on the source end of the veth
@@ -224,10 +208,6 @@ original() { # original SIZE ALLOC
         mv "$o.tmp" "$o"
     fi
     echo "$o"
-}
-
-field() { # field JSONLINE NAME
-    echo "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[-0-9.a-z]*\).*/\1/p" | tr -d '"'
 }
 
 kv() { # kv LINE KEY  (key=value lines of xlmig-peer)
