@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "compress.h"
 #include "estimate.h"
@@ -39,6 +40,7 @@
 #define SCATTER_MAX 2048
 #define SCATTER_PROBE_NS 700000000ull
 #define COMPRESS_SAMPLES 16
+#define END_WAIT_S 5            /* the destination's close after ours */
 
 struct measure {
     struct xlmig_source *s;
@@ -490,6 +492,32 @@ static int measure_all(struct xlmig_source *s, double sample_s,
     return 0;
 }
 
+/*
+ * An estimate ends with the channel: our side shut for writing, then the
+ * destination's close awaited (at most END_WAIT_S).  Closing at once could
+ * leave its last heartbeat unread here, and the kernel then resets the
+ * connection: the destination saw "connection reset by peer" where the
+ * end was meant.  (Pipes, e.g. over ssh, have no shutdown: they just end.)
+ */
+static void end_channel(struct xlmig_source *s)
+{
+    struct timespec until;
+
+    xlmig_conn_heartbeat_stop(&s->conn);
+    pthread_mutex_lock(&s->lock);
+    s->finished = true;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->reply_running || shutdown(s->conn.wfd, SHUT_WR) < 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += END_WAIT_S;
+    pthread_mutex_lock(&s->lock);
+    while (!s->peer_closed && !s->failed)
+        if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void xlmig_estimate_opts_init(struct xlmig_estimate_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -544,6 +572,6 @@ int xlmig_source_estimate(struct xlmig_source *s,
     e->dirty_Bps = in.w * s->o.block_size;
     e->working_set_bytes = distinct * s->o.block_size;
     xlmig_est_predict(&in, e);
-    /* Both directions, as the report counts them. */
+    end_channel(s);
     return 0;
 }

@@ -149,6 +149,7 @@ struct xlmig_source {
     pthread_cond_t cv;
     uint64_t sync_seq, sync_acked;
     bool got_ready, got_report, got_done, finished;
+    bool peer_closed;           /* the reply thread read the channel's end */
     int32_t report;
     struct src_demand *dq;
     size_t dq_len, dq_cap;

@@ -158,6 +158,8 @@ static void *reply_main(void *arg)
         if (rc == 0) {
             pthread_mutex_lock(&s->lock);
             bool fine = s->finished;
+            s->peer_closed = true;
+            pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->lock);
             if (!fine)
                 src_chan_fail(s, ECONNRESET, "the destination closed the "
