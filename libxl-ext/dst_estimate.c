@@ -3,8 +3,9 @@
  * resolved and checked by our policy but not created, and no hook but
  * targets_ready runs.  PROBEs are acknowledged with the bytes received;
  * sampled DATA is validated and decoded (inflated) as in a migration and
- * written, as a migration writes it (writeback started every 32 MiB, a
- * flush at each SYNC), into an unnamed temporary file next to where the
+ * written, as a migration writes it (large writes past the page cache,
+ * writeback started every 32 MiB, a flush at the full pass's SYNC), into
+ * an unnamed temporary file next to where the
  * first target would go (O_TMPFILE: it has no name and is gone when
  * closed), so that the source's measure includes this disk; where that
  * is not possible the data is dropped.  The source's end of the channel
@@ -21,7 +22,7 @@
 #define WRITEBACK_KICK (32u << 20)
 
 /* The sample's scratch file: unnamed, in the first target's directory. */
-static int scratch(struct xlmig_dest *d)
+static int scratch_fd(struct xlmig_dest *d)
 {
     char dir[4096], *slash;
     int fd;
@@ -41,6 +42,20 @@ static int scratch(struct xlmig_dest *d)
         fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     }
     return fd;
+}
+
+/* The scratch file as an image, with direct writes as a target has them
+ * (reopened through /proc: it has no name).  im->fd < 0: none. */
+static void scratch(struct xlmig_dest *d, struct xlmig_image *im)
+{
+    memset(im, 0, sizeof(*im));
+    im->dio_fd = -1;
+    im->fd = scratch_fd(d);
+    if (im->fd < 0)
+        return;
+    snprintf(im->path, sizeof(im->path), "/proc/self/fd/%d", im->fd);
+    if (d->direct)
+        xlmig_image_enable_direct(im);
 }
 
 int dst_estimate_target(struct xlmig_dest *d, struct dst_disk *k,
@@ -77,7 +92,7 @@ static int ack_probe(struct xlmig_dest *d, const struct xlmig_rec *rec,
 }
 
 static int decode(struct xlmig_dest *d, const struct xlmig_rec *rec,
-                  int fd, uint64_t *unflushed)
+                  struct xlmig_image *im, uint64_t *unflushed)
 {
     struct xlmig_data data;
     struct xlmig_error err;
@@ -98,9 +113,11 @@ static int decode(struct xlmig_dest *d, const struct xlmig_rec *rec,
         d->st.data_bytes += len;
         /* As a migration writes it; a full scratch disk only stops the
          * writing (the measure then leaves this disk out). */
-        if (fd >= 0 && pwrite(fd, p, len, (off_t)off) == (ssize_t)len &&
-            (*unflushed += len) >= WRITEBACK_KICK) {
-            sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (im->fd >= 0 &&
+            dst_write_payload(&d->io, im, p, len, off, &err) < 0)
+            xlmig_image_close(im);
+        else if (im->fd >= 0 && (*unflushed += len) >= WRITEBACK_KICK) {
+            sync_file_range(im->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
             *unflushed = 0;
         }
     }
@@ -108,19 +125,20 @@ static int decode(struct xlmig_dest *d, const struct xlmig_rec *rec,
     return 0;
 }
 
-static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
-                 uint64_t *unflushed);
+static int serve(struct xlmig_dest *d, struct xlmig_image *im,
+                 uint64_t *received, uint64_t *unflushed);
 
 int dst_estimate_serve(struct xlmig_dest *d)
 {
     struct xlmig_event ev = xlmig_event_make("phase", "estimate");
     uint64_t received = 0, unflushed = 0;
-    int fd = scratch(d), rc = 0;
+    struct xlmig_image im;
+    int rc;
 
+    scratch(d, &im);
     dst_event(d, &ev);
-    rc = serve(d, fd, &received, &unflushed);
-    if (fd >= 0)
-        close(fd);
+    rc = serve(d, &im, &received, &unflushed);
+    xlmig_image_close(&im);
     if (rc < 0)
         return rc;
     ev = xlmig_event_make("done", "done");
@@ -129,8 +147,8 @@ int dst_estimate_serve(struct xlmig_dest *d)
     return 0;
 }
 
-static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
-                 uint64_t *unflushed)
+static int serve(struct xlmig_dest *d, struct xlmig_image *im,
+                 uint64_t *received, uint64_t *unflushed)
 {
     uint32_t phase = XLMIG_PHASE_FULL;
 
@@ -153,7 +171,7 @@ static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
             rc = ack_probe(d, &rec, received);
             break;
         case XLMIG_REC_DATA:
-            rc = decode(d, &rec, fd, unflushed);
+            rc = decode(d, &rec, im, unflushed);
             break;
         case XLMIG_REC_PHASE: {
             struct xlmig_phase ph;
@@ -169,8 +187,8 @@ static int serve(struct xlmig_dest *d, int fd, uint64_t *received,
             if (xlmig_dec_u64(&rec, &seq, &err) < 0)
                 return dst_fail(d, EPROTO, "bad SYNC: %s", err.msg);
             /* As a migration: flushed after the full pass only. */
-            if (fd >= 0 && phase == XLMIG_PHASE_FULL)
-                fdatasync(fd);
+            if (im->fd >= 0 && phase == XLMIG_PHASE_FULL)
+                fdatasync(im->fd);
             if (xlmig_conn_send(&d->conn, buf,
                                 xlmig_enc_u64(buf, XLMIG_REC_SYNC_ACK,
                                               seq)) < 0)

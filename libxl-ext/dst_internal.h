@@ -187,6 +187,11 @@ int dst_check_data(struct xlmig_dest *d, const struct xlmig_data *data,
 int dst_payload(struct xlmig_dest *d, struct dst_io *io,
                 const struct xlmig_data *data, size_t len,
                 const uint8_t **out);
+/* Writes a payload as a migration does (O_DIRECT when large and the image
+ * has it, through io->inbuf if unaligned).  0 or -1 (err). */
+int dst_write_payload(struct dst_io *io, struct xlmig_image *im,
+                      const uint8_t *p, size_t len, uint64_t off,
+                      struct xlmig_error *err);
 /* A PUSH or stop-copy DATA record that came on connection conn: checked
  * (the stripe rule too) and written. */
 int dst_apply_data(struct xlmig_dest *d, struct dst_io *io, unsigned conn,

@@ -98,6 +98,26 @@ static int check_stripe(struct xlmig_dest *r, unsigned conn,
     return 0;
 }
 
+/*
+ * Large aligned writes go past the page cache (O_DIRECT): filling fresh
+ * page-cache pages cost most of the receiving CPU (a copy and the pages'
+ * first touch), and the data is not read here before the guest runs;
+ * small ones do not (image.c).  From an aligned buffer: the channel lands
+ * large raw payloads aligned (conn.c); others are copied first.
+ */
+int dst_write_payload(struct dst_io *io, struct xlmig_image *im,
+                      const uint8_t *p, size_t len, uint64_t off,
+                      struct xlmig_error *err)
+{
+    if (im->dio_fd >= 0 && len >= XLMIG_DIO_MIN &&
+        !(len % XLMIG_IO_ALIGN) && !(off % XLMIG_IO_ALIGN) &&
+        (uintptr_t)p % XLMIG_IO_ALIGN) {
+        memcpy(io->inbuf, p, len);
+        p = io->inbuf;
+    }
+    return xlmig_image_write_bulk(im, p, len, off, err);
+}
+
 int dst_apply_data(struct xlmig_dest *r, struct dst_io *io, unsigned conn,
                    const struct xlmig_rec *rec)
 {
@@ -126,21 +146,7 @@ int dst_apply_data(struct xlmig_dest *r, struct dst_io *io, unsigned conn,
     }
     if (dst_payload(r, io, &d, len, &p) < 0)
         return -1;
-    /*
-     * Large aligned writes go past the page cache (O_DIRECT): filling
-     * fresh page-cache pages cost most of the receiving CPU (a copy and
-     * the pages' first touch), and the data is not read here before the
-     * guest runs; small ones do not (image.c).  From an aligned buffer:
-     * the channel lands large raw payloads aligned (conn.c); others are
-     * copied first.
-     */
-    if (k->img.dio_fd >= 0 && len >= XLMIG_DIO_MIN &&
-        !(len % XLMIG_IO_ALIGN) &&
-        !(off % XLMIG_IO_ALIGN) && (uintptr_t)p % XLMIG_IO_ALIGN) {
-        memcpy(io->inbuf, p, len);
-        p = io->inbuf;
-    }
-    if (xlmig_image_write_bulk(&k->img, p, len, off, &err) < 0)
+    if (dst_write_payload(io, &k->img, p, len, off, &err) < 0)
         return dst_fail(r, EIO, "disk %s: %s", k->name, err.msg);
     if (dst_verify_after_write(r, &d) < 0)
         return -1;
