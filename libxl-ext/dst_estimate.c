@@ -24,21 +24,18 @@
 /* The sample's scratch file: unnamed, in the first target's directory. */
 static int scratch_fd(struct xlmig_dest *d)
 {
-    char dir[4096], *slash;
+    char dir[4096];
     int fd;
 
     if (!d->ndisks)
         return -1;
     snprintf(dir, sizeof(dir), "%s", d->disks[0].path);
-    slash = strrchr(dir, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    fd = open(dir[0] ? dir : "/", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    xlmig_path_parent(dir, sizeof(dir));
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0 && d->policy.target_dir &&
         !strcmp(dir, d->policy.target_dir)) {
         /* Not created yet: its parent is the same file system. */
-        snprintf(dir, sizeof(dir), "%s/..", d->policy.target_dir);
+        xlmig_dir_parent(dir, sizeof(dir));
         fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     }
     return fd;

@@ -161,6 +161,27 @@ undo:
     return -err->code;
 }
 
+void xlmig_path_parent(char *path, size_t len)
+{
+    char *slash = strrchr(path, '/');
+
+    if (slash == path)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(path, len, ".");
+}
+
+void xlmig_dir_parent(char *dir, size_t len)
+{
+    size_t n = strlen(dir);
+
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = '\0';
+    xlmig_path_parent(dir, len);
+}
+
 int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
                        uint64_t size, uint64_t allocated,
                        const struct xlmig_target_space *earlier,
@@ -172,7 +193,6 @@ int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
     char dir[4096];
     struct statvfs vfs;
     struct stat st;
-    char *slash;
 
     *would_create = false;
     if (space)
@@ -182,29 +202,11 @@ int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
     if (errno != ENOENT)
         return xlmig_fail(err, errno, "target %s: %s", path, strerror(errno));
     snprintf(dir, sizeof(dir), "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
+    xlmig_path_parent(dir, sizeof(dir));
     /* A --target-dir the receiver creates itself (one mkdir) may not
-     * exist yet: its parent's file system is the one that counts ("dir/.."
-     * cannot be resolved while dir does not exist). */
-    if (stat(dir, &st) < 0 && p->target_dir && !strcmp(dir, p->target_dir)) {
-        size_t n = strlen(dir);
-
-        while (n > 1 && dir[n - 1] == '/')
-            dir[--n] = '\0';
-        slash = strrchr(dir, '/');
-        if (slash == dir)
-            slash[1] = '\0';
-        else if (slash)
-            *slash = '\0';
-        else
-            snprintf(dir, sizeof(dir), ".");
-    }
+     * exist yet: its parent's file system is the one that counts. */
+    if (stat(dir, &st) < 0 && p->target_dir && !strcmp(dir, p->target_dir))
+        xlmig_dir_parent(dir, sizeof(dir));
     if (statvfs(dir, &vfs) < 0 || stat(dir, &st) < 0)
         return xlmig_fail(err, errno, "target %s: %s: %s", path, dir,
                           strerror(errno));

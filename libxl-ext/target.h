@@ -81,5 +81,14 @@ int xlmig_target_check(const struct xlmig_target_policy *p, const char *path,
                        const struct xlmig_target_space *earlier,
                        unsigned nearlier, struct xlmig_target_space *space,
                        bool *would_create, struct xlmig_error *err);
+/*
+ * In place, the directory that holds path (of len bytes of room):
+ * "/a/b" -> "/a", "/a" -> "/", "a" -> ".".  xlmig_dir_parent() first
+ * drops a directory's trailing slashes ("/a/b/" -> "/a"): for a
+ * --target-dir not created yet, whose parent's file system counts
+ * ("dir/.." cannot be resolved while dir does not exist).
+ */
+void xlmig_path_parent(char *path, size_t len);
+void xlmig_dir_parent(char *dir, size_t len);
 
 #endif

@@ -48,10 +48,38 @@ static void test_check_missing_target_dir(void **state)
     assert_int_equal(rmdir(tmpl), 0);
 }
 
+/* The directory that holds a path, and a directory's parent. */
+static void test_parent(void **state)
+{
+    static const char *const cases[][3] = {
+        /* path, xlmig_path_parent, xlmig_dir_parent */
+        { "/a/b/c", "/a/b", "/a/b" },
+        { "/a/b/", "/a/b", "/a" },
+        { "/a//", "/a/", "/" },
+        { "/a", "/", "/" },
+        { "/", "/", "/" },
+        { "a/b", "a", "a" },
+        { "a", ".", "." },
+        { "a/", "a", "." },
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        xlmig_path_parent(buf, sizeof(buf));
+        assert_string_equal(buf, cases[i][1]);
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        xlmig_dir_parent(buf, sizeof(buf));
+        assert_string_equal(buf, cases[i][2]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_missing_target_dir),
+        cmocka_unit_test(test_parent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
