@@ -109,9 +109,7 @@ int dst_write_payload(struct dst_io *io, struct xlmig_image *im,
                       const uint8_t *p, size_t len, uint64_t off,
                       struct xlmig_error *err)
 {
-    if (im->dio_fd >= 0 && len >= XLMIG_DIO_MIN &&
-        !(len % XLMIG_IO_ALIGN) && !(off % XLMIG_IO_ALIGN) &&
-        (uintptr_t)p % XLMIG_IO_ALIGN) {
+    if (xlmig_image_direct(im, len, off) && (uintptr_t)p % XLMIG_IO_ALIGN) {
         memcpy(io->inbuf, p, len);
         p = io->inbuf;
     }

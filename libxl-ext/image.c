@@ -68,12 +68,8 @@ void xlmig_image_enable_direct(struct xlmig_image *im)
     im->dio_fd = open(im->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 }
 
-int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
-                           size_t len, uint64_t off, struct xlmig_error *err)
+bool xlmig_image_direct(struct xlmig_image *im, size_t len, uint64_t off)
 {
-    int dfd = im->dio_fd;
-    const uint8_t *p = buf;
-
     /*
      * Small writes (a dirty pass's scattered blocks) through the page
      * cache: a direct write waits for the disk (0.4 ms or more for 64 KiB
@@ -82,9 +78,18 @@ int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
      * few hundred blocks.  The page cache and direct writes stay coherent
      * (a direct write flushes and drops the cached range first).
      */
-    if (dfd < 0 || len < XLMIG_DIO_MIN ||
-        __atomic_load_n(&im->dio_refused, __ATOMIC_RELAXED) ||
-        ((uintptr_t)buf | len | off) % XLMIG_IO_ALIGN)
+    return im->dio_fd >= 0 && len >= XLMIG_DIO_MIN &&
+           !__atomic_load_n(&im->dio_refused, __ATOMIC_RELAXED) &&
+           !((len | off) % XLMIG_IO_ALIGN);
+}
+
+int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
+                           size_t len, uint64_t off, struct xlmig_error *err)
+{
+    int dfd = im->dio_fd;
+    const uint8_t *p = buf;
+
+    if (!xlmig_image_direct(im, len, off) || (uintptr_t)buf % XLMIG_IO_ALIGN)
         return xlmig_image_write(im, buf, len, off, err);
     while (len) {
         ssize_t n = pwrite(dfd, p, len, (off_t)off);

@@ -54,6 +54,9 @@ void xlmig_image_enable_direct(struct xlmig_image *im);
  * direct one to the same range stay coherent: the kernel writes back and
  * drops cached pages around a direct write.
  */
+/* Whether xlmig_image_write_bulk() writes len bytes at off directly
+ * (given an aligned buffer). */
+bool xlmig_image_direct(struct xlmig_image *im, size_t len, uint64_t off);
 int xlmig_image_write_bulk(struct xlmig_image *im, const void *buf,
                            size_t len, uint64_t off, struct xlmig_error *err);
 /* Makes [off, off+len) read as zeros (punching holes where possible). */
