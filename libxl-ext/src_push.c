@@ -100,10 +100,10 @@ static bool keepup_yields(struct xlmig_source *s, bool keepup)
     return keepup && __atomic_load_n(&s->keepup_stop, __ATOMIC_ACQUIRE);
 }
 
-static int flush_ticking(struct xlmig_source *s, const char *phase, int pass,
-                         uint64_t total, uint64_t base, uint64_t *last)
+static int flush_ticking(struct xlmig_source *s, const char *phase,
+                         bool keepup, int pass, uint64_t total, uint64_t base,
+                         uint64_t *last)
 {
-    bool keepup = !strcmp(phase, "keepup");
     /* Keep-up looks often: the guest may be waiting for it. */
     struct timespec nap = { 0, (keepup ? 2 : 50) * 1000 * 1000 };
 
@@ -328,7 +328,7 @@ static int full_pass(struct xlmig_source *s, uint64_t total)
                    (double)(xlmig_now_ns() - w.t0) * 1e-9,
                    (unsigned long long)src_pending_blocks(s));
     }
-    return flush_ticking(s, "push", 0, total, base, &last);
+    return flush_ticking(s, "push", false, 0, total, base, &last);
 }
 
 /*
@@ -370,7 +370,7 @@ int src_dirty_pass(struct xlmig_source *s, uint64_t remaining_blocks,
             xlmig_bitmap_clear_all(d->pending);
     }
     s->st.resent_blocks += sent;
-    return flush_ticking(s, phase, pass, total, base, &last);
+    return flush_ticking(s, phase, keepup, pass, total, base, &last);
 }
 
 /* A dirty pass starts (pass = its number), or the verdict ends them. */
