@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libdeflate.h>
+
 #include "compress.h"
 #include "conn.h"
 #include "err.h"
@@ -14,60 +16,59 @@ size_t xlmig_deflate(struct xlmig_deflater *d, const void *in, size_t n,
                      void *out, size_t cap)
 {
     if (!d->ready) {
-        memset(&d->zs, 0, sizeof(d->zs));
-        if (deflateInit(&d->zs, 1) != Z_OK)
+        d->c = libdeflate_alloc_compressor(XLMIG_DEFLATE_LEVEL);
+        if (!d->c)
             return 0;
         d->ready = true;
-    } else {
-        deflateReset(&d->zs);
     }
-    d->zs.next_in = (Bytef *)(uintptr_t)in;
-    d->zs.avail_in = (uInt)n;
-    d->zs.next_out = out;
-    d->zs.avail_out = (uInt)cap;
-    if (deflate(&d->zs, Z_FINISH) != Z_STREAM_END)
-        return 0;
-    return d->zs.total_out;
+    return libdeflate_zlib_compress(d->c, in, n, out, cap);
 }
 
 void xlmig_deflater_end(struct xlmig_deflater *d)
 {
     if (d->ready)
-        deflateEnd(&d->zs);
+        libdeflate_free_compressor(d->c);
     d->ready = false;
+}
+
+static const char *inflate_why(enum libdeflate_result rc)
+{
+    switch (rc) {
+    case LIBDEFLATE_BAD_DATA: return "not a valid zlib stream";
+    case LIBDEFLATE_SHORT_OUTPUT: return "it inflates to fewer bytes";
+    case LIBDEFLATE_INSUFFICIENT_SPACE: return "it inflates to more bytes";
+    default: return "inflate failed";
+    }
 }
 
 int xlmig_inflate(struct xlmig_inflater *f, const void *in, size_t n,
                   void *out, size_t expect, struct xlmig_error *err)
 {
-    int rc;
+    enum libdeflate_result rc;
+    size_t used = 0;
 
     if (!f->ready) {
-        memset(&f->zs, 0, sizeof(f->zs));
-        if (inflateInit(&f->zs) != Z_OK)
-            return xlmig_fail(err, EIO, "zlib: inflateInit failed");
+        f->d = libdeflate_alloc_decompressor();
+        if (!f->d)
+            return xlmig_fail(err, ENOMEM, "cannot allocate a decompressor");
         f->ready = true;
-    } else {
-        inflateReset(&f->zs);
     }
-    f->zs.next_in = (Bytef *)(uintptr_t)in;
-    f->zs.avail_in = (uInt)n;
-    f->zs.next_out = out;
-    f->zs.avail_out = (uInt)expect;
-    rc = inflate(&f->zs, Z_FINISH);
-    if (rc != Z_STREAM_END || f->zs.total_out != expect ||
-        f->zs.avail_in != 0) {
+    /* Exactly expect bytes out (else SHORT_OUTPUT), all of the input in. */
+    rc = libdeflate_zlib_decompress_ex(f->d, in, n, out, expect, &used, NULL);
+    if (rc == LIBDEFLATE_SUCCESS && used != n)
+        return xlmig_fail(err, EIO, "compressed extent is corrupt: %zu of "
+                          "its %zu bytes follow the zlib stream", n - used, n);
+    if (rc != LIBDEFLATE_SUCCESS)
         return xlmig_fail(err, EIO, "compressed extent is corrupt or does "
-                 "not inflate to its %zu bytes (zlib: %s, got %lu)", expect,
-                 f->zs.msg ? f->zs.msg : zError(rc), f->zs.total_out);
-    }
+                          "not inflate to its %zu bytes (%s)", expect,
+                          inflate_why(rc));
     return 0;
 }
 
 void xlmig_inflater_end(struct xlmig_inflater *f)
 {
     if (f->ready)
-        inflateEnd(&f->zs);
+        libdeflate_free_decompressor(f->d);
     f->ready = false;
 }
 

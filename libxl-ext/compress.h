@@ -1,7 +1,12 @@
 /*
- * zlib for extents, and samples of what compressing one would gain and
- * cost.  Compression costs CPU (level 1: ~39 MB/s per core on random data,
- * ~465 MB/s on text here) and saves link time only when the link is the
+ * Compressed extents, and samples of what compressing one would gain and
+ * cost.  The wire format is a zlib stream (RFC 1950, what the ZLIB
+ * encoding has always carried); libdeflate makes and reads it, a whole
+ * extent at a time: at level 1 on the bench's text it deflates at twice
+ * zlib's speed (228 against 113 MB/s of CPU here) to 0.37 of the size
+ * (zlib level 1: 0.40) and inflates 2.8x faster, so a receiver or sender
+ * of an older build, on zlib, reads and writes the same records.
+ * Compression costs CPU and saves link time only when the link is the
  * bottleneck and the data shrinks; whether it pays is zpolicy.h's call.
  */
 #ifndef XLMIG_COMPRESS_H
@@ -10,20 +15,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <zlib.h>
 #include "err.h"
 
+struct libdeflate_compressor;
+struct libdeflate_decompressor;
+
+/* Allocated at the first use (ready), freed by the _end calls. */
 struct xlmig_deflater {
-    z_stream zs;
+    struct libdeflate_compressor *c;
     bool ready;
 };
 
 struct xlmig_inflater {
-    z_stream zs;
+    struct libdeflate_decompressor *d;
     bool ready;
 };
 
-/* Compressed size, or 0 if it did not fit in cap (incompressible). */
+/* The level: libdeflate's 1, its fastest (still smaller than zlib's 1). */
+#define XLMIG_DEFLATE_LEVEL 1
+
+/* Compressed size, or 0 if it did not fit in cap (incompressible) or
+ * the compressor could not be allocated. */
 size_t xlmig_deflate(struct xlmig_deflater *d, const void *in, size_t n,
                      void *out, size_t cap);
 void xlmig_deflater_end(struct xlmig_deflater *d);

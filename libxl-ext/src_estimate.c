@@ -4,7 +4,7 @@
  * host (the destination creates nothing: the ESTIMATE feature).
  *
  *   the disks       allocated bytes (SEEK_DATA), a compressibility sample
- *                   (zlib level 1, compress.c)
+ *                   (deflate level 1, compress.c)
  *   the link        round trips (PROBE / PROBE_ACK without padding), then
  *                   padded PROBEs for at most a second: the raw rate
  *   the pipeline    a sample of the disks, evenly spread, through the real
@@ -326,7 +326,7 @@ static int measure_scattered(struct xlmig_source *s, struct pipe_result *r)
     return 0;
 }
 
-/* zlib level 1 on a few extents of the data: ratio and speed. */
+/* Deflate level 1 on a few extents of the data: ratio and speed. */
 static void measure_compress(struct xlmig_source *s, struct xlmig_estimate *e)
 {
     struct xlmig_deflater z = { .ready = false };

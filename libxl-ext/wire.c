@@ -8,10 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
-#ifdef HAVE_LIBDEFLATE
+
 #include <libdeflate.h>
-#endif
 
 #include "le.h"
 #include "wire.h"
@@ -71,13 +69,8 @@ const char *xlmig_rec_name(uint16_t type)
 
 uint32_t xlmig_crc32(uint32_t crc, const void *p, size_t n)
 {
-#ifdef HAVE_LIBDEFLATE
     /* The same CRC-32 as zlib's, several times faster (PCLMUL). */
     return libdeflate_crc32(crc, p, n);
-#else
-    /* zlib's crc32 takes a uInt length; bodies are far below 4 GiB. */
-    return (uint32_t)crc32(crc, p, (uInt)n);
-#endif
 }
 
 static uint32_t rec_crc(const uint8_t *rec, uint32_t body_len)

@@ -59,7 +59,7 @@ void cli_print_source_report(FILE *f, const struct xlmig_source_report *r)
         fprintf(f, "\n");
     }
     if (r->zlib_in)
-        fprintf(f, "  compression       %.1f MiB -> %.1f MiB (zlib level 1)\n",
+        fprintf(f, "  compression       %.1f MiB -> %.1f MiB (deflate level 1)\n",
                 mib(r->zlib_in), mib(r->zlib_out));
     if (r->compression[0])
         fprintf(f, "  zlib decision     %s\n", r->compression);

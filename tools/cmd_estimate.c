@@ -156,7 +156,7 @@ static void print_human(const struct xlmig_estimate *e, FILE *f)
             (double)e->disk_bytes / 1048576.0,
             (double)e->allocated_bytes / 1048576.0, 100 * e->zero_fraction);
     if (e->compress_ratio > 0)
-        fprintf(f, "  compressibility   zlib level 1: %.2f of the size, "
+        fprintf(f, "  compressibility   deflate level 1: %.2f of the size, "
                 "%.0f MB/s per worker\n", e->compress_ratio,
                 e->compress_Bps / 1e6);
     fprintf(f, "  link              round trip %.2f ms, %.1f MB/s raw; "

@@ -212,7 +212,7 @@ struct xlmig_estimate {
     unsigned ndisks;
     uint64_t disk_bytes, allocated_bytes;
     double zero_fraction;       /* allocated bytes that read as zeros */
-    double compress_ratio;      /* zlib level 1 on a sample: out / in */
+    double compress_ratio;      /* deflate level 1 on a sample: out / in */
     double compress_Bps;        /* ... one worker's speed */
     double rtt_ms;              /* the data channel's round trip */
     double link_Bps;            /* the data channel alone */
