@@ -84,6 +84,28 @@ static void test_converges(void **state)
     assert_true(e.total_s > 11.8 && e.total_s < 12.3);
 }
 
+/*
+ * Few writes: the set fits the downtime right after the full pass, no
+ * dirty pass runs.  The engine decided on the full pass's rate, but the
+ * final set is scattered rewritten blocks: the downtime is theirs at the
+ * scattered rate (50 MB/s here, half the sequential one).
+ */
+static void test_final_scattered(void **state)
+{
+    struct xlmig_est_in in = base();
+    struct xlmig_estimate e;
+    double want;
+
+    (void)state;
+    in.w = 50;
+    xlmig_est_predict(&in, &e);
+    assert_int_equal(e.passes, 0);
+    assert_false(e.postcopy);
+    assert_true(e.final_blocks > 400 && e.final_blocks < 700);
+    want = 1e3 * (e.final_blocks * 4096.0 / 50e6 + 2 * 0.0002 + 0.0005);
+    assert_true(fabs(e.downtime_ms - want) < 0.01);
+}
+
 /* The guest out-writes the link: the policy gives up at once, keep-up
  * sends nothing, the final set goes after the hand-off. */
 static void test_stalls(void **state)
@@ -172,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_dirty_curve),
         cmocka_unit_test(test_idle),
         cmocka_unit_test(test_converges),
+        cmocka_unit_test(test_final_scattered),
         cmocka_unit_test(test_stalls),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_keepup_yields),
