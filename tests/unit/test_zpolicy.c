@@ -134,6 +134,31 @@ static void test_decide(void **state)
     assert_int_not_equal(xlmig_zpolicy_decide(&p, &text, &on), XLMIG_Z_RAW);
 }
 
+/*
+ * Off, and far from paying (a loopback-fast link): whole extents are
+ * timed 8 times less often than when the model is near a gain.
+ */
+static void test_far_measures_less(void **state)
+{
+    struct xlmig_zpolicy p;
+    unsigned far = 0, near = 0;
+    bool on;
+
+    (void)state;
+    setup_policy(&p, 4600 * MB, 1.0);
+    assert_true(xlmig_zpolicy_model_gain(&p) < 1.15 / 2);
+    for (int i = 0; i < 1600; i++)
+        far += xlmig_zpolicy_decide(&p, &text, &on) == XLMIG_Z_MEASURE;
+    /* 1600 sampled (12 800 jobs of the disk): one in 128. */
+    assert_true(far >= 1600 / 128 - 1 && far <= 1600 / 128 + 1);
+    /* 1 Gbit/s, a CPU share at which it could pay: one in 16. */
+    setup_policy(&p, 117 * MB, 0.9);
+    p.on = false;
+    for (int i = 0; i < 1600; i++)
+        near += xlmig_zpolicy_decide(&p, &text, &on) == XLMIG_Z_MEASURE;
+    assert_true(near >= 1600 / 16 - 1 && near <= 1600 / 16 + 1);
+}
+
 /* Link-bound: text compressed costs 40% of raw.  On it goes, and stays. */
 static void test_link_bound_turns_on(void **state)
 {
@@ -278,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_far_measures_less),
         cmocka_unit_test(test_link_bound_turns_on),
         cmocka_unit_test(test_cpu_bound_stays_off),
         cmocka_unit_test(test_marginal_gain_stays_off),
