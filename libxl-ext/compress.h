@@ -12,7 +12,6 @@
 #ifndef XLMIG_COMPRESS_H
 #define XLMIG_COMPRESS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "err.h"
@@ -20,19 +19,14 @@
 struct libdeflate_compressor;
 struct libdeflate_decompressor;
 
-/* Allocated at the first use (ready), freed by the _end calls. */
+/* NULL until the first use allocates it; freed by the _end calls. */
 struct xlmig_deflater {
     struct libdeflate_compressor *c;
-    bool ready;
 };
 
 struct xlmig_inflater {
     struct libdeflate_decompressor *d;
-    bool ready;
 };
-
-/* The level: libdeflate's 1, its fastest (still smaller than zlib's 1). */
-#define XLMIG_DEFLATE_LEVEL 1
 
 /* Compressed size, or 0 if it did not fit in cap (incompressible) or
  * the compressor could not be allocated. */

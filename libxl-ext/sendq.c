@@ -435,7 +435,7 @@ static struct job *take_work(struct xlmig_sendq *q)
 static void *worker_main(void *arg)
 {
     struct xlmig_sendq *q = arg;
-    struct wctx w = { .z = { .ready = false }, .f = { .ready = false } };
+    struct wctx w = { .z = { .c = NULL }, .f = { .d = NULL } };
     struct xlmig_error err;
 
     xlmig_thread_bulk();

@@ -329,7 +329,7 @@ static int measure_scattered(struct xlmig_source *s, struct pipe_result *r)
 /* Deflate level 1 on a few extents of the data: ratio and speed. */
 static void measure_compress(struct xlmig_source *s, struct xlmig_estimate *e)
 {
-    struct xlmig_deflater z = { .ready = false };
+    struct xlmig_deflater z = { .c = NULL };
     uint8_t *buf = xlmig_alloc_io(PIPE_EXTENT);
     double in = 0, out = 0, secs = 0;
     struct spread sp = { 0 };

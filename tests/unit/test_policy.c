@@ -163,8 +163,8 @@ static void test_conv_max_passes(void **state)
 static void test_compress_roundtrip(void **state)
 {
     static unsigned char in[65536], z[70000], out[65536];
-    struct xlmig_deflater d = { .ready = false };
-    struct xlmig_inflater f = { .ready = false };
+    struct xlmig_deflater d = { .c = NULL };
+    struct xlmig_inflater f = { .d = NULL };
     struct xlmig_sample s;
     struct xlmig_error err;
     size_t n;

@@ -45,7 +45,7 @@ struct collector {
 static void *collect_main(void *arg)
 {
     struct collector *c = arg;
-    struct xlmig_inflater inf = { .ready = false };
+    struct xlmig_inflater inf = { .d = NULL };
     uint8_t *plain = malloc(XLMIG_MAX_DATA);
     struct xlmig_rec r;
     struct xlmig_error err;
