@@ -4,7 +4,7 @@
  * encoding has always carried); libdeflate makes and reads it, a whole
  * extent at a time: at level 1 on the bench's text it deflates at twice
  * zlib's speed (228 against 113 MB/s of CPU here) to 0.37 of the size
- * (zlib level 1: 0.40) and inflates 2.8x faster, so a receiver or sender
+ * (zlib level 1: 0.40) and inflates 2.8x faster.  A receiver or sender
  * of an older build, on zlib, reads and writes the same records.
  * Compression costs CPU and saves link time only when the link is the
  * bottleneck and the data shrinks; whether it pays is zpolicy.h's call.
