@@ -37,6 +37,28 @@ uint64_t xlmig_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Why a yield and not only nice and SCHED_BATCH: a guest thread waking on
+ * a CPU where a bulk thread computes is not always run at once.  EEVDF
+ * (Linux 6.6 and later) preempts only for a woken task that is eligible
+ * and due first, else the next tick decides (4 ms at HZ=250), and a
+ * kernel built without preemption finishes a system call first.  A
+ * compressor in user space for milliseconds then holds the guest's I/O
+ * thread that long.  sched_yield() makes the scheduler pick again now:
+ * the waiting guest thread runs, and when nothing waits the call costs
+ * well under a microsecond.
+ */
+void xlmig_thread_yield_point(void)
+{
+    static _Thread_local uint64_t last;
+    uint64_t now = xlmig_now_ns();
+
+    if (now - last >= XLMIG_YIELD_EVERY_NS) {
+        sched_yield();
+        last = xlmig_now_ns();
+    }
+}
+
 void xlmig_thread_bulk(void)
 {
     struct sched_param sp = { .sched_priority = 0 };
@@ -249,8 +271,10 @@ int xlmig_conn_recv(struct xlmig_conn *c, struct xlmig_rec *rec)
 
             c->rstart += used;
             alive = xlmig_now_ns();
-            if (rec->type != XLMIG_REC_HEARTBEAT)
+            if (rec->type != XLMIG_REC_HEARTBEAT) {
+                xlmig_thread_yield_point();
                 return 1;
+            }
             if (xlmig_dec_heartbeat(rec, &hb, &c->err) < 0)
                 return -1;
             c->peer_stale = hb.stale;

@@ -137,4 +137,16 @@ uint64_t xlmig_now_ns(void);
  */
 void xlmig_thread_bulk(void);
 
+/*
+ * A point where a thread moving bulk data lets a waiting thread (the
+ * guest's I/O) have the CPU: sched_yield() if XLMIG_YIELD_EVERY_NS have
+ * passed since this thread's last one.  Called between units of work of
+ * at most ~0.3 ms of CPU (a record received, a compressed piece, an
+ * extent read), it bounds how long the migration holds a CPU the guest
+ * waits for to about that, whatever the scheduler and kernel preemption
+ * model (DESIGN.md, guest isolation).
+ */
+#define XLMIG_YIELD_EVERY_NS 50000ull
+void xlmig_thread_yield_point(void);
+
 #endif

@@ -326,10 +326,67 @@ static void test_compression_roundtrip(void **state)
     finish(f);
     assert_true(st.zlib_in == 64 * BS);
     assert_true(st.zlib_out < st.zlib_in / 10);
+    /* Compressed in pieces of 64 KiB (16 blocks), in order, each
+     * inflated by the collector to exactly its blocks. */
+    assert_int_equal(f->col[0].n, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        struct seen *r = &f->col[0].recs[i];
+
+        assert_int_equal(r->d.encoding, XLMIG_ENC_ZLIB);
+        assert_int_equal(r->d.first, 16 * i);
+        assert_int_equal(r->d.count, 16);
+        assert_int_equal(r->block0[BS - 1], 'a' + (int)(16 * i % 3));
+        for (unsigned k = 0; k < 16; k++)
+            assert_int_equal(r->fills[k], 'a' + (int)((16 * i + k) % 3));
+    }
+}
+
+/* Raw runs stay whole: one record for the same 64 blocks. */
+static void test_raw_run_whole(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL);
+
+    for (uint64_t b = 0; b < 64; b++)
+        write_block(f, b, 'a' + (int)(b % 3));
+    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 64,
+                                        XLMIG_ORIGIN_PUSH, false), 0);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
     assert_int_equal(f->col[0].n, 1);
-    assert_int_equal(f->col[0].recs[0].d.encoding, XLMIG_ENC_ZLIB);
-    /* The collector inflated it to exactly 64 blocks; check block 0. */
-    assert_int_equal(f->col[0].recs[0].block0[BS - 1], 'a');
+    assert_int_equal(f->col[0].recs[0].d.encoding, XLMIG_ENC_RAW);
+    assert_int_equal(f->col[0].recs[0].d.count, 64);
+}
+
+/* --verify with compression: each piece has its own DIGEST ahead. */
+static void test_digest_per_piece(void **state)
+{
+    struct fixture *f = *state;
+    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_ALWAYS,
+                                  XLMIG_F_ALL | XLMIG_F_VERIFY);
+
+    for (uint64_t b = 0; b < 40; b++)
+        write_block(f, b, 'a' + (int)(b % 3));
+    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 40,
+                                        XLMIG_ORIGIN_PUSH, false), 0);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_free(q);
+    finish(f);
+    /* DIGEST, DATA for 0-15, 16-31, 32-39. */
+    assert_int_equal(f->col[0].n, 6);
+    for (unsigned i = 0; i < 3; i++) {
+        struct seen *d = &f->col[0].recs[2 * i], *r = &f->col[0].recs[2 * i + 1];
+
+        assert_int_equal(d->type, XLMIG_REC_DIGEST);
+        assert_int_equal(r->type, XLMIG_REC_DATA);
+        assert_int_equal(r->d.encoding, XLMIG_ENC_ZLIB);
+        assert_int_equal(d->d.first, 16 * i);
+        assert_int_equal(r->d.first, 16 * i);
+        assert_int_equal(d->d.count, i < 2 ? 16 : 8);
+        assert_int_equal(r->d.count, i < 2 ? 16 : 8);
+        assert_int_equal(d->dig_n, 1);
+    }
 }
 
 /*
@@ -641,6 +698,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_copy_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compression_roundtrip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_raw_run_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_per_piece, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_digest_before_data, setup,
                                         teardown),
