@@ -73,6 +73,7 @@ struct xlmig_sendq {
     enum xlmig_compress mode;
     uint64_t features;
     bool verify;                /* a DIGEST before every DATA */
+    bool no_yield;              /* the guest is stopped: no yield points */
     unsigned nworkers;
     pthread_t workers[8];
 
@@ -293,6 +294,13 @@ static int emit_digest(struct job *j, uint64_t first, uint32_t count,
                                         dig));
 }
 
+/* Between units of work: let the guest's threads have the CPU (conn.h). */
+static void yield_point(struct xlmig_sendq *q)
+{
+    if (!__atomic_load_n(&q->no_yield, __ATOMIC_RELAXED))
+        xlmig_thread_yield_point();
+}
+
 /*
  * A run of data blocks (each with its DIGEST under --verify): one DATA
  * record, or when it may be compressed, one per Z_PIECE_BYTES with a yield
@@ -317,7 +325,7 @@ static int emit_run(struct xlmig_sendq *q, struct job *j, struct wctx *w,
         size_t l = len - off < (size_t)n * bs ? len - off : (size_t)n * bs;
 
         if (k)
-            xlmig_thread_yield_point();
+            yield_point(q);
         if (q->verify && emit_digest(j, first + k, n, src + off, l) < 0)
             return -1;
         if (emit_data(q, j, w, how, first + k, n, src + off, l) < 0)
@@ -374,7 +382,7 @@ static int encode_one(struct xlmig_sendq *q, struct job *j,
         len = (size_t)(j->disk.size - off);
     if (xlmig_image_read(j->disk.img, raw, len, off, err) < 0)
         return -1;
-    xlmig_thread_yield_point();
+    yield_point(q);
     while (i < count) {
         size_t boff = (size_t)i * bs;
         size_t blen = boff + bs <= len ? bs : len - boff;
@@ -888,6 +896,11 @@ unsigned xlmig_sendq_connections(struct xlmig_sendq *q)
     n = q->route;
     pthread_mutex_unlock(&q->lock);
     return n;
+}
+
+void xlmig_sendq_set_yield(struct xlmig_sendq *q, bool yield)
+{
+    __atomic_store_n(&q->no_yield, !yield, __ATOMIC_RELAXED);
 }
 
 void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth)

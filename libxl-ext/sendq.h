@@ -77,6 +77,12 @@ int xlmig_sendq_flush(struct xlmig_sendq *q);
 int xlmig_sendq_narrow(struct xlmig_sendq *q);
 /* Connections data is spread over now. */
 unsigned xlmig_sendq_connections(struct xlmig_sendq *q);
+/*
+ * Whether the workers stop at yield points (the default) to let a waiting
+ * guest thread run (conn.h).  Off while the guest is stopped (stop-copy),
+ * and while the estimate samples what stop-copy will cost.
+ */
+void xlmig_sendq_set_yield(struct xlmig_sendq *q, bool yield);
 /* Max jobs waiting in the queue (small during post-copy: demand first). */
 void xlmig_sendq_set_depth(struct xlmig_sendq *q, unsigned depth);
 unsigned xlmig_sendq_pending(struct xlmig_sendq *q);

@@ -298,6 +298,9 @@ static int measure_scattered(struct xlmig_source *s, struct pipe_result *r)
     /* A dirty pass: the destination does not flush what it writes. */
     if ((rc = src_phase(s, XLMIG_PHASE_DIRTY, 1, 0)) < 0)
         return rc;
+    /* It stands for the final set, sent with the guest stopped: no
+     * yielding to the guest (which runs now). */
+    xlmig_sendq_set_yield(s->q, false);
     xlmig_sendq_get_stats(s->q, &a);
     t0 = xlmig_now_ns();
     /*
@@ -317,9 +320,12 @@ static int measure_scattered(struct xlmig_source *s, struct pipe_result *r)
             break;
         if ((rc = src_queue_extent(s, &s->disks[disk], first, 1,
                                    XLMIG_ORIGIN_PUSH, false)) < 0)
-            return rc;
+            break;
     }
-    if ((rc = src_sync(s)) < 0)
+    if (rc == 0)
+        rc = src_sync(s);
+    xlmig_sendq_set_yield(s->q, true);
+    if (rc < 0)
         return rc;
     xlmig_sendq_get_stats(s->q, &b);
     pipe_result(s, &a, &b, xlmig_now_ns() - t0, r);

@@ -133,6 +133,9 @@ int src_stopcopy(struct xlmig_source *s)
     if ((rc = quiesce_all(s)) < 0)
         return rc;
     s->st.t_quiesced = xlmig_now_ns();
+    /* The guest is stopped: nothing of its to yield to until GO. */
+    if (s->q)
+        xlmig_sendq_set_yield(s->q, false);
     /* No request in flight any more: this snapshot is exact. */
     if ((rc = src_snapshot_all(s)) < 0)
         return rc;
@@ -221,6 +224,8 @@ int src_stopcopy(struct xlmig_source *s)
     if (send_blocks && (rc = src_verify_settle(s)) < 0)
         return rc;
     s->st.t_stopcopy_done = xlmig_now_ns();
+    if (s->q)
+        xlmig_sendq_set_yield(s->q, true);
     /* Everything the extra connections carry is written: from the
      * hand-off on, one connection. */
     src_close_extras(s);
