@@ -5,7 +5,8 @@
 # namespaces shaped to 1 Gbit/s), each first estimated with
 # `xlmig estimate` against a receiver, then migrated with `xlmig send`;
 # one row per run with the estimate's figures next to the migration's, and
-# (after "|") the migration's own prediction made 2 s into its full pass.
+# (after "|") the migration's own prediction made 2 s into its full pass;
+# then per scenario over the rounds (BENCH_REPEAT), medians.
 # Not part of `make check` (root: netns and tc).
 #
 # usage: tests/bench/estimate.sh [BUILDDIR]
@@ -32,6 +33,7 @@ if [ "${BENCH_PIN:-split}" = split ]; then
     GUEST_CPU=${GUEST_CPU:-0} SEND_CPU=${SEND_CPU:-0} RECV_CPU=${RECV_CPU:-1}
 fi
 NSA=$NS-a NSB=$NS-b
+RESULTS=$W/results
 export XLMIG_VBDSIM=$VBDSIM
 
 cleanup() {
@@ -115,6 +117,7 @@ run() { # run NET LOAD
     op=$(field "$rep" predicted_postcopy)
     post="ok"
     [ "$pp" = "$ap" ] || post="WRONG"
+    echo "$net:$load $pt $at $pd $ad $pp $ap $pw $aw" >>"$RESULTS"
     printf "%-9s %-6s %7s %7s %6s %8s %8s %6s %-5s %-5s %-5s %7s %7s %3s %3s %7s %7s %6s | %7s %6s %8s %-5s %s\n" \
         "$net" "$load" "$pt" "$at" "$(pct "$pt" "$at")" "$pd" "$ad" \
         "$(xratio "$pd" "$ad")" "$pp" "$ap" "$post" "$pf" "$af" "$pn" "$an" \
@@ -135,3 +138,41 @@ for i in $(seq "$REPEAT"); do
         run "${sc%%:*}" "${sc#*:}"
     done
 done
+
+# Per scenario over the rounds: a ~1 s loopback migration varies by more
+# than 20 % between identical runs here, so the estimate is also judged
+# against the median of what happened.
+echo
+echo "per scenario, $REPEAT round(s): medians; act_s min/med/max; verdicts est vs actual"
+awk '
+function med(list,   a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+            t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+        }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function lo(list,   a, n, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
+function hi(list,   a, n, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
+{
+    k = $1
+    if (!(k in n)) order[++nk] = k
+    n[k]++; pt[k] = pt[k] " " $2; at[k] = at[k] " " $3
+    pd[k] = pd[k] " " $4; ad[k] = ad[k] " " $5
+    if ($6 == $7) post[k]++
+    pw[k] = pw[k] " " $8; aw[k] = aw[k] " " $9
+    if ($3 > 0 && ($2 - $3) / $3 <= 0.2 && ($3 - $2) / $3 <= 0.2)
+        in20[k]++
+}
+END {
+    printf "%-15s %5s %7s %-20s %6s %8s %8s %6s %6s %6s %s\n", "scenario", "runs", "est_s", "act_s min/med/max", "err", "est_dms", "act_dms", "x", "post", "wire", "runs<=20%"
+    for (i = 1; i <= nk; i++) {
+        k = order[i]
+        e = med(pt[k]); a = med(at[k]); ed = med(pd[k]); ax = med(ad[k])
+        printf "%-15s %5d %7.3f %6.3f/%6.3f/%6.3f %+5.0f%% %8.1f %8.1f %5.2fx %3d/%-2d %+5.1f%% %d/%d\n", k, n[k], e,
+            lo(at[k]), a, hi(at[k]), (a > 0 ? 100 * (e - a) / a : 0), ed, ax,
+            (ax > 0 ? ed / ax : 0), post[k], n[k],
+            100 * (med(pw[k]) - med(aw[k])) / med(aw[k]), in20[k], n[k]
+    }
+}' "$RESULTS"
