@@ -310,20 +310,29 @@ static void test_zero_blocks(void **state)
     assert_int_equal(f->col[0].recs[3].d.count, 2);
 }
 
+/* Blocks 0..n-1 (fills a, b, c, a...) sent as one extent and collected. */
+static void send_abc(struct fixture *f, enum xlmig_compress mode,
+                     uint64_t features, uint32_t n,
+                     struct xlmig_sendq_stats *st)
+{
+    struct xlmig_sendq *q = new_q(f, 1, 2, mode, features);
+
+    for (uint64_t b = 0; b < n; b++)
+        write_block(f, b, 'a' + (int)(b % 3));
+    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, n,
+                                        XLMIG_ORIGIN_PUSH, false), 0);
+    assert_int_equal(xlmig_sendq_flush(q), 0);
+    xlmig_sendq_get_stats(q, st);
+    xlmig_sendq_free(q);
+    finish(f);
+}
+
 static void test_compression_roundtrip(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL);
     struct xlmig_sendq_stats st;
 
-    for (uint64_t b = 0; b < 64; b++)
-        write_block(f, b, 'a' + (int)(b % 3));
-    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 64,
-                                        XLMIG_ORIGIN_PUSH, false), 0);
-    assert_int_equal(xlmig_sendq_flush(q), 0);
-    xlmig_sendq_get_stats(q, &st);
-    xlmig_sendq_free(q);
-    finish(f);
+    send_abc(f, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL, 64, &st);
     assert_true(st.zlib_in == 64 * BS);
     assert_true(st.zlib_out < st.zlib_in / 10);
     /* Compressed in pieces of 64 KiB (16 blocks), in order, each
@@ -345,15 +354,10 @@ static void test_compression_roundtrip(void **state)
 static void test_raw_run_whole(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL);
+    struct xlmig_sendq_stats st;
 
-    for (uint64_t b = 0; b < 64; b++)
-        write_block(f, b, 'a' + (int)(b % 3));
-    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 64,
-                                        XLMIG_ORIGIN_PUSH, false), 0);
-    assert_int_equal(xlmig_sendq_flush(q), 0);
-    xlmig_sendq_free(q);
-    finish(f);
+    send_abc(f, XLMIG_COMPRESS_NEVER, XLMIG_F_ALL, 64, &st);
+    assert_int_equal(st.zlib_in, 0);
     assert_int_equal(f->col[0].n, 1);
     assert_int_equal(f->col[0].recs[0].d.encoding, XLMIG_ENC_RAW);
     assert_int_equal(f->col[0].recs[0].d.count, 64);
@@ -363,16 +367,10 @@ static void test_raw_run_whole(void **state)
 static void test_digest_per_piece(void **state)
 {
     struct fixture *f = *state;
-    struct xlmig_sendq *q = new_q(f, 1, 2, XLMIG_COMPRESS_ALWAYS,
-                                  XLMIG_F_ALL | XLMIG_F_VERIFY);
+    struct xlmig_sendq_stats st;
 
-    for (uint64_t b = 0; b < 40; b++)
-        write_block(f, b, 'a' + (int)(b % 3));
-    assert_int_equal(xlmig_sendq_extent(q, &f->disk, 0, 40,
-                                        XLMIG_ORIGIN_PUSH, false), 0);
-    assert_int_equal(xlmig_sendq_flush(q), 0);
-    xlmig_sendq_free(q);
-    finish(f);
+    send_abc(f, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL | XLMIG_F_VERIFY, 40, &st);
+    assert_int_equal(st.zlib_in, 40 * BS);
     /* DIGEST, DATA for 0-15, 16-31, 32-39. */
     assert_int_equal(f->col[0].n, 6);
     for (unsigned i = 0; i < 3; i++) {
