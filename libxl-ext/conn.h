@@ -141,10 +141,10 @@ void xlmig_thread_bulk(void);
  * A point where a thread moving bulk data lets a waiting thread (the
  * guest's I/O) have the CPU: sched_yield() if XLMIG_YIELD_EVERY_NS have
  * passed since this thread's last one.  Called between units of work of
- * at most ~0.3 ms of CPU (a record received, a compressed piece, an
- * extent read), it bounds how long the migration holds a CPU the guest
- * waits for to about that, whatever the scheduler and kernel preemption
- * model (DESIGN.md, guest isolation).
+ * a fraction of a millisecond of CPU (a record received: up to ~0.6 ms
+ * for 1 MiB raw; a compressed piece: ~0.4 ms; an extent read), it bounds
+ * how long the migration holds a CPU the guest waits for to about that,
+ * whatever the scheduler and kernel preemption model (DESIGN.md).
  */
 #define XLMIG_YIELD_EVERY_NS 50000ull
 void xlmig_thread_yield_point(void);

@@ -307,8 +307,8 @@ static void yield_point(struct xlmig_sendq *q)
  * point between them.  libdeflate compresses a buffer in one call, and a
  * whole 1 MiB extent of text is ~4.5 ms of CPU with no point where the
  * guest's I/O thread waiting for this CPU gets it (conn.h); a 64 KiB piece
- * is ~0.3 ms.  Deflate's window is 32 KiB: the pieces cost ~0.5 % of the
- * compressed size.
+ * is ~0.3-0.4 ms.  Deflate's window is 32 KiB: the pieces cost ~0.5 % of
+ * the compressed size.
  */
 static int emit_run(struct xlmig_sendq *q, struct job *j, struct wctx *w,
                     enum xlmig_zdecision how, uint64_t first, uint32_t count,
