@@ -144,17 +144,7 @@ done
 # against the median of what happened.
 echo
 echo "per scenario, $REPEAT round(s): medians; act_s min/med/max; verdicts est vs actual"
-awk '
-function med(list,   a, n, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++)
-        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
-            t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
-        }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function lo(list,   a, n, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
-function hi(list,   a, n, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
+awk "$BENCH_AWK_STATS"'
 {
     k = $1
     if (!(k in n)) order[++nk] = k
@@ -171,7 +161,7 @@ END {
         k = order[i]
         e = med(pt[k]); a = med(at[k]); ed = med(pd[k]); ax = med(ad[k])
         printf "%-15s %5d %7.3f %6.3f/%6.3f/%6.3f %+5.0f%% %8.1f %8.1f %5.2fx %3d/%-2d %+5.1f%% %d/%d\n", k, n[k], e,
-            lo(at[k]), a, hi(at[k]), (a > 0 ? 100 * (e - a) / a : 0), ed, ax,
+            mn(at[k]), a, mx(at[k]), (a > 0 ? 100 * (e - a) / a : 0), ed, ax,
             (ax > 0 ? ed / ax : 0), post[k], n[k],
             100 * (med(pw[k]) - med(aw[k])) / med(aw[k]), in20[k], n[k]
     }

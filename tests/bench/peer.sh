@@ -501,15 +501,7 @@ for sc in $SCENARIOS; do
     bounds="$bounds $sc=$b"
 done
 echo
-awk -v bounds="$bounds" '
-function med(s,   n, a, i, j, t) {    # median of a space-separated list
-    n = split(s, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    if (!n) return ""
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function mn(s,   n, a, i, m) { n = split(s, a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 < m) m = a[i] + 0; return m }
-function mx(s,   n, a, i, m) { n = split(s, a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
+awk -v bounds="$bounds" "$BENCH_AWK_STATS"'
 function f(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
 BEGIN {
     n = split(bounds, bl, " ")
