@@ -142,7 +142,7 @@ void xlmig_thread_bulk(void);
  * guest's I/O) have the CPU: sched_yield() if XLMIG_YIELD_EVERY_NS have
  * passed since this thread's last one.  Called between units of work of
  * a fraction of a millisecond of CPU (a record received: up to ~0.6 ms
- * for 1 MiB raw; a compressed piece: ~0.4 ms; an extent read), it bounds
+ * for 1 MiB raw; a compressed piece: ~0.1 ms; an extent read), it bounds
  * how long the migration holds a CPU the guest waits for to about that,
  * whatever the scheduler and kernel preemption model (DESIGN.md).
  */

@@ -17,8 +17,6 @@
 #define MAX_JOBS 12
 #define EXTENT_BYTES (1u << 20)
 #define MAX_JOB_EXTENTS 256
-/* Input of one compressed DATA record at most (emit_run). */
-#define Z_PIECE_BYTES (64u << 10)
 #define REC_OVERHEAD (XLMIG_HDR_LEN + XLMIG_DATA_HDR_LEN)
 /* Worst case: every other block zero, one record header per block, and
  * with --verify a DIGEST record (one or two digests) before each. */
@@ -303,12 +301,10 @@ static void yield_point(struct xlmig_sendq *q)
 
 /*
  * A run of data blocks (each with its DIGEST under --verify): one DATA
- * record, or when it may be compressed, one per Z_PIECE_BYTES with a yield
- * point between them.  libdeflate compresses a buffer in one call, and a
- * whole 1 MiB extent of text is ~4.5 ms of CPU with no point where the
- * guest's I/O thread waiting for this CPU gets it (conn.h); a 64 KiB piece
- * is ~0.3-0.4 ms.  Deflate's window is 32 KiB: the pieces cost ~0.5 % of
- * the compressed size.
+ * record, or when it may be compressed, one per XLMIG_SENDQ_Z_PIECE with a
+ * yield point between them.  libdeflate compresses a buffer in one call:
+ * a whole 1 MiB extent of text is ~4.5 ms of CPU with no point where the
+ * guest's I/O thread waiting for this CPU gets it (conn.h).
  */
 static int emit_run(struct xlmig_sendq *q, struct job *j, struct wctx *w,
                     enum xlmig_zdecision how, uint64_t first, uint32_t count,
@@ -317,8 +313,8 @@ static int emit_run(struct xlmig_sendq *q, struct job *j, struct wctx *w,
     uint32_t bs = j->disk.block_size;
     uint32_t step = count;
 
-    if (how != XLMIG_Z_RAW && bs < Z_PIECE_BYTES)
-        step = Z_PIECE_BYTES / bs;
+    if (how != XLMIG_Z_RAW && bs < XLMIG_SENDQ_Z_PIECE)
+        step = XLMIG_SENDQ_Z_PIECE / bs;
     for (uint32_t k = 0; k < count; k += step) {
         uint32_t n = count - k < step ? count - k : step;
         size_t off = (size_t)k * bs;

@@ -21,6 +21,8 @@
 #include "sendq.h"
 
 #define BS 4096
+/* Blocks per compressed record. */
+#define PIECE (XLMIG_SENDQ_Z_PIECE / BS)
 #define NBLOCKS 4096            /* 16 stripes of 1 MiB */
 #define NCONN 4
 
@@ -335,18 +337,18 @@ static void test_compression_roundtrip(void **state)
     send_abc(f, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL, 64, &st);
     assert_true(st.zlib_in == 64 * BS);
     assert_true(st.zlib_out < st.zlib_in / 10);
-    /* Compressed in pieces of 64 KiB (16 blocks), in order, each
+    /* Compressed in pieces of XLMIG_SENDQ_Z_PIECE, in order, each
      * inflated by the collector to exactly its blocks. */
-    assert_int_equal(f->col[0].n, 4);
-    for (unsigned i = 0; i < 4; i++) {
+    assert_int_equal(f->col[0].n, 64 / PIECE);
+    for (unsigned i = 0; i < 64 / PIECE; i++) {
         struct seen *r = &f->col[0].recs[i];
 
         assert_int_equal(r->d.encoding, XLMIG_ENC_ZLIB);
-        assert_int_equal(r->d.first, 16 * i);
-        assert_int_equal(r->d.count, 16);
-        assert_int_equal(r->block0[BS - 1], 'a' + (int)(16 * i % 3));
-        for (unsigned k = 0; k < 16; k++)
-            assert_int_equal(r->fills[k], 'a' + (int)((16 * i + k) % 3));
+        assert_int_equal(r->d.first, PIECE * i);
+        assert_int_equal(r->d.count, PIECE);
+        assert_int_equal(r->block0[BS - 1], 'a' + (int)(PIECE * i % 3));
+        for (unsigned k = 0; k < PIECE; k++)
+            assert_int_equal(r->fills[k], 'a' + (int)((PIECE * i + k) % 3));
     }
 }
 
@@ -369,9 +371,10 @@ static void test_digest_per_piece(void **state)
     struct fixture *f = *state;
     struct xlmig_sendq_stats st;
 
-    send_abc(f, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL | XLMIG_F_VERIFY, 40, &st);
-    assert_int_equal(st.zlib_in, 40 * BS);
-    /* DIGEST, DATA for 0-15, 16-31, 32-39. */
+    send_abc(f, XLMIG_COMPRESS_ALWAYS, XLMIG_F_ALL | XLMIG_F_VERIFY,
+             2 * PIECE + PIECE / 2, &st);
+    assert_int_equal(st.zlib_in, (2 * PIECE + PIECE / 2) * BS);
+    /* DIGEST, DATA for two whole pieces and a half one. */
     assert_int_equal(f->col[0].n, 6);
     for (unsigned i = 0; i < 3; i++) {
         struct seen *d = &f->col[0].recs[2 * i], *r = &f->col[0].recs[2 * i + 1];
@@ -379,10 +382,10 @@ static void test_digest_per_piece(void **state)
         assert_int_equal(d->type, XLMIG_REC_DIGEST);
         assert_int_equal(r->type, XLMIG_REC_DATA);
         assert_int_equal(r->d.encoding, XLMIG_ENC_ZLIB);
-        assert_int_equal(d->d.first, 16 * i);
-        assert_int_equal(r->d.first, 16 * i);
-        assert_int_equal(d->d.count, i < 2 ? 16 : 8);
-        assert_int_equal(r->d.count, i < 2 ? 16 : 8);
+        assert_int_equal(d->d.first, PIECE * i);
+        assert_int_equal(r->d.first, PIECE * i);
+        assert_int_equal(d->d.count, i < 2 ? PIECE : PIECE / 2);
+        assert_int_equal(r->d.count, i < 2 ? PIECE : PIECE / 2);
         assert_int_equal(d->dig_n, 1);
     }
 }
