@@ -432,7 +432,7 @@ alone_sim() { # the simulated guest alone, no migration: its p99 write latency
     sleep 10
     s=$(sim_field "$W/src.sock" 's/^write latency us: p50 [0-9]* p99 \([0-9]*\).*/\1/p')
     stop_source
-    echo "$s" >>"$W/alone"
+    [ -z "$s" ] || echo "$s" >>"$W/alone"
 }
 
 baselines() { # the workloads alone, no migration: their p99 write latency
@@ -469,12 +469,14 @@ parse() {
     esac
 }
 
-for sc in $SCENARIOS; do parse "$sc"; done    # bad names fail before anything runs
-
-writes_in() { # writes_in "SC...": whether a scenario has the guest writing
-    for sc in $1; do parse "$sc"; [ "$rate" != 0 ] && return 0; done
-    return 1
-}
+# Bad names fail before anything runs.  The workload alone is measured
+# again each rep when a scenario has the guest writing.
+alone_each_rep=0
+for sc in $SCENARIOS; do
+    parse "$sc"
+    [ "$rate" = 0 ] || alone_each_rep=1
+done
+[ "${BENCH_BASELINE:-1}" != 0 ] || alone_each_rep=0
 
 echo "xlmig vs QEMU blockdev-mirror (as libvirt --copy-storage-all); reps $REPS; BENCH_PIN=${BENCH_PIN:-split}; peer source cache ${BENCH_PEER_SRC_CACHE:-writeback}"
 echo "$($XLMIG --version 2>/dev/null | head -n1) / $($QSD --version | head -n1)"
@@ -487,7 +489,7 @@ while [ $rep -le "$REPS" ]; do
     echo "rep $rep ($(cut -d' ' -f1-3 /proc/loadavg))"
     # The workload alone again each rep (rep 1's is the one above): the
     # guest's p99 under migration is judged against the median of these.
-    if [ "${BENCH_BASELINE:-1}" != 0 ] && [ $rep -gt 1 ] && writes_in "$SCENARIOS"; then
+    if [ $alone_each_rep = 1 ] && [ $rep -gt 1 ]; then
         alone_sim
         echo "  workload alone: p99 $(tail -n1 "$W/alone") us"
     fi
@@ -583,7 +585,11 @@ END {
 }' "$RES"
 if [ -s "$W/alone" ]; then
     awk -v alone="$(tr '\n' ' ' <"$W/alone")" "$BENCH_AWK_STATS"'
-    $4 == "PASS" && $9 != "-" && $2 !~ /^qemu/ { p99[$1 " " $2] = p99[$1 " " $2] " " $9; if (!(($1 " " $2) in seen)) { seen[$1 " " $2] = 1; order[++n] = $1 " " $2 } }
+    $4 == "PASS" && $9 != "-" && $2 !~ /^qemu/ {
+        k = $1 " " $2
+        if (!(k in p99)) order[++n] = k
+        p99[k] = p99[k] " " $9
+    }
     END {
         a = med(alone) / 1000
         printf "\nguest p99 over the workload alone (simulated VBD; alone per rep, us: %s; median %.3f ms):\n", alone, a
